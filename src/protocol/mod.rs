@@ -1,0 +1,1 @@
+//! Sans-IO codecs (being written).
