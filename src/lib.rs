@@ -1,7 +1,17 @@
 //! shaddock: a push gateway that speaks NetEase Pomelo's hybrid protocol.
 //!
-//! The crate is laid out as DESIGN §3 describes: [`protocol`] holds sans-IO codecs, [`config`] the
-//! daemon's configuration.
+//! The crate is laid out as DESIGN §3 describes: [`protocol`] holds sans-IO codecs, [`reactor`]
+//! the per-core data plane, [`push`] and [`channel`] the push platform, [`broadcast`] the
+//! encode-once fan-out, [`config`] the daemon's configuration and [`server`] the start and stop of
+//! a whole server.
 
+pub mod broadcast;
+pub mod channel;
 pub mod config;
 pub mod protocol;
+pub mod push;
+pub mod reactor;
+pub mod server;
+pub mod shared;
+
+pub use server::Server;

@@ -1,1 +1,108 @@
-fn main() {}
+//! The shaddock daemon: command line, logging, start, and graceful drain on SIGTERM/SIGINT.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use signal_hook::consts::{SIGINT, SIGTERM};
+use signal_hook::iterator::Signals;
+use tracing_subscriber::EnvFilter;
+
+use shaddock::Server;
+use shaddock::config::{Config, LogFormat, PLACEHOLDER_SECRET};
+
+/// A push gateway that speaks NetEase Pomelo's hybrid protocol.
+#[derive(Debug, Parser)]
+#[command(version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the daemon (the default command).
+    Run {
+        /// The configuration file; without it, the built-in defaults (one demo app).
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+    },
+    /// Print the default configuration, every key commented.
+    Config,
+    /// Validate a configuration file and say which key is wrong and why.
+    Check {
+        #[arg(long, short)]
+        config: PathBuf,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command.unwrap_or(Command::Run { config: None }) {
+        Command::Run { config } => run(config),
+        Command::Config => {
+            print!("{}", Config::default_toml());
+            Ok(())
+        }
+        Command::Check { config } => Config::load(&config)
+            .map(|_| println!("{}: ok", config.display()))
+            .map_err(anyhow::Error::from),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("shaddock: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(path: Option<PathBuf>) -> anyhow::Result<()> {
+    let config = match &path {
+        Some(path) => Config::load(path)?,
+        None => Config::default(),
+    };
+    init_logging(&config)?;
+    if let Some(secret) = config.generated_demo_secret() {
+        tracing::warn!(
+            apikey = "demo",
+            secret,
+            "no SHADDOCK_DEMO_SECRET set: generated a management secret for the demo app"
+        );
+    }
+    for app in config
+        .apps
+        .iter()
+        .filter(|a| a.secret == PLACEHOLDER_SECRET)
+    {
+        tracing::warn!(apikey = %app.apikey, "this app still has the placeholder secret from the default file: change it");
+    }
+    let mut signals = Signals::new([SIGTERM, SIGINT]).context("installing signal handlers")?;
+    let server = Server::start(config.clone()).context("starting the server")?;
+    if let Some(signal) = signals.forever().next() {
+        tracing::info!(
+            signal,
+            drain_secs = config.client.drain_secs,
+            "draining before exit"
+        );
+    }
+    server.shutdown().context("draining")?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+fn init_logging(config: &Config) -> anyhow::Result<()> {
+    let filter = match std::env::var("RUST_LOG") {
+        Ok(directives) => EnvFilter::try_new(directives).context("RUST_LOG")?,
+        Err(_) => EnvFilter::try_new(&config.log.level).context("log.level")?,
+    };
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match config.log.format {
+        LogFormat::Json => builder.json().init(),
+        LogFormat::Human => builder.init(),
+    }
+    Ok(())
+}

@@ -1,0 +1,11 @@
+//! Push channels: one per app, named by its apikey.
+//!
+//! [`registry`] is shared by every thread: who is online (presence), the management sessions,
+//! and how many members each core holds, so a broadcast goes only to cores with members.
+//! [`members`] is per core: the local member list a reactor walks to write a broadcast.
+
+pub mod members;
+pub mod registry;
+
+pub use members::LocalMembers;
+pub use registry::{Channel, Channels, Join};

@@ -1,0 +1,337 @@
+//! Unit tests for `config`: defaults, the shipped `shaddock.toml`, every validation rule, and the
+//! key path and line:column in parse errors.
+
+use super::*;
+
+/// One valid app, appended to texts that test other keys (a file needs an app).
+const APP: &str = "\n[[apps]]\napikey = \"a\"\nsecret = \"12345678\"\n";
+
+fn err(text: &str) -> ConfigError {
+    Config::from_toml_str(text).unwrap_err()
+}
+
+fn msg(text: &str) -> String {
+    err(text).to_string()
+}
+
+/// Asserts that `text` (with one valid app appended) is rejected, naming `key` first.
+fn rejects(text: &str, key: &str) -> String {
+    let e = err(&format!("{text}{APP}"));
+    let message = e.to_string();
+    assert!(
+        message.starts_with(&format!("{key}: ")),
+        "{message:?} does not name {key:?}"
+    );
+    assert_eq!(e.key(), Some(key));
+    message
+}
+
+fn parses(text: &str) -> Config {
+    Config::from_toml_str(&format!("{text}{APP}")).unwrap()
+}
+
+#[test]
+fn default_validates() {
+    let config = Config::default();
+    config.validate().unwrap();
+    assert_eq!(config.apps[0].apikey, DEMO_APIKEY);
+    assert_eq!(
+        config,
+        Config::default(),
+        "the generated secret is stable per process"
+    );
+    assert_eq!(config.heartbeat_timeout_secs(), 600);
+    assert!((1..=MAX_REACTORS).contains(&config.reactor_count()));
+    if std::env::var_os(DEMO_SECRET_ENV).is_none() {
+        let secret = config.generated_demo_secret().unwrap();
+        assert!(config.demo_secret_generated());
+        assert_eq!(secret.len(), GENERATED_SECRET_LEN);
+        assert!(secret.chars().all(|c| c.is_ascii_alphanumeric()));
+    }
+}
+
+#[test]
+fn shaddock_toml_is_the_defaults_but_the_secret() {
+    let mut parsed = Config::from_toml_str(Config::default_toml()).unwrap();
+    assert_eq!(parsed.apps.len(), 1);
+    assert_eq!(parsed.apps[0].secret, PLACEHOLDER_SECRET);
+    assert!(!parsed.demo_secret_generated());
+    let defaults = Config::default();
+    parsed.apps[0].secret.clone_from(&defaults.apps[0].secret);
+    assert_eq!(parsed, defaults);
+}
+
+#[test]
+fn serialized_config_parses_back() {
+    let mut config = Config {
+        reactors: 3,
+        ..Config::default()
+    };
+    config.client.heartbeat_timeout_secs = Some(900);
+    config.apps[0].max_clients = Some(5);
+    let text = toml::to_string(&config).unwrap();
+    assert_eq!(Config::from_toml_str(&text).unwrap(), config);
+}
+
+#[test]
+fn a_file_needs_an_app() {
+    assert_eq!(msg("reactors = 2\n"), "apps: at least one app is required");
+    assert_eq!(msg(""), "apps: at least one app is required");
+    let mut config = Config::default();
+    let app = config.apps[0].clone();
+    config.apps = (0..=MAX_APPS)
+        .map(|i| AppConfig {
+            apikey: format!("app{i}"),
+            ..app.clone()
+        })
+        .collect();
+    let e = config.validate().unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "apps: at most 65535 apps are supported (got 65536)"
+    );
+}
+
+#[test]
+fn missing_keys_take_defaults() {
+    let config = parses("");
+    assert_eq!(
+        config,
+        Config {
+            apps: config.apps.clone(),
+            ..Config::default()
+        }
+    );
+    assert_eq!(config.apps[0].max_clients, None);
+    assert_eq!(parses("reactors = 3").reactor_count(), 3);
+}
+
+#[test]
+fn range_rules_name_the_key() {
+    let m = rejects("[client]\nheartbeat_secs = 0\n", "client.heartbeat_secs");
+    assert_eq!(
+        m,
+        "client.heartbeat_secs: must be between 1 and 86400 (got 0)"
+    );
+    rejects(
+        "[client]\nheartbeat_secs = 86401\n",
+        "client.heartbeat_secs",
+    );
+    rejects("reactors = 257\n", "reactors");
+    rejects(
+        "[client]\nhandshake_timeout_secs = 0\n",
+        "client.handshake_timeout_secs",
+    );
+    rejects(
+        "[client]\nhandshake_timeout_secs = 3601\n",
+        "client.handshake_timeout_secs",
+    );
+    rejects(
+        "[client]\nmax_package_bytes = 63\n",
+        "client.max_package_bytes",
+    );
+    rejects(
+        "[client]\nmax_package_bytes = 16777216\n",
+        "client.max_package_bytes",
+    );
+    rejects("[client]\ndrain_secs = 3601\n", "client.drain_secs");
+}
+
+#[test]
+fn boundary_values_are_accepted() {
+    parses(
+        "reactors = 256\n[client]\nheartbeat_secs = 86400\nhandshake_timeout_secs = 1\n\
+         max_package_bytes = 16777215\nmax_pending_bytes = 16777215\ndrain_secs = 0\n",
+    );
+    parses("[client]\nheartbeat_secs = 1\nhandshake_timeout_secs = 3600\ndrain_secs = 3600\n");
+    parses("[client]\nmax_package_bytes = 64\nmax_pending_bytes = 64\n");
+}
+
+#[test]
+fn heartbeat_timeout_must_exceed_heartbeat() {
+    let text = "[client]\nheartbeat_secs = 30\nheartbeat_timeout_secs = 30\n";
+    let m = rejects(text, "client.heartbeat_timeout_secs");
+    assert!(
+        m.contains("greater than client.heartbeat_secs (30) (got 30)"),
+        "{m}"
+    );
+    let config = parses("[client]\nheartbeat_secs = 30\nheartbeat_timeout_secs = 31\n");
+    assert_eq!(config.heartbeat_timeout_secs(), 31);
+}
+
+#[test]
+fn pending_must_hold_a_package() {
+    let m = rejects(
+        "[client]\nmax_pending_bytes = 1000\n",
+        "client.max_pending_bytes",
+    );
+    assert!(
+        m.contains("at least client.max_package_bytes (65536) (got 1000)"),
+        "{m}"
+    );
+}
+
+#[test]
+fn control_must_not_share_the_client_address() {
+    rejects("[control]\nlisten = \"127.0.0.1:3010\"\n", "control.listen");
+    rejects("[control]\nlisten = \"0.0.0.0:3010\"\n", "control.listen");
+    parses("[client]\nlisten = \"127.0.0.1:0\"\n[control]\nlisten = \"127.0.0.1:0\"\n");
+    parses("[client]\nlisten = \"[::1]:3010\"\n[control]\nlisten = \"127.0.0.1:3010\"\n");
+}
+
+#[test]
+fn log_level_must_be_a_filter() {
+    rejects("[log]\nlevel = \" \"\n", "log.level");
+    rejects("[log]\nlevel = \"shaddock=loud\"\n", "log.level");
+    let config = parses("[log]\nformat = \"json\"\nlevel = \"warn,shaddock=debug\"\n");
+    assert_eq!(config.log.format, LogFormat::Json);
+}
+
+#[test]
+fn app_rules_name_the_app() {
+    let second = |apikey: &str, secret: &str, extra: &str| {
+        let text = format!("{APP}[[apps]]\napikey = {apikey:?}\nsecret = {secret:?}\n{extra}");
+        (err(&text).key().map(str::to_owned), msg(&text))
+    };
+    let long = "k".repeat(129);
+    for (apikey, secret, extra, key) in [
+        ("", "12345678", "", "apps[1].apikey"),
+        (long.as_str(), "12345678", "", "apps[1].apikey"),
+        ("a b", "12345678", "", "apps[1].apikey"),
+        ("é", "12345678", "", "apps[1].apikey"),
+        ("b", "secret7", "", "apps[1].secret"),
+        ("b", "1234 5678", "", "apps[1].secret"),
+        ("b", "12345678", "max_clients = 0", "apps[1].max_clients"),
+    ] {
+        let (found, m) = second(apikey, secret, extra);
+        assert!(
+            m.starts_with(&format!("{key}: ")),
+            "{m:?} does not name {key:?}"
+        );
+        assert_eq!(found.as_deref(), Some(key));
+        assert!(!m.contains(secret), "a secret is never printed: {m}");
+    }
+    let text = format!(
+        "[[apps]]\napikey = {:?}\nsecret = \"12345678\"\nmax_clients = 1\n",
+        "k".repeat(128)
+    );
+    assert_eq!(
+        Config::from_toml_str(&text).unwrap().apps[0].max_clients,
+        Some(1)
+    );
+}
+
+#[test]
+fn duplicate_apikeys_are_rejected() {
+    let m = msg(&format!("{APP}{APP}"));
+    assert_eq!(
+        m,
+        "apps[1].apikey: duplicate apikey \"a\" (also apps[0].apikey)"
+    );
+}
+
+#[test]
+fn unknown_keys_are_named() {
+    let m = msg("[client]\nhearbeat_secs = 3\n");
+    assert!(
+        m.starts_with("unknown key `client.hearbeat_secs`, expected one of"),
+        "{m}"
+    );
+    assert!(
+        m.contains("`heartbeat_secs`") && m.ends_with("(line 2, column 1)"),
+        "{m}"
+    );
+    assert_eq!(
+        err("[client]\nhearbeat_secs = 3\n").key(),
+        Some("client.hearbeat_secs")
+    );
+    for (text, key) in [
+        ("reactor = 1\n", "reactor"),
+        ("[clint] # typo\n", "clint"),
+        ("client.listn = \"x\"\n", "client.listn"),
+        ("client = { listn = 1 }\n", "client.listn"),
+        ("[ \"log\" ]\nlevels = 1\n", "log.levels"),
+    ] {
+        let m = msg(text);
+        assert!(
+            m.starts_with(&format!("unknown key `{key}`")),
+            "{text:?}: {m}"
+        );
+    }
+    let m = msg(&format!("{APP}{APP}colour = 1\n"));
+    assert!(m.starts_with("unknown key `apps[1].colour`") && m.ends_with("(line 9, column 1)"));
+}
+
+#[test]
+fn wrong_types_are_named() {
+    let m = msg("[client]\nheartbeat_secs = \"x\"\n");
+    let want =
+        "client.heartbeat_secs: invalid type: string \"x\", expected u32 (line 2, column 18)";
+    assert_eq!(m, want);
+    for (text, key) in [
+        ("reactors = -1\n", "reactors"),
+        ("pin_cores = 1\n", "pin_cores"),
+        (
+            "[client]\nheartbeat_secs = 5000000000\n",
+            "client.heartbeat_secs",
+        ),
+        ("[client]\nlisten = \"nope\"\n", "client.listen"),
+        ("[client]\nduplicate = \"twice\"\n", "client.duplicate"),
+        ("[log]\nformat = \"xml\"\n", "log.format"),
+        (
+            "[[apps]]\napikey = \"a\"\nsecret = \"12345678\"\nmax_clients = \"many\"\n",
+            "apps[0].max_clients",
+        ),
+    ] {
+        let e = err(text);
+        assert!(
+            e.to_string().starts_with(&format!("{key}: ")),
+            "{text:?}: {e}"
+        );
+        assert_eq!(e.key(), Some(key));
+    }
+}
+
+#[test]
+fn missing_app_keys_are_named() {
+    let m = msg("[[apps]]\napikey = \"a\"\n");
+    assert_eq!(m, "apps[0].secret: missing required key (line 1, column 1)");
+}
+
+#[test]
+fn syntax_errors_give_line_and_column() {
+    let e = err("reactors = 1\n[client\n");
+    assert!(e.to_string().ends_with("(line 2, column 8)"), "{e}");
+    assert_eq!(e.key(), None);
+    assert!(msg("reactors = \n").starts_with("reactors: "));
+    assert!(msg("# ü\nreactors = 1 2\n").ends_with("(line 2, column 14)"));
+}
+
+#[test]
+fn read_errors_name_the_file() {
+    let e = Config::load(Path::new("/nonexistent/shaddock.toml")).unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "/nonexistent/shaddock.toml: No such file or directory"
+    );
+}
+
+#[test]
+fn debug_redacts_secrets() {
+    let config = Config::from_toml_str("[[apps]]\napikey = \"a\"\nsecret = \"hunter2hunter2\"\n");
+    let config = config.unwrap();
+    let debug = format!("{config:?} {:#?}", config.apps[0]);
+    assert!(!debug.contains("hunter2"), "{debug}");
+    assert!(
+        debug.contains("<redacted>") && debug.contains("apikey: \"a\""),
+        "{debug}"
+    );
+    let defaults = Config::default();
+    assert!(!format!("{defaults:?}").contains(&defaults.apps[0].secret));
+}
+
+#[test]
+fn duplicate_policy_parses() {
+    let config = parses("[client]\nduplicate = \"refuse\"\n");
+    assert_eq!(config.client.duplicate, DuplicatePolicy::Refuse);
+}

@@ -1,0 +1,75 @@
+//! A reactor's inbox: how other threads hand it work.
+//!
+//! A lock-free queue paired with the reactor's `mio::Waker` and a "wake pending" flag, so a burst
+//! of commands costs one wake (one eventfd write) per core, not one per command.
+//!
+//! # Invariants
+//! - The reactor clears `wake_pending` *before* it drains the queue, so a command pushed after the
+//!   drain started always causes a fresh wake.
+
+use std::io;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use bytes::Bytes;
+use crossbeam_queue::SegQueue;
+use mio::Waker;
+
+use super::ConnId;
+use super::stats::KickReason;
+use crate::broadcast::Frame;
+use crate::push::AppId;
+
+/// Work for a reactor, from another reactor, the control thread or the daemon.
+#[derive(Debug)]
+pub enum Command {
+    /// Write `frame` to every local client member of `app`'s channel.
+    Broadcast { app: AppId, frame: Frame },
+    /// Write `frame` to one connection, if it still exists.
+    Deliver { conn: ConnId, frame: Bytes },
+    /// Kick one connection with `reason`, if it still exists.
+    Kick { conn: ConnId, reason: KickReason },
+    /// Stop accepting, kick everyone with reason "shutdown" over `drain_secs`, then exit.
+    Shutdown { drain_secs: u32 },
+}
+
+#[derive(Debug)]
+pub struct Inbox {
+    queue: SegQueue<Command>,
+    waker: Waker,
+    wake_pending: AtomicBool,
+}
+
+impl Inbox {
+    pub fn new(waker: Waker) -> Inbox {
+        Inbox {
+            queue: SegQueue::new(),
+            waker,
+            wake_pending: AtomicBool::new(false),
+        }
+    }
+
+    /// Queues a command and wakes the reactor unless a wake is already on its way.
+    pub fn send(&self, command: Command) {
+        self.queue.push(command);
+        if !self.wake_pending.swap(true, Ordering::AcqRel) {
+            if let Err(e) = self.waker.wake() {
+                tracing::error!(error = %e, "reactor wake failed");
+            }
+        }
+    }
+
+    /// Called by the owning reactor when its waker fired, before draining.
+    pub fn woken(&self) {
+        self.wake_pending.store(false, Ordering::Release);
+    }
+
+    /// Takes the next command, if any (owning reactor only).
+    pub fn pop(&self) -> Option<Command> {
+        self.queue.pop()
+    }
+
+    /// Wakes the reactor without a command (used to re-check state).
+    pub fn wake(&self) -> io::Result<()> {
+        self.waker.wake()
+    }
+}

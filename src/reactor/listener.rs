@@ -1,0 +1,47 @@
+//! The client-port listeners: one `SO_REUSEPORT` socket per reactor, so the kernel spreads
+//! accepts over the cores.
+//!
+//! Port 0 binds the first listener to a free port and the rest to that same port.
+
+use std::io;
+use std::net::SocketAddr;
+
+use mio::net::TcpListener;
+use socket2::{Domain, Protocol, Socket, Type};
+
+/// Pending connections the kernel queues per listener before accept.
+const BACKLOG: i32 = 4096;
+
+/// Binds `count` listeners sharing one address and port.
+pub fn bind_reuseport(addr: SocketAddr, count: usize) -> io::Result<Vec<TcpListener>> {
+    let mut listeners = Vec::with_capacity(count);
+    let mut addr = addr;
+    for _ in 0..count {
+        let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+        socket.set_reuse_address(true)?;
+        socket.set_reuse_port(true)?;
+        socket.set_nonblocking(true)?;
+        socket.bind(&addr.into())?;
+        socket.listen(BACKLOG)?;
+        let std_listener: std::net::TcpListener = socket.into();
+        addr = std_listener.local_addr()?;
+        listeners.push(TcpListener::from_std(std_listener));
+    }
+    Ok(listeners)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn port_zero_is_shared_by_every_listener() {
+        let listeners = bind_reuseport("127.0.0.1:0".parse().unwrap(), 3).unwrap();
+        let ports: Vec<u16> = listeners
+            .iter()
+            .map(|l| l.local_addr().unwrap().port())
+            .collect();
+        assert_ne!(ports[0], 0);
+        assert!(ports.iter().all(|&p| p == ports[0]), "{ports:?}");
+    }
+}

@@ -1,0 +1,419 @@
+//! The data plane: one reactor thread per core.
+//!
+//! # What a reactor owns
+//! A reactor is one thread with its own `mio::Poll`, its own `SO_REUSEPORT` listener on the
+//! client port, its [`ConnTable`], its timer wheel, its local member lists and its [`Inbox`].
+//! Nothing outside this module touches a connection; other threads talk to a reactor only by
+//! sending it [`Command`]s.
+//!
+//! # Never blocks
+//! The only blocking call is `Poll::poll`. Sockets are non-blocking and edge-triggered; every
+//! readiness is drained until `WouldBlock`, except that one connection gets at most
+//! `READS_PER_TURN` reads per loop turn and the listener `ACCEPTS_PER_TURN` accepts, after which
+//! they are revisited on the next turn (fairness), and the push path takes no lock.
+//!
+//! # No buffer for an idle connection
+//! Reads go into one per-core scratch buffer. Only an unfinished package tail is copied into the
+//! connection, and only bytes the socket refused are queued on it; both are freed when drained.
+//!
+//! # One turn
+//! Poll → accept / read / write per event → run commands (inbox and local) → retry
+//! fairness-capped reads → expire timers → drain step when shutting down.
+
+pub mod conn;
+pub mod inbox;
+pub mod listener;
+pub mod outbox;
+mod session;
+mod socket;
+pub mod stats;
+pub mod table;
+pub mod timer;
+
+use std::collections::VecDeque;
+use std::io;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::{Bytes, BytesMut};
+use mio::net::TcpListener;
+use mio::{Events, Interest, Poll, Token};
+
+use crate::channel::LocalMembers;
+use crate::shared::Shared;
+use conn::ConnState;
+use inbox::{Command, Inbox};
+use stats::KickReason;
+use table::ConnTable;
+use timer::{TimerEntry, TimerWheel};
+
+/// A connection anywhere in the server: its core, slab index and generation, so a stale id never
+/// reaches a connection that reused the slot.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct ConnId {
+    pub core: u16,
+    pub index: u32,
+    pub generation: u32,
+}
+
+pub const LISTENER: Token = Token(usize::MAX - 1);
+pub const WAKER: Token = Token(usize::MAX - 2);
+
+/// Reads one connection may do in one turn before others get theirs.
+const READS_PER_TURN: usize = 16;
+/// Accepts per turn before connections get a turn.
+const ACCEPTS_PER_TURN: usize = 256;
+/// Commands taken from the inbox per turn.
+const COMMANDS_PER_TURN: usize = 4096;
+/// The per-core read buffer.
+const SCRATCH_BYTES: usize = 64 * 1024;
+/// How long a closing connection may take to read its kick and close its side.
+const LINGER_SECS: u32 = 2;
+
+/// A graceful drain in progress.
+#[derive(Debug)]
+struct Drain {
+    started: Instant,
+    window: Duration,
+    /// Connections still to kick, in kick order.
+    pending: Vec<(usize, u32)>,
+    total: usize,
+}
+
+/// One core's event loop. See the module doc for its invariants.
+#[derive(Debug)]
+pub struct Reactor {
+    core: usize,
+    poll: Poll,
+    listener: Option<TcpListener>,
+    conns: ConnTable,
+    timers: TimerWheel,
+    due: Vec<(TimerEntry, u32)>,
+    inbox: Arc<Inbox>,
+    /// Commands this core raised for itself, run after the events of the turn, in order.
+    local: VecDeque<Command>,
+    commands: Vec<Command>,
+    shared: Arc<Shared>,
+    members: LocalMembers,
+    scratch: Vec<u8>,
+    /// Packages for the connection whose input is being decoded, written once after the read.
+    reply: BytesMut,
+    /// The connection `reply` belongs to (`usize::MAX` when none).
+    replying: usize,
+    batch: Vec<Bytes>,
+    epoch: Instant,
+    now: u32,
+    retry_reads: Vec<(usize, u32)>,
+    accept_again: bool,
+    accept_paused_until: Option<Instant>,
+    drain: Option<Drain>,
+}
+
+impl Reactor {
+    pub fn new(
+        core: usize,
+        poll: Poll,
+        mut listener: TcpListener,
+        inbox: Arc<Inbox>,
+        shared: Arc<Shared>,
+    ) -> io::Result<Reactor> {
+        poll.registry()
+            .register(&mut listener, LISTENER, Interest::READABLE)?;
+        let members = LocalMembers::new(shared.apps.len());
+        Ok(Reactor {
+            core,
+            poll,
+            listener: Some(listener),
+            conns: ConnTable::default(),
+            timers: TimerWheel::new(0),
+            due: Vec::new(),
+            inbox,
+            local: VecDeque::new(),
+            commands: Vec::new(),
+            shared,
+            members,
+            scratch: vec![0; SCRATCH_BYTES],
+            reply: BytesMut::new(),
+            replying: usize::MAX,
+            batch: Vec::new(),
+            epoch: Instant::now(),
+            now: 0,
+            retry_reads: Vec::new(),
+            accept_again: false,
+            accept_paused_until: None,
+            drain: None,
+        })
+    }
+
+    /// Runs until a shutdown command has drained every connection.
+    pub fn run(mut self) -> io::Result<()> {
+        let mut events = Events::with_capacity(1024);
+        loop {
+            let timeout = self.poll_timeout();
+            if let Err(e) = self.poll.poll(&mut events, Some(timeout)) {
+                if e.kind() != io::ErrorKind::Interrupted {
+                    return Err(e);
+                }
+            }
+            self.now = self.epoch.elapsed().as_secs() as u32;
+            for event in events.iter() {
+                match event.token() {
+                    LISTENER => self.accept(),
+                    WAKER => self.inbox.woken(),
+                    Token(index) => {
+                        if event.is_writable() {
+                            self.on_writable(index);
+                        }
+                        if event.is_readable() || event.is_read_closed() || event.is_error() {
+                            self.on_readable(index);
+                        }
+                    }
+                }
+            }
+            self.run_commands();
+            self.retry();
+            self.expire_timers();
+            if self.drain.is_some() && self.drain_step() {
+                return Ok(());
+            }
+        }
+    }
+
+    fn poll_timeout(&self) -> Duration {
+        let work_left = !self.retry_reads.is_empty()
+            || !self.local.is_empty()
+            || (self.accept_again && self.accept_paused_until.is_none());
+        if work_left {
+            return Duration::ZERO;
+        }
+        let ms_into_second = self.epoch.elapsed().subsec_millis() as u64;
+        let mut timeout = Duration::from_millis(1000 - ms_into_second);
+        if let Some(until) = self.accept_paused_until {
+            timeout = timeout.min(until.saturating_duration_since(Instant::now()));
+        }
+        if self.drain.is_some() {
+            timeout = timeout.min(Duration::from_millis(50));
+        }
+        timeout
+    }
+
+    fn retry(&mut self) {
+        if self
+            .accept_paused_until
+            .is_some_and(|until| Instant::now() >= until)
+        {
+            self.accept_paused_until = None;
+        }
+        if self.accept_again && self.accept_paused_until.is_none() {
+            self.accept();
+        }
+        for (index, generation) in std::mem::take(&mut self.retry_reads) {
+            if self.conns.get_live(index, generation).is_some() {
+                self.on_readable(index);
+            }
+        }
+    }
+
+    /// This core's id for the connection at `index`.
+    fn conn_id(&self, index: usize) -> Option<ConnId> {
+        let conn = self.conns.get(index)?;
+        Some(ConnId {
+            core: self.core as u16,
+            index: index as u32,
+            generation: conn.generation,
+        })
+    }
+
+    /// Sends `command` to `core`, or queues it here when it is for this core.
+    fn dispatch(&mut self, core: usize, command: Command) {
+        if core == self.core {
+            self.local.push_back(command);
+        } else if let Some(inbox) = self.shared.inboxes.get(core) {
+            inbox.send(command);
+        }
+    }
+
+    fn run_commands(&mut self) {
+        let mut commands = std::mem::take(&mut self.commands);
+        commands.extend(self.local.drain(..));
+        while commands.len() < COMMANDS_PER_TURN {
+            match self.inbox.pop() {
+                Some(command) => commands.push(command),
+                None => break,
+            }
+        }
+        let mut batch = std::mem::take(&mut self.batch);
+        let mut iter = commands.drain(..).peekable();
+        while let Some(command) = iter.next() {
+            match command {
+                Command::Broadcast { app, frame } => {
+                    // Consecutive broadcasts to one channel leave in one writev per member.
+                    batch.push(frame.tcp().clone());
+                    while let Some(Command::Broadcast { app: next, .. }) = iter.peek() {
+                        if *next != app {
+                            break;
+                        }
+                        if let Some(Command::Broadcast { frame, .. }) = iter.next() {
+                            batch.push(frame.tcp().clone());
+                        }
+                    }
+                    self.broadcast(app, &batch);
+                    batch.clear();
+                }
+                Command::Deliver { conn, frame } => {
+                    if self
+                        .conns
+                        .get_live(conn.index as usize, conn.generation)
+                        .is_some()
+                    {
+                        self.send(conn.index as usize, std::slice::from_ref(&frame));
+                    }
+                }
+                Command::Kick { conn, reason } => {
+                    if self
+                        .conns
+                        .get_live(conn.index as usize, conn.generation)
+                        .is_some()
+                    {
+                        self.kick(conn.index as usize, reason, reason.as_str());
+                    }
+                }
+                Command::Shutdown { drain_secs } => self.start_drain(drain_secs),
+            }
+        }
+        drop(iter);
+        self.batch = batch;
+        self.commands = commands;
+        // Commands raised while running these (kicks of replaced sessions...) run next turn,
+        // which starts at once because `local` is not empty.
+    }
+
+    /// Writes `frames` to every local member of `app`'s channel.
+    fn broadcast(&mut self, app: crate::push::AppId, frames: &[Bytes]) {
+        let mut position = 0;
+        let mut delivered = 0u64;
+        while let Some(index) = self.members.get(app, position) {
+            if self.send(index as usize, frames) {
+                delivered += 1;
+                position += 1;
+            } else if self.members.get(app, position) == Some(index) {
+                // Still listed (should not happen): never loop on it.
+                position += 1;
+            }
+            // Otherwise the member was kicked and another moved into `position`.
+        }
+        let stats = &self.shared.stats[self.core];
+        stats.deliveries.fetch_add(
+            delivered * frames.len() as u64,
+            std::sync::atomic::Ordering::Relaxed,
+        );
+    }
+
+    /// Puts the connection's timer entry at `deadline` if that is earlier than its current one.
+    fn schedule(&mut self, index: usize, deadline: u32) {
+        let Some(conn) = self.conns.get_mut(index) else {
+            return;
+        };
+        if deadline < conn.timer_at {
+            let entry = TimerEntry {
+                index: index as u32,
+                generation: conn.generation,
+            };
+            conn.timer_at = self.timers.insert(entry, deadline);
+        }
+    }
+
+    fn expire_timers(&mut self) {
+        let mut due = std::mem::take(&mut self.due);
+        self.timers.expire(self.now, &mut due);
+        for (entry, tick) in due.drain(..) {
+            let index = entry.index as usize;
+            let Some(conn) = self.conns.get_live(index, entry.generation) else {
+                continue;
+            };
+            if conn.timer_at != tick {
+                continue; // superseded by an earlier entry
+            }
+            let settings = &self.shared.settings;
+            let deadline = conn.last_seen.saturating_add(match conn.state {
+                ConnState::Handshaking | ConnState::WaitAck => settings.handshake_timeout_secs,
+                ConnState::Working => settings.heartbeat_timeout_secs,
+                ConnState::Closing => LINGER_SECS,
+            });
+            if self.now <= deadline {
+                // Activity moved the deadline: come back then (deadlines are whole seconds, so
+                // `now > deadline` means at least the full timeout has passed).
+                conn.timer_at = self.timers.insert(entry, deadline + 1);
+                continue;
+            }
+            match conn.state {
+                ConnState::Working => {
+                    tracing::debug!(core = self.core, conn = index, "heartbeat timeout");
+                    self.kick(
+                        index,
+                        KickReason::HeartbeatTimeout,
+                        KickReason::HeartbeatTimeout.as_str(),
+                    );
+                }
+                state => {
+                    tracing::debug!(
+                        core = self.core,
+                        conn = index,
+                        ?state,
+                        "deadline passed, closing"
+                    );
+                    self.close(index);
+                }
+            }
+        }
+        self.due = due;
+    }
+
+    fn start_drain(&mut self, drain_secs: u32) {
+        if self.drain.is_some() {
+            return;
+        }
+        if let Some(mut listener) = self.listener.take() {
+            let _ = self.poll.registry().deregister(&mut listener);
+        }
+        self.accept_again = false;
+        let pending = self.conns.ids();
+        tracing::info!(
+            core = self.core,
+            connections = pending.len(),
+            drain_secs,
+            "draining"
+        );
+        self.drain = Some(Drain {
+            started: Instant::now(),
+            window: Duration::from_secs(drain_secs.into()),
+            total: pending.len(),
+            pending,
+        });
+    }
+
+    /// Kicks the share of connections due by now; true when the reactor may exit.
+    fn drain_step(&mut self) -> bool {
+        let Some(drain) = self.drain.as_mut() else {
+            return false;
+        };
+        let elapsed = drain.started.elapsed();
+        let due = if drain.window.is_zero() || elapsed >= drain.window {
+            drain.total
+        } else {
+            (drain.total as u128 * elapsed.as_millis() / drain.window.as_millis()) as usize + 1
+        };
+        let kicked_so_far = drain.total - drain.pending.len();
+        let take = due.saturating_sub(kicked_so_far).min(drain.pending.len());
+        let batch: Vec<(usize, u32)> = drain.pending.drain(..take).collect();
+        let hard_stop = drain.window + Duration::from_secs(u64::from(LINGER_SECS) + 1);
+        let out_of_time = elapsed >= hard_stop;
+        let all_kicked = drain.pending.is_empty();
+        for (index, generation) in batch {
+            if self.conns.get_live(index, generation).is_some() {
+                self.kick(index, KickReason::Shutdown, KickReason::Shutdown.as_str());
+            }
+        }
+        all_kicked && (self.conns.is_empty() || out_of_time)
+    }
+}

@@ -1,0 +1,150 @@
+//! A connection's queue of bytes the socket would not take yet.
+//!
+//! # Invariants
+//! - Frames are shared (`Bytes`): queueing a broadcast frame for a slow member copies nothing.
+//! - `offset` is the number of bytes of the front frame already written; it is 0 whenever the
+//!   queue is at a package boundary, so a kick can be appended without splitting a package.
+//! - `len` is the total of unwritten bytes, compared against `max_pending_bytes`.
+
+use std::collections::VecDeque;
+use std::io::{self, IoSlice, Write};
+
+use bytes::Bytes;
+
+/// Most slices handed to one `writev`.
+const MAX_IOVECS: usize = 64;
+
+#[derive(Debug, Default)]
+pub struct Outbox {
+    frames: VecDeque<Bytes>,
+    offset: usize,
+    len: usize,
+}
+
+impl Outbox {
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// True when no package has been partly written.
+    pub fn at_boundary(&self) -> bool {
+        self.offset == 0
+    }
+
+    pub fn push(&mut self, frame: Bytes) {
+        if !frame.is_empty() {
+            self.len += frame.len();
+            self.frames.push_back(frame);
+        }
+    }
+
+    /// Queues a frame of which the first `written` bytes already went out (queue must be empty).
+    pub fn push_written(&mut self, frame: Bytes, written: usize) {
+        debug_assert!(self.frames.is_empty() && written < frame.len());
+        self.len += frame.len() - written;
+        self.offset = written;
+        self.frames.push_back(frame);
+    }
+
+    /// Writes as much as the socket takes, in `writev`s of up to 64 frames.
+    /// `Ok(true)` when everything went out, `Ok(false)` on `WouldBlock`.
+    pub fn flush(&mut self, sink: &mut impl Write) -> io::Result<bool> {
+        while !self.frames.is_empty() {
+            let mut slices: [IoSlice<'_>; MAX_IOVECS] = [IoSlice::new(&[]); MAX_IOVECS];
+            let mut count = 0;
+            for (i, frame) in self.frames.iter().take(MAX_IOVECS).enumerate() {
+                let start = if i == 0 { self.offset } else { 0 };
+                slices[i] = IoSlice::new(&frame[start..]);
+                count += 1;
+            }
+            match sink.write_vectored(&slices[..count]) {
+                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                Ok(n) => self.consume(n),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(false),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(true)
+    }
+
+    fn consume(&mut self, mut n: usize) {
+        self.len -= n;
+        while n > 0 {
+            let Some(front) = self.frames.front() else {
+                break;
+            };
+            let left = front.len() - self.offset;
+            if n >= left {
+                n -= left;
+                self.offset = 0;
+                self.frames.pop_front();
+            } else {
+                self.offset += n;
+                n = 0;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A sink that takes at most `cap` bytes per call, then blocks.
+    struct Trickle {
+        got: Vec<u8>,
+        cap: usize,
+        calls_left: usize,
+    }
+
+    impl Write for Trickle {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            self.write_vectored(&[IoSlice::new(buf)])
+        }
+        fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+            if self.calls_left == 0 {
+                return Err(io::ErrorKind::WouldBlock.into());
+            }
+            self.calls_left -= 1;
+            let mut n = 0;
+            for b in bufs {
+                let take = (self.cap - n).min(b.len());
+                self.got.extend_from_slice(&b[..take]);
+                n += take;
+                if n == self.cap {
+                    break;
+                }
+            }
+            Ok(n)
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn partial_writes_resume_where_they_stopped() {
+        let mut out = Outbox::default();
+        out.push(Bytes::from_static(b"hello "));
+        out.push(Bytes::from_static(b"big "));
+        out.push(Bytes::from_static(b"world"));
+        assert_eq!(out.len(), 15);
+        let mut sink = Trickle {
+            got: Vec::new(),
+            cap: 4,
+            calls_left: 2,
+        };
+        assert!(!out.flush(&mut sink).unwrap());
+        assert_eq!(out.len(), 7);
+        assert!(!out.at_boundary());
+        sink.calls_left = 10;
+        assert!(out.flush(&mut sink).unwrap());
+        assert_eq!(sink.got, b"hello big world");
+        assert!(out.is_empty() && out.at_boundary());
+    }
+}

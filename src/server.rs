@@ -1,0 +1,147 @@
+//! Starting and stopping a whole shaddock server in-process: the reactors and what they share.
+//!
+//! The daemon (`main.rs`) and the integration tests both start servers through [`Server`].
+
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::thread::JoinHandle;
+
+use mio::{Poll, Waker};
+
+use crate::channel::Channels;
+use crate::config::Config;
+use crate::push::Apps;
+use crate::reactor::inbox::{Command, Inbox};
+use crate::reactor::stats::{KickReason, ReactorStats};
+use crate::reactor::{Reactor, WAKER, listener};
+use crate::shared::{Settings, Shared};
+
+/// A running server: its reactors, listening on the client port.
+#[derive(Debug)]
+pub struct Server {
+    client_addr: SocketAddr,
+    shared: Arc<Shared>,
+    threads: Vec<JoinHandle<io::Result<()>>>,
+    drain_secs: u32,
+}
+
+impl Server {
+    /// Validates `config`, binds the client port (port 0 picks a free one) and starts one
+    /// reactor thread per configured core.
+    pub fn start(config: Config) -> io::Result<Server> {
+        config
+            .validate()
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e.to_string()))?;
+        let invalid = |e: String| io::Error::new(io::ErrorKind::InvalidInput, e);
+        let cores = config.reactor_count();
+        let listeners = listener::bind_reuseport(config.client.listen, cores)?;
+        let client_addr = listeners[0].local_addr()?;
+        let mut polls = Vec::with_capacity(cores);
+        let mut inboxes = Vec::with_capacity(cores);
+        for _ in 0..cores {
+            let poll = Poll::new()?;
+            inboxes.push(Arc::new(Inbox::new(Waker::new(poll.registry(), WAKER)?)));
+            polls.push(poll);
+        }
+        let apps = Apps::from_config(&config.apps).map_err(invalid)?;
+        let shared = Arc::new(Shared {
+            settings: Settings::from_config(&config).map_err(invalid)?,
+            channels: Channels::new(apps.len(), cores),
+            apps,
+            inboxes,
+            stats: (0..cores).map(|_| ReactorStats::default()).collect(),
+        });
+        let core_ids = if config.pin_cores {
+            core_affinity::get_core_ids().unwrap_or_default()
+        } else {
+            Vec::new()
+        };
+        let mut threads = Vec::with_capacity(cores);
+        for (core, (poll, listener)) in polls.into_iter().zip(listeners).enumerate() {
+            let reactor = Reactor::new(
+                core,
+                poll,
+                listener,
+                Arc::clone(&shared.inboxes[core]),
+                Arc::clone(&shared),
+            )?;
+            let pin = (!core_ids.is_empty()).then(|| core_ids[core % core_ids.len()]);
+            let thread = std::thread::Builder::new()
+                .name(format!("reactor-{core}"))
+                .spawn(move || {
+                    if let Some(id) = pin {
+                        core_affinity::set_for_current(id);
+                    }
+                    let result = reactor.run();
+                    if let Err(e) = &result {
+                        tracing::error!(core, error = %e, "reactor stopped");
+                    }
+                    result
+                })?;
+            threads.push(thread);
+        }
+        tracing::info!(reactors = cores, "client port listening addr={client_addr}");
+        Ok(Server {
+            client_addr,
+            shared,
+            threads,
+            drain_secs: config.client.drain_secs,
+        })
+    }
+
+    /// The address the client port is bound to (with the real port when the config said 0).
+    pub fn client_addr(&self) -> SocketAddr {
+        self.client_addr
+    }
+
+    /// Open connections on each reactor, indexed by reactor.
+    pub fn connections_per_reactor(&self) -> Vec<u64> {
+        use std::sync::atomic::Ordering::Relaxed;
+        self.shared
+            .stats
+            .iter()
+            .map(|s| s.connections.load(Relaxed))
+            .collect()
+    }
+
+    /// How many connections were kicked with this reason (`"slow"`, `"heartbeat timeout"`, ...;
+    /// `"protocol error"` counts every protocol error).
+    pub fn kicks_total(&self, reason: &str) -> u64 {
+        let Some(reason) = KickReason::ALL.into_iter().find(|r| r.as_str() == reason) else {
+            return 0;
+        };
+        self.shared.stats.iter().map(|s| s.kicks(reason)).sum()
+    }
+
+    /// Graceful drain: stop accepting, kick every client with reason `"shutdown"` spread over
+    /// `client.drain_secs`, then join every reactor.
+    pub fn shutdown(mut self) -> io::Result<()> {
+        self.stop(self.drain_secs);
+        let mut result = Ok(());
+        for thread in self.threads.drain(..) {
+            match thread.join() {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => result = Err(e),
+                Err(_) => result = Err(io::Error::other("a reactor thread panicked")),
+            }
+        }
+        result
+    }
+
+    fn stop(&self, drain_secs: u32) {
+        for inbox in &self.shared.inboxes {
+            inbox.send(Command::Shutdown { drain_secs });
+        }
+    }
+}
+
+impl Drop for Server {
+    /// A server dropped without [`Server::shutdown`] kicks everyone at once and lets its
+    /// reactors finish in the background.
+    fn drop(&mut self) {
+        if !self.threads.is_empty() {
+            self.stop(0);
+        }
+    }
+}
