@@ -8,6 +8,7 @@
 pub mod broadcast;
 pub mod channel;
 pub mod config;
+pub mod limits;
 pub mod protocol;
 pub mod push;
 pub mod reactor;

@@ -34,6 +34,7 @@ impl Server {
             .validate()
             .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e.to_string()))?;
         let invalid = |e: String| io::Error::new(io::ErrorKind::InvalidInput, e);
+        let open_files = crate::limits::raise_open_files();
         let cores = config.reactor_count();
         let listeners = listener::bind_reuseport(config.client.listen, cores)?;
         let client_addr = listeners[0].local_addr()?;
@@ -81,7 +82,11 @@ impl Server {
                 })?;
             threads.push(thread);
         }
-        tracing::info!(reactors = cores, "client port listening addr={client_addr}");
+        tracing::info!(
+            reactors = cores,
+            ?open_files,
+            "client port listening addr={client_addr}"
+        );
         Ok(Server {
             client_addr,
             shared,

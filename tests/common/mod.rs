@@ -498,14 +498,13 @@ impl PomeloClient {
         }
         if self.closed.is_none() {
             self.stream.set_nonblocking(true).unwrap();
-            let mut chunk = [0u8; 16 * 1024];
             loop {
-                match self.stream.read(&mut chunk) {
+                match self.read_some() {
                     Ok(0) => {
                         self.closed = Some(Closed::Eof);
                         break;
                     }
-                    Ok(n) => self.buf.extend_from_slice(&chunk[..n]),
+                    Ok(_) => {}
                     Err(e) if e.kind() == ErrorKind::WouldBlock => break,
                     Err(e) if e.kind() == ErrorKind::Interrupted => {}
                     Err(e) => panic!("[{}] non-blocking read: {e}", self.label),
@@ -686,9 +685,18 @@ impl PomeloClient {
         event
     }
 
+    /// One `read` appended to `buf`.
+    fn read_some(&mut self) -> std::io::Result<usize> {
+        const READ_SIZE: usize = 16 * 1024;
+        let len = self.buf.len();
+        self.buf.resize(len + READ_SIZE, 0);
+        let result = self.stream.read(&mut self.buf[len..]);
+        self.buf.truncate(len + result.as_ref().map_or(0, |n| *n));
+        result
+    }
+
     fn next_event_lenient(&mut self, what: &str) -> Event {
         let deadline = Instant::now() + self.timeout;
-        let mut chunk = vec![0u8; 64 * 1024];
         loop {
             if let Some((kind, body)) = self.take_package() {
                 return Event::Package(kind, body);
@@ -704,9 +712,9 @@ impl PomeloClient {
                 self.timeout
             );
             self.stream.set_read_timeout(Some(deadline - now)).unwrap();
-            match self.stream.read(&mut chunk) {
+            match self.read_some() {
                 Ok(0) => self.closed = Some(Closed::Eof),
-                Ok(n) => self.buf.extend_from_slice(&chunk[..n]),
+                Ok(_) => {}
                 Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
                     panic!(
                         "[{}] timed out after {:?} waiting for {what}",
