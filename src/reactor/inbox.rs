@@ -73,3 +73,46 @@ impl Inbox {
         self.waker.wake()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use mio::{Events, Poll, Token};
+
+    use super::*;
+
+    const WAKE: Token = Token(7);
+
+    fn kick(index: u32) -> Command {
+        let conn = ConnId { core: 0, index, generation: 1 };
+        Command::Kick { conn, reason: KickReason::Slow }
+    }
+
+    fn wakes(poll: &mut Poll, events: &mut Events) -> usize {
+        poll.poll(events, Some(Duration::from_millis(50))).unwrap();
+        events.iter().filter(|e| e.token() == WAKE).count()
+    }
+
+    #[test]
+    fn a_burst_costs_one_wake_and_no_command_is_stranded() {
+        let mut poll = Poll::new().unwrap();
+        let inbox = Inbox::new(Waker::new(poll.registry(), WAKE).unwrap());
+        let mut events = Events::with_capacity(8);
+        for i in 0..100 {
+            inbox.send(kick(i));
+        }
+        assert_eq!(wakes(&mut poll, &mut events), 1);
+        inbox.woken();
+        let mut drained = 0;
+        while inbox.pop().is_some() {
+            drained += 1;
+        }
+        assert_eq!(drained, 100);
+        // A command sent after the drain started wakes the reactor again.
+        inbox.send(kick(100));
+        assert_eq!(wakes(&mut poll, &mut events), 1);
+        assert!(matches!(inbox.pop(), Some(Command::Kick { .. })));
+        assert_eq!(wakes(&mut poll, &mut events), 0);
+    }
+}

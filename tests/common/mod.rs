@@ -30,9 +30,11 @@ pub const OTHER: &str = "other";
 /// The second app's management secret.
 pub const OTHER_SECRET: &str = "other-secret-123";
 
-/// The routes of DESIGN §1.
+/// Route of DESIGN §1: join a channel as a client, or enter as an app's management.
 pub const ENTER: &str = "connector.entryHandler.enter";
+/// Route of DESIGN §1: management pushes to the whole channel.
 pub const PUSH_ALL: &str = "pushserver.pushHandler.pushAll";
+/// Route of DESIGN §1: management pushes to one client.
 pub const PUSH_BY_CLIENT_ID: &str = "pushserver.pushHandler.pushByClientId";
 
 /// How long any single wait on the server may take before the test fails.
