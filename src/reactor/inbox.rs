@@ -85,8 +85,15 @@ mod tests {
     const WAKE: Token = Token(7);
 
     fn kick(index: u32) -> Command {
-        let conn = ConnId { core: 0, index, generation: 1 };
-        Command::Kick { conn, reason: KickReason::Slow }
+        let conn = ConnId {
+            core: 0,
+            index,
+            generation: 1,
+        };
+        Command::Kick {
+            conn,
+            reason: KickReason::Slow,
+        }
     }
 
     fn wakes(poll: &mut Poll, events: &mut Events) -> usize {

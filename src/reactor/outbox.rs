@@ -50,6 +50,18 @@ impl Outbox {
         self.frames.push_back(frame);
     }
 
+    /// Drops every frame the peer has not started to receive, keeping only the rest of a frame
+    /// already partly written (so the stream stays at a package boundary afterwards).
+    pub fn keep_started(&mut self) {
+        if self.offset == 0 {
+            self.frames.clear();
+            self.len = 0;
+        } else {
+            self.frames.truncate(1);
+            self.len = self.frames.front().map_or(0, |f| f.len() - self.offset);
+        }
+    }
+
     /// Writes as much as the socket takes, in `writev`s of up to 64 frames.
     /// `Ok(true)` when everything went out, `Ok(false)` on `WouldBlock`.
     pub fn flush(&mut self, sink: &mut impl Write) -> io::Result<bool> {
@@ -146,5 +158,26 @@ mod tests {
         assert!(out.flush(&mut sink).unwrap());
         assert_eq!(sink.got, b"hello big world");
         assert!(out.is_empty() && out.at_boundary());
+    }
+
+    #[test]
+    fn keep_started_keeps_only_a_partly_written_frame() {
+        let mut out = Outbox::default();
+        out.push(Bytes::from_static(b"abc"));
+        out.push(Bytes::from_static(b"def"));
+        out.keep_started();
+        assert!(out.is_empty());
+
+        out.push_written(Bytes::from_static(b"abcd"), 1);
+        out.push(Bytes::from_static(b"ef"));
+        out.keep_started();
+        assert_eq!(out.len(), 3);
+        let mut sink = Trickle {
+            got: Vec::new(),
+            cap: 100,
+            calls_left: 1,
+        };
+        assert!(out.flush(&mut sink).unwrap());
+        assert_eq!(sink.got, b"bcd");
     }
 }

@@ -288,9 +288,11 @@ impl Reactor {
         true
     }
 
-    /// Server-initiated close. A working connection gets a KICK with `text` first (after what is
-    /// already queued, except for a slow consumer whose queue is dropped), then the write side is
-    /// shut and the connection lingers until the peer closes. Others are closed at once.
+    /// Server-initiated close. A working connection gets a KICK with `text` first, then the write
+    /// side is shut and the connection lingers until the peer closes; others are closed at once.
+    /// The kick goes after what is already queued, except for a slow consumer: its queue is
+    /// dropped but for the rest of a package already partly written, so the stream stays aligned
+    /// and the client still reads why it was dropped.
     pub(super) fn kick(&mut self, index: usize, reason: KickReason, text: &str) {
         if self.replying == index {
             self.flush_reply(index);
@@ -308,17 +310,40 @@ impl Reactor {
         }
         tracing::debug!(core = self.core, conn = index, reason = text, "kick");
         self.shared.stats[self.core].kicked(reason);
+        if reason == KickReason::Slow {
+            if let Some(out) = conn.out.as_mut() {
+                out.keep_started();
+                if out.is_empty() {
+                    conn.out = None;
+                }
+            }
+        }
+        // Closing from here on: nothing else is queued, so the kick cannot overflow the queue.
+        conn.state = ConnState::Closing;
         let mut package = BytesMut::new();
         kick::encode(text, &mut package);
-        if reason == KickReason::Slow {
-            let at_boundary = conn.out.take().is_none_or(|out| out.at_boundary());
-            if at_boundary {
-                let _ = write_vectored(&mut conn.stream, &[IoSlice::new(&package)]);
-            }
-        } else if !self.send_slice(index, &package) {
+        self.send_last(index, &package);
+        self.begin_closing(index);
+    }
+
+    /// Writes or queues the last bytes a closing connection gets, with no queue limit.
+    fn send_last(&mut self, index: usize, data: &[u8]) {
+        let Some(conn) = self.conns.get_mut(index) else {
+            return;
+        };
+        if let Some(out) = conn.out.as_mut() {
+            out.push(Bytes::copy_from_slice(data));
             return;
         }
-        self.begin_closing(index);
+        match write_vectored(&mut conn.stream, &[IoSlice::new(data)]) {
+            Ok(n) if n < data.len() => {
+                let mut out = Box::<Outbox>::default();
+                out.push_written(Bytes::copy_from_slice(data), n);
+                conn.out = Some(out);
+            }
+            // All written, or the peer is gone: the linger deadline or EOF ends it either way.
+            Ok(_) | Err(_) => {}
+        }
     }
 
     /// Leaves the channel, shuts the write side once the queue is out, and lingers.
