@@ -97,6 +97,8 @@ pub struct ClientConfig {
     pub use_dict: bool,
     /// Spread shutdown kicks over this window, seconds; `0` = all at once; `0..=3600`.
     pub drain_secs: u32,
+    /// WebSocket upgrades must carry one of these `Origin`s (ASCII case-insensitive); empty = any.
+    pub allowed_origins: Vec<String>,
 }
 
 /// What happens when a clientId that is already online enters again.
@@ -171,12 +173,7 @@ pub enum ConfigError {
     /// missing required key. `key` is the key path when one could be named; `line` and `column`
     /// (1-based, in characters) locate the fault; `message` starts with the key path.
     #[error("{message} (line {line}, column {column})")]
-    Parse {
-        key: Option<String>,
-        message: String,
-        line: usize,
-        column: usize,
-    },
+    Parse { key: Option<String>, message: String, line: usize, column: usize },
     /// A well-typed value breaks a rule: a range, uniqueness, a relation between two keys. The
     /// reason shows the offending value unless it is a secret.
     #[error("{key}: {reason}")]
@@ -212,15 +209,8 @@ impl Default for Config {
             .ok()
             .filter(|s| !s.is_empty())
             .unwrap_or_else(|| generated_secret().to_owned());
-        let demo = AppConfig {
-            apikey: DEMO_APIKEY.to_owned(),
-            secret,
-            max_clients: None,
-        };
-        Self {
-            apps: vec![demo],
-            ..Self::without_apps()
-        }
+        let demo = AppConfig { apikey: DEMO_APIKEY.to_owned(), secret, max_clients: None };
+        Self { apps: vec![demo], ..Self::without_apps() }
     }
 }
 
@@ -237,24 +227,20 @@ impl Default for ClientConfig {
             on_add_users_limit: 100,
             use_dict: true,
             drain_secs: 10,
+            allowed_origins: Vec::new(),
         }
     }
 }
 
 impl Default for ControlConfig {
     fn default() -> Self {
-        Self {
-            listen: SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::LOCALHOST, 3080)),
-        }
+        Self { listen: SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::LOCALHOST, 3080)) }
     }
 }
 
 impl Default for LogConfig {
     fn default() -> Self {
-        Self {
-            format: LogFormat::Human,
-            level: "info".to_owned(),
-        }
+        Self { format: LogFormat::Human, level: "info".to_owned() }
     }
 }
 
@@ -280,10 +266,8 @@ impl Config {
 
     /// Reads, parses and validates a configuration file; read errors name the file.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-            path: path.to_owned(),
-            source,
-        })?;
+        let text = std::fs::read_to_string(path)
+            .map_err(|source| ConfigError::Read { path: path.to_owned(), source })?;
         Self::from_toml_str(&text)
     }
 
@@ -295,9 +279,7 @@ impl Config {
     /// Number of reactors to start: `reactors`, or one per available core when it is `0`.
     pub fn reactor_count(&self) -> usize {
         match self.reactors {
-            0 => std::thread::available_parallelism()
-                .map_or(1, |n| n.get())
-                .min(MAX_REACTORS),
+            0 => std::thread::available_parallelism().map_or(1, |n| n.get()).min(MAX_REACTORS),
             n => n,
         }
     }
@@ -305,19 +287,14 @@ impl Config {
     /// Seconds of client silence before a close: `client.heartbeat_timeout_secs`, else
     /// 2 × `client.heartbeat_secs`.
     pub fn heartbeat_timeout_secs(&self) -> u32 {
-        self.client
-            .heartbeat_timeout_secs
-            .unwrap_or(self.client.heartbeat_secs.saturating_mul(2))
+        self.client.heartbeat_timeout_secs.unwrap_or(self.client.heartbeat_secs.saturating_mul(2))
     }
 
     /// The demo app's secret if it was generated at random by [`Config::default`] (neither set
     /// in a file nor in `SHADDOCK_DEMO_SECRET`), so that the daemon can log it once at start.
     pub fn generated_demo_secret(&self) -> Option<&str> {
         let generated = GENERATED_SECRET.get()?;
-        self.apps
-            .iter()
-            .map(|app| app.secret.as_str())
-            .find(|s| *s == generated)
+        self.apps.iter().map(|app| app.secret.as_str()).find(|s| *s == generated)
     }
 
     /// Whether the demo app's secret was generated at random; see
@@ -333,54 +310,33 @@ impl Config {
         in_range("reactors", self.reactors, 0, MAX_REACTORS)?;
         in_range("client.heartbeat_secs", c.heartbeat_secs, 1, 86_400)?;
         if let Some(timeout) = c.heartbeat_timeout_secs {
-            ensure(
-                timeout > c.heartbeat_secs,
-                "client.heartbeat_timeout_secs",
-                || {
-                    let heartbeat = c.heartbeat_secs;
-                    format!(
-                        "must be greater than client.heartbeat_secs ({heartbeat}) (got {timeout})"
-                    )
-                },
-            )?;
+            ensure(timeout > c.heartbeat_secs, "client.heartbeat_timeout_secs", || {
+                let heartbeat = c.heartbeat_secs;
+                format!("must be greater than client.heartbeat_secs ({heartbeat}) (got {timeout})")
+            })?;
         }
-        in_range(
-            "client.handshake_timeout_secs",
-            c.handshake_timeout_secs,
-            1,
-            3600,
-        )?;
-        in_range(
-            "client.max_package_bytes",
-            c.max_package_bytes,
-            64,
-            16_777_215,
-        )?;
+        in_range("client.handshake_timeout_secs", c.handshake_timeout_secs, 1, 3600)?;
+        in_range("client.max_package_bytes", c.max_package_bytes, 64, 16_777_215)?;
         let (pending, package) = (c.max_pending_bytes, c.max_package_bytes);
         ensure(pending >= package, "client.max_pending_bytes", || {
             format!("must be at least client.max_package_bytes ({package}) (got {pending})")
         })?;
         in_range("client.drain_secs", c.drain_secs, 0, 3600)?;
-        ensure(
-            !same_address(self.control.listen, c.listen),
-            "control.listen",
-            || {
-                format!(
-                    "must not be the same address as client.listen ({})",
-                    c.listen
-                )
-            },
-        )?;
-        let level = self.log.level.trim();
-        ensure(!level.is_empty(), "log.level", || {
-            "must not be empty".into()
+        for (i, origin) in c.allowed_origins.iter().enumerate() {
+            let ok = !origin.is_empty() && origin.bytes().all(|b| b.is_ascii_graphic());
+            ensure(ok, &format!("client.allowed_origins[{i}]"), || {
+                format!("must be an origin such as \"https://example.com\" (got {origin:?})")
+            })?;
+        }
+        ensure(!same_address(self.control.listen, c.listen), "control.listen", || {
+            format!("must not be the same address as client.listen ({})", c.listen)
         })?;
+        let level = self.log.level.trim();
+        ensure(!level.is_empty(), "log.level", || "must not be empty".into())?;
         tracing_subscriber::EnvFilter::builder()
             .parse(level)
             .map_err(|e| invalid("log.level", format!("invalid filter {level:?}: {e}")))?;
-        ensure(!self.apps.is_empty(), "apps", || {
-            "at least one app is required".into()
-        })?;
+        ensure(!self.apps.is_empty(), "apps", || "at least one app is required".into())?;
         let count = self.apps.len();
         ensure(count <= MAX_APPS, "apps", || {
             format!("at most {MAX_APPS} apps are supported (got {count})")
@@ -415,14 +371,10 @@ impl AppConfig {
             return Err(invalid(&key("apikey"), reason));
         }
         let len = self.secret.len();
-        ensure(len >= 8, &key("secret"), || {
-            format!("must be at least 8 bytes (got {len})")
+        ensure(len >= 8, &key("secret"), || format!("must be at least 8 bytes (got {len})"))?;
+        ensure(self.secret.bytes().all(|b| b.is_ascii_graphic()), &key("secret"), || {
+            "must be printable ASCII without spaces (it is an HTTP bearer token)".into()
         })?;
-        ensure(
-            self.secret.bytes().all(|b| b.is_ascii_graphic()),
-            &key("secret"),
-            || "must be printable ASCII without spaces (it is an HTTP bearer token)".into(),
-        )?;
         ensure(self.max_clients != Some(0), &key("max_clients"), || {
             "must be at least 1 (got 0)".into()
         })
@@ -430,19 +382,12 @@ impl AppConfig {
 }
 
 fn invalid(key: &str, reason: String) -> ConfigError {
-    ConfigError::Invalid {
-        key: key.to_owned(),
-        reason,
-    }
+    ConfigError::Invalid { key: key.to_owned(), reason }
 }
 
 /// `Ok` if `ok`, else a [`ConfigError::Invalid`] for `key` with `reason()`.
 fn ensure(ok: bool, key: &str, reason: impl FnOnce() -> String) -> Result<(), ConfigError> {
-    if ok {
-        Ok(())
-    } else {
-        Err(invalid(key, reason()))
-    }
+    if ok { Ok(()) } else { Err(invalid(key, reason())) }
 }
 
 fn in_range<T: PartialOrd + fmt::Display>(
@@ -452,9 +397,7 @@ fn in_range<T: PartialOrd + fmt::Display>(
     max: T,
 ) -> Result<(), ConfigError> {
     let ok = min <= v && v <= max;
-    ensure(ok, key, || {
-        format!("must be between {min} and {max} (got {v})")
-    })
+    ensure(ok, key, || format!("must be between {min} and {max} (got {v})"))
 }
 
 /// Whether binding both addresses would collide: same non-zero port, and the same IP or either
@@ -519,17 +462,10 @@ fn map_toml_error(text: &str, e: &toml::de::Error) -> ConfigError {
         let key = path.map_or_else(|| field.to_owned(), |p| format!("{p}.{field}"));
         (Some(key.clone()), format!("{key}: missing required key"))
     } else {
-        let message = path
-            .as_ref()
-            .map_or_else(|| reason.clone(), |p| format!("{p}: {reason}"));
+        let message = path.as_ref().map_or_else(|| reason.clone(), |p| format!("{p}: {reason}"));
         (path, message)
     };
-    ConfigError::Parse {
-        key,
-        message,
-        line,
-        column,
-    }
+    ConfigError::Parse { key, message, line, column }
 }
 
 /// The key path of the line holding `offset`: `client.listen` on a key line under `[client]`,
@@ -555,11 +491,7 @@ fn key_path_at(text: &str, offset: usize) -> Option<String> {
         } else if here {
             let (key, _) = code.split_once('=')?;
             let key = normalize_key(key);
-            return Some(if table.is_empty() {
-                key
-            } else {
-                format!("{table}.{key}")
-            });
+            return Some(if table.is_empty() { key } else { format!("{table}.{key}") });
         }
         if here {
             return Some(table);
@@ -570,10 +502,7 @@ fn key_path_at(text: &str, offset: usize) -> Option<String> {
 
 /// `"client" . listen` → `client.listen`.
 fn normalize_key(key: &str) -> String {
-    let parts: Vec<&str> = key
-        .split('.')
-        .map(|p| p.trim().trim_matches(['"', '\'']))
-        .collect();
+    let parts: Vec<&str> = key.split('.').map(|p| p.trim().trim_matches(['"', '\''])).collect();
     parts.join(".")
 }
 
@@ -585,10 +514,7 @@ fn line_column(text: &str, offset: usize) -> (usize, usize) {
     }
     let before = &text[..end];
     let line_start = before.rfind('\n').map_or(0, |i| i + 1);
-    (
-        before.matches('\n').count() + 1,
-        before[line_start..].chars().count() + 1,
-    )
+    (before.matches('\n').count() + 1, before[line_start..].chars().count() + 1)
 }
 
 #[cfg(test)]

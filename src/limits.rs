@@ -14,10 +14,7 @@ pub fn raise_open_files() -> Option<u64> {
     if limit.current == limit.maximum {
         return limit.current;
     }
-    let raised = Rlimit {
-        current: limit.maximum,
-        maximum: limit.maximum,
-    };
+    let raised = Rlimit { current: limit.maximum, maximum: limit.maximum };
     match setrlimit(Resource::Nofile, raised) {
         Ok(()) => limit.maximum,
         Err(e) => {

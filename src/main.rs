@@ -1,5 +1,6 @@
 //! The shaddock daemon: command line, logging, start, and graceful drain on SIGTERM/SIGINT.
 
+use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -71,21 +72,13 @@ fn run(path: Option<PathBuf>) -> anyhow::Result<()> {
             "no SHADDOCK_DEMO_SECRET set: generated a management secret for the demo app"
         );
     }
-    for app in config
-        .apps
-        .iter()
-        .filter(|a| a.secret == PLACEHOLDER_SECRET)
-    {
+    for app in config.apps.iter().filter(|a| a.secret == PLACEHOLDER_SECRET) {
         tracing::warn!(apikey = %app.apikey, "this app still has the placeholder secret from the default file: change it");
     }
     let mut signals = Signals::new([SIGTERM, SIGINT]).context("installing signal handlers")?;
     let server = Server::start(config.clone()).context("starting the server")?;
     if let Some(signal) = signals.forever().next() {
-        tracing::info!(
-            signal,
-            drain_secs = config.client.drain_secs,
-            "draining before exit"
-        );
+        tracing::info!(signal, drain_secs = config.client.drain_secs, "draining before exit");
     }
     server.shutdown().context("draining")?;
     tracing::info!("stopped");
@@ -97,9 +90,11 @@ fn init_logging(config: &Config) -> anyhow::Result<()> {
         Ok(directives) => EnvFilter::try_new(directives).context("RUST_LOG")?,
         Err(_) => EnvFilter::try_new(&config.log.level).context("log.level")?,
     };
+    let ansi = std::io::stderr().is_terminal();
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        .with_writer(std::io::stderr)
+        .with_ansi(ansi);
     match config.log.format {
         LogFormat::Json => builder.json().init(),
         LogFormat::Human => builder.init(),

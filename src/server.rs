@@ -68,9 +68,8 @@ impl Server {
                 Arc::clone(&shared),
             )?;
             let pin = (!core_ids.is_empty()).then(|| core_ids[core % core_ids.len()]);
-            let thread = std::thread::Builder::new()
-                .name(format!("reactor-{core}"))
-                .spawn(move || {
+            let thread =
+                std::thread::Builder::new().name(format!("reactor-{core}")).spawn(move || {
                     if let Some(id) = pin {
                         core_affinity::set_for_current(id);
                     }
@@ -82,17 +81,8 @@ impl Server {
                 })?;
             threads.push(thread);
         }
-        tracing::info!(
-            reactors = cores,
-            ?open_files,
-            "client port listening addr={client_addr}"
-        );
-        Ok(Server {
-            client_addr,
-            shared,
-            threads,
-            drain_secs: config.client.drain_secs,
-        })
+        tracing::info!(reactors = cores, ?open_files, "client port listening addr={client_addr}");
+        Ok(Server { client_addr, shared, threads, drain_secs: config.client.drain_secs })
     }
 
     /// The address the client port is bound to (with the real port when the config said 0).
@@ -103,11 +93,7 @@ impl Server {
     /// Open connections on each reactor, indexed by reactor.
     pub fn connections_per_reactor(&self) -> Vec<u64> {
         use std::sync::atomic::Ordering::Relaxed;
-        self.shared
-            .stats
-            .iter()
-            .map(|s| s.connections.load(Relaxed))
-            .collect()
+        self.shared.stats.iter().map(|s| s.connections.load(Relaxed)).collect()
     }
 
     /// How many connections were kicked with this reason (`"slow"`, `"heartbeat timeout"`, ...;

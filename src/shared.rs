@@ -29,6 +29,8 @@ pub struct Settings {
     pub max_pending_bytes: usize,
     pub duplicate: DuplicatePolicy,
     pub on_add_users_limit: usize,
+    /// WebSocket `Origin`s allowed to upgrade; empty = any.
+    pub allowed_origins: Vec<String>,
     dict: Option<RouteDict>,
     /// The handshake response with the dictionary, encoded once.
     handshake_full: Bytes,
@@ -62,6 +64,7 @@ impl Settings {
             max_pending_bytes: client.max_pending_bytes,
             duplicate: client.duplicate,
             on_add_users_limit: client.on_add_users_limit,
+            allowed_origins: client.allowed_origins.clone(),
             handshake_full: encode(true),
             handshake_short: encode(false),
             dict,

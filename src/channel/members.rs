@@ -14,9 +14,7 @@ pub struct LocalMembers {
 
 impl LocalMembers {
     pub fn new(apps: usize) -> LocalMembers {
-        LocalMembers {
-            by_app: (0..apps).map(|_| Vec::new()).collect(),
-        }
+        LocalMembers { by_app: (0..apps).map(|_| Vec::new()).collect() }
     }
 
     /// Adds `conn` (a slab index) and returns its slot.

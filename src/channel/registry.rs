@@ -19,10 +19,7 @@ use crate::reactor::ConnId;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Join {
     /// Joined; `count` clients are online now. `replaced` was online with the same clientId.
-    Joined {
-        count: usize,
-        replaced: Option<ConnId>,
-    },
+    Joined { count: usize, replaced: Option<ConnId> },
     /// The clientId is online and the policy is `refuse`.
     Duplicate,
     /// The app's `max_clients` is reached.
@@ -47,15 +44,11 @@ impl Channel {
 
     fn presence(&self) -> MutexGuard<'_, HashMap<Arc<str>, ConnId>> {
         // A panic elsewhere must not take presence down with it: the map is always consistent.
-        self.presence
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.presence.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     fn managers(&self) -> MutexGuard<'_, Vec<ConnId>> {
-        self.managers
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.managers.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     pub fn join(
@@ -70,20 +63,14 @@ impl Channel {
             Some(_) if policy == DuplicatePolicy::Refuse => Join::Duplicate,
             Some(holder) => {
                 let replaced = std::mem::replace(holder, conn);
-                Join::Joined {
-                    count: presence.len(),
-                    replaced: Some(replaced),
-                }
+                Join::Joined { count: presence.len(), replaced: Some(replaced) }
             }
             None => {
                 if max_clients.is_some_and(|max| presence.len() >= max) {
                     return Join::Full;
                 }
                 presence.insert(client_id.clone(), conn);
-                Join::Joined {
-                    count: presence.len(),
-                    replaced: None,
-                }
+                Join::Joined { count: presence.len(), replaced: None }
             }
         }
     }
@@ -114,10 +101,7 @@ impl Channel {
     /// Up to `limit` online clientIds (unordered) and the total count.
     pub fn users(&self, limit: usize) -> (Vec<Arc<str>>, usize) {
         let presence = self.presence();
-        (
-            presence.keys().take(limit).cloned().collect(),
-            presence.len(),
-        )
+        (presence.keys().take(limit).cloned().collect(), presence.len())
     }
 
     pub fn add_manager(&self, conn: ConnId) {
@@ -159,9 +143,7 @@ pub struct Channels {
 
 impl Channels {
     pub fn new(apps: usize, cores: usize) -> Channels {
-        Channels {
-            by_app: (0..apps).map(|_| Channel::new(cores)).collect(),
-        }
+        Channels { by_app: (0..apps).map(|_| Channel::new(cores)).collect() }
     }
 
     pub fn get(&self, app: crate::push::AppId) -> &Channel {
@@ -174,11 +156,7 @@ mod tests {
     use super::*;
 
     fn conn(index: u32) -> ConnId {
-        ConnId {
-            core: 0,
-            index,
-            generation: 1,
-        }
+        ConnId { core: 0, index, generation: 1 }
     }
 
     #[test]
@@ -187,17 +165,11 @@ mod tests {
         let id: Arc<str> = "c1".into();
         assert_eq!(
             ch.join(&id, conn(1), DuplicatePolicy::Replace, None),
-            Join::Joined {
-                count: 1,
-                replaced: None
-            }
+            Join::Joined { count: 1, replaced: None }
         );
         assert_eq!(
             ch.join(&id, conn(2), DuplicatePolicy::Replace, None),
-            Join::Joined {
-                count: 1,
-                replaced: Some(conn(1))
-            }
+            Join::Joined { count: 1, replaced: Some(conn(1)) }
         );
         assert_eq!(ch.leave("c1", conn(1)), None);
         assert_eq!(ch.find("c1"), Some(conn(2)));
@@ -211,14 +183,8 @@ mod tests {
         let a: Arc<str> = "a".into();
         let b: Arc<str> = "b".into();
         ch.join(&a, conn(1), DuplicatePolicy::Refuse, Some(1));
-        assert_eq!(
-            ch.join(&a, conn(2), DuplicatePolicy::Refuse, Some(1)),
-            Join::Duplicate
-        );
-        assert_eq!(
-            ch.join(&b, conn(3), DuplicatePolicy::Refuse, Some(1)),
-            Join::Full
-        );
+        assert_eq!(ch.join(&a, conn(2), DuplicatePolicy::Refuse, Some(1)), Join::Duplicate);
+        assert_eq!(ch.join(&b, conn(3), DuplicatePolicy::Refuse, Some(1)), Join::Full);
         assert_eq!(ch.count(), 1);
     }
 

@@ -18,10 +18,7 @@ fn msg(text: &str) -> String {
 fn rejects(text: &str, key: &str) -> String {
     let e = err(&format!("{text}{APP}"));
     let message = e.to_string();
-    assert!(
-        message.starts_with(&format!("{key}: ")),
-        "{message:?} does not name {key:?}"
-    );
+    assert!(message.starts_with(&format!("{key}: ")), "{message:?} does not name {key:?}");
     assert_eq!(e.key(), Some(key));
     message
 }
@@ -35,11 +32,7 @@ fn default_validates() {
     let config = Config::default();
     config.validate().unwrap();
     assert_eq!(config.apps[0].apikey, DEMO_APIKEY);
-    assert_eq!(
-        config,
-        Config::default(),
-        "the generated secret is stable per process"
-    );
+    assert_eq!(config, Config::default(), "the generated secret is stable per process");
     assert_eq!(config.heartbeat_timeout_secs(), 600);
     assert!((1..=MAX_REACTORS).contains(&config.reactor_count()));
     if std::env::var_os(DEMO_SECRET_ENV).is_none() {
@@ -63,10 +56,7 @@ fn shaddock_toml_is_the_defaults_but_the_secret() {
 
 #[test]
 fn serialized_config_parses_back() {
-    let mut config = Config {
-        reactors: 3,
-        ..Config::default()
-    };
+    let mut config = Config { reactors: 3, ..Config::default() };
     config.client.heartbeat_timeout_secs = Some(900);
     config.apps[0].max_clients = Some(5);
     let text = toml::to_string(&config).unwrap();
@@ -79,29 +69,16 @@ fn a_file_needs_an_app() {
     assert_eq!(msg(""), "apps: at least one app is required");
     let mut config = Config::default();
     let app = config.apps[0].clone();
-    config.apps = (0..=MAX_APPS)
-        .map(|i| AppConfig {
-            apikey: format!("app{i}"),
-            ..app.clone()
-        })
-        .collect();
+    config.apps =
+        (0..=MAX_APPS).map(|i| AppConfig { apikey: format!("app{i}"), ..app.clone() }).collect();
     let e = config.validate().unwrap_err();
-    assert_eq!(
-        e.to_string(),
-        "apps: at most 65535 apps are supported (got 65536)"
-    );
+    assert_eq!(e.to_string(), "apps: at most 65535 apps are supported (got 65536)");
 }
 
 #[test]
 fn missing_keys_take_defaults() {
     let config = parses("");
-    assert_eq!(
-        config,
-        Config {
-            apps: config.apps.clone(),
-            ..Config::default()
-        }
-    );
+    assert_eq!(config, Config { apps: config.apps.clone(), ..Config::default() });
     assert_eq!(config.apps[0].max_clients, None);
     assert_eq!(parses("reactors = 3").reactor_count(), 3);
 }
@@ -109,31 +86,13 @@ fn missing_keys_take_defaults() {
 #[test]
 fn range_rules_name_the_key() {
     let m = rejects("[client]\nheartbeat_secs = 0\n", "client.heartbeat_secs");
-    assert_eq!(
-        m,
-        "client.heartbeat_secs: must be between 1 and 86400 (got 0)"
-    );
-    rejects(
-        "[client]\nheartbeat_secs = 86401\n",
-        "client.heartbeat_secs",
-    );
+    assert_eq!(m, "client.heartbeat_secs: must be between 1 and 86400 (got 0)");
+    rejects("[client]\nheartbeat_secs = 86401\n", "client.heartbeat_secs");
     rejects("reactors = 257\n", "reactors");
-    rejects(
-        "[client]\nhandshake_timeout_secs = 0\n",
-        "client.handshake_timeout_secs",
-    );
-    rejects(
-        "[client]\nhandshake_timeout_secs = 3601\n",
-        "client.handshake_timeout_secs",
-    );
-    rejects(
-        "[client]\nmax_package_bytes = 63\n",
-        "client.max_package_bytes",
-    );
-    rejects(
-        "[client]\nmax_package_bytes = 16777216\n",
-        "client.max_package_bytes",
-    );
+    rejects("[client]\nhandshake_timeout_secs = 0\n", "client.handshake_timeout_secs");
+    rejects("[client]\nhandshake_timeout_secs = 3601\n", "client.handshake_timeout_secs");
+    rejects("[client]\nmax_package_bytes = 63\n", "client.max_package_bytes");
+    rejects("[client]\nmax_package_bytes = 16777216\n", "client.max_package_bytes");
     rejects("[client]\ndrain_secs = 3601\n", "client.drain_secs");
 }
 
@@ -151,24 +110,15 @@ fn boundary_values_are_accepted() {
 fn heartbeat_timeout_must_exceed_heartbeat() {
     let text = "[client]\nheartbeat_secs = 30\nheartbeat_timeout_secs = 30\n";
     let m = rejects(text, "client.heartbeat_timeout_secs");
-    assert!(
-        m.contains("greater than client.heartbeat_secs (30) (got 30)"),
-        "{m}"
-    );
+    assert!(m.contains("greater than client.heartbeat_secs (30) (got 30)"), "{m}");
     let config = parses("[client]\nheartbeat_secs = 30\nheartbeat_timeout_secs = 31\n");
     assert_eq!(config.heartbeat_timeout_secs(), 31);
 }
 
 #[test]
 fn pending_must_hold_a_package() {
-    let m = rejects(
-        "[client]\nmax_pending_bytes = 1000\n",
-        "client.max_pending_bytes",
-    );
-    assert!(
-        m.contains("at least client.max_package_bytes (65536) (got 1000)"),
-        "{m}"
-    );
+    let m = rejects("[client]\nmax_pending_bytes = 1000\n", "client.max_pending_bytes");
+    assert!(m.contains("at least client.max_package_bytes (65536) (got 1000)"), "{m}");
 }
 
 #[test]
@@ -204,10 +154,7 @@ fn app_rules_name_the_app() {
         ("b", "12345678", "max_clients = 0", "apps[1].max_clients"),
     ] {
         let (found, m) = second(apikey, secret, extra);
-        assert!(
-            m.starts_with(&format!("{key}: ")),
-            "{m:?} does not name {key:?}"
-        );
+        assert!(m.starts_with(&format!("{key}: ")), "{m:?} does not name {key:?}");
         assert_eq!(found.as_deref(), Some(key));
         assert!(!m.contains(secret), "a secret is never printed: {m}");
     }
@@ -215,36 +162,21 @@ fn app_rules_name_the_app() {
         "[[apps]]\napikey = {:?}\nsecret = \"12345678\"\nmax_clients = 1\n",
         "k".repeat(128)
     );
-    assert_eq!(
-        Config::from_toml_str(&text).unwrap().apps[0].max_clients,
-        Some(1)
-    );
+    assert_eq!(Config::from_toml_str(&text).unwrap().apps[0].max_clients, Some(1));
 }
 
 #[test]
 fn duplicate_apikeys_are_rejected() {
     let m = msg(&format!("{APP}{APP}"));
-    assert_eq!(
-        m,
-        "apps[1].apikey: duplicate apikey \"a\" (also apps[0].apikey)"
-    );
+    assert_eq!(m, "apps[1].apikey: duplicate apikey \"a\" (also apps[0].apikey)");
 }
 
 #[test]
 fn unknown_keys_are_named() {
     let m = msg("[client]\nhearbeat_secs = 3\n");
-    assert!(
-        m.starts_with("unknown key `client.hearbeat_secs`, expected one of"),
-        "{m}"
-    );
-    assert!(
-        m.contains("`heartbeat_secs`") && m.ends_with("(line 2, column 1)"),
-        "{m}"
-    );
-    assert_eq!(
-        err("[client]\nhearbeat_secs = 3\n").key(),
-        Some("client.hearbeat_secs")
-    );
+    assert!(m.starts_with("unknown key `client.hearbeat_secs`, expected one of"), "{m}");
+    assert!(m.contains("`heartbeat_secs`") && m.ends_with("(line 2, column 1)"), "{m}");
+    assert_eq!(err("[client]\nhearbeat_secs = 3\n").key(), Some("client.hearbeat_secs"));
     for (text, key) in [
         ("reactor = 1\n", "reactor"),
         ("[clint] # typo\n", "clint"),
@@ -253,10 +185,7 @@ fn unknown_keys_are_named() {
         ("[ \"log\" ]\nlevels = 1\n", "log.levels"),
     ] {
         let m = msg(text);
-        assert!(
-            m.starts_with(&format!("unknown key `{key}`")),
-            "{text:?}: {m}"
-        );
+        assert!(m.starts_with(&format!("unknown key `{key}`")), "{text:?}: {m}");
     }
     let m = msg(&format!("{APP}{APP}colour = 1\n"));
     assert!(m.starts_with("unknown key `apps[1].colour`") && m.ends_with("(line 9, column 1)"));
@@ -271,10 +200,7 @@ fn wrong_types_are_named() {
     for (text, key) in [
         ("reactors = -1\n", "reactors"),
         ("pin_cores = 1\n", "pin_cores"),
-        (
-            "[client]\nheartbeat_secs = 5000000000\n",
-            "client.heartbeat_secs",
-        ),
+        ("[client]\nheartbeat_secs = 5000000000\n", "client.heartbeat_secs"),
         ("[client]\nlisten = \"nope\"\n", "client.listen"),
         ("[client]\nduplicate = \"twice\"\n", "client.duplicate"),
         ("[log]\nformat = \"xml\"\n", "log.format"),
@@ -284,10 +210,7 @@ fn wrong_types_are_named() {
         ),
     ] {
         let e = err(text);
-        assert!(
-            e.to_string().starts_with(&format!("{key}: ")),
-            "{text:?}: {e}"
-        );
+        assert!(e.to_string().starts_with(&format!("{key}: ")), "{text:?}: {e}");
         assert_eq!(e.key(), Some(key));
     }
 }
@@ -310,10 +233,7 @@ fn syntax_errors_give_line_and_column() {
 #[test]
 fn read_errors_name_the_file() {
     let e = Config::load(Path::new("/nonexistent/shaddock.toml")).unwrap_err();
-    assert_eq!(
-        e.to_string(),
-        "/nonexistent/shaddock.toml: No such file or directory"
-    );
+    assert_eq!(e.to_string(), "/nonexistent/shaddock.toml: No such file or directory");
 }
 
 #[test]
@@ -322,10 +242,7 @@ fn debug_redacts_secrets() {
     let config = config.unwrap();
     let debug = format!("{config:?} {:#?}", config.apps[0]);
     assert!(!debug.contains("hunter2"), "{debug}");
-    assert!(
-        debug.contains("<redacted>") && debug.contains("apikey: \"a\""),
-        "{debug}"
-    );
+    assert!(debug.contains("<redacted>") && debug.contains("apikey: \"a\""), "{debug}");
     let defaults = Config::default();
     assert!(!format!("{defaults:?}").contains(&defaults.apps[0].secret));
 }

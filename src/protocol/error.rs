@@ -50,10 +50,7 @@ mod tests {
 
     #[test]
     fn display_of_package_too_large() {
-        let e = ProtocolError::PackageTooLarge {
-            len: 70_000,
-            max: 65_536,
-        };
+        let e = ProtocolError::PackageTooLarge { len: 70_000, max: 65_536 };
         assert_eq!(e.to_string(), "package too large: 70000 bytes (max 65536)");
         assert_eq!(e.kick_reason(), "package too large");
     }

@@ -19,6 +19,8 @@
 
 pub mod error;
 pub mod pomelo;
+pub mod sniff;
+pub mod websocket;
 pub mod wire;
 
 pub use error::ProtocolError;

@@ -146,10 +146,7 @@ mod tests {
     #[test]
     fn varint_with_trailing_bytes_reads_only_itself() {
         assert_eq!(decode_varint(&[0xac, 0x02, 0x1c, 0xff]), Ok((300, 2)));
-        assert_eq!(
-            decode_varint(&[0xff, 0xff, 0xff, 0xff, 0x0f, 0x80]),
-            Ok((u32::MAX, 5))
-        );
+        assert_eq!(decode_varint(&[0xff, 0xff, 0xff, 0xff, 0x0f, 0x80]), Ok((u32::MAX, 5)));
     }
 
     #[test]
@@ -173,20 +170,11 @@ mod tests {
     fn overlong_varints_are_malformed() {
         let overflow = ProtocolError::Malformed("varint overflows u32");
         // 2^32 needs 33 bits.
-        assert_eq!(
-            decode_varint(&[0x80, 0x80, 0x80, 0x80, 0x10]),
-            Err(overflow.clone())
-        );
+        assert_eq!(decode_varint(&[0x80, 0x80, 0x80, 0x80, 0x10]), Err(overflow.clone()));
         // Six bytes.
-        assert_eq!(
-            decode_varint(&[0x80, 0x80, 0x80, 0x80, 0x80, 0x00]),
-            Err(overflow.clone())
-        );
+        assert_eq!(decode_varint(&[0x80, 0x80, 0x80, 0x80, 0x80, 0x00]), Err(overflow.clone()));
         // Five bytes, the fifth still continuing, nothing after it.
-        assert_eq!(
-            decode_varint(&[0x80, 0x80, 0x80, 0x80, 0x80]),
-            Err(overflow)
-        );
+        assert_eq!(decode_varint(&[0x80, 0x80, 0x80, 0x80, 0x80]), Err(overflow));
     }
 
     proptest! {

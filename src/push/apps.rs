@@ -92,10 +92,7 @@ impl Apps {
     }
 
     pub fn iter(&self) -> impl Iterator<Item = (AppId, &App)> {
-        self.apps
-            .iter()
-            .enumerate()
-            .map(|(i, app)| (AppId(i as u16), app))
+        self.apps.iter().enumerate().map(|(i, app)| (AppId(i as u16), app))
     }
 }
 
@@ -104,11 +101,7 @@ mod tests {
     use super::*;
 
     fn app(apikey: &str, secret: &str) -> AppConfig {
-        AppConfig {
-            apikey: apikey.into(),
-            secret: secret.into(),
-            max_clients: None,
-        }
+        AppConfig { apikey: apikey.into(), secret: secret.into(), max_clients: None }
     }
 
     #[test]

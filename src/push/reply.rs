@@ -56,10 +56,7 @@ mod tests {
 
     #[test]
     fn bodies_match_the_classic_platform() {
-        assert_eq!(
-            client_entered().to_string(),
-            r#"{"code":200,"msg":"add ok"}"#
-        );
+        assert_eq!(client_entered().to_string(), r#"{"code":200,"msg":"add ok"}"#);
         assert_eq!(
             duplicate_login().to_string(),
             r#"{"code":500,"msg":"duplicate log in","error":true}"#

@@ -14,23 +14,10 @@ pub const MAX_CLIENT_ID_BYTES: usize = 256;
 /// A parsed push-platform request.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Request {
-    EnterClient {
-        apikey: String,
-        client_id: String,
-    },
-    EnterServer {
-        apikey: String,
-        secret: Option<String>,
-    },
-    PushAll {
-        apikey: String,
-        msg: Value,
-    },
-    PushByClientId {
-        apikey: String,
-        client_id: String,
-        msg: Value,
-    },
+    EnterClient { apikey: String, client_id: String },
+    EnterServer { apikey: String, secret: Option<String> },
+    PushAll { apikey: String, msg: Value },
+    PushByClientId { apikey: String, client_id: String, msg: Value },
 }
 
 /// A request shaddock answers with an error response.
@@ -42,10 +29,7 @@ pub struct Refusal {
 
 impl Refusal {
     pub fn new(code: u16, msg: impl Into<String>) -> Refusal {
-        Refusal {
-            code,
-            msg: msg.into(),
-        }
+        Refusal { code, msg: msg.into() }
     }
 
     fn bad_request(msg: impl Into<String>) -> Refusal {
@@ -62,10 +46,7 @@ pub fn parse(route: RouteName, body: &[u8]) -> Result<Request, Refusal> {
     };
     match route {
         RouteName::Enter => parse_enter(&fields),
-        RouteName::PushAll => Ok(Request::PushAll {
-            apikey: apikey(&fields)?,
-            msg: msg(&fields)?,
-        }),
+        RouteName::PushAll => Ok(Request::PushAll { apikey: apikey(&fields)?, msg: msg(&fields)? }),
         RouteName::PushByClientId => Ok(Request::PushByClientId {
             apikey: apikey(&fields)?,
             client_id: client_id(&fields)?,
@@ -78,26 +59,20 @@ fn parse_enter(fields: &Map<String, Value>) -> Result<Request, Refusal> {
     let role = match fields.get("role") {
         Some(Value::String(role)) => role.as_str(),
         Some(_) => {
-            return Err(Refusal::bad_request(
-                "field role must be \"client\" or \"server\"",
-            ));
+            return Err(Refusal::bad_request("field role must be \"client\" or \"server\""));
         }
         None => return Err(Refusal::bad_request("missing field role")),
     };
     match role {
-        "client" => Ok(Request::EnterClient {
-            apikey: apikey(fields)?,
-            client_id: client_id(fields)?,
-        }),
+        "client" => {
+            Ok(Request::EnterClient { apikey: apikey(fields)?, client_id: client_id(fields)? })
+        }
         "server" => {
             let secret = match fields.get("secret") {
                 Some(Value::String(s)) => Some(s.clone()),
                 _ => None,
             };
-            Ok(Request::EnterServer {
-                apikey: apikey(fields)?,
-                secret,
-            })
+            Ok(Request::EnterServer { apikey: apikey(fields)?, secret })
         }
         other => Err(Refusal::bad_request(format!(
             "field role must be \"client\" or \"server\", not {other:?}"
@@ -135,10 +110,7 @@ fn client_id(fields: &Map<String, Value>) -> Result<String, Refusal> {
 }
 
 fn msg(fields: &Map<String, Value>) -> Result<Value, Refusal> {
-    fields
-        .get("msg")
-        .cloned()
-        .ok_or_else(|| Refusal::bad_request("missing field msg"))
+    fields.get("msg").cloned().ok_or_else(|| Refusal::bad_request("missing field msg"))
 }
 
 #[cfg(test)]
@@ -152,41 +124,20 @@ mod tests {
     #[test]
     fn enter_as_client_and_server() {
         assert_eq!(
-            p(
-                RouteName::Enter,
-                r#"{"role":"client","apikey":"k1","clientId":"c1"}"#
-            ),
-            Ok(Request::EnterClient {
-                apikey: "k1".into(),
-                client_id: "c1".into()
-            })
+            p(RouteName::Enter, r#"{"role":"client","apikey":"k1","clientId":"c1"}"#),
+            Ok(Request::EnterClient { apikey: "k1".into(), client_id: "c1".into() })
         );
         assert_eq!(
-            p(
-                RouteName::Enter,
-                r#"{"role":"client","apiKey":"k1","clientId":42}"#
-            ),
-            Ok(Request::EnterClient {
-                apikey: "k1".into(),
-                client_id: "42".into()
-            })
+            p(RouteName::Enter, r#"{"role":"client","apiKey":"k1","clientId":42}"#),
+            Ok(Request::EnterClient { apikey: "k1".into(), client_id: "42".into() })
         );
         assert_eq!(
-            p(
-                RouteName::Enter,
-                r#"{"role":"server","apikey":"k1","secret":"s"}"#
-            ),
-            Ok(Request::EnterServer {
-                apikey: "k1".into(),
-                secret: Some("s".into())
-            })
+            p(RouteName::Enter, r#"{"role":"server","apikey":"k1","secret":"s"}"#),
+            Ok(Request::EnterServer { apikey: "k1".into(), secret: Some("s".into()) })
         );
         assert_eq!(
             p(RouteName::Enter, r#"{"role":"server","apikey":"k1"}"#),
-            Ok(Request::EnterServer {
-                apikey: "k1".into(),
-                secret: None
-            })
+            Ok(Request::EnterServer { apikey: "k1".into(), secret: None })
         );
     }
 
@@ -194,16 +145,10 @@ mod tests {
     fn pushes() {
         assert_eq!(
             p(RouteName::PushAll, r#"{"apikey":"k1","msg":"hi"}"#),
-            Ok(Request::PushAll {
-                apikey: "k1".into(),
-                msg: Value::from("hi")
-            })
+            Ok(Request::PushAll { apikey: "k1".into(), msg: Value::from("hi") })
         );
         assert_eq!(
-            p(
-                RouteName::PushByClientId,
-                r#"{"apikey":"k1","clientId":"c","msg":{"a":1}}"#
-            ),
+            p(RouteName::PushByClientId, r#"{"apikey":"k1","clientId":"c","msg":{"a":1}}"#),
             Ok(Request::PushByClientId {
                 apikey: "k1".into(),
                 client_id: "c".into(),
@@ -220,14 +165,8 @@ mod tests {
             (RouteName::Enter, r#"{"apikey":"k1","clientId":"c"}"#),
             (RouteName::Enter, r#"{"role":"admin","apikey":"k1"}"#),
             (RouteName::Enter, r#"{"role":"client","apikey":"k1"}"#),
-            (
-                RouteName::Enter,
-                r#"{"role":"client","apikey":"","clientId":"c"}"#,
-            ),
-            (
-                RouteName::Enter,
-                r#"{"role":"client","apikey":"k","clientId":""}"#,
-            ),
+            (RouteName::Enter, r#"{"role":"client","apikey":"","clientId":"c"}"#),
+            (RouteName::Enter, r#"{"role":"client","apikey":"k","clientId":""}"#),
             (RouteName::Enter, r#"{"role":"client","clientId":"c"}"#),
             (RouteName::PushAll, r#"{"apikey":"k1"}"#),
             (RouteName::PushAll, r#"{"msg":"x"}"#),
@@ -238,10 +177,7 @@ mod tests {
             assert_eq!(refusal.code, 400, "{body}");
             assert!(!refusal.msg.is_empty());
         }
-        let long = format!(
-            r#"{{"role":"client","apikey":"k","clientId":"{}"}}"#,
-            "x".repeat(300)
-        );
+        let long = format!(r#"{{"role":"client","apikey":"k","clientId":"{}"}}"#, "x".repeat(300));
         assert_eq!(p(RouteName::Enter, &long).unwrap_err().code, 400);
     }
 }

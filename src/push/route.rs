@@ -70,10 +70,7 @@ mod tests {
         ] {
             assert_eq!(resolve(r), Resolved::Known(RouteName::Enter), "{r}");
         }
-        assert_eq!(
-            resolve("pushserver.pushHandler.pushAll"),
-            Resolved::Known(RouteName::PushAll)
-        );
+        assert_eq!(resolve("pushserver.pushHandler.pushAll"), Resolved::Known(RouteName::PushAll));
         assert_eq!(
             resolve("pushserver.pushHandler.pushByClientId"),
             Resolved::Known(RouteName::PushByClientId)
@@ -82,10 +79,7 @@ mod tests {
 
     #[test]
     fn unknown_and_attack_routes() {
-        assert_eq!(
-            resolve("connector.entryHandler.constructor"),
-            Resolved::Attack
-        );
+        assert_eq!(resolve("connector.entryHandler.constructor"), Resolved::Attack);
         for r in [
             "",
             "enter",

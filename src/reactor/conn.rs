@@ -15,10 +15,14 @@ use mio::net::TcpStream;
 use super::outbox::Outbox;
 use crate::push::AppId;
 
-/// Where the connection is in Pomelo's lifecycle (hybridsocket: INITED → WAIT_ACK → WORKING → CLOSED).
+/// Where the connection is in Pomelo's lifecycle (hybridsocket: INITED → WAIT_ACK → WORKING → CLOSED),
+/// preceded by the choice of transport.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ConnState {
-    /// Accepted; waiting for the client's HANDSHAKE.
+    /// Accepted; the first bytes will say raw Pomelo or a WebSocket upgrade (and, for an
+    /// upgrade, the whole request head must arrive).
+    Opening,
+    /// Transport chosen; waiting for the client's HANDSHAKE.
     Handshaking,
     /// Handshake answered; waiting for HANDSHAKE_ACK.
     WaitAck,
@@ -27,6 +31,15 @@ pub enum ConnState {
     /// The server decided to close: the write side is shut, input is read and discarded until EOF
     /// or the linger deadline, so the peer reads the kick before the socket goes away.
     Closing,
+}
+
+/// How packages travel on this connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transport {
+    /// Raw Pomelo packages on the TCP stream.
+    Tcp,
+    /// Each Pomelo package in a binary WebSocket message.
+    WebSocket,
 }
 
 /// What the session is, once it has entered a channel.
@@ -40,6 +53,70 @@ pub enum Role {
     Server,
 }
 
+/// The session's role and the transport, packed into one byte so that an idle [`Conn`] stays
+/// at 56 bytes.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct Tags(u8);
+
+impl Tags {
+    const ROLE: u8 = 0b011;
+    const WEBSOCKET: u8 = 0b100;
+
+    pub fn role(self) -> Role {
+        match self.0 & Tags::ROLE {
+            1 => Role::Client,
+            2 => Role::Server,
+            _ => Role::None,
+        }
+    }
+
+    pub fn set_role(&mut self, role: Role) {
+        let bits = match role {
+            Role::None => 0,
+            Role::Client => 1,
+            Role::Server => 2,
+        };
+        self.0 = (self.0 & !Tags::ROLE) | bits;
+    }
+
+    pub fn transport(self) -> Transport {
+        if self.0 & Tags::WEBSOCKET != 0 { Transport::WebSocket } else { Transport::Tcp }
+    }
+
+    pub fn set_transport(&mut self, transport: Transport) {
+        match transport {
+            Transport::Tcp => self.0 &= !Tags::WEBSOCKET,
+            Transport::WebSocket => self.0 |= Tags::WEBSOCKET,
+        }
+    }
+}
+
+impl std::fmt::Debug for Tags {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Tags")
+            .field("role", &self.role())
+            .field("transport", &self.transport())
+            .finish()
+    }
+}
+
+/// What a connection keeps of its input between reads, only while it has any.
+#[derive(Debug, Default)]
+pub struct InputRest {
+    /// Received bytes not decoded yet: an unfinished package, frame or request head.
+    pub tail: Vec<u8>,
+    /// The payload so far of a fragmented WebSocket message.
+    pub fragments: Vec<u8>,
+    /// A fragmented WebSocket message has started and not finished.
+    pub in_message: bool,
+}
+
+impl InputRest {
+    pub fn is_empty(&self) -> bool {
+        self.tail.is_empty() && !self.in_message
+    }
+}
+
 /// A connection: 56 bytes in a release build (see the size test below).
 #[derive(Debug)]
 pub struct Conn {
@@ -51,11 +128,11 @@ pub struct Conn {
     pub timer_at: u32,
     pub app: AppId,
     pub state: ConnState,
-    pub role: Role,
+    pub tags: Tags,
     /// The clientId this session entered with (clients only); shared with the presence map.
     pub client_id: Option<Arc<str>>,
-    /// The unfinished tail of the input, only while a package is split across reads.
-    pub read_rest: Option<Box<Vec<u8>>>,
+    /// Undecoded input, only while a package, frame or message is split across reads.
+    pub read_rest: Option<Box<InputRest>>,
     /// Bytes the socket would not take yet, only while there are some.
     pub out: Option<Box<Outbox>>,
 }
@@ -69,12 +146,20 @@ impl Conn {
             member_slot: u32::MAX,
             timer_at: u32::MAX,
             app: AppId(0),
-            state: ConnState::Handshaking,
-            role: Role::None,
+            state: ConnState::Opening,
+            tags: Tags(0),
             client_id: None,
             read_rest: None,
             out: None,
         }
+    }
+
+    pub fn role(&self) -> Role {
+        self.tags.role()
+    }
+
+    pub fn transport(&self) -> Transport {
+        self.tags.transport()
     }
 
     /// Bytes queued for this connection and not yet taken by the socket.
@@ -86,6 +171,20 @@ impl Conn {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn tags_keep_role_and_transport_apart() {
+        let mut tags = Tags(0);
+        assert_eq!((tags.role(), tags.transport()), (Role::None, Transport::Tcp));
+        tags.set_transport(Transport::WebSocket);
+        tags.set_role(Role::Server);
+        assert_eq!((tags.role(), tags.transport()), (Role::Server, Transport::WebSocket));
+        tags.set_role(Role::Client);
+        assert_eq!((tags.role(), tags.transport()), (Role::Client, Transport::WebSocket));
+        tags.set_transport(Transport::Tcp);
+        tags.set_role(Role::None);
+        assert_eq!((tags.role(), tags.transport()), (Role::None, Transport::Tcp));
+    }
 
     /// The idle-connection budget (DESIGN §5) starts here: keep `Conn` small. mio adds a
     /// registration check (8 bytes, padded to 16) to every socket in debug builds only.

@@ -10,7 +10,6 @@
 use std::io;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use bytes::Bytes;
 use crossbeam_queue::SegQueue;
 use mio::Waker;
 
@@ -25,7 +24,7 @@ pub enum Command {
     /// Write `frame` to every local client member of `app`'s channel.
     Broadcast { app: AppId, frame: Frame },
     /// Write `frame` to one connection, if it still exists.
-    Deliver { conn: ConnId, frame: Bytes },
+    Deliver { conn: ConnId, frame: Frame },
     /// Kick one connection with `reason`, if it still exists.
     Kick { conn: ConnId, reason: KickReason },
     /// Stop accepting, kick everyone with reason "shutdown" over `drain_secs`, then exit.
@@ -41,11 +40,7 @@ pub struct Inbox {
 
 impl Inbox {
     pub fn new(waker: Waker) -> Inbox {
-        Inbox {
-            queue: SegQueue::new(),
-            waker,
-            wake_pending: AtomicBool::new(false),
-        }
+        Inbox { queue: SegQueue::new(), waker, wake_pending: AtomicBool::new(false) }
     }
 
     /// Queues a command and wakes the reactor unless a wake is already on its way.
@@ -85,15 +80,8 @@ mod tests {
     const WAKE: Token = Token(7);
 
     fn kick(index: u32) -> Command {
-        let conn = ConnId {
-            core: 0,
-            index,
-            generation: 1,
-        };
-        Command::Kick {
-            conn,
-            reason: KickReason::Slow,
-        }
+        let conn = ConnId { core: 0, index, generation: 1 };
+        Command::Kick { conn, reason: KickReason::Slow }
     }
 
     fn wakes(poll: &mut Poll, events: &mut Events) -> usize {

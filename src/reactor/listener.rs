@@ -37,10 +37,7 @@ mod tests {
     #[test]
     fn port_zero_is_shared_by_every_listener() {
         let listeners = bind_reuseport("127.0.0.1:0".parse().unwrap(), 3).unwrap();
-        let ports: Vec<u16> = listeners
-            .iter()
-            .map(|l| l.local_addr().unwrap().port())
-            .collect();
+        let ports: Vec<u16> = listeners.iter().map(|l| l.local_addr().unwrap().port()).collect();
         assert_ne!(ports[0], 0);
         assert!(ports.iter().all(|&p| p == ports[0]), "{ports:?}");
     }

@@ -22,6 +22,7 @@
 
 pub mod conn;
 pub mod inbox;
+mod input;
 pub mod listener;
 pub mod outbox;
 mod session;
@@ -35,7 +36,9 @@ use std::io;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use bytes::{Bytes, BytesMut};
+use bytes::BytesMut;
+
+use crate::broadcast::Frame;
 use mio::net::TcpListener;
 use mio::{Events, Interest, Poll, Token};
 
@@ -100,7 +103,7 @@ pub struct Reactor {
     reply: BytesMut,
     /// The connection `reply` belongs to (`usize::MAX` when none).
     replying: usize,
-    batch: Vec<Bytes>,
+    batch: Vec<Frame>,
     epoch: Instant,
     now: u32,
     retry_reads: Vec<(usize, u32)>,
@@ -117,8 +120,7 @@ impl Reactor {
         inbox: Arc<Inbox>,
         shared: Arc<Shared>,
     ) -> io::Result<Reactor> {
-        poll.registry()
-            .register(&mut listener, LISTENER, Interest::READABLE)?;
+        poll.registry().register(&mut listener, LISTENER, Interest::READABLE)?;
         let members = LocalMembers::new(shared.apps.len());
         Ok(Reactor {
             core,
@@ -198,10 +200,7 @@ impl Reactor {
     }
 
     fn retry(&mut self) {
-        if self
-            .accept_paused_until
-            .is_some_and(|until| Instant::now() >= until)
-        {
+        if self.accept_paused_until.is_some_and(|until| Instant::now() >= until) {
             self.accept_paused_until = None;
         }
         if self.accept_again && self.accept_paused_until.is_none() {
@@ -217,11 +216,7 @@ impl Reactor {
     /// This core's id for the connection at `index`.
     fn conn_id(&self, index: usize) -> Option<ConnId> {
         let conn = self.conns.get(index)?;
-        Some(ConnId {
-            core: self.core as u16,
-            index: index as u32,
-            generation: conn.generation,
-        })
+        Some(ConnId { core: self.core as u16, index: index as u32, generation: conn.generation })
     }
 
     /// Sends `command` to `core`, or queues it here when it is for this core.
@@ -248,33 +243,25 @@ impl Reactor {
             match command {
                 Command::Broadcast { app, frame } => {
                     // Consecutive broadcasts to one channel leave in one writev per member.
-                    batch.push(frame.tcp().clone());
+                    batch.push(frame);
                     while let Some(Command::Broadcast { app: next, .. }) = iter.peek() {
                         if *next != app {
                             break;
                         }
                         if let Some(Command::Broadcast { frame, .. }) = iter.next() {
-                            batch.push(frame.tcp().clone());
+                            batch.push(frame);
                         }
                     }
                     self.broadcast(app, &batch);
                     batch.clear();
                 }
                 Command::Deliver { conn, frame } => {
-                    if self
-                        .conns
-                        .get_live(conn.index as usize, conn.generation)
-                        .is_some()
-                    {
+                    if self.conns.get_live(conn.index as usize, conn.generation).is_some() {
                         self.send(conn.index as usize, std::slice::from_ref(&frame));
                     }
                 }
                 Command::Kick { conn, reason } => {
-                    if self
-                        .conns
-                        .get_live(conn.index as usize, conn.generation)
-                        .is_some()
-                    {
+                    if self.conns.get_live(conn.index as usize, conn.generation).is_some() {
                         self.kick(conn.index as usize, reason, reason.as_str());
                     }
                 }
@@ -289,7 +276,7 @@ impl Reactor {
     }
 
     /// Writes `frames` to every local member of `app`'s channel.
-    fn broadcast(&mut self, app: crate::push::AppId, frames: &[Bytes]) {
+    fn broadcast(&mut self, app: crate::push::AppId, frames: &[Frame]) {
         let mut position = 0;
         let mut delivered = 0u64;
         while let Some(index) = self.members.get(app, position) {
@@ -303,10 +290,9 @@ impl Reactor {
             // Otherwise the member was kicked and another moved into `position`.
         }
         let stats = &self.shared.stats[self.core];
-        stats.deliveries.fetch_add(
-            delivered * frames.len() as u64,
-            std::sync::atomic::Ordering::Relaxed,
-        );
+        stats
+            .deliveries
+            .fetch_add(delivered * frames.len() as u64, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// Puts the connection's timer entry at `deadline` if that is earlier than its current one.
@@ -315,10 +301,7 @@ impl Reactor {
             return;
         };
         if deadline < conn.timer_at {
-            let entry = TimerEntry {
-                index: index as u32,
-                generation: conn.generation,
-            };
+            let entry = TimerEntry { index: index as u32, generation: conn.generation };
             conn.timer_at = self.timers.insert(entry, deadline);
         }
     }
@@ -336,7 +319,9 @@ impl Reactor {
             }
             let settings = &self.shared.settings;
             let deadline = conn.last_seen.saturating_add(match conn.state {
-                ConnState::Handshaking | ConnState::WaitAck => settings.handshake_timeout_secs,
+                ConnState::Opening | ConnState::Handshaking | ConnState::WaitAck => {
+                    settings.handshake_timeout_secs
+                }
                 ConnState::Working => settings.heartbeat_timeout_secs,
                 ConnState::Closing => LINGER_SECS,
             });
@@ -378,12 +363,7 @@ impl Reactor {
         }
         self.accept_again = false;
         let pending = self.conns.ids();
-        tracing::info!(
-            core = self.core,
-            connections = pending.len(),
-            drain_secs,
-            "draining"
-        );
+        tracing::info!(core = self.core, connections = pending.len(), drain_secs, "draining");
         self.drain = Some(Drain {
             started: Instant::now(),
             window: Duration::from_secs(drain_secs.into()),

@@ -146,11 +146,7 @@ mod tests {
         out.push(Bytes::from_static(b"big "));
         out.push(Bytes::from_static(b"world"));
         assert_eq!(out.len(), 15);
-        let mut sink = Trickle {
-            got: Vec::new(),
-            cap: 4,
-            calls_left: 2,
-        };
+        let mut sink = Trickle { got: Vec::new(), cap: 4, calls_left: 2 };
         assert!(!out.flush(&mut sink).unwrap());
         assert_eq!(out.len(), 7);
         assert!(!out.at_boundary());
@@ -172,11 +168,7 @@ mod tests {
         out.push(Bytes::from_static(b"ef"));
         out.keep_started();
         assert_eq!(out.len(), 3);
-        let mut sink = Trickle {
-            got: Vec::new(),
-            cap: 100,
-            calls_left: 1,
-        };
+        let mut sink = Trickle { got: Vec::new(), cap: 100, calls_left: 1 };
         assert!(out.flush(&mut sink).unwrap());
         assert_eq!(sink.got, b"bcd");
     }

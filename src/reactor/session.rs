@@ -12,7 +12,9 @@ use std::sync::Arc;
 use serde_json::Value;
 
 use super::Reactor;
-use super::conn::{ConnState, Role};
+use bytes::BytesMut;
+
+use super::conn::{ConnState, Role, Transport};
 use super::inbox::Command;
 use super::stats::KickReason;
 use crate::broadcast::{self, Frame};
@@ -20,7 +22,8 @@ use crate::channel::Join;
 use crate::protocol::ProtocolError;
 use crate::protocol::pomelo::handshake;
 use crate::protocol::pomelo::message::{self, Message, MessageType, Route};
-use crate::protocol::pomelo::package::{HEARTBEAT, Package, PackageType};
+use crate::protocol::pomelo::package::{HEADER_LEN, HEARTBEAT, Package, PackageType};
+use crate::protocol::websocket::frame::{self as ws, OpCode};
 use crate::push::AppId;
 use crate::push::reply;
 use crate::push::request::{self, Refusal, Request};
@@ -42,11 +45,10 @@ impl Reactor {
                 match handshake::decode_request(pkg.body) {
                     Ok(request) => {
                         conn.state = ConnState::WaitAck;
-                        let answer = self
-                            .shared
-                            .settings
-                            .handshake_reply(request.dict_version.as_deref());
-                        self.reply.extend_from_slice(answer);
+                        let shared = Arc::clone(&self.shared);
+                        let answer =
+                            shared.settings.handshake_reply(request.dict_version.as_deref());
+                        self.reply_package(index, answer);
                         true
                     }
                     Err(rejection) => {
@@ -56,7 +58,9 @@ impl Reactor {
                             ?rejection,
                             "handshake refused"
                         );
-                        handshake::encode_rejection(rejection, &mut self.reply);
+                        let mut package = BytesMut::new();
+                        handshake::encode_rejection(rejection, &mut package);
+                        self.reply_package(index, &package);
                         self.flush_reply_then_close(index);
                         false
                     }
@@ -65,13 +69,13 @@ impl Reactor {
             (ConnState::WaitAck, PackageType::HandshakeAck) => {
                 conn.state = ConnState::Working;
                 conn.last_seen = now;
-                self.reply.extend_from_slice(&HEARTBEAT);
+                self.reply_package(index, &HEARTBEAT);
                 self.schedule(index, now + self.shared.settings.heartbeat_timeout_secs + 1);
                 true
             }
             (ConnState::Working, PackageType::Heartbeat) => {
                 conn.last_seen = now;
-                self.reply.extend_from_slice(&HEARTBEAT);
+                self.reply_package(index, &HEARTBEAT);
                 true
             }
             (ConnState::Working, PackageType::Data) => match message::decode(pkg.body) {
@@ -86,10 +90,7 @@ impl Reactor {
                 true
             }
             (_, PackageType::Data) => {
-                self.protocol_fault(
-                    index,
-                    &ProtocolError::Malformed("data before the handshake"),
-                );
+                self.protocol_fault(index, &ProtocolError::Malformed("data before the handshake"));
                 false
             }
             (_, PackageType::Kick) => {
@@ -99,7 +100,15 @@ impl Reactor {
         }
     }
 
-    fn flush_reply_then_close(&mut self, index: usize) {
+    /// Appends a package for the connection being read to `reply`, framed for its transport.
+    pub(super) fn reply_package(&mut self, index: usize, package: &[u8]) {
+        if self.conns.get(index).is_some_and(|c| c.transport() == Transport::WebSocket) {
+            ws::encode_header(true, OpCode::Binary, package.len(), &mut self.reply);
+        }
+        self.reply.extend_from_slice(package);
+    }
+
+    pub(super) fn flush_reply_then_close(&mut self, index: usize) {
         let reply = std::mem::take(&mut self.reply);
         let alive = self.send_slice(index, &reply);
         self.reply = reply;
@@ -122,7 +131,7 @@ impl Reactor {
                 Some(name) => name,
                 None => {
                     let refusal = Refusal::new(404, format!("unknown route code {code}"));
-                    self.respond(msg.id, &reply::refusal(&refusal));
+                    self.respond(index, msg.id, &reply::refusal(&refusal));
                     return true;
                 }
             },
@@ -147,32 +156,27 @@ impl Reactor {
                 Err(refusal) => reply::refusal(&refusal),
             },
         };
-        self.respond(msg.id, &answer);
+        self.respond(index, msg.id, &answer);
         true
     }
 
     /// Queues a RESPONSE for request `id` (nothing for a notify, whose id is 0).
-    fn respond(&mut self, id: u32, body: &Value) {
+    fn respond(&mut self, index: usize, id: u32, body: &Value) {
         if id == 0 {
             return;
         }
         let body = serde_json::to_vec(body).unwrap_or_else(|_| b"{\"code\":500}".to_vec());
-        let msg = Message {
-            kind: MessageType::Response,
-            id,
-            route: Route::None,
-            body: &body,
-        };
-        if let Err(e) = message::encode_package(&msg, &mut self.reply) {
-            tracing::warn!(core = self.core, error = %e, "response could not be encoded");
+        let msg = Message { kind: MessageType::Response, id, route: Route::None, body: &body };
+        let mut package = BytesMut::with_capacity(HEADER_LEN + message::encoded_len(&msg));
+        match message::encode_package(&msg, &mut package) {
+            Ok(()) => self.reply_package(index, &package),
+            Err(e) => tracing::warn!(core = self.core, error = %e, "response could not be encoded"),
         }
     }
 
     fn execute(&mut self, index: usize, request: Request) -> Result<Value, Refusal> {
         let shared = Arc::clone(&self.shared);
-        let me = self
-            .conn_id(index)
-            .ok_or_else(|| Refusal::new(500, "connection is gone"))?;
+        let me = self.conn_id(index).ok_or_else(|| Refusal::new(500, "connection is gone"))?;
         match request {
             Request::EnterClient { apikey, client_id } => {
                 let app = self.lookup_app(&apikey)?;
@@ -192,21 +196,16 @@ impl Reactor {
                 let slot = self.members.add(app, index as u32);
                 channel.member_added(self.core);
                 if let Some(conn) = self.conns.get_mut(index) {
-                    conn.role = Role::Client;
+                    conn.tags.set_role(Role::Client);
                     conn.app = app;
                     conn.member_slot = slot;
                     conn.client_id = Some(Arc::clone(&client_id));
                 }
-                shared.stats[self.core]
-                    .joins
-                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                shared.stats[self.core].joins.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 if let Some(old) = replaced {
                     self.dispatch(
                         old.core.into(),
-                        Command::Kick {
-                            conn: old,
-                            reason: KickReason::Replaced,
-                        },
+                        Command::Kick { conn: old, reason: KickReason::Replaced },
                     );
                 }
                 let limit = settings.on_add_users_limit;
@@ -229,7 +228,7 @@ impl Reactor {
                 }
                 self.check_not_entered(index)?;
                 if let Some(conn) = self.conns.get_mut(index) {
-                    conn.role = Role::Server;
+                    conn.tags.set_role(Role::Server);
                     conn.app = app;
                 }
                 let channel = shared.channels.get(app);
@@ -247,11 +246,7 @@ impl Reactor {
                 });
                 Ok(reply::pushed(recipients))
             }
-            Request::PushByClientId {
-                apikey,
-                client_id,
-                msg,
-            } => {
+            Request::PushByClientId { apikey, client_id, msg } => {
                 let app = self.lookup_app(&apikey)?;
                 self.check_manages(index, app)?;
                 let Some(target) = shared.channels.get(app).find(&client_id) else {
@@ -260,10 +255,7 @@ impl Reactor {
                 let frame = self.push_frame(ON_MSG, &reply::on_msg(&msg))?;
                 self.dispatch(
                     target.core.into(),
-                    Command::Deliver {
-                        conn: target,
-                        frame: frame.tcp().clone(),
-                    },
+                    Command::Deliver { conn: target, frame: frame.clone() },
                 );
                 Ok(reply::pushed(1))
             }
@@ -278,7 +270,7 @@ impl Reactor {
     }
 
     fn check_not_entered(&self, index: usize) -> Result<(), Refusal> {
-        match self.conns.get(index).map(|c| c.role) {
+        match self.conns.get(index).map(|c| c.role()) {
             Some(Role::None) => Ok(()),
             _ => Err(Refusal::new(409, "this session has already entered")),
         }
@@ -287,11 +279,8 @@ impl Reactor {
     /// Only the app's own management session may push to its channel.
     fn check_manages(&self, index: usize, app: AppId) -> Result<(), Refusal> {
         match self.conns.get(index) {
-            Some(conn) if conn.role == Role::Server && conn.app == app => Ok(()),
-            _ => Err(Refusal::new(
-                403,
-                "only a management session of this app may push to it",
-            )),
+            Some(conn) if conn.role() == Role::Server && conn.app == app => Ok(()),
+            _ => Err(Refusal::new(403, "only a management session of this app may push to it")),
         }
     }
 
@@ -311,10 +300,7 @@ impl Reactor {
             return;
         };
         for manager in managers {
-            let command = Command::Deliver {
-                conn: manager,
-                frame: frame.tcp().clone(),
-            };
+            let command = Command::Deliver { conn: manager, frame: frame.clone() };
             self.dispatch(manager.core.into(), command);
         }
     }
@@ -328,7 +314,8 @@ impl Reactor {
         let Some(conn) = self.conns.get_mut(index) else {
             return;
         };
-        let role = std::mem::replace(&mut conn.role, Role::None);
+        let role = conn.role();
+        conn.tags.set_role(Role::None);
         let app = conn.app;
         let shared = Arc::clone(&self.shared);
         let channel = shared.channels.get(app);

@@ -10,12 +10,14 @@ use bytes::{Bytes, BytesMut};
 use mio::net::TcpStream;
 use mio::{Interest, Token};
 
-use super::conn::{Conn, ConnState};
+use super::conn::{Conn, ConnState, Transport};
 use super::outbox::Outbox;
 use super::stats::KickReason;
 use super::{ACCEPTS_PER_TURN, LINGER_SECS, READS_PER_TURN, Reactor};
+use crate::broadcast::Frame;
 use crate::protocol::ProtocolError;
-use crate::protocol::pomelo::{kick, package};
+use crate::protocol::pomelo::kick;
+use crate::protocol::websocket::frame::{self, MAX_SERVER_HEADER_LEN, OpCode};
 
 /// Most frames handed to one direct `writev`.
 const MAX_IOVECS: usize = 64;
@@ -50,21 +52,14 @@ impl Reactor {
         let _ = stream.set_nodelay(true);
         let index = self.conns.next_index();
         let interest = Interest::READABLE | Interest::WRITABLE;
-        if let Err(e) = self
-            .poll
-            .registry()
-            .register(&mut stream, Token(index), interest)
-        {
+        if let Err(e) = self.poll.registry().register(&mut stream, Token(index), interest) {
             tracing::warn!(core = self.core, error = %e, "could not register a new connection");
             return;
         }
         let generation = self.conns.next_generation();
         let inserted = self.conns.insert(Conn::new(stream, generation, self.now));
         debug_assert_eq!(inserted, index);
-        self.schedule(
-            index,
-            self.now + self.shared.settings.handshake_timeout_secs + 1,
-        );
+        self.schedule(index, self.now + self.shared.settings.handshake_timeout_secs + 1);
         let stats = &self.shared.stats[self.core];
         stats.accepted.fetch_add(1, Ordering::Relaxed);
         stats.connections.fetch_add(1, Ordering::Relaxed);
@@ -85,7 +80,7 @@ impl Reactor {
                     false
                 }
                 Ok(_) if closing => true, // a closing connection's input is discarded
-                Ok(n) => self.on_input(index, &scratch[..n]),
+                Ok(n) => self.on_input(index, &mut scratch[..n]),
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                     self.scratch = scratch;
                     return;
@@ -106,65 +101,6 @@ impl Reactor {
         }
     }
 
-    /// Decodes `data` (after any saved tail) and keeps the unfinished tail; false if closed.
-    fn on_input(&mut self, index: usize, data: &[u8]) -> bool {
-        let Some(conn) = self.conns.get_mut(index) else {
-            return false;
-        };
-        self.replying = index;
-        let alive = match conn.read_rest.take() {
-            Some(mut rest) => {
-                rest.extend_from_slice(data);
-                let (consumed, alive) = self.decode_packages(index, &rest);
-                if alive && consumed < rest.len() {
-                    rest.drain(..consumed);
-                    if let Some(conn) = self.conns.get_mut(index) {
-                        conn.read_rest = Some(rest);
-                    }
-                }
-                alive
-            }
-            None => {
-                let (consumed, alive) = self.decode_packages(index, data);
-                if alive && consumed < data.len() {
-                    if let Some(conn) = self.conns.get_mut(index) {
-                        conn.read_rest = Some(Box::new(data[consumed..].to_vec()));
-                    }
-                }
-                alive
-            }
-        };
-        let alive = if alive {
-            self.flush_reply(index)
-        } else {
-            false
-        };
-        self.replying = usize::MAX;
-        alive
-    }
-
-    /// Handles every complete package in `buf`; returns the bytes consumed and whether the
-    /// connection is still open for input.
-    fn decode_packages(&mut self, index: usize, buf: &[u8]) -> (usize, bool) {
-        let max = self.shared.settings.max_package_bytes;
-        let mut at = 0;
-        loop {
-            match package::decode(&buf[at..], max) {
-                Ok(Some((pkg, used))) => {
-                    at += used;
-                    if !self.on_package(index, pkg) {
-                        return (at, false);
-                    }
-                }
-                Ok(None) => return (at, true),
-                Err(e) => {
-                    self.protocol_fault(index, &e);
-                    return (at, false);
-                }
-            }
-        }
-    }
-
     /// A protocol error: a working connection is kicked with the reason, others are closed.
     pub(super) fn protocol_fault(&mut self, index: usize, error: &ProtocolError) {
         tracing::debug!(core = self.core, conn = index, %error, "protocol error");
@@ -176,7 +112,7 @@ impl Reactor {
     }
 
     /// Sends what `reply` holds for the connection being read; false if that closed it.
-    fn flush_reply(&mut self, index: usize) -> bool {
+    pub(super) fn flush_reply(&mut self, index: usize) -> bool {
         if self.reply.is_empty() {
             return true;
         }
@@ -204,24 +140,23 @@ impl Reactor {
         }
     }
 
-    /// Writes `frames` to the connection, behind anything already queued; only what the socket
-    /// refuses is queued (sharing the frames, not copying them). False if the connection was
-    /// closed or kicked as a result.
-    pub(super) fn send(&mut self, index: usize, frames: &[Bytes]) -> bool {
-        let Some(conn) = self.conns.get_mut(index) else {
-            return false;
-        };
+    /// Writes `frames` to the connection, each in the form its transport needs, behind anything
+    /// already queued; only what the socket refuses is queued (sharing the frames, not copying
+    /// them). False if the connection was closed or kicked as a result.
+    pub(super) fn send(&mut self, index: usize, frames: &[Frame]) -> bool {
+        let Some(conn) = self.conns.get_mut(index) else { return false };
         if conn.state == ConnState::Closing {
             return true;
         }
+        let transport = conn.transport();
         if let Some(out) = conn.out.as_mut() {
-            frames.iter().for_each(|f| out.push(f.clone()));
+            frames.iter().for_each(|f| out.push(f.bytes(transport).clone()));
             return self.check_pending(index);
         }
         let mut slices = [IoSlice::new(&[]); MAX_IOVECS];
         let count = frames.len().min(MAX_IOVECS);
         for (slice, frame) in slices.iter_mut().zip(frames) {
-            *slice = IoSlice::new(frame);
+            *slice = IoSlice::new(frame.bytes(transport));
         }
         let mut written = match write_vectored(&mut conn.stream, &slices[..count]) {
             Ok(n) => n,
@@ -230,12 +165,12 @@ impl Reactor {
                 return false;
             }
         };
-        let total: usize = frames.iter().map(|f| f.len()).sum();
+        let total: usize = frames.iter().map(|f| f.bytes(transport).len()).sum();
         if written == total {
             return true;
         }
         let mut out = Box::<Outbox>::default();
-        for frame in frames {
+        for frame in frames.iter().map(|f| f.bytes(transport)) {
             if written >= frame.len() {
                 written -= frame.len();
             } else if out.is_empty() {
@@ -294,6 +229,23 @@ impl Reactor {
     /// dropped but for the rest of a package already partly written, so the stream stays aligned
     /// and the client still reads why it was dropped.
     pub(super) fn kick(&mut self, index: usize, reason: KickReason, text: &str) {
+        let close_code = match reason {
+            KickReason::ProtocolError | KickReason::Attack => 1002,
+            KickReason::PackageTooLarge => 1009,
+            KickReason::Shutdown => 1001,
+            _ => 1000,
+        };
+        self.kick_with_code(index, reason, text, close_code);
+    }
+
+    /// [`kick`](Self::kick) with the close code a WebSocket client gets after the kick package.
+    pub(super) fn kick_with_code(
+        &mut self,
+        index: usize,
+        reason: KickReason,
+        text: &str,
+        close_code: u16,
+    ) {
         if self.replying == index {
             self.flush_reply(index);
         }
@@ -302,7 +254,7 @@ impl Reactor {
         };
         match conn.state {
             ConnState::Closing => return,
-            ConnState::Handshaking | ConnState::WaitAck => {
+            ConnState::Opening | ConnState::Handshaking | ConnState::WaitAck => {
                 self.close(index);
                 return;
             }
@@ -322,6 +274,13 @@ impl Reactor {
         conn.state = ConnState::Closing;
         let mut package = BytesMut::new();
         kick::encode(text, &mut package);
+        if conn.transport() == Transport::WebSocket {
+            let mut framed =
+                BytesMut::with_capacity(package.len() + 2 * MAX_SERVER_HEADER_LEN + 125);
+            frame::encode_frame(OpCode::Binary, &package, &mut framed);
+            frame::encode_close(close_code, text, &mut framed);
+            package = framed;
+        }
         self.send_last(index, &package);
         self.begin_closing(index);
     }
@@ -370,9 +329,7 @@ impl Reactor {
         self.leave_session(index);
         if let Some(mut conn) = self.conns.remove(index) {
             let _ = self.poll.registry().deregister(&mut conn.stream);
-            self.shared.stats[self.core]
-                .connections
-                .fetch_sub(1, Ordering::Relaxed);
+            self.shared.stats[self.core].connections.fetch_sub(1, Ordering::Relaxed);
         }
     }
 }

@@ -42,9 +42,7 @@ impl ConnTable {
 
     /// The connection at `index` only if it is still the one with `generation`.
     pub fn get_live(&mut self, index: usize, generation: u32) -> Option<&mut Conn> {
-        self.slab
-            .get_mut(index)
-            .filter(|c| c.generation == generation)
+        self.slab.get_mut(index).filter(|c| c.generation == generation)
     }
 
     pub fn remove(&mut self, index: usize) -> Option<Conn> {

@@ -33,10 +33,7 @@ pub struct TimerWheel {
 
 impl TimerWheel {
     pub fn new(now: u32) -> TimerWheel {
-        TimerWheel {
-            slots: (0..SLOTS).map(|_| Vec::new()).collect(),
-            next_tick: now,
-        }
+        TimerWheel { slots: (0..SLOTS).map(|_| Vec::new()).collect(), next_tick: now }
     }
 
     /// Schedules `entry` at `deadline` (seconds), or as late as the wheel reaches; returns the
@@ -64,10 +61,7 @@ mod tests {
     use super::*;
 
     fn entry(index: u32) -> TimerEntry {
-        TimerEntry {
-            index,
-            generation: 0,
-        }
+        TimerEntry { index, generation: 0 }
     }
 
     #[test]

@@ -106,9 +106,7 @@ impl RouteDict {
         code_to_route.push(b'}');
 
         if 2 * route_to_code.len() + code_to_route.len() > MAX_BODY_LEN - HANDSHAKE_OVERHEAD {
-            return Err(ProtocolError::Malformed(
-                "route dictionary too large for a handshake",
-            ));
+            return Err(ProtocolError::Malformed("route dictionary too large for a handshake"));
         }
 
         let version = STANDARD.encode(Md5::digest(&route_to_code));
@@ -142,10 +140,7 @@ impl RouteDict {
     /// Every (route, code), in code order.
     pub fn iter(&self) -> impl Iterator<Item = (&str, u16)> {
         // At most MAX_ROUTES entries, so `i + 1` fits a u16.
-        self.routes
-            .iter()
-            .enumerate()
-            .map(|(i, route)| (&**route, (i + 1) as u16))
+        self.routes.iter().enumerate().map(|(i, route)| (&**route, (i + 1) as u16))
     }
 
     /// The number of routes.
@@ -213,16 +208,11 @@ mod tests {
 
     #[test]
     fn duplicates_take_no_code() {
-        let dict = RouteDict::new(
-            ["b.x.y", "a.x.y", "b.x.y"],
-            ["onMsg", "a.x.y", "onMsg", "onAdd"],
-        )
-        .unwrap();
+        let dict =
+            RouteDict::new(["b.x.y", "a.x.y", "b.x.y"], ["onMsg", "a.x.y", "onMsg", "onAdd"])
+                .unwrap();
         let all: Vec<_> = dict.iter().collect();
-        assert_eq!(
-            all,
-            [("a.x.y", 1), ("b.x.y", 2), ("onMsg", 3), ("onAdd", 4)]
-        );
+        assert_eq!(all, [("a.x.y", 1), ("b.x.y", 2), ("onMsg", 3), ("onAdd", 4)]);
     }
 
     #[test]
@@ -249,9 +239,8 @@ mod tests {
 
     #[test]
     fn a_dictionary_that_cannot_fit_a_handshake_is_refused() {
-        let long: Vec<String> = (0..1000)
-            .map(|i| format!("{i:08}{}", "x".repeat(10_000)))
-            .collect();
+        let long: Vec<String> =
+            (0..1000).map(|i| format!("{i:08}{}", "x".repeat(10_000))).collect();
         assert_eq!(
             RouteDict::new(long.iter().map(String::as_str), []).unwrap_err(),
             ProtocolError::Malformed("route dictionary too large for a handshake")

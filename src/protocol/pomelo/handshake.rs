@@ -198,10 +198,7 @@ pub fn decode_response(body: &[u8]) -> Result<HandshakeResponse, ProtocolError> 
         .and_then(Value::as_u64)
         .and_then(|c| u16::try_from(c).ok())
         .ok_or(ProtocolError::Malformed("handshake response without code"))?;
-    let mut response = HandshakeResponse {
-        code,
-        ..HandshakeResponse::default()
-    };
+    let mut response = HandshakeResponse { code, ..HandshakeResponse::default() };
     let sys = match value.get("sys") {
         None => return Ok(response),
         Some(Value::Object(sys)) => sys,
@@ -219,23 +216,14 @@ pub fn decode_response(body: &[u8]) -> Result<HandshakeResponse, ProtocolError> 
         let entries = dict.as_object().ok_or(bad.clone())?;
         let mut map = BTreeMap::new();
         for (route, code) in entries {
-            let code = code
-                .as_u64()
-                .and_then(|c| u16::try_from(c).ok())
-                .ok_or(bad.clone())?;
+            let code = code.as_u64().and_then(|c| u16::try_from(c).ok()).ok_or(bad.clone())?;
             map.insert(route.clone(), code);
         }
         response.dict = Some(map);
     }
-    response.dict_version = sys
-        .get("dictVersion")
-        .and_then(Value::as_str)
-        .map(str::to_owned);
+    response.dict_version = sys.get("dictVersion").and_then(Value::as_str).map(str::to_owned);
     response.use_dict = sys.get("useDict").and_then(Value::as_bool).unwrap_or(false);
-    response.use_proto = sys
-        .get("useProto")
-        .and_then(Value::as_bool)
-        .unwrap_or(false);
+    response.use_proto = sys.get("useProto").and_then(Value::as_bool).unwrap_or(false);
     Ok(response)
 }
 
@@ -252,9 +240,7 @@ mod tests {
         let mut out = BytesMut::from(&b"prefix"[..]);
         encode_response(heartbeat, dict, include, &mut out);
         let out = out.split_off(6);
-        let (pkg, used) = package::decode(&out, package::MAX_BODY_LEN)
-            .unwrap()
-            .unwrap();
+        let (pkg, used) = package::decode(&out, package::MAX_BODY_LEN).unwrap().unwrap();
         assert_eq!(used, out.len(), "one whole package");
         assert_eq!(pkg.kind, PackageType::Handshake);
         pkg.body.to_vec()
@@ -273,18 +259,12 @@ mod tests {
     fn response_shapes() {
         let dict = RouteDict::new([ENTER], []).unwrap();
         assert_eq!(response(None, None, true), br#"{"code":200,"sys":{}}"#);
-        assert_eq!(
-            response(Some(300), None, true),
-            br#"{"code":200,"sys":{"heartbeat":300}}"#
-        );
+        assert_eq!(response(Some(300), None, true), br#"{"code":200,"sys":{"heartbeat":300}}"#);
         assert_eq!(
             response(Some(300), Some(&dict), false),
             br#"{"code":200,"sys":{"heartbeat":300,"useDict":true}}"#
         );
-        assert_eq!(
-            response(None, Some(&dict), false),
-            br#"{"code":200,"sys":{"useDict":true}}"#
-        );
+        assert_eq!(response(None, Some(&dict), false), br#"{"code":200,"sys":{"useDict":true}}"#);
         let full = response(None, Some(&dict), true);
         assert!(
             full.starts_with(br#"{"code":200,"sys":{"dict":{"connector.entryHandler.enter":1},"#)
@@ -310,11 +290,7 @@ mod tests {
         let short = decode_response(&response(None, Some(&dict), false)).unwrap();
         assert_eq!(
             short,
-            HandshakeResponse {
-                code: 200,
-                use_dict: true,
-                ..HandshakeResponse::default()
-            }
+            HandshakeResponse { code: 200, use_dict: true, ..HandshakeResponse::default() }
         );
     }
 
@@ -354,10 +330,7 @@ mod tests {
         let numeric = decode_request(br#"{"sys":{"dictVersion":0,"protoVersion":"x"}}"#).unwrap();
         assert_eq!(numeric.dict_version.as_deref(), Some("0"));
         assert_eq!(numeric.proto_version.as_deref(), Some("x"));
-        assert_eq!(
-            decode_request(br#"{"sys":{}}"#),
-            Ok(HandshakeRequest::default())
-        );
+        assert_eq!(decode_request(br#"{"sys":{}}"#), Ok(HandshakeRequest::default()));
         assert_eq!(
             decode_request(br#"{"sys":{"type":null,"version":[]}}"#),
             Ok(HandshakeRequest::default())
@@ -378,11 +351,7 @@ mod tests {
             br#"{"sys":[1]}"#,
             &[0xff, 0xfe],
         ] {
-            assert_eq!(
-                decode_request(body),
-                Err(HandshakeRejection::MissingSys),
-                "{body:?}"
-            );
+            assert_eq!(decode_request(body), Err(HandshakeRejection::MissingSys), "{body:?}");
         }
         assert_eq!(HandshakeRejection::MissingSys.code(), 500);
         assert_eq!(HandshakeRejection::ClientRejected.code(), 501);
@@ -391,24 +360,15 @@ mod tests {
     #[test]
     fn hostile_nesting_does_not_overflow() {
         let deep = format!("{{\"sys\":{}{}}}", "[".repeat(100_000), "]".repeat(100_000));
-        assert_eq!(
-            decode_request(deep.as_bytes()),
-            Err(HandshakeRejection::MissingSys)
-        );
+        assert_eq!(decode_request(deep.as_bytes()), Err(HandshakeRejection::MissingSys));
         assert!(decode_response(deep.as_bytes()).is_err());
     }
 
     #[test]
     fn malformed_responses() {
         let m = ProtocolError::Malformed;
-        assert_eq!(
-            decode_response(b"x"),
-            Err(m("handshake response is not JSON"))
-        );
-        assert_eq!(
-            decode_response(b"{}"),
-            Err(m("handshake response without code"))
-        );
+        assert_eq!(decode_response(b"x"), Err(m("handshake response is not JSON")));
+        assert_eq!(decode_response(b"{}"), Err(m("handshake response without code")));
         assert_eq!(
             decode_response(br#"{"code":200,"sys":1}"#),
             Err(m("handshake sys is not an object"))

@@ -98,10 +98,7 @@ mod tests {
                 0x22, 0x61, 0x74, 0x74, 0x61, 0x63, 0x6b, 0x22, 0x7d
             ]
         );
-        assert_eq!(
-            decode(br#"{"reason":"attack"}"#),
-            Ok(Some("attack".to_owned()))
-        );
+        assert_eq!(decode(br#"{"reason":"attack"}"#), Ok(Some("attack".to_owned())));
         // Pomelo 0.4: `05 00 00 00`.
         assert_eq!(decode(b""), Ok(None));
     }
@@ -110,10 +107,7 @@ mod tests {
     fn reasons_are_escaped() {
         let bytes = kick("protocol error: \"x\"\n");
         assert_eq!(&bytes[4..], br#"{"reason":"protocol error: \"x\"\n"}"#);
-        assert_eq!(
-            decode(&bytes[4..]),
-            Ok(Some("protocol error: \"x\"\n".to_owned()))
-        );
+        assert_eq!(decode(&bytes[4..]), Ok(Some("protocol error: \"x\"\n".to_owned())));
     }
 
     #[test]
@@ -131,9 +125,7 @@ mod tests {
     fn other_bodies() {
         assert_eq!(decode(b"{}"), Ok(None));
         assert_eq!(decode(br#"{"reason":null,"x":1}"#), Ok(None));
-        let bad = Err(ProtocolError::Malformed(
-            "kick body is not {\"reason\": string}",
-        ));
+        let bad = Err(ProtocolError::Malformed("kick body is not {\"reason\": string}"));
         assert_eq!(decode(b"kick"), bad);
         assert_eq!(decode(br#"{"reason":5}"#), bad);
         assert_eq!(decode(b"[]"), bad);

@@ -113,22 +113,12 @@ pub struct Message<'a> {
 impl<'a> Message<'a> {
     /// A RESPONSE to request `id`.
     pub fn response(id: u32, body: &'a [u8]) -> Self {
-        Message {
-            kind: MessageType::Response,
-            id,
-            route: Route::None,
-            body,
-        }
+        Message { kind: MessageType::Response, id, route: Route::None, body }
     }
 
     /// A PUSH on `route`.
     pub fn push(route: Route<'a>, body: &'a [u8]) -> Self {
-        Message {
-            kind: MessageType::Push,
-            id: 0,
-            route,
-            body,
-        }
+        Message { kind: MessageType::Push, id: 0, route, body }
     }
 }
 
@@ -194,22 +184,13 @@ pub fn decode(data: &[u8]) -> Result<Message<'_>, ProtocolError> {
         Route::Name(name)
     };
 
-    Ok(Message {
-        kind,
-        id,
-        route,
-        body: rest,
-    })
+    Ok(Message { kind, id, route, body: rest })
 }
 
 /// The bytes [`encode`] writes for `msg` (flag, id, route and body).
 #[inline]
 pub fn encoded_len(msg: &Message<'_>) -> usize {
-    let id_len = if msg.kind.has_id() {
-        varint_len(msg.id)
-    } else {
-        0
-    };
+    let id_len = if msg.kind.has_id() { varint_len(msg.id) } else { 0 };
     1 + id_len + msg.route.encoded_len() + msg.body.len()
 }
 
@@ -327,10 +308,7 @@ mod tests {
         let resp = [0x04, 0x01, b'{', b'}'];
         assert_eq!(decode(&resp).unwrap(), Message::response(1, b"{}"));
         let push = [0x06, 0x05, b'o', b'n', b'M', b's', b'g', b'{', b'}'];
-        assert_eq!(
-            decode(&push).unwrap(),
-            Message::push(Route::Name("onMsg"), b"{}")
-        );
+        assert_eq!(decode(&push).unwrap(), Message::push(Route::Name("onMsg"), b"{}"));
         let push_code = [0x07, 0x00, 0x04, 0x0a, 0x02, b'h', b'i'];
         assert_eq!(
             decode(&push_code).unwrap(),
@@ -363,10 +341,7 @@ mod tests {
             let result = decode(&bytes[..cut]);
             match cut {
                 0 => assert_eq!(result, Err(ProtocolError::Malformed("empty message"))),
-                1 | 2 => assert_eq!(
-                    result,
-                    Err(ProtocolError::Malformed("truncated message id"))
-                ),
+                1 | 2 => assert_eq!(result, Err(ProtocolError::Malformed("truncated message id"))),
                 3..=8 => assert_eq!(result, Err(ProtocolError::Malformed("truncated route"))),
                 _ => assert_eq!(result.unwrap().body, &bytes[9..cut]),
             }
@@ -391,10 +366,7 @@ mod tests {
         );
         assert_eq!(decode(&[0x05, 0x01]), Err(m("response with route flag")));
         assert_eq!(decode(&[0x07, 0x00]), Err(m("truncated route")));
-        assert_eq!(
-            decode(&[0x06, 0x02, 0xc3, 0x28]),
-            Err(m("route is not UTF-8"))
-        );
+        assert_eq!(decode(&[0x06, 0x02, 0xc3, 0x28]), Err(m("route is not UTF-8")));
         assert_eq!(decode(&[0x06, 0x02, b'a']), Err(m("truncated route")));
     }
 
@@ -402,33 +374,16 @@ mod tests {
     fn encode_refuses_what_decode_never_yields() {
         let mut out = BytesMut::new();
         let m = ProtocolError::Malformed;
-        let req = |id, route| Message {
-            kind: MessageType::Request,
-            id,
-            route,
-            body: b"",
-        };
-        assert_eq!(
-            encode(&req(0, Route::Code(1)), &mut out),
-            Err(m("request with id 0"))
-        );
-        assert_eq!(
-            encode(&req(1, Route::None), &mut out),
-            Err(m("message without route"))
-        );
-        assert_eq!(
-            encode(&Message::response(0, b""), &mut out),
-            Err(m("response without id"))
-        );
+        let req = |id, route| Message { kind: MessageType::Request, id, route, body: b"" };
+        assert_eq!(encode(&req(0, Route::Code(1)), &mut out), Err(m("request with id 0")));
+        assert_eq!(encode(&req(1, Route::None), &mut out), Err(m("message without route")));
+        assert_eq!(encode(&Message::response(0, b""), &mut out), Err(m("response without id")));
         let mut with_route = Message::response(1, b"");
         with_route.route = Route::Code(1);
         assert_eq!(encode(&with_route, &mut out), Err(m("response with route")));
         let mut push_with_id = Message::push(Route::Code(1), b"");
         push_with_id.id = 7;
-        assert_eq!(
-            encode(&push_with_id, &mut out),
-            Err(m("notify or push with id"))
-        );
+        assert_eq!(encode(&push_with_id, &mut out), Err(m("notify or push with id")));
         let long = "r".repeat(256);
         assert_eq!(
             encode(&Message::push(Route::Name(&long), b""), &mut out),
@@ -444,11 +399,7 @@ mod tests {
     fn encode_package_adds_the_data_header() {
         // §6: push onMsg `{"msg":"hi"}` without dict.
         let mut out = BytesMut::new();
-        encode_package(
-            &Message::push(Route::Name("onMsg"), br#"{"msg":"hi"}"#),
-            &mut out,
-        )
-        .unwrap();
+        encode_package(&Message::push(Route::Name("onMsg"), br#"{"msg":"hi"}"#), &mut out).unwrap();
         assert_eq!(&out[..4], &[0x04, 0x00, 0x00, 0x13]);
         assert_eq!(&out[4..6], &[0x06, 0x05]);
         let big = vec![0u8; MAX_BODY_LEN];

@@ -88,9 +88,7 @@ pub fn decode(buf: &[u8], max_body: usize) -> Result<Option<(Package<'_>, usize)
     if len > max_body {
         return Err(ProtocolError::PackageTooLarge { len, max: max_body });
     }
-    Ok(rest
-        .get(..len)
-        .map(|body| (Package { kind, body }, HEADER_LEN + len)))
+    Ok(rest.get(..len).map(|body| (Package { kind, body }, HEADER_LEN + len)))
 }
 
 /// Appends the 4-byte header of a package whose body is `body_len` bytes long.
@@ -155,25 +153,16 @@ mod tests {
             assert_eq!(kind as u8, byte);
         }
         for byte in [0u8, 6, 9, 0xff] {
-            assert_eq!(
-                PackageType::try_from(byte),
-                Err(ProtocolError::UnknownPackageType(byte))
-            );
+            assert_eq!(PackageType::try_from(byte), Err(ProtocolError::UnknownPackageType(byte)));
         }
     }
 
     #[test]
     fn heartbeat_and_ack_constants() {
         let (pkg, n) = decode(&HEARTBEAT, MAX).unwrap().unwrap();
-        assert_eq!(
-            (pkg.kind, pkg.body, n),
-            (PackageType::Heartbeat, &[][..], 4)
-        );
+        assert_eq!((pkg.kind, pkg.body, n), (PackageType::Heartbeat, &[][..], 4));
         let (pkg, n) = decode(&HANDSHAKE_ACK, MAX).unwrap().unwrap();
-        assert_eq!(
-            (pkg.kind, pkg.body, n),
-            (PackageType::HandshakeAck, &[][..], 4)
-        );
+        assert_eq!((pkg.kind, pkg.body, n), (PackageType::HandshakeAck, &[][..], 4));
         let mut out = BytesMut::new();
         encode(PackageType::Heartbeat, &[], &mut out).unwrap();
         assert_eq!(&out[..], &HEARTBEAT);
@@ -208,10 +197,7 @@ mod tests {
         }
         assert_eq!(
             decode(&header, MAX),
-            Err(ProtocolError::PackageTooLarge {
-                len: 65_537,
-                max: MAX
-            })
+            Err(ProtocolError::PackageTooLarge { len: 65_537, max: MAX })
         );
         // Exactly the cap is fine (and waits for its body).
         assert_eq!(decode(&[0x04, 0x01, 0x00, 0x00], MAX), Ok(None));
