@@ -20,9 +20,8 @@ fn decode_request(c: &mut Criterion) {
     group.throughput(Throughput::Bytes(ENTER_REQUEST.len() as u64));
     group.bench_function("request_package", |b| {
         b.iter(|| {
-            let (pkg, used) = package::decode(black_box(ENTER_REQUEST), MAX_BODY)
-                .expect("valid")
-                .expect("whole");
+            let (pkg, used) =
+                package::decode(black_box(ENTER_REQUEST), MAX_BODY).expect("valid").expect("whole");
             let msg = message::decode(pkg.body).expect("valid");
             black_box((msg, used))
         })

@@ -92,8 +92,7 @@ impl Server {
 
     /// Open connections on each reactor, indexed by reactor.
     pub fn connections_per_reactor(&self) -> Vec<u64> {
-        use std::sync::atomic::Ordering::Relaxed;
-        self.shared.stats.iter().map(|s| s.connections.load(Relaxed)).collect()
+        self.shared.stats.iter().map(|s| s.connections()).collect()
     }
 
     /// How many connections were kicked with this reason (`"slow"`, `"heartbeat timeout"`, ...;

@@ -59,8 +59,9 @@ pub enum Role {
 pub struct Tags(u8);
 
 impl Tags {
-    const ROLE: u8 = 0b011;
-    const WEBSOCKET: u8 = 0b100;
+    const ROLE: u8 = 0b0011;
+    const WEBSOCKET: u8 = 0b0100;
+    const CHOSEN: u8 = 0b1000;
 
     pub fn role(self) -> Role {
         match self.0 & Tags::ROLE {
@@ -79,11 +80,17 @@ impl Tags {
         self.0 = (self.0 & !Tags::ROLE) | bits;
     }
 
+    /// The transport is decided (the connection left [`ConnState::Opening`]).
+    pub fn transport_chosen(self) -> bool {
+        self.0 & Tags::CHOSEN != 0
+    }
+
     pub fn transport(self) -> Transport {
         if self.0 & Tags::WEBSOCKET != 0 { Transport::WebSocket } else { Transport::Tcp }
     }
 
     pub fn set_transport(&mut self, transport: Transport) {
+        self.0 |= Tags::CHOSEN;
         match transport {
             Transport::Tcp => self.0 &= !Tags::WEBSOCKET,
             Transport::WebSocket => self.0 |= Tags::WEBSOCKET,
@@ -176,9 +183,11 @@ mod tests {
     fn tags_keep_role_and_transport_apart() {
         let mut tags = Tags(0);
         assert_eq!((tags.role(), tags.transport()), (Role::None, Transport::Tcp));
+        assert!(!tags.transport_chosen());
         tags.set_transport(Transport::WebSocket);
         tags.set_role(Role::Server);
         assert_eq!((tags.role(), tags.transport()), (Role::Server, Transport::WebSocket));
+        assert!(tags.transport_chosen());
         tags.set_role(Role::Client);
         assert_eq!((tags.role(), tags.transport()), (Role::Client, Transport::WebSocket));
         tags.set_transport(Transport::Tcp);

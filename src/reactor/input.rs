@@ -13,7 +13,7 @@
 
 use super::Reactor;
 use super::conn::{ConnState, InputRest, Transport};
-use super::stats::KickReason;
+use super::stats::{self, KickReason};
 use crate::protocol::ProtocolError;
 use crate::protocol::pomelo::package::{self, HEADER_LEN};
 use crate::protocol::sniff::{self, Sniffed};
@@ -118,6 +118,9 @@ impl Reactor {
         if let Some(conn) = self.conns.get_mut(index) {
             conn.tags.set_transport(transport);
             conn.state = ConnState::Handshaking;
+            let stats = &self.shared.stats[self.core];
+            stats::sub(&stats.opening, 1);
+            stats::add(if transport == Transport::Tcp { &stats.tcp } else { &stats.websocket }, 1);
         }
     }
 

@@ -30,6 +30,7 @@ mod socket;
 pub mod stats;
 pub mod table;
 pub mod timer;
+mod write;
 
 use std::collections::VecDeque;
 use std::io;
@@ -256,8 +257,11 @@ impl Reactor {
                     batch.clear();
                 }
                 Command::Deliver { conn, frame } => {
-                    if self.conns.get_live(conn.index as usize, conn.generation).is_some() {
-                        self.send(conn.index as usize, std::slice::from_ref(&frame));
+                    let index = conn.index as usize;
+                    if self.conns.get_live(index, conn.generation).is_some()
+                        && self.send(index, std::slice::from_ref(&frame))
+                    {
+                        stats::add(&self.shared.stats[self.core].deliveries, 1);
                     }
                 }
                 Command::Kick { conn, reason } => {
@@ -289,10 +293,7 @@ impl Reactor {
             }
             // Otherwise the member was kicked and another moved into `position`.
         }
-        let stats = &self.shared.stats[self.core];
-        stats
-            .deliveries
-            .fetch_add(delivered * frames.len() as u64, std::sync::atomic::Ordering::Relaxed);
+        stats::add(&self.shared.stats[self.core].deliveries, delivered * frames.len() as u64);
     }
 
     /// Puts the connection's timer entry at `deadline` if that is earlier than its current one.

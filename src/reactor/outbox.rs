@@ -62,9 +62,10 @@ impl Outbox {
         }
     }
 
-    /// Writes as much as the socket takes, in `writev`s of up to 64 frames.
-    /// `Ok(true)` when everything went out, `Ok(false)` on `WouldBlock`.
-    pub fn flush(&mut self, sink: &mut impl Write) -> io::Result<bool> {
+    /// Writes as much as the socket takes, in `writev`s of up to 64 frames, until it is empty or
+    /// the socket would block; returns the bytes written.
+    pub fn flush(&mut self, sink: &mut impl Write) -> io::Result<usize> {
+        let mut written = 0;
         while !self.frames.is_empty() {
             let mut slices: [IoSlice<'_>; MAX_IOVECS] = [IoSlice::new(&[]); MAX_IOVECS];
             let mut count = 0;
@@ -75,13 +76,16 @@ impl Outbox {
             }
             match sink.write_vectored(&slices[..count]) {
                 Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
-                Ok(n) => self.consume(n),
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(false),
+                Ok(n) => {
+                    self.consume(n);
+                    written += n;
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(written),
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => return Err(e),
             }
         }
-        Ok(true)
+        Ok(written)
     }
 
     fn consume(&mut self, mut n: usize) {
@@ -147,11 +151,11 @@ mod tests {
         out.push(Bytes::from_static(b"world"));
         assert_eq!(out.len(), 15);
         let mut sink = Trickle { got: Vec::new(), cap: 4, calls_left: 2 };
-        assert!(!out.flush(&mut sink).unwrap());
+        assert_eq!(out.flush(&mut sink).unwrap(), 8);
         assert_eq!(out.len(), 7);
         assert!(!out.at_boundary());
         sink.calls_left = 10;
-        assert!(out.flush(&mut sink).unwrap());
+        assert_eq!(out.flush(&mut sink).unwrap(), 7);
         assert_eq!(sink.got, b"hello big world");
         assert!(out.is_empty() && out.at_boundary());
     }
@@ -169,7 +173,7 @@ mod tests {
         out.keep_started();
         assert_eq!(out.len(), 3);
         let mut sink = Trickle { got: Vec::new(), cap: 100, calls_left: 1 };
-        assert!(out.flush(&mut sink).unwrap());
+        assert_eq!(out.flush(&mut sink).unwrap(), 3);
         assert_eq!(sink.got, b"bcd");
     }
 }

@@ -16,7 +16,7 @@ use bytes::BytesMut;
 
 use super::conn::{ConnState, Role, Transport};
 use super::inbox::Command;
-use super::stats::KickReason;
+use super::stats::{self, KickReason};
 use crate::broadcast::{self, Frame};
 use crate::channel::Join;
 use crate::protocol::ProtocolError;
@@ -71,6 +71,7 @@ impl Reactor {
                 conn.last_seen = now;
                 self.reply_package(index, &HEARTBEAT);
                 self.schedule(index, now + self.shared.settings.heartbeat_timeout_secs + 1);
+                stats::add(&self.shared.stats[self.core].handshakes, 1);
                 true
             }
             (ConnState::Working, PackageType::Heartbeat) => {
@@ -201,7 +202,7 @@ impl Reactor {
                     conn.member_slot = slot;
                     conn.client_id = Some(Arc::clone(&client_id));
                 }
-                shared.stats[self.core].joins.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                stats::add(&shared.stats[self.core].joins, 1);
                 if let Some(old) = replaced {
                     self.dispatch(
                         old.core.into(),
@@ -244,6 +245,7 @@ impl Reactor {
                 let recipients = broadcast::fan_out(app, channel, &frame, |core, command| {
                     self.dispatch(core, command)
                 });
+                stats::add(&shared.stats[self.core].pushes, 1);
                 Ok(reply::pushed(recipients))
             }
             Request::PushByClientId { apikey, client_id, msg } => {
@@ -253,10 +255,8 @@ impl Reactor {
                     return Err(Refusal::new(404, "no such client"));
                 };
                 let frame = self.push_frame(ON_MSG, &reply::on_msg(&msg))?;
-                self.dispatch(
-                    target.core.into(),
-                    Command::Deliver { conn: target, frame: frame.clone() },
-                );
+                self.dispatch(target.core.into(), Command::Deliver { conn: target, frame });
+                stats::add(&shared.stats[self.core].pushes, 1);
                 Ok(reply::pushed(1))
             }
         }
@@ -323,6 +323,7 @@ impl Reactor {
             Role::None => {}
             Role::Server => channel.remove_manager(me),
             Role::Client => {
+                stats::add(&shared.stats[self.core].leaves, 1);
                 let slot = std::mem::replace(&mut conn.member_slot, u32::MAX);
                 let client_id = conn.client_id.take();
                 if let Some(moved) = self.members.remove(app, slot) {

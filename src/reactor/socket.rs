@@ -1,26 +1,20 @@
 //! A reactor's socket work: accept, read into the scratch buffer, write (directly, or queued
 //! when the socket is full), kick and close.
 
-use std::io::{self, IoSlice, Read, Write};
+use std::io::{self, Read};
 use std::net::Shutdown;
-use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use bytes::{Bytes, BytesMut};
+use bytes::BytesMut;
 use mio::net::TcpStream;
 use mio::{Interest, Token};
 
 use super::conn::{Conn, ConnState, Transport};
-use super::outbox::Outbox;
-use super::stats::KickReason;
+use super::stats::{self, KickReason};
 use super::{ACCEPTS_PER_TURN, LINGER_SECS, READS_PER_TURN, Reactor};
-use crate::broadcast::Frame;
 use crate::protocol::ProtocolError;
 use crate::protocol::pomelo::kick;
 use crate::protocol::websocket::frame::{self, MAX_SERVER_HEADER_LEN, OpCode};
-
-/// Most frames handed to one direct `writev`.
-const MAX_IOVECS: usize = 64;
 
 impl Reactor {
     pub(super) fn accept(&mut self) {
@@ -61,8 +55,8 @@ impl Reactor {
         debug_assert_eq!(inserted, index);
         self.schedule(index, self.now + self.shared.settings.handshake_timeout_secs + 1);
         let stats = &self.shared.stats[self.core];
-        stats.accepted.fetch_add(1, Ordering::Relaxed);
-        stats.connections.fetch_add(1, Ordering::Relaxed);
+        stats::add(&stats.accepted, 1);
+        stats::add(&stats.opening, 1);
     }
 
     /// Reads until `WouldBlock`, at most `READS_PER_TURN` times.
@@ -111,118 +105,6 @@ impl Reactor {
         self.kick(index, reason, &error.kick_reason());
     }
 
-    /// Sends what `reply` holds for the connection being read; false if that closed it.
-    pub(super) fn flush_reply(&mut self, index: usize) -> bool {
-        if self.reply.is_empty() {
-            return true;
-        }
-        let reply = std::mem::take(&mut self.reply);
-        let alive = self.send_slice(index, &reply);
-        self.reply = reply;
-        self.reply.clear();
-        alive
-    }
-
-    pub(super) fn on_writable(&mut self, index: usize) {
-        let Some(conn) = self.conns.get_mut(index) else {
-            return;
-        };
-        let Some(out) = conn.out.as_mut() else { return };
-        match out.flush(&mut conn.stream) {
-            Ok(true) => {
-                conn.out = None;
-                if conn.state == ConnState::Closing {
-                    let _ = conn.stream.shutdown(Shutdown::Write);
-                }
-            }
-            Ok(false) => {}
-            Err(_) => self.close(index),
-        }
-    }
-
-    /// Writes `frames` to the connection, each in the form its transport needs, behind anything
-    /// already queued; only what the socket refuses is queued (sharing the frames, not copying
-    /// them). False if the connection was closed or kicked as a result.
-    pub(super) fn send(&mut self, index: usize, frames: &[Frame]) -> bool {
-        let Some(conn) = self.conns.get_mut(index) else { return false };
-        if conn.state == ConnState::Closing {
-            return true;
-        }
-        let transport = conn.transport();
-        if let Some(out) = conn.out.as_mut() {
-            frames.iter().for_each(|f| out.push(f.bytes(transport).clone()));
-            return self.check_pending(index);
-        }
-        let mut slices = [IoSlice::new(&[]); MAX_IOVECS];
-        let count = frames.len().min(MAX_IOVECS);
-        for (slice, frame) in slices.iter_mut().zip(frames) {
-            *slice = IoSlice::new(frame.bytes(transport));
-        }
-        let mut written = match write_vectored(&mut conn.stream, &slices[..count]) {
-            Ok(n) => n,
-            Err(_) => {
-                self.close(index);
-                return false;
-            }
-        };
-        let total: usize = frames.iter().map(|f| f.bytes(transport).len()).sum();
-        if written == total {
-            return true;
-        }
-        let mut out = Box::<Outbox>::default();
-        for frame in frames.iter().map(|f| f.bytes(transport)) {
-            if written >= frame.len() {
-                written -= frame.len();
-            } else if out.is_empty() {
-                out.push_written(frame.clone(), written);
-                written = 0;
-            } else {
-                out.push(frame.clone());
-            }
-        }
-        conn.out = Some(out);
-        self.check_pending(index)
-    }
-
-    /// Like [`send`](Self::send) for bytes that are not shared: copied only if queued.
-    pub(super) fn send_slice(&mut self, index: usize, data: &[u8]) -> bool {
-        let Some(conn) = self.conns.get_mut(index) else {
-            return false;
-        };
-        if let Some(out) = conn.out.as_mut() {
-            out.push(Bytes::copy_from_slice(data));
-            return self.check_pending(index);
-        }
-        let written = match write_vectored(&mut conn.stream, &[IoSlice::new(data)]) {
-            Ok(n) => n,
-            Err(_) => {
-                self.close(index);
-                return false;
-            }
-        };
-        if written < data.len() {
-            let mut out = Box::<Outbox>::default();
-            out.push_written(Bytes::copy_from_slice(data), written);
-            conn.out = Some(out);
-            return self.check_pending(index);
-        }
-        true
-    }
-
-    /// Kicks a slow consumer whose queue passed `max_pending_bytes`; false if it did.
-    fn check_pending(&mut self, index: usize) -> bool {
-        let Some(conn) = self.conns.get(index) else {
-            return false;
-        };
-        if conn.pending_bytes() > self.shared.settings.max_pending_bytes
-            && conn.state != ConnState::Closing
-        {
-            self.kick(index, KickReason::Slow, KickReason::Slow.as_str());
-            return false;
-        }
-        true
-    }
-
     /// Server-initiated close. A working connection gets a KICK with `text` first, then the write
     /// side is shut and the connection lingers until the peer closes; others are closed at once.
     /// The kick goes after what is already queued, except for a slow consumer: its queue is
@@ -264,7 +146,9 @@ impl Reactor {
         self.shared.stats[self.core].kicked(reason);
         if reason == KickReason::Slow {
             if let Some(out) = conn.out.as_mut() {
+                let before = out.len();
                 out.keep_started();
+                stats::sub(&self.shared.stats[self.core].queued_bytes, (before - out.len()) as u64);
                 if out.is_empty() {
                     conn.out = None;
                 }
@@ -283,26 +167,6 @@ impl Reactor {
         }
         self.send_last(index, &package);
         self.begin_closing(index);
-    }
-
-    /// Writes or queues the last bytes a closing connection gets, with no queue limit.
-    fn send_last(&mut self, index: usize, data: &[u8]) {
-        let Some(conn) = self.conns.get_mut(index) else {
-            return;
-        };
-        if let Some(out) = conn.out.as_mut() {
-            out.push(Bytes::copy_from_slice(data));
-            return;
-        }
-        match write_vectored(&mut conn.stream, &[IoSlice::new(data)]) {
-            Ok(n) if n < data.len() => {
-                let mut out = Box::<Outbox>::default();
-                out.push_written(Bytes::copy_from_slice(data), n);
-                conn.out = Some(out);
-            }
-            // All written, or the peer is gone: the linger deadline or EOF ends it either way.
-            Ok(_) | Err(_) => {}
-        }
     }
 
     /// Leaves the channel, shuts the write side once the queue is out, and lingers.
@@ -329,19 +193,15 @@ impl Reactor {
         self.leave_session(index);
         if let Some(mut conn) = self.conns.remove(index) {
             let _ = self.poll.registry().deregister(&mut conn.stream);
-            self.shared.stats[self.core].connections.fetch_sub(1, Ordering::Relaxed);
-        }
-    }
-}
-
-/// One `writev`, retried on `EINTR`; `WouldBlock` is 0 bytes written.
-fn write_vectored(stream: &mut TcpStream, slices: &[IoSlice<'_>]) -> io::Result<usize> {
-    loop {
-        match stream.write_vectored(slices) {
-            Ok(n) => return Ok(n),
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(0),
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
+            let stats = &self.shared.stats[self.core];
+            stats::sub(&stats.queued_bytes, conn.pending_bytes() as u64);
+            stats::add(&stats.closed, 1);
+            let gauge = match (conn.tags.transport_chosen(), conn.transport()) {
+                (false, _) => &stats.opening,
+                (true, Transport::Tcp) => &stats.tcp,
+                (true, Transport::WebSocket) => &stats.websocket,
+            };
+            stats::sub(gauge, 1);
         }
     }
 }

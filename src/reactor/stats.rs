@@ -26,6 +26,20 @@ impl KickReason {
         KickReason::Attack,
     ];
 
+    /// The metrics label: short, stable, without the detail.
+    pub fn label(self) -> &'static str {
+        match self {
+            KickReason::HeartbeatTimeout => "heartbeat",
+            KickReason::Replaced => "replaced",
+            KickReason::Slow => "slow",
+            KickReason::ProtocolError => "protocol",
+            KickReason::PackageTooLarge => "too_large",
+            KickReason::Shutdown => "shutdown",
+            KickReason::Attack => "attack",
+        }
+    }
+
+    /// The kick reason on the wire (protocol errors add a detail after a colon).
     pub fn as_str(self) -> &'static str {
         match self {
             KickReason::HeartbeatTimeout => "heartbeat timeout",
@@ -39,21 +53,59 @@ impl KickReason {
     }
 }
 
+/// One reactor's counters and gauges.
+///
+/// # Invariants
+/// - Only the owning reactor writes them, so an update is a plain load and store (no locked
+///   read-modify-write on the hot path); anyone may read them at any time.
+/// - `opening + tcp + websocket` is the number of open connections.
 #[derive(Debug, Default)]
 pub struct ReactorStats {
-    pub connections: AtomicU64,
+    /// Open connections that have not chosen a transport yet (gauge).
+    pub opening: AtomicU64,
+    /// Open raw-TCP Pomelo connections (gauge).
+    pub tcp: AtomicU64,
+    /// Open WebSocket connections (gauge).
+    pub websocket: AtomicU64,
     pub accepted: AtomicU64,
-    pub deliveries: AtomicU64,
+    pub closed: AtomicU64,
+    /// Handshakes completed (acked).
+    pub handshakes: AtomicU64,
+    /// Clients that entered a channel.
     pub joins: AtomicU64,
+    /// Clients that left a channel (closed, kicked or replaced).
+    pub leaves: AtomicU64,
+    /// Pushes requested by management sessions on this reactor's connections.
+    pub pushes: AtomicU64,
+    /// Frames handed to recipients (a push to N members counts N).
+    pub deliveries: AtomicU64,
+    pub bytes_written: AtomicU64,
+    /// Bytes waiting in this reactor's write queues (gauge).
+    pub queued_bytes: AtomicU64,
     kicks: [AtomicU64; KickReason::ALL.len()],
+}
+
+/// Adds to a counter that only the calling reactor writes.
+pub fn add(counter: &AtomicU64, n: u64) {
+    counter.store(counter.load(Ordering::Relaxed).wrapping_add(n), Ordering::Relaxed);
+}
+
+/// Subtracts from a gauge that only the calling reactor writes.
+pub fn sub(counter: &AtomicU64, n: u64) {
+    counter.store(counter.load(Ordering::Relaxed).wrapping_sub(n), Ordering::Relaxed);
 }
 
 impl ReactorStats {
     pub fn kicked(&self, reason: KickReason) {
-        self.kicks[reason as usize].fetch_add(1, Ordering::Relaxed);
+        add(&self.kicks[reason as usize], 1);
     }
 
     pub fn kicks(&self, reason: KickReason) -> u64 {
         self.kicks[reason as usize].load(Ordering::Relaxed)
+    }
+
+    /// Open connections, all transports.
+    pub fn connections(&self) -> u64 {
+        [&self.opening, &self.tcp, &self.websocket].iter().map(|g| g.load(Ordering::Relaxed)).sum()
     }
 }

@@ -1,0 +1,161 @@
+//! A reactor's write path: direct `writev`s, and a queue only for what the socket refuses.
+//!
+//! # Invariants
+//! - A connection with nothing queued is written to directly; a connection with a queue gets
+//!   new bytes appended to it (order is kept), and the queue drains on writable events.
+//! - Queued broadcast frames are shared, never copied; only unshared bytes (replies) are copied,
+//!   and only when the socket refused them.
+//! - A queue past `max_pending_bytes` is a slow consumer and is kicked; nobody else waits for it.
+//! - `bytes_written` and the `queued_bytes` gauge follow every write and every queue change.
+
+use std::io::{self, IoSlice, Write};
+use std::net::Shutdown;
+
+use bytes::Bytes;
+use mio::net::TcpStream;
+
+use super::Reactor;
+use super::conn::ConnState;
+use super::outbox::Outbox;
+use super::stats::{self, KickReason};
+use crate::broadcast::Frame;
+
+/// Most frames handed to one direct `writev`.
+const MAX_IOVECS: usize = 64;
+
+impl Reactor {
+    /// Sends what `reply` holds for the connection being read; false if that closed it.
+    pub(super) fn flush_reply(&mut self, index: usize) -> bool {
+        if self.reply.is_empty() {
+            return true;
+        }
+        let reply = std::mem::take(&mut self.reply);
+        let alive = self.send_slice(index, &reply);
+        self.reply = reply;
+        self.reply.clear();
+        alive
+    }
+
+    pub(super) fn on_writable(&mut self, index: usize) {
+        let Some(conn) = self.conns.get_mut(index) else { return };
+        let Some(out) = conn.out.as_mut() else { return };
+        match out.flush(&mut conn.stream) {
+            Ok(written) => {
+                let stats = &self.shared.stats[self.core];
+                stats::add(&stats.bytes_written, written as u64);
+                stats::sub(&stats.queued_bytes, written as u64);
+                if out.is_empty() {
+                    conn.out = None;
+                    if conn.state == ConnState::Closing {
+                        let _ = conn.stream.shutdown(Shutdown::Write);
+                    }
+                }
+            }
+            Err(_) => self.close(index),
+        }
+    }
+
+    /// Writes `frames` to the connection, each in the form its transport needs, behind anything
+    /// already queued; only what the socket refuses is queued (sharing the frames, not copying
+    /// them). False if the connection was closed or kicked as a result.
+    pub(super) fn send(&mut self, index: usize, frames: &[Frame]) -> bool {
+        let Some(conn) = self.conns.get_mut(index) else { return false };
+        if conn.state == ConnState::Closing {
+            return true;
+        }
+        let transport = conn.transport();
+        if let Some(out) = conn.out.as_mut() {
+            let before = out.len();
+            frames.iter().for_each(|f| out.push(f.bytes(transport).clone()));
+            stats::add(&self.shared.stats[self.core].queued_bytes, (out.len() - before) as u64);
+            return self.check_pending(index);
+        }
+        let mut slices = [IoSlice::new(&[]); MAX_IOVECS];
+        let count = frames.len().min(MAX_IOVECS);
+        for (slice, frame) in slices.iter_mut().zip(frames) {
+            *slice = IoSlice::new(frame.bytes(transport));
+        }
+        let Ok(mut written) = write_vectored(&mut conn.stream, &slices[..count]) else {
+            self.close(index);
+            return false;
+        };
+        let stats = &self.shared.stats[self.core];
+        stats::add(&stats.bytes_written, written as u64);
+        let total: usize = frames.iter().map(|f| f.bytes(transport).len()).sum();
+        if written == total {
+            return true;
+        }
+        let mut out = Box::<Outbox>::default();
+        for frame in frames.iter().map(|f| f.bytes(transport)) {
+            if written >= frame.len() {
+                written -= frame.len();
+            } else if out.is_empty() {
+                out.push_written(frame.clone(), written);
+                written = 0;
+            } else {
+                out.push(frame.clone());
+            }
+        }
+        stats::add(&stats.queued_bytes, out.len() as u64);
+        conn.out = Some(out);
+        self.check_pending(index)
+    }
+
+    /// Like [`send`](Self::send) for bytes that are not shared: copied only if queued.
+    pub(super) fn send_slice(&mut self, index: usize, data: &[u8]) -> bool {
+        self.write_or_queue(index, data);
+        self.check_pending(index)
+    }
+
+    /// Writes or queues the last bytes a closing connection gets, with no queue limit.
+    pub(super) fn send_last(&mut self, index: usize, data: &[u8]) {
+        self.write_or_queue(index, data);
+    }
+
+    /// Writes `data` directly when nothing is queued, and queues (a copy of) what is left.
+    fn write_or_queue(&mut self, index: usize, data: &[u8]) {
+        let Some(conn) = self.conns.get_mut(index) else { return };
+        let stats = &self.shared.stats[self.core];
+        if let Some(out) = conn.out.as_mut() {
+            out.push(Bytes::copy_from_slice(data));
+            stats::add(&stats.queued_bytes, data.len() as u64);
+            return;
+        }
+        match write_vectored(&mut conn.stream, &[IoSlice::new(data)]) {
+            Ok(written) => {
+                stats::add(&stats.bytes_written, written as u64);
+                if written < data.len() {
+                    let mut out = Box::<Outbox>::default();
+                    out.push_written(Bytes::copy_from_slice(data), written);
+                    stats::add(&stats.queued_bytes, out.len() as u64);
+                    conn.out = Some(out);
+                }
+            }
+            // The peer is gone: its EOF or the next deadline closes the connection.
+            Err(e) => tracing::debug!(core = self.core, conn = index, error = %e, "write failed"),
+        }
+    }
+
+    /// Kicks a slow consumer whose queue passed `max_pending_bytes`; false if it did.
+    fn check_pending(&mut self, index: usize) -> bool {
+        let Some(conn) = self.conns.get(index) else { return false };
+        let over = conn.pending_bytes() > self.shared.settings.max_pending_bytes;
+        if over && conn.state != ConnState::Closing {
+            self.kick(index, KickReason::Slow, KickReason::Slow.as_str());
+            return false;
+        }
+        true
+    }
+}
+
+/// One `writev`, retried on `EINTR`; `WouldBlock` is 0 bytes written.
+fn write_vectored(stream: &mut TcpStream, slices: &[IoSlice<'_>]) -> io::Result<usize> {
+    loop {
+        match stream.write_vectored(slices) {
+            Ok(n) => return Ok(n),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(0),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+}

@@ -1,0 +1,212 @@
+// The real Pomelo JavaScript client (pomelo-jsclient-websocket 0.1.1) in a real browser: Debian's
+// Chromium, headless, driven by playwright-core, against a shaddock client port.
+//
+//   node --experimental-websocket tests/interop/browser.mjs \
+//        --host 127.0.0.1 --port 3010 --apikey demo --secret SECRET [--timeout-ms 45000]
+//        [--screenshot /tmp/page.png]
+//   (or SHADDOCK_HOST, SHADDOCK_PORT, SHADDOCK_APIKEY, SHADDOCK_SECRET, SHADDOCK_TIMEOUT_MS,
+//    SHADDOCK_SCREENSHOT)
+//
+// Starts its own static HTTP server on 127.0.0.1:0 that serves browser_page.html, its script and
+// exactly the library files the page loads (from node_modules, with glue.js between them: see
+// harness.mjs and the top of pomelo_node.mjs). A management session (the same client in Node)
+// enters; the page enters as a client from its URL parameters and shows each onMsg push in
+// #messages; management sees onAdd for the page's clientId, pushes two messages with pushAll
+// (one not ASCII), and the script reads them back from the page's DOM, in order. Any uncaught
+// error in the page fails the run. Prints one JSON line and exits 0, or 1 with `error`.
+// Run by tests/interop_browser.rs.
+
+import { existsSync, readFileSync } from 'node:fs';
+import http from 'node:http';
+import { join } from 'node:path';
+import {
+  ENTER,
+  INTEROP_DIR,
+  LOAD_ORDER,
+  PUSH_ALL,
+  check,
+  checkInstalled,
+  init,
+  main,
+  newSession,
+  options,
+  request,
+  until,
+} from './harness.mjs';
+
+export const CHROMIUM = '/usr/bin/chromium';
+// As this machine kind's notes give them: without the background-networking flags Chromium keeps
+// trying to reach Google's hosts, which the closed network refuses.
+const CHROMIUM_ARGS = [
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-background-networking',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-component-update',
+  '--disable-sync',
+];
+
+const PAGE = 'browser_page.html';
+const SERVED = new Map(
+  [PAGE, 'browser_page.js', ...LOAD_ORDER].map((f) => [
+    `/${f}`,
+    { file: join(INTEROP_DIR, f), type: f.endsWith('.html') ? 'text/html' : 'text/javascript' },
+  ]),
+);
+
+let staticServer = null;
+let browser = null;
+const sessions = [];
+
+/** Serves SERVED, and 404 for anything else; records every request. */
+function serveStatic(requests) {
+  return new Promise((resolve, reject) => {
+    const server = http.createServer((req, res) => {
+      const path = new URL(req.url, 'http://localhost').pathname;
+      const entry = SERVED.get(path);
+      requests.push(`${entry ? 200 : 404} ${path}`);
+      if (!entry) {
+        res.writeHead(404, { 'content-type': 'text/plain' });
+        res.end('not found\n');
+        return;
+      }
+      res.writeHead(200, { 'content-type': `${entry.type}; charset=utf-8`, 'cache-control': 'no-store' });
+      res.end(readFileSync(entry.file));
+    });
+    server.on('error', reject);
+    server.listen(0, '127.0.0.1', () => resolve(server));
+  });
+}
+
+await main(
+  'browser',
+  async (result) => {
+    const opt = options({
+      host: '127.0.0.1',
+      port: 0,
+      apikey: 'demo',
+      secret: '',
+      'timeout-ms': 45000,
+      screenshot: null,
+    });
+    result.timeout_ms = opt['timeout-ms'];
+    check(Number.isInteger(opt.port) && opt.port > 0 && opt.port < 65536, '--port must be a port number', opt.port);
+    checkInstalled();
+    if (!existsSync(CHROMIUM)) {
+      throw new Error(`${CHROMIUM} is missing: install Debian's Chromium with \`apt-get install chromium\``);
+    }
+    const { chromium } = await import('playwright-core');
+    const server = { host: opt.host, port: opt.port };
+    const clientId = `browser-${process.pid}-${Date.now() % 100000}`;
+
+    result.step = 'management enters (Node)';
+    const admin = newSession('management');
+    sessions.push(admin);
+    await init(admin, server);
+    const entered = await request(admin, ENTER, { role: 'server', apikey: opt.apikey, secret: opt.secret });
+    result.management_enter = entered;
+    check(entered.code === 200 && entered.msg === 'push server is ok.', 'management enter', entered);
+
+    result.step = 'static server';
+    const served = [];
+    result.served = served;
+    staticServer = await serveStatic(served);
+    const pagePort = staticServer.address().port;
+    const query = new URLSearchParams({ host: opt.host, port: String(opt.port), apikey: opt.apikey, clientId });
+    const url = `http://127.0.0.1:${pagePort}/${PAGE}?${query}`;
+    result.page_url = url;
+
+    result.step = 'launch Chromium';
+    browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS, timeout: 20000 });
+    result.browser = `chromium ${browser.version()}`;
+    const page = await browser.newPage();
+    const pageErrors = [];
+    const consoleLines = [];
+    const websockets = [];
+    page.on('pageerror', (e) => pageErrors.push(e.message));
+    page.on('console', (m) => consoleLines.push(`${m.type()}: ${m.text()}`));
+    page.on('websocket', (ws) => {
+      const entry = { url: ws.url(), frames_sent: 0, frames_received: 0, closed: false };
+      websockets.push(entry);
+      ws.on('framesent', () => entry.frames_sent++);
+      ws.on('framereceived', () => entry.frames_received++);
+      ws.on('close', () => {
+        entry.closed = true;
+      });
+    });
+    result.page_errors = pageErrors;
+    result.console = consoleLines;
+    result.websockets = websockets;
+    const pageState = () =>
+      page.evaluate(() => ({
+        state: document.getElementById('status').getAttribute('data-state'),
+        status: document.getElementById('status').textContent,
+        events: [...document.querySelectorAll('#events li')].map((li) => li.textContent),
+        messages: [...document.querySelectorAll('#messages li')].map((li) => li.textContent),
+      }));
+
+    result.step = 'the page enters as a client';
+    await page.goto(url, { waitUntil: 'load', timeout: 10000 });
+    try {
+      await page.waitForFunction(
+        () => !['loading', 'connecting'].includes(document.getElementById('status').getAttribute('data-state')),
+        null,
+        { timeout: 10000, polling: 20 },
+      );
+    } catch (e) {
+      throw new Error(`the page did not finish entering: ${JSON.stringify(await pageState())}`);
+    }
+    const entering = await pageState();
+    result.page_enter = entering;
+    check(entering.state === 'entered', 'the page enters', entering);
+
+    result.step = 'management gets onAdd for the page';
+    const add = await until(`management gets onAdd for ${clientId}`, () =>
+      admin.pushes.find((p) => p.route === 'onAdd' && p.body.clientId === clientId),
+    );
+    result.on_add = add.body;
+    check(add.body.msg === 'add ok', 'onAdd for the page', add.body);
+
+    result.step = 'pushAll to the page';
+    const msgs = [`hello, browser ${clientId}`, `héllo wörld, 中文 ✓ ${clientId}`];
+    result.push_all = [];
+    for (const msg of msgs) {
+      const r = await request(admin, PUSH_ALL, { apikey: opt.apikey, msg });
+      result.push_all.push(r);
+      check(r.code === 200 && r.msg === 'push is ok.' && r.recipients >= 1, 'pushAll response', r);
+    }
+    try {
+      await page.waitForFunction((n) => document.querySelectorAll('#messages li').length >= n, msgs.length, {
+        timeout: 10000,
+        polling: 20,
+      });
+    } catch (e) {
+      throw new Error(`the page did not show ${msgs.length} messages: ${JSON.stringify(await pageState())}`);
+    }
+    const shown = await pageState();
+    result.page = shown;
+    check(JSON.stringify(shown.messages) === JSON.stringify(msgs), 'the page shows every push once, in order', shown.messages);
+    check(shown.state === 'entered', 'the page is still entered', shown);
+    if (opt.screenshot) {
+      await page.screenshot({ path: opt.screenshot, fullPage: true });
+      result.screenshot = opt.screenshot;
+    }
+    check(pageErrors.length === 0, 'uncaught errors in the page', pageErrors);
+    check(
+      websockets.length === 1 && websockets[0].url === `ws://${opt.host}:${opt.port}/`,
+      'the page opened one WebSocket to the client port',
+      websockets,
+    );
+    delete result.step;
+  },
+  async () => {
+    for (const s of sessions) s.pomelo.disconnect();
+    if (browser) await browser.close();
+    if (staticServer) {
+      staticServer.closeAllConnections();
+      await new Promise((r) => staticServer.close(r));
+    }
+  },
+);

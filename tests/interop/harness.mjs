@@ -1,0 +1,350 @@
+// Shared by pomelo_node.mjs and browser.mjs: loads the real pomelo-jsclient-websocket 0.1.1 into
+// a browser-like vm context per session (the glue is listed at the top of pomelo_node.mjs),
+// watches each session's WebSocket, and reports one JSON line.
+
+import { existsSync, readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Console } from 'node:console';
+import vm from 'node:vm';
+
+export const INTEROP_DIR = dirname(fileURLToPath(import.meta.url));
+
+/** The scripts a page loads, in order; browser_page.html has the same <script> tags. */
+export const LOAD_ORDER = [
+  'node_modules/component-emitter/index.js',
+  'glue.js',
+  'node_modules/pomelo-protocol/lib/protocol.js',
+  'glue.js',
+  'node_modules/pomelo-protobuf/lib/client/protobuf.js',
+  'glue.js',
+  'node_modules/pomelo-jsclient-websocket/lib/pomelo-client.js',
+];
+
+/** The routes of DESIGN §1. */
+export const ENTER = 'connector.entryHandler.enter';
+export const PUSH_ALL = 'pushserver.pushHandler.pushAll';
+
+const PACKAGES = [
+  'pomelo-jsclient-websocket',
+  'pomelo-protocol',
+  'pomelo-protobuf',
+  'component-emitter',
+  'playwright-core',
+];
+
+/** Fails with the command to run when tests/interop/node_modules is missing or incomplete. */
+export function checkInstalled() {
+  const missing = LOAD_ORDER.filter((f) => !existsSync(join(INTEROP_DIR, f)));
+  if (missing.length) {
+    throw new Error(
+      `missing ${missing.join(', ')}: run \`npm ci --prefix tests/interop\` (from the repository root)`,
+    );
+  }
+}
+
+/** name@version of each pinned package that is installed, and the Node version. */
+export function versions() {
+  const out = { node: process.version };
+  for (const name of PACKAGES) {
+    const file = join(INTEROP_DIR, 'node_modules', name, 'package.json');
+    if (existsSync(file)) out[name] = JSON.parse(readFileSync(file, 'utf8')).version;
+  }
+  return out;
+}
+
+/**
+ * Options from `--name value` arguments, falling back to SHADDOCK_<NAME> environment variables
+ * and then to `defaults`. Numbers in `defaults` make the option a number.
+ */
+export function options(defaults) {
+  const out = { ...defaults };
+  for (const key of Object.keys(defaults)) {
+    const env = process.env[`SHADDOCK_${key.toUpperCase().replace(/-/g, '_')}`];
+    if (env !== undefined) out[key] = env;
+  }
+  const argv = process.argv.slice(2);
+  for (let i = 0; i < argv.length; i++) {
+    const m = /^--([a-z-]+)(?:=(.*))?$/.exec(argv[i]);
+    if (!m || !(m[1] in defaults)) throw new Error(`unknown argument ${argv[i]}`);
+    out[m[1]] = m[2] !== undefined ? m[2] : argv[++i];
+    if (out[m[1]] === undefined) throw new Error(`${argv[i - 1]} needs a value`);
+  }
+  for (const [key, value] of Object.entries(defaults)) {
+    if (typeof value === 'number' && out[key] !== null) {
+      out[key] = Number(out[key]);
+      if (!Number.isFinite(out[key])) throw new Error(`--${key} must be a number`);
+    }
+  }
+  // A default of '' makes the option required; null makes it optional.
+  for (const [key, value] of Object.entries(out)) {
+    if (value === '') throw new Error(`--${key} (or SHADDOCK_${key.toUpperCase().replace(/-/g, '_')}) is required`);
+  }
+  return out;
+}
+
+// ---- watching the wire ---------------------------------------------------------------------
+
+/**
+ * What one session's WebSocket carried, decoded independently of the client: packages by type,
+ * the handshake response, and whether requests went out with dictionary-compressed routes.
+ */
+export class Tap {
+  constructor() {
+    this.url = null;
+    this.extensions = null;
+    this.protocol = null;
+    this.handshake = null;
+    this.received = { handshake: 0, heartbeat: 0, data: 0, kick: 0, other: 0 };
+    this.sent = { handshake: 0, ack: 0, heartbeat: 0, data: 0, other: 0 };
+    this.requests = { compressed: 0, uncompressed: 0 };
+    this.pushes = { compressed: 0, uncompressed: 0 };
+    this.kicks = [];
+  }
+
+  static packages(data) {
+    const bytes = new Uint8Array(data);
+    const out = [];
+    for (let at = 0; at + 4 <= bytes.length; ) {
+      const len = (bytes[at + 1] << 16) | (bytes[at + 2] << 8) | bytes[at + 3];
+      out.push({ type: bytes[at], body: bytes.subarray(at + 4, at + 4 + len) });
+      at += 4 + len;
+    }
+    return out;
+  }
+
+  onSend(data) {
+    for (const { type, body } of Tap.packages(data)) {
+      const name = { 1: 'handshake', 2: 'ack', 3: 'heartbeat', 4: 'data' }[type] || 'other';
+      this.sent[name]++;
+      // Message flag: bit 0 = route is a dictionary code, bits 1..3 = type (0 = request).
+      if (type === 4 && ((body[0] >> 1) & 7) === 0) {
+        this.requests[body[0] & 1 ? 'compressed' : 'uncompressed']++;
+      }
+    }
+  }
+
+  onReceive(data) {
+    for (const { type, body } of Tap.packages(data)) {
+      const name = { 1: 'handshake', 3: 'heartbeat', 4: 'data', 5: 'kick' }[type] || 'other';
+      this.received[name]++;
+      const text = () => new TextDecoder().decode(body);
+      if (type === 1) this.handshake = JSON.parse(text());
+      if (type === 5) this.kicks.push(text());
+      if (type === 4 && ((body[0] >> 1) & 7) === 3) {
+        this.pushes[body[0] & 1 ? 'compressed' : 'uncompressed']++;
+      }
+    }
+  }
+
+  summary() {
+    const sys = (this.handshake && this.handshake.sys) || {};
+    return {
+      url: this.url,
+      extensions: this.extensions,
+      protocol: this.protocol,
+      handshake: this.handshake && {
+        code: this.handshake.code,
+        heartbeat: sys.heartbeat,
+        useDict: sys.useDict,
+        dict_routes: sys.dict ? Object.keys(sys.dict).length : 0,
+        protos: 'protos' in sys,
+      },
+      received: this.received,
+      sent: this.sent,
+      requests: this.requests,
+      pushes: this.pushes,
+      kicks: this.kicks,
+    };
+  }
+}
+
+// ---- a session: one copy of the real client --------------------------------------------------
+
+/**
+ * One session: the four library scripts and glue.js evaluated in a fresh vm context that looks
+ * like a browser window, so each session gets its own copy of the client's module state (the
+ * client is a singleton, `window.pomelo`).
+ */
+export function newSession(label) {
+  checkInstalled();
+  if (typeof globalThis.WebSocket !== 'function') {
+    throw new Error(
+      'no global WebSocket: run node with --experimental-websocket (Node 20) or use Node >= 22',
+    );
+  }
+  const tap = new Tap();
+  const NodeWebSocket = globalThis.WebSocket;
+  // Node's own WebSocket (undici), unchanged; the subclass only records what crosses it.
+  class TappedWebSocket extends NodeWebSocket {
+    constructor(url, protocols) {
+      super(url, protocols);
+      tap.url = String(url);
+      this.addEventListener('open', () => {
+        tap.extensions = this.extensions;
+        tap.protocol = this.protocol;
+      });
+      this.addEventListener('message', (ev) => {
+        if (ev.data instanceof ArrayBuffer || ArrayBuffer.isView(ev.data)) tap.onReceive(ev.data);
+        else tap.received.other++;
+      });
+    }
+
+    send(data) {
+      tap.onSend(data);
+      super.send(data);
+    }
+  }
+  // The client logs with console.log/console.error; stdout is kept for the one JSON line.
+  const logger = new Console({ stdout: process.stderr, stderr: process.stderr });
+  const log = {
+    log: (...a) => logger.log(`[${label}]`, ...a),
+    error: (...a) => logger.error(`[${label}]`, ...a),
+    warn: (...a) => logger.warn(`[${label}]`, ...a),
+    info: (...a) => logger.info(`[${label}]`, ...a),
+  };
+  const store = new Map();
+  const localStorage = {
+    getItem: (k) => (store.has(k) ? store.get(k) : null),
+    setItem: (k, v) => store.set(k, String(v)),
+    removeItem: (k) => store.delete(k),
+  };
+  const context = vm.createContext({
+    WebSocket: TappedWebSocket,
+    setTimeout,
+    clearTimeout,
+    setInterval,
+    clearInterval,
+    console: log,
+    localStorage,
+  });
+  vm.runInContext('var window = this;', context);
+  for (const file of LOAD_ORDER) {
+    const path = join(INTEROP_DIR, file);
+    vm.runInContext(readFileSync(path, 'utf8'), context, { filename: path });
+  }
+  const pomelo = context.window.pomelo;
+  if (!pomelo || typeof pomelo.init !== 'function' || typeof pomelo.on !== 'function') {
+    throw new Error('pomelo-client.js did not define window.pomelo with init/on');
+  }
+  if (!context.window.protobuf || typeof context.window.protobuf.encode !== 'function') {
+    throw new Error('the glue did not expose pomelo-protobuf as window.protobuf');
+  }
+  const session = {
+    label,
+    pomelo,
+    tap,
+    pushes: [],
+    closes: [],
+    kicks: [],
+    errors: [],
+  };
+  for (const route of ['onAdd', 'onMsg', 'onLeave']) {
+    pomelo.on(route, (body) => session.pushes.push({ route, body }));
+  }
+  pomelo.on('onKick', (body) => session.kicks.push(body));
+  pomelo.on('disconnect', (ev) => session.closes.push({ code: ev && ev.code, reason: ev && ev.reason }));
+  pomelo.on('io-error', () => session.errors.push('io-error'));
+  pomelo.on('error', (e) => session.errors.push(String(e)));
+  pomelo.on('heartbeat timeout', () => session.errors.push('client-side heartbeat timeout'));
+  return session;
+}
+
+/** pomelo.init: WebSocket open, handshake, ack. Resolves when the client's init callback runs. */
+export async function init(session, { host, port }, timeoutMs = 5000) {
+  const errors = session.errors.length;
+  const closes = session.closes.length;
+  let done = false;
+  session.pomelo.init({ host, port, user: {} }, () => {
+    done = true;
+  });
+  await until(
+    `[${session.label}] the handshake completes`,
+    () => done || session.errors.length > errors || session.closes.length > closes,
+    timeoutMs,
+  ).catch((e) => {
+    throw new Error(`${e.message} (${describe(session)})`);
+  });
+  if (!done) throw new Error(`[${session.label}] init failed (${describe(session)})`);
+}
+
+/** pomelo.request, bounded. */
+export function request(session, route, body, timeoutMs = 5000) {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(
+      () => reject(new Error(`[${session.label}] no response to ${route} within ${timeoutMs} ms (${describe(session)})`)),
+      timeoutMs,
+    );
+    session.pomelo.request(route, body, (response) => {
+      clearTimeout(timer);
+      resolve(response);
+    });
+  });
+}
+
+/** Waits until `cond()` holds, checking every 10 ms, failing after `timeoutMs`. */
+export async function until(what, cond, timeoutMs = 5000) {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = cond();
+    if (value) return value;
+    if (Date.now() >= deadline) throw new Error(`timed out after ${timeoutMs} ms waiting until ${what}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+function describe(session) {
+  return JSON.stringify({ errors: session.errors, closes: session.closes, wire: session.tap.summary() });
+}
+
+/** Deep equality for JSON values. */
+export function same(a, b) {
+  return JSON.stringify(sortKeys(a)) === JSON.stringify(sortKeys(b));
+}
+
+function sortKeys(v) {
+  if (Array.isArray(v)) return v.map(sortKeys);
+  if (v && typeof v === 'object') {
+    return Object.fromEntries(Object.keys(v).sort().map((k) => [k, sortKeys(v[k])]));
+  }
+  return v;
+}
+
+/** Throws `message` (with the actual value) unless `cond`. */
+export function check(cond, message, actual) {
+  if (!cond) throw new Error(actual === undefined ? message : `${message}: got ${JSON.stringify(actual)}`);
+}
+
+/**
+ * Runs `body(result)` under an overall timeout (`result.timeout_ms`, which `body` may set first
+ * thing; 20 s otherwise), then prints `result` as one JSON line with `ok` and, on failure,
+ * `error`, and exits 0 or 1. `cleanup(result)` runs either way (bounded).
+ */
+export async function main(name, body, cleanup = async () => {}) {
+  const result = { script: name, ok: false, versions: versions() };
+  let error = null;
+  const crashed = new Promise((_, reject) => {
+    process.on('uncaughtException', (e) => reject(e));
+    process.on('unhandledRejection', (e) => reject(e));
+  });
+  const run = body(result);
+  // The overall bound starts once `body` has read its options (synchronously, before its first await).
+  const timeoutMs = result.timeout_ms || 20000;
+  const overall = new Promise((_, reject) => {
+    setTimeout(() => reject(new Error(`${name} did not finish within ${timeoutMs} ms`)), timeoutMs).unref();
+  });
+  try {
+    await Promise.race([run, overall, crashed]);
+    result.ok = true;
+  } catch (e) {
+    error = e;
+    result.error = e && e.message ? e.message : String(e);
+  }
+  try {
+    await Promise.race([cleanup(result), new Promise((r) => setTimeout(r, 5000).unref())]);
+  } catch (e) {
+    result.cleanup_error = String(e && e.message ? e.message : e);
+  }
+  if (error && error.stack) process.stderr.write(`${error.stack}\n`);
+  process.stdout.write(`${JSON.stringify(result)}\n`, () => process.exit(result.ok ? 0 : 1));
+}

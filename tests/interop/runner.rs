@@ -1,0 +1,142 @@
+//! Runs one script of `tests/interop/` with Node against an in-process server, bounded in time,
+//! and returns the JSON line it prints. Included by `tests/interop_*.rs` with `#[path]`.
+//!
+//! Missing prerequisites fail the test with the command that installs them; they never skip it,
+//! since CI installs them (`.ci/run`).
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::thread::{self, JoinHandle};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+/// `tests/interop/`.
+pub fn interop_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests").join("interop")
+}
+
+/// Fails unless `npm ci --prefix tests/interop` has installed the pinned packages.
+pub fn require_node_modules() {
+    let modules = interop_dir().join("node_modules");
+    for package in [
+        "pomelo-jsclient-websocket",
+        "pomelo-protocol",
+        "pomelo-protobuf",
+        "component-emitter",
+        "playwright-core",
+    ] {
+        let manifest = modules.join(package).join("package.json");
+        assert!(
+            manifest.is_file(),
+            "{} is missing: run `npm ci --prefix tests/interop` (from the repository root; \
+             .ci/run does) to install the interop tests' pinned npm packages",
+            manifest.display()
+        );
+    }
+}
+
+/// What a script did: its exit status, its JSON line, and its stderr (the clients' own logs).
+#[derive(Debug)]
+pub struct Run {
+    /// How Node exited.
+    pub status: ExitStatus,
+    /// The last line of stdout, parsed.
+    pub result: Value,
+    /// Everything Node wrote to stderr.
+    pub stderr: String,
+}
+
+impl Run {
+    /// Fails unless the script exited 0 with `"ok": true`; the message carries its error, its
+    /// JSON line and the end of its stderr.
+    pub fn assert_ok(&self) {
+        assert!(
+            self.status.success() && self.result["ok"] == true,
+            "interop script failed ({}): {}\n--- result ---\n{}\n--- stderr (end) ---\n{}",
+            self.status,
+            self.result["error"].as_str().unwrap_or("(no error message)"),
+            serde_json::to_string_pretty(&self.result).unwrap_or_default(),
+            tail(&self.stderr, 4000)
+        );
+    }
+}
+
+/// Runs `node --experimental-websocket tests/interop/<script> <args>` from the repository root;
+/// kills it and fails after `limit`.
+pub fn run_script(script: &str, args: &[String], limit: Duration) -> Run {
+    let path = interop_dir().join(script);
+    let mut child = Command::new("node")
+        // Node 20's global WebSocket (undici) is behind this flag; later Nodes accept it too.
+        .arg("--experimental-websocket")
+        .arg(&path)
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env_remove("NODE_OPTIONS")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| {
+            panic!(
+                "cannot run `node` ({e}): install Node.js 20 or later and npm \
+                 (`apt-get install nodejs npm`; .ci/run does when they are missing)"
+            )
+        });
+    let stdout = reader(&mut child, true);
+    let stderr = reader(&mut child, false);
+    let deadline = Instant::now() + limit;
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait for node") {
+            break status;
+        }
+        if Instant::now() >= deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            let err = stderr.join().unwrap_or_default();
+            let out = stdout.join().unwrap_or_default();
+            panic!(
+                "{script} did not finish within {limit:?}; killed\n--- stdout ---\n{out}\n--- stderr (end) ---\n{}",
+                tail(&err, 4000)
+            );
+        }
+        thread::sleep(Duration::from_millis(20));
+    };
+    let out = stdout.join().expect("stdout reader");
+    let err = stderr.join().expect("stderr reader");
+    let line = out.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("");
+    let result = serde_json::from_str(line).unwrap_or_else(|e| {
+        panic!(
+            "{script} ({status}) printed no JSON result line ({e})\n--- stdout ---\n{out}\n--- stderr (end) ---\n{}",
+            tail(&err, 4000)
+        )
+    });
+    // Captured by the test harness; shown with the failure, or with `--nocapture`.
+    println!("{script}: {line}");
+    Run { status, result, stderr: err }
+}
+
+fn reader(child: &mut Child, stdout: bool) -> JoinHandle<String> {
+    let mut pipe: Box<dyn Read + Send> = if stdout {
+        Box::new(child.stdout.take().expect("piped stdout"))
+    } else {
+        Box::new(child.stderr.take().expect("piped stderr"))
+    };
+    thread::spawn(move || {
+        let mut bytes = Vec::new();
+        let _ = pipe.read_to_end(&mut bytes);
+        String::from_utf8_lossy(&bytes).into_owned()
+    })
+}
+
+fn tail(text: &str, max: usize) -> &str {
+    if text.len() <= max {
+        return text;
+    }
+    let mut start = text.len() - max;
+    while !text.is_char_boundary(start) {
+        start += 1;
+    }
+    &text[start..]
+}
