@@ -60,10 +60,8 @@ fn vectors() -> Vec<Vector> {
             _ => continue,
         };
         let hex_line = lines.next().expect("hex line").trim();
-        let inner = hex_line
-            .strip_prefix('`')
-            .and_then(|l| l.strip_suffix('`'))
-            .expect("backticked hex");
+        let inner =
+            hex_line.strip_prefix('`').and_then(|l| l.strip_suffix('`')).expect("backticked hex");
         let mut bytes = hex(inner);
         if inner.contains('…') {
             // The long handshake responses are cut in the capture list: complete them from the
@@ -77,19 +75,10 @@ fn vectors() -> Vec<Vector> {
                 body.len(),
                 "run {run}: header length vs full body"
             );
-            assert!(
-                full.starts_with(&bytes),
-                "run {run}: shown prefix vs full body"
-            );
+            assert!(full.starts_with(&bytes), "run {run}: shown prefix vs full body");
             bytes = full;
         }
-        out.push(Vector {
-            run,
-            conn,
-            from_server,
-            desc: desc.to_owned(),
-            bytes,
-        });
+        out.push(Vector { run, conn, from_server, desc: desc.to_owned(), bytes });
     }
     out
 }
@@ -158,9 +147,7 @@ fn every_captured_package_decodes_as_described() {
         // Trailing bytes (a partial next header) are left alone.
         let mut stream = v.bytes.clone();
         stream.extend_from_slice(&[0x04, 0x00]);
-        let (pkg, used) = package::decode(&stream, MAX_BODY_LEN)
-            .unwrap()
-            .expect("whole package");
+        let (pkg, used) = package::decode(&stream, MAX_BODY_LEN).unwrap().expect("whole package");
         assert_eq!(used, v.bytes.len(), "{ctx}");
         assert_eq!(package::decode(&stream[used..], MAX_BODY_LEN), Ok(None));
         let body = pkg.body;
@@ -257,22 +244,11 @@ fn server_packages_reencode_byte_for_byte() {
             let theirs = &v.bytes[4..];
             let open = ours.len() - 2;
             assert!(ours.ends_with(br#","useDict":true}}"#));
-            assert_eq!(
-                &ours[..open],
-                &theirs[..open],
-                "run 1 handshake up to useDict"
-            );
+            assert_eq!(&ours[..open], &theirs[..open], "run 1 handshake up to useDict");
             assert!(theirs[open..].starts_with(br#","protos":{"#));
             assert!(theirs.ends_with(br#","useProto":true}}"#));
         } else {
-            assert_eq!(
-                &out[..],
-                &v.bytes[..],
-                "run {} conn {} {}",
-                v.run,
-                v.conn,
-                v.desc
-            );
+            assert_eq!(&out[..], &v.bytes[..], "run {} conn {} {}", v.run, v.conn, v.desc);
         }
         checked += 1;
     }
@@ -282,10 +258,7 @@ fn server_packages_reencode_byte_for_byte() {
 
 #[test]
 fn client_packages_reencode_byte_for_byte() {
-    for v in vectors()
-        .iter()
-        .filter(|v| !v.from_server && v.bytes[0] != 9)
-    {
+    for v in vectors().iter().filter(|v| !v.from_server && v.bytes[0] != 9) {
         let (pkg, _) = package::decode(&v.bytes, MAX_BODY_LEN).unwrap().unwrap();
         let mut out = BytesMut::new();
         match pkg.kind {
@@ -412,10 +385,7 @@ fn hybrid_section_3_handshake() {
     let req = hex(HYBRID_HANDSHAKE_REQ);
     let pkg = one_package(&req);
     assert_eq!(pkg.kind, PackageType::Handshake);
-    assert_eq!(
-        pkg.body,
-        br#"{"sys":{"type":"rust-demo","version":"0.1.0"},"user":{}}"#
-    );
+    assert_eq!(pkg.body, br#"{"sys":{"type":"rust-demo","version":"0.1.0"},"user":{}}"#);
     let decoded = handshake::decode_request(pkg.body).unwrap();
     assert_eq!(decoded.client_type.as_deref(), Some("rust-demo"));
     assert_eq!(decoded.client_version.as_deref(), Some("0.1.0"));
@@ -457,58 +427,32 @@ fn hybrid_section_5_kick() {
     }
     let empty = hex(HYBRID_KICK_EMPTY);
     let pkg = one_package(&empty);
-    assert_eq!(
-        (pkg.kind, kick::decode(pkg.body)),
-        (PackageType::Kick, Ok(None))
-    );
+    assert_eq!((pkg.kind, kick::decode(pkg.body)), (PackageType::Kick, Ok(None)));
 }
 
 #[test]
 fn hybrid_section_6_messages() {
-    let request = Message {
-        kind: MessageType::Request,
-        id: 1,
-        route: Route::Name(ENTER),
-        body: ENTER_BODY,
-    };
+    let request =
+        Message { kind: MessageType::Request, id: 1, route: Route::Name(ENTER), body: ENTER_BODY };
     let bytes = hex(HYBRID_REQUEST);
     assert_eq!(message::decode(one_package(&bytes).body), Ok(request));
     assert_eq!(encoded_package(&request), bytes);
 
-    let compressed = Message {
-        route: Route::Code(1),
-        ..request
-    };
+    let compressed = Message { route: Route::Code(1), ..request };
     let ours = encoded_package(&compressed);
     assert!(ours.starts_with(&hex(HYBRID_REQUEST_DICT_PREFIX)));
     assert_eq!(ours.len(), 4 + 0x33);
     assert_eq!(message::decode(&ours[4..]), Ok(compressed));
 
     let cases: [(&str, Message<'_>); 4] = [
-        (
-            HYBRID_RESPONSE,
-            Message::response(1, br#"{"code":200,"msg":"add ok"}"#),
-        ),
-        (
-            HYBRID_PUSH,
-            Message::push(Route::Name("onMsg"), br#"{"msg":"hi"}"#),
-        ),
-        (
-            HYBRID_PUSH_DICT,
-            Message::push(Route::Code(4), br#"{"msg":"hi"}"#),
-        ),
-        (
-            HYBRID_PUSH_DICT_PROTOBUF,
-            Message::push(Route::Code(4), &[0x0a, 0x02, 0x68, 0x69]),
-        ),
+        (HYBRID_RESPONSE, Message::response(1, br#"{"code":200,"msg":"add ok"}"#)),
+        (HYBRID_PUSH, Message::push(Route::Name("onMsg"), br#"{"msg":"hi"}"#)),
+        (HYBRID_PUSH_DICT, Message::push(Route::Code(4), br#"{"msg":"hi"}"#)),
+        (HYBRID_PUSH_DICT_PROTOBUF, Message::push(Route::Code(4), &[0x0a, 0x02, 0x68, 0x69])),
     ];
     for (vector, msg) in cases {
         let bytes = hex(vector);
-        assert_eq!(
-            message::decode(one_package(&bytes).body),
-            Ok(msg),
-            "{vector}"
-        );
+        assert_eq!(message::decode(one_package(&bytes).body), Ok(msg), "{vector}");
         assert_eq!(encoded_package(&msg), bytes, "{vector}");
     }
 
@@ -516,12 +460,7 @@ fn hybrid_section_6_messages() {
     let msg = message::decode(&notify).unwrap();
     assert_eq!(
         msg,
-        Message {
-            kind: MessageType::Notify,
-            id: 0,
-            route: Route::Name("a.b"),
-            body: b"{}"
-        }
+        Message { kind: MessageType::Notify, id: 0, route: Route::Name("a.b"), body: b"{}" }
     );
     let mut out = BytesMut::new();
     message::encode(&msg, &mut out).unwrap();
@@ -534,13 +473,7 @@ fn hybrid_section_6_messages() {
 fn faults_map_to_kick_reasons() {
     // Oversize: refused with only the 4 header bytes in.
     let err = package::decode(&[0x04, 0x01, 0x00, 0x01], 65_536).unwrap_err();
-    assert_eq!(
-        err,
-        ProtocolError::PackageTooLarge {
-            len: 65_537,
-            max: 65_536
-        }
-    );
+    assert_eq!(err, ProtocolError::PackageTooLarge { len: 65_537, max: 65_536 });
     assert_eq!(err.kick_reason(), "package too large");
     // Unknown type 9.
     assert_eq!(
@@ -549,24 +482,9 @@ fn faults_map_to_kick_reasons() {
     );
     // Message faults.
     let m = ProtocolError::Malformed;
-    assert_eq!(
-        message::decode(&[0x00, 0x81]),
-        Err(m("truncated message id"))
-    );
-    assert_eq!(
-        message::decode(&[0x06, 0x01, 0xff]),
-        Err(m("route is not UTF-8"))
-    );
-    assert_eq!(
-        message::decode(&[0x40, 0x01]),
-        Err(m("reserved flag bits set"))
-    );
-    assert_eq!(
-        message::decode(&[0x00, 0x00, 0x00]),
-        Err(m("request with id 0"))
-    );
-    assert_eq!(
-        m("request with id 0").kick_reason(),
-        "protocol error: request with id 0"
-    );
+    assert_eq!(message::decode(&[0x00, 0x81]), Err(m("truncated message id")));
+    assert_eq!(message::decode(&[0x06, 0x01, 0xff]), Err(m("route is not UTF-8")));
+    assert_eq!(message::decode(&[0x40, 0x01]), Err(m("reserved flag bits set")));
+    assert_eq!(message::decode(&[0x00, 0x00, 0x00]), Err(m("request with id 0")));
+    assert_eq!(m("request with id 0").kick_reason(), "protocol error: request with id 0");
 }

@@ -50,24 +50,13 @@ impl Drop for Daemon {
 }
 
 fn output_text(out: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
+    format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
 }
 
 /// `shaddock config`, parsed.
 fn default_config() -> toml::Table {
-    let out = Command::new(BIN)
-        .arg("config")
-        .output()
-        .expect("run shaddock config");
-    assert!(
-        out.status.success(),
-        "shaddock config failed: {}",
-        output_text(&out)
-    );
+    let out = Command::new(BIN).arg("config").output().expect("run shaddock config");
+    assert!(out.status.success(), "shaddock config failed: {}", output_text(&out));
     let text = String::from_utf8(out.stdout).expect("shaddock config prints UTF-8");
     text.parse::<toml::Table>()
         .unwrap_or_else(|e| panic!("shaddock config is not TOML ({e}):\n{text}"))
@@ -75,10 +64,7 @@ fn default_config() -> toml::Table {
 
 fn check(name: &str, config: &str) -> Output {
     let file = TempFile::new(name, config);
-    Command::new(BIN)
-        .args(["check", "--config", file.path()])
-        .output()
-        .expect("run shaddock check")
+    Command::new(BIN).args(["check", "--config", file.path()]).output().expect("run shaddock check")
 }
 
 fn section<'a>(config: &'a mut toml::Table, name: &str) -> &'a mut toml::Table {
@@ -115,19 +101,13 @@ fn listening_addr(line: &str) -> Option<SocketAddr> {
         return None;
     }
     let after = &line[line.find("addr=")? + "addr=".len()..];
-    let token: String = after
-        .chars()
-        .take_while(|c| !c.is_whitespace() && *c != ',')
-        .collect();
+    let token: String = after.chars().take_while(|c| !c.is_whitespace() && *c != ',').collect();
     token.trim_matches(|c| c == '"' || c == '\'').parse().ok()
 }
 
 #[test]
 fn default_config_passes_check() {
-    let out = Command::new(BIN)
-        .arg("config")
-        .output()
-        .expect("run shaddock config");
+    let out = Command::new(BIN).arg("config").output().expect("run shaddock config");
     assert!(out.status.success(), "{}", output_text(&out));
     let text = String::from_utf8_lossy(&out.stdout).into_owned();
     for key in [
@@ -142,26 +122,14 @@ fn default_config_passes_check() {
         assert!(text.contains(key), "default config lacks {key}:\n{text}");
     }
     let out = check("default", &text);
-    assert!(
-        out.status.success(),
-        "check rejects the default config: {}",
-        output_text(&out)
-    );
+    assert!(out.status.success(), "check rejects the default config: {}", output_text(&out));
 }
 
 #[test]
 fn check_names_the_bad_key() {
     let cases: [(&str, &str, toml::Value); 3] = [
-        (
-            "heartbeat_secs",
-            "heartbeat_secs",
-            toml::Value::String("soon".into()),
-        ),
-        (
-            "duplicate",
-            "duplicate",
-            toml::Value::String("sometimes".into()),
-        ),
+        ("heartbeat_secs", "heartbeat_secs", toml::Value::String("soon".into())),
+        ("duplicate", "duplicate", toml::Value::String("sometimes".into())),
         ("unknown", "heartbeat_secondz", toml::Value::Integer(5)),
     ];
     for (name, key, value) in cases {
@@ -169,10 +137,7 @@ fn check_names_the_bad_key() {
         section(&mut config, "client").insert(key.into(), value.clone());
         let out = check(name, &config.to_string());
         let text = output_text(&out);
-        assert!(
-            !out.status.success(),
-            "check accepts client.{key} = {value}: {text}"
-        );
+        assert!(!out.status.success(), "check accepts client.{key} = {value}: {text}");
         assert!(
             text.contains(key),
             "check's complaint about client.{key} = {value} does not name it: {text}"
@@ -194,10 +159,7 @@ fn run_drains_on_sigterm_and_exits_zero() {
     let mut app = toml::Table::new();
     app.insert("apikey".into(), DEMO.into());
     app.insert("secret".into(), DEMO_SECRET.into());
-    config.insert(
-        "apps".into(),
-        toml::Value::Array(vec![toml::Value::Table(app)]),
-    );
+    config.insert("apps".into(), toml::Value::Array(vec![toml::Value::Table(app)]));
     let file = TempFile::new("run", &config.to_string());
 
     let mut daemon = Daemon(
@@ -239,20 +201,12 @@ fn run_drains_on_sigterm_and_exits_zero() {
             ),
         }
     };
-    assert_ne!(
-        addr.port(),
-        0,
-        "the log names the real port: {}",
-        log.join("\n")
-    );
+    assert_ne!(addr.port(), 0, "the log names the real port: {}", log.join("\n"));
 
     let mut c = common::client(addr, DEMO, "c1");
 
     let pid = daemon.0.id().to_string();
-    let status = Command::new("kill")
-        .args(["-TERM", &pid])
-        .status()
-        .expect("run kill");
+    let status = Command::new("kill").args(["-TERM", &pid]).status().expect("run kill");
     assert!(status.success(), "kill -TERM {pid}");
 
     assert_eq!(c.expect_kick(), "shutdown");
@@ -262,16 +216,9 @@ fn run_drains_on_sigterm_and_exits_zero() {
         if let Some(status) = daemon.0.try_wait().unwrap() {
             break status;
         }
-        assert!(
-            Instant::now() < deadline,
-            "the daemon did not exit within 15 s of SIGTERM"
-        );
+        assert!(Instant::now() < deadline, "the daemon did not exit within 15 s of SIGTERM");
         thread::sleep(Duration::from_millis(20));
     };
     log.extend(lines.try_iter());
-    assert!(
-        status.success(),
-        "the daemon exited with {status}; stderr:\n{}",
-        log.join("\n")
-    );
+    assert!(status.success(), "the daemon exited with {status}; stderr:\n{}", log.join("\n"));
 }

@@ -25,28 +25,17 @@ fn second_connection_replaces_the_first() {
         assert_eq!(current.expect_kick(), "replaced", "round {round}");
         current = next;
     }
-    wait_until(
-        "the replacements are counted",
-        Duration::from_secs(5),
-        || server.kicks_total("replaced") == ROUNDS as u64 - 1,
-    );
+    wait_until("the replacements are counted", Duration::from_secs(5), || {
+        server.kicks_total("replaced") == ROUNDS as u64 - 1
+    });
 
     let response = admin.push_by_client_id(DEMO, "phone", json!("to the phone"));
     assert_eq!(response["code"], 200, "{response}");
-    assert_eq!(
-        current.next_push(),
-        ("onMsg".into(), json!({"msg": "to the phone"}))
-    );
+    assert_eq!(current.next_push(), ("onMsg".into(), json!({"msg": "to the phone"})));
 
     let response = admin.push_all(DEMO, json!("to all"));
-    assert_eq!(
-        response["recipients"], 1,
-        "one member, however often it was replaced: {response}"
-    );
-    assert_eq!(
-        current.next_push(),
-        ("onMsg".into(), json!({"msg": "to all"}))
-    );
+    assert_eq!(response["recipients"], 1, "one member, however often it was replaced: {response}");
+    assert_eq!(current.next_push(), ("onMsg".into(), json!({"msg": "to all"})));
 }
 
 #[test]
@@ -65,32 +54,18 @@ fn refuse_policy_keeps_the_first() {
 
     let response = admin.push_by_client_id(DEMO, "phone", json!("to the first"));
     assert_eq!(response["code"], 200, "{response}");
-    assert_eq!(
-        first.next_push(),
-        ("onMsg".into(), json!({"msg": "to the first"}))
-    );
+    assert_eq!(first.next_push(), ("onMsg".into(), json!({"msg": "to the first"})));
     assert_eq!(server.kicks_total("replaced"), 0);
 
     // Once the first has gone, the clientId is free again, on the same refused connection.
     let (route, body) = admin.next_push();
-    assert_eq!(
-        (route.as_str(), &body["clientId"]),
-        ("onAdd", &json!("phone")),
-        "{body}"
-    );
+    assert_eq!((route.as_str(), &body["clientId"]), ("onAdd", &json!("phone")), "{body}");
     drop(first);
     let (route, body) = admin.next_push();
-    assert_eq!(
-        (route.as_str(), &body["clientId"]),
-        ("onLeave", &json!("phone")),
-        "{body}"
-    );
+    assert_eq!((route.as_str(), &body["clientId"]), ("onLeave", &json!("phone")), "{body}");
     let response = second.enter_client(DEMO, "phone");
     assert_eq!(response, json!({"code": 200, "msg": "add ok"}));
     let response = admin.push_by_client_id(DEMO, "phone", json!("to the second"));
     assert_eq!(response["code"], 200, "{response}");
-    assert_eq!(
-        second.next_push(),
-        ("onMsg".into(), json!({"msg": "to the second"}))
-    );
+    assert_eq!(second.next_push(), ("onMsg".into(), json!({"msg": "to the second"})));
 }

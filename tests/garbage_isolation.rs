@@ -41,10 +41,7 @@ fn assert_closed(conn: &mut PomeloClient, what: &str) {
     let drained = conn.drain_to_close();
     assert!(drained.pushes.is_empty(), "{what}: {drained:?}");
     if let Some(reason) = &drained.kick {
-        assert!(
-            reason.starts_with("protocol error"),
-            "{what}: kicked with {reason:?}"
-        );
+        assert!(reason.starts_with("protocol error"), "{what}: kicked with {reason:?}");
     }
 }
 
@@ -56,18 +53,14 @@ fn garbage_connections_are_closed_and_healthy_clients_unaffected() {
     let server = start(config);
     let addr = server.client_addr();
 
-    let mut healthy: Vec<PomeloClient> = (0..HEALTHY)
-        .map(|i| common::client(addr, DEMO, &format!("healthy-{i}")))
-        .collect();
+    let mut healthy: Vec<PomeloClient> =
+        (0..HEALTHY).map(|i| common::client(addr, DEMO, &format!("healthy-{i}"))).collect();
     let (mut admin, _) = management(addr, DEMO, DEMO_SECRET);
 
     // Working connections (handshake done, entered) that then misbehave.
     let working: Vec<(&str, Vec<u8>)> = vec![
         ("unknown package type 9", vec![0x09, 0x00, 0x00, 0x00]),
-        (
-            "a kick package from the client",
-            encode_package(KICK, br#"{"reason":"bye"}"#),
-        ),
+        ("a kick package from the client", encode_package(KICK, br#"{"reason":"bye"}"#)),
         ("random bytes", random_garbage(0x5eed_0001)),
     ];
     for (i, (what, bytes)) in working.iter().enumerate() {
@@ -82,21 +75,13 @@ fn garbage_connections_are_closed_and_healthy_clients_unaffected() {
         &encode_request(
             1,
             ENTER,
-            json!({"role": "client", "apikey": DEMO, "clientId": "early"})
-                .to_string()
-                .as_bytes(),
+            json!({"role": "client", "apikey": DEMO, "clientId": "early"}).to_string().as_bytes(),
         ),
     );
     let unshaken: Vec<(&str, Vec<u8>)> = vec![
-        (
-            "unknown package type 9 before the handshake",
-            vec![0x09, 0x00, 0x00, 0x00],
-        ),
+        ("unknown package type 9 before the handshake", vec![0x09, 0x00, 0x00, 0x00]),
         ("a data package before the handshake", data_first),
-        (
-            "random bytes before the handshake",
-            random_garbage(0x5eed_0002),
-        ),
+        ("random bytes before the handshake", random_garbage(0x5eed_0002)),
     ];
     for (what, bytes) in &unshaken {
         let mut conn = PomeloClient::connect_raw(addr);
@@ -113,10 +98,7 @@ fn garbage_connections_are_closed_and_healthy_clients_unaffected() {
 
     let response = admin.push_all(DEMO, json!("after the garbage"));
     assert_eq!(response["code"], 200, "{response}");
-    assert_eq!(
-        response["recipients"], HEALTHY,
-        "only the healthy clients remain: {response}"
-    );
+    assert_eq!(response["recipients"], HEALTHY, "only the healthy clients remain: {response}");
     for c in &mut healthy {
         assert_eq!(
             c.next_push(),

@@ -18,12 +18,7 @@ fn silent_client_is_kicked_after_twice_the_heartbeat() {
 
     let mut silent = common::client(server.client_addr(), DEMO, "silent");
     let since_ack = Instant::now();
-    assert_eq!(
-        silent.heartbeat_secs(),
-        Some(1),
-        "{}",
-        silent.handshake_response()
-    );
+    assert_eq!(silent.heartbeat_secs(), Some(1), "{}", silent.handshake_response());
 
     assert_eq!(silent.expect_kick(), "heartbeat timeout");
     let waited = since_ack.elapsed();
@@ -31,10 +26,7 @@ fn silent_client_is_kicked_after_twice_the_heartbeat() {
         waited >= Duration::from_millis(1500),
         "kicked too early, after {waited:?} (deadline 2 s)"
     );
-    assert!(
-        waited <= Duration::from_secs(5),
-        "kicked too late, after {waited:?} (deadline 2 s)"
-    );
+    assert!(waited <= Duration::from_secs(5), "kicked too late, after {waited:?} (deadline 2 s)");
     wait_until("the kick is counted", Duration::from_secs(5), || {
         server.kicks_total("heartbeat timeout") == 1
     });
@@ -56,20 +48,14 @@ fn heartbeating_client_stays_and_every_heartbeat_is_answered_at_once() {
         let sent = Instant::now();
         alive.heartbeat();
         let rtt = sent.elapsed();
-        assert!(
-            rtt < Duration::from_millis(500),
-            "heartbeat answered after {rtt:?}, not at once"
-        );
+        assert!(rtt < Duration::from_millis(500), "heartbeat answered after {rtt:?}, not at once");
     }
 
     // Still online and in the channel, well past the 2 s deadline.
     let (mut admin, _) = management(addr, DEMO, DEMO_SECRET);
     let response = admin.push_all(DEMO, json!("still here"));
     assert_eq!(response["recipients"], 1, "{response}");
-    assert_eq!(
-        alive.next_push(),
-        ("onMsg".into(), json!({"msg": "still here"}))
-    );
+    assert_eq!(alive.next_push(), ("onMsg".into(), json!({"msg": "still here"})));
     assert_eq!(server.kicks_total("heartbeat timeout"), 0);
 }
 
@@ -82,20 +68,12 @@ fn heartbeat_timeout_secs_overrides_twice_the_heartbeat() {
 
     let mut silent = common::client(server.client_addr(), DEMO, "silent");
     let since_ack = Instant::now();
-    assert_eq!(
-        silent.heartbeat_secs(),
-        Some(1),
-        "{}",
-        silent.handshake_response()
-    );
+    assert_eq!(silent.heartbeat_secs(), Some(1), "{}", silent.handshake_response());
     assert_eq!(silent.expect_kick(), "heartbeat timeout");
     let waited = since_ack.elapsed();
     assert!(
         waited >= Duration::from_millis(3500),
         "kicked after {waited:?}: the deadline is 4 s, not 2 s"
     );
-    assert!(
-        waited <= Duration::from_secs(7),
-        "kicked too late, after {waited:?} (deadline 4 s)"
-    );
+    assert!(waited <= Duration::from_secs(7), "kicked too late, after {waited:?} (deadline 4 s)");
 }

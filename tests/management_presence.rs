@@ -13,11 +13,7 @@ fn id_set(users: &Value) -> BTreeSet<String> {
         .as_array()
         .unwrap_or_else(|| panic!("users is not an array: {users}"))
         .iter()
-        .map(|u| {
-            u.as_str()
-                .unwrap_or_else(|| panic!("user is not a string: {u}"))
-                .to_owned()
-        })
+        .map(|u| u.as_str().unwrap_or_else(|| panic!("user is not a string: {u}")).to_owned())
         .collect()
 }
 
@@ -85,10 +81,9 @@ fn on_add_omits_users_once_the_channel_is_large() {
         match n + 1 {
             1 => assert_eq!(id_set(&body["users"]), ids(&["j1"]), "{body}"),
             2 => {} // at the limit: either is fine
-            _ => assert!(
-                body["users"].is_null(),
-                "users sent for a channel over the limit: {body}"
-            ),
+            _ => {
+                assert!(body["users"].is_null(), "users sent for a channel over the limit: {body}")
+            }
         }
     }
 }

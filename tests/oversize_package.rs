@@ -43,10 +43,7 @@ fn package_under_the_limit_is_accepted() {
     let body_for = |msg: &str| json!({"apikey": DEMO, "msg": msg}).to_string();
     let overhead = encode_request(1, PUSH_ALL, body_for("").as_bytes()).len();
     let msg = "x".repeat(1000 - overhead);
-    assert_eq!(
-        encode_request(1, PUSH_ALL, body_for(&msg).as_bytes()).len(),
-        1000
-    );
+    assert_eq!(encode_request(1, PUSH_ALL, body_for(&msg).as_bytes()).len(), 1000);
 
     let response = admin.request_bytes(PUSH_ALL, body_for(&msg).as_bytes());
     assert_eq!(response["code"], 200, "{response}");

@@ -14,29 +14,17 @@ fn push_all_reaches_every_client_once_in_order_across_reactors() {
     let server = start(test_config(2));
     let addr = server.client_addr();
 
-    let mut clients: Vec<PomeloClient> = (0..CLIENTS)
-        .map(|i| common::client(addr, DEMO, &format!("fan-{i:04}")))
-        .collect();
+    let mut clients: Vec<PomeloClient> =
+        (0..CLIENTS).map(|i| common::client(addr, DEMO, &format!("fan-{i:04}"))).collect();
 
     // The management session enters after the clients, so it is not sent 1,000 onAdd pushes.
     let (mut admin, entered) = management(addr, DEMO, DEMO_SECRET);
     assert_eq!(entered["count"], CLIENTS, "management enter: count");
-    assert_eq!(
-        entered["users"].as_array().map(Vec::len),
-        Some(CLIENTS),
-        "management enter: users"
-    );
+    assert_eq!(entered["users"].as_array().map(Vec::len), Some(CLIENTS), "management enter: users");
 
     let per_reactor = server.connections_per_reactor();
-    assert_eq!(
-        per_reactor.len(),
-        2,
-        "one entry per reactor: {per_reactor:?}"
-    );
-    assert!(
-        per_reactor.iter().all(|&n| n > 0),
-        "every reactor holds connections: {per_reactor:?}"
-    );
+    assert_eq!(per_reactor.len(), 2, "one entry per reactor: {per_reactor:?}");
+    assert!(per_reactor.iter().all(|&n| n > 0), "every reactor holds connections: {per_reactor:?}");
     assert_eq!(
         per_reactor.iter().sum::<u64>(),
         CLIENTS as u64 + 1,
@@ -56,12 +44,7 @@ fn push_all_reaches_every_client_once_in_order_across_reactors() {
         for i in 0..PUSHES {
             let (route, body) = c.next_push();
             assert_eq!(route, "onMsg", "[{}] push {i}", c.label());
-            assert_eq!(
-                body,
-                json!({"msg": format!("fan-msg-{i}")}),
-                "[{}] push {i}",
-                c.label()
-            );
+            assert_eq!(body, json!({"msg": format!("fan-msg-{i}")}), "[{}] push {i}", c.label());
         }
     }
     // Every client's 20 pushes have been read, so anything a client still has is a duplicate.

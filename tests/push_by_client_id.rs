@@ -19,10 +19,7 @@ fn push_by_client_id_reaches_only_that_client() {
 
     let response = admin.push_by_client_id(DEMO, "bob", json!("for bob only"));
     assert_eq!(response["code"], 200, "{response}");
-    assert_eq!(
-        b.next_push(),
-        ("onMsg".into(), json!({"msg": "for bob only"}))
-    );
+    assert_eq!(b.next_push(), ("onMsg".into(), json!({"msg": "for bob only"})));
 
     // A broadcast after it: whoever was wrongly sent the targeted push would see it first.
     let response = admin.push_all(DEMO, json!("everyone"));
@@ -62,8 +59,5 @@ fn push_by_client_id_to_unknown_client_is_404() {
     let (mut other_admin, _) = management(addr, OTHER, OTHER_SECRET);
     let response = other_admin.push_by_client_id(OTHER, "stranger", json!("own app"));
     assert_eq!(response["code"], 200, "{response}");
-    assert_eq!(
-        stranger.next_push(),
-        ("onMsg".into(), json!({"msg": "own app"}))
-    );
+    assert_eq!(stranger.next_push(), ("onMsg".into(), json!({"msg": "own app"})));
 }

@@ -16,10 +16,7 @@ fn server() -> TestServer {
 
 fn assert_entered_as_server(conn: &mut PomeloClient, apikey: &str, secret: &str) {
     let response = conn.enter_server(apikey, secret);
-    assert_eq!(
-        response["code"], 200,
-        "the connection is usable after the error: {response}"
-    );
+    assert_eq!(response["code"], 200, "the connection is usable after the error: {response}");
     assert_eq!(response["msg"], "push server is ok.", "{response}");
 }
 
@@ -45,10 +42,7 @@ fn wrong_secret_is_401() {
 fn missing_secret_is_401() {
     let server = server();
     let mut conn = PomeloClient::connect(server.client_addr());
-    assert_error(
-        &conn.request(ENTER, json!({"role": "server", "apikey": DEMO})),
-        401,
-    );
+    assert_error(&conn.request(ENTER, json!({"role": "server", "apikey": DEMO})), 401);
     assert_entered_as_server(&mut conn, DEMO, DEMO_SECRET);
 }
 
@@ -58,18 +52,12 @@ fn client_calling_management_routes_is_403() {
     let addr = server.client_addr();
     let mut c = common::client(addr, DEMO, "c1");
     assert_error(&c.push_all(DEMO, json!("from a client")), 403);
-    assert_error(
-        &c.push_by_client_id(DEMO, "c1", json!("from a client")),
-        403,
-    );
+    assert_error(&c.push_by_client_id(DEMO, "c1", json!("from a client")), 403);
 
     // Neither went out, and the client is still a member: the next push it sees is this one.
     let (mut admin, _) = management(addr, DEMO, DEMO_SECRET);
     assert_eq!(admin.push_all(DEMO, json!("from management"))["code"], 200);
-    assert_eq!(
-        c.next_push(),
-        ("onMsg".into(), json!({"msg": "from management"}))
-    );
+    assert_eq!(c.next_push(), ("onMsg".into(), json!({"msg": "from management"})));
 }
 
 #[test]
@@ -79,10 +67,7 @@ fn another_apps_management_is_403() {
     let mut c = common::client(addr, DEMO, "c1");
     let (mut other_admin, _) = management(addr, OTHER, OTHER_SECRET);
     assert_error(&other_admin.push_all(DEMO, json!("cross-app")), 403);
-    assert_error(
-        &other_admin.push_by_client_id(DEMO, "c1", json!("cross-app")),
-        403,
-    );
+    assert_error(&other_admin.push_by_client_id(DEMO, "c1", json!("cross-app")), 403);
 
     let response = other_admin.push_all(OTHER, json!("own app"));
     assert_eq!(response["code"], 200, "usable after the error: {response}");
@@ -140,14 +125,8 @@ fn missing_field_is_400() {
     let server = server();
     let addr = server.client_addr();
     let mut conn = PomeloClient::connect(addr);
-    assert_error(
-        &conn.request(ENTER, json!({"role": "client", "apikey": DEMO})),
-        400,
-    );
-    assert_error(
-        &conn.request(ENTER, json!({"role": "client", "clientId": "c1"})),
-        400,
-    );
+    assert_error(&conn.request(ENTER, json!({"role": "client", "apikey": DEMO})), 400);
+    assert_error(&conn.request(ENTER, json!({"role": "client", "clientId": "c1"})), 400);
     assert_entered_as_client(&mut conn, DEMO, "c1");
 
     let (mut admin, _) = management(addr, DEMO, DEMO_SECRET);
@@ -179,10 +158,7 @@ fn frontend_prefixes_and_apikey_spelling_are_accepted() {
 
     let response = admin.request(PUSH_ALL, json!({"apiKey": DEMO, "msg": "spelled apiKey"}));
     assert_eq!(response["code"], 200, "{response}");
-    assert_eq!(
-        c.next_push(),
-        ("onMsg".into(), json!({"msg": "spelled apiKey"}))
-    );
+    assert_eq!(c.next_push(), ("onMsg".into(), json!({"msg": "spelled apiKey"})));
 }
 
 #[test]
@@ -193,17 +169,13 @@ fn dict_coded_routes_are_accepted() {
     let addr = server.client_addr();
 
     let mut c = PomeloClient::connect(addr);
-    let response = c.request_via_dict(
-        ENTER,
-        json!({"role": "client", "apikey": DEMO, "clientId": "c1"}),
-    );
+    let response =
+        c.request_via_dict(ENTER, json!({"role": "client", "apikey": DEMO, "clientId": "c1"}));
     assert_eq!(response, json!({"code": 200, "msg": "add ok"}));
 
     let mut admin = PomeloClient::connect(addr);
-    let response = admin.request_via_dict(
-        ENTER,
-        json!({"role": "server", "apikey": DEMO, "secret": DEMO_SECRET}),
-    );
+    let response = admin
+        .request_via_dict(ENTER, json!({"role": "server", "apikey": DEMO, "secret": DEMO_SECRET}));
     assert_eq!(response["code"], 200, "{response}");
     let response = admin.request_via_dict(PUSH_ALL, json!({"apikey": DEMO, "msg": "coded"}));
     assert_eq!(response["code"], 200, "{response}");

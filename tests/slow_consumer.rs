@@ -16,15 +16,10 @@ fn message(i: usize) -> String {
 }
 
 fn index_of(msg: &serde_json::Value) -> usize {
-    let text = msg
-        .as_str()
-        .unwrap_or_else(|| panic!("msg is not a string: {msg}"));
-    text[..6].parse().unwrap_or_else(|e| {
-        panic!(
-            "msg without an index ({e}): {}",
-            &text[..20.min(text.len())]
-        )
-    })
+    let text = msg.as_str().unwrap_or_else(|| panic!("msg is not a string: {msg}"));
+    text[..6]
+        .parse()
+        .unwrap_or_else(|e| panic!("msg without an index ({e}): {}", &text[..20.min(text.len())]))
 }
 
 #[test]
@@ -47,11 +42,7 @@ fn stalled_client_is_kicked_slow_and_others_get_everything() {
         assert_eq!(response["code"], 200, "push {sent}: {response}");
         let (route, body) = reader.next_push();
         assert_eq!(route, "onMsg");
-        assert_eq!(
-            index_of(&body["msg"]),
-            sent,
-            "the reading client gets every push, in order"
-        );
+        assert_eq!(index_of(&body["msg"]), sent, "the reading client gets every push, in order");
         sent += 1;
     }
     assert_eq!(
@@ -61,25 +52,15 @@ fn stalled_client_is_kicked_slow_and_others_get_everything() {
     );
 
     let response = admin.push_all(DEMO, json!("done"));
-    assert_eq!(
-        response["recipients"], 1,
-        "the stalled client has left the channel: {response}"
-    );
+    assert_eq!(response["recipients"], 1, "the stalled client has left the channel: {response}");
     assert_eq!(reader.next_push(), ("onMsg".into(), json!({"msg": "done"})));
 
     // The stalled client, reading at last: an in-order prefix of the pushes, then the end.
     let drained = stalled.drain_to_close();
-    assert!(
-        drained.pushes.len() < sent,
-        "the stalled client cannot have been sent everything"
-    );
+    assert!(drained.pushes.len() < sent, "the stalled client cannot have been sent everything");
     for (i, (route, body)) in drained.pushes.iter().enumerate() {
         assert_eq!(route, "onMsg");
-        assert_eq!(
-            index_of(&body["msg"]),
-            i,
-            "the stalled client's pushes are in order"
-        );
+        assert_eq!(index_of(&body["msg"]), i, "the stalled client's pushes are in order");
     }
     // Like every server-initiated close of a working connection, this one says why (DESIGN §1):
     // a kick "slow" after what was already sent, unless the server reset the connection outright.

@@ -40,7 +40,7 @@ const METHODS: [&[u8]; 9] = [
     b"TRACE ",
 ];
 
-/// The longest entry of [`METHODS`]: no answer needs more bytes than this.
+/// The longest `"METHOD "` prefix (`"OPTIONS "`, `"CONNECT "`): no answer needs more bytes.
 pub const MAX_SNIFF_LEN: usize = 8;
 
 /// Decides the transport from the first bytes of a connection.

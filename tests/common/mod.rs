@@ -50,16 +50,8 @@ pub fn test_config(reactors: usize) -> Config {
         reactors,
         pin_cores: false,
         apps: vec![
-            AppConfig {
-                apikey: DEMO.into(),
-                secret: DEMO_SECRET.into(),
-                max_clients: None,
-            },
-            AppConfig {
-                apikey: OTHER.into(),
-                secret: OTHER_SECRET.into(),
-                max_clients: None,
-            },
+            AppConfig { apikey: DEMO.into(), secret: DEMO_SECRET.into(), max_clients: None },
+            AppConfig { apikey: OTHER.into(), secret: OTHER_SECRET.into(), max_clients: None },
         ],
         ..Config::default()
     };
@@ -101,9 +93,7 @@ impl Drop for TestServer {
 
 /// Starts an in-process server, failing the test if it does not start.
 pub fn start(config: Config) -> TestServer {
-    TestServer {
-        server: Some(Server::start(config).expect("server starts")),
-    }
+    TestServer { server: Some(Server::start(config).expect("server starts")) }
 }
 
 /// Shuts the server down, failing the test if that errs, panics, or takes longer than `limit`.
@@ -126,25 +116,16 @@ pub fn shutdown_within(server: Server, limit: Duration) {
 pub fn wait_until(what: &str, timeout: Duration, mut cond: impl FnMut() -> bool) {
     let deadline = Instant::now() + timeout;
     while !cond() {
-        assert!(
-            Instant::now() < deadline,
-            "timed out after {timeout:?} waiting until {what}"
-        );
+        assert!(Instant::now() < deadline, "timed out after {timeout:?} waiting until {what}");
         thread::sleep(Duration::from_millis(5));
     }
 }
 
 /// Asserts an error response: this `code` and a non-empty human `msg`.
 pub fn assert_error(response: &Value, code: u64) {
-    assert_eq!(
-        response["code"], code,
-        "expected a {code} error, got {response}"
-    );
+    assert_eq!(response["code"], code, "expected a {code} error, got {response}");
     let msg = response["msg"].as_str().unwrap_or("");
-    assert!(
-        !msg.trim().is_empty(),
-        "error response without a human msg: {response}"
-    );
+    assert!(!msg.trim().is_empty(), "error response without a human msg: {response}");
 }
 
 /// Connects, handshakes and enters `apikey`'s channel as client `client_id`, asserting
@@ -152,14 +133,8 @@ pub fn assert_error(response: &Value, code: u64) {
 pub fn client(addr: SocketAddr, apikey: &str, client_id: &str) -> PomeloClient {
     let mut c = PomeloClient::connect(addr);
     let response = c.enter_client(apikey, client_id);
-    assert_eq!(
-        response["code"], 200,
-        "client {client_id} enters {apikey}: {response}"
-    );
-    assert_eq!(
-        response["msg"], "add ok",
-        "client {client_id} enters {apikey}: {response}"
-    );
+    assert_eq!(response["code"], 200, "client {client_id} enters {apikey}: {response}");
+    assert_eq!(response["msg"], "add ok", "client {client_id} enters {apikey}: {response}");
     c
 }
 
@@ -168,14 +143,8 @@ pub fn client(addr: SocketAddr, apikey: &str, client_id: &str) -> PomeloClient {
 pub fn management(addr: SocketAddr, apikey: &str, secret: &str) -> (PomeloClient, Value) {
     let mut c = PomeloClient::connect(addr);
     let response = c.enter_server(apikey, secret);
-    assert_eq!(
-        response["code"], 200,
-        "management enters {apikey}: {response}"
-    );
-    assert_eq!(
-        response["msg"], "push server is ok.",
-        "management enters {apikey}: {response}"
-    );
+    assert_eq!(response["code"], 200, "management enters {apikey}: {response}");
+    assert_eq!(response["msg"], "push server is ok.", "management enters {apikey}: {response}");
     (c, response)
 }
 
@@ -244,10 +213,7 @@ impl PomeloClient {
             panic!("connect to {addr}: {e} (with many clients, check `ulimit -n`)")
         });
         stream.set_nodelay(true).unwrap();
-        let label = stream
-            .local_addr()
-            .map(|a| a.to_string())
-            .unwrap_or_default();
+        let label = stream.local_addr().map(|a| a.to_string()).unwrap_or_default();
         PomeloClient {
             stream,
             label,
@@ -304,28 +270,15 @@ impl PomeloClient {
         let response = match self.next_event("the handshake response") {
             Event::Package(pomelo::HANDSHAKE, body) => serde_json::from_slice::<Value>(&body)
                 .unwrap_or_else(|e| {
-                    panic!(
-                        "[{}] handshake response is not JSON ({e}): {body:02x?}",
-                        self.label
-                    )
+                    panic!("[{}] handshake response is not JSON ({e}): {body:02x?}", self.label)
                 }),
-            other => panic!(
-                "[{}] expected the handshake response, got {}",
-                self.label,
-                describe(&other)
-            ),
+            other => {
+                panic!("[{}] expected the handshake response, got {}", self.label, describe(&other))
+            }
         };
-        assert_eq!(
-            response["code"], 200,
-            "[{}] handshake response: {response}",
-            self.label
-        );
+        assert_eq!(response["code"], 200, "[{}] handshake response: {response}", self.label);
         self.code_to_route = pomelo::dict_from_handshake(&response);
-        self.route_to_code = self
-            .code_to_route
-            .iter()
-            .map(|(c, r)| (r.clone(), *c))
-            .collect();
+        self.route_to_code = self.code_to_route.iter().map(|(c, r)| (r.clone(), *c)).collect();
         self.handshake = Some(response.clone());
         response
     }
@@ -344,11 +297,9 @@ impl PomeloClient {
                     ServerMessage::Push { route, body } => self.pushes.push_back((route, body)),
                     other => panic!("[{}] waiting for a heartbeat, got {other:?}", self.label),
                 },
-                other => panic!(
-                    "[{}] waiting for a heartbeat, got {}",
-                    self.label,
-                    describe(&other)
-                ),
+                other => {
+                    panic!("[{}] waiting for a heartbeat, got {}", self.label, describe(&other))
+                }
             }
         }
     }
@@ -391,10 +342,7 @@ impl PomeloClient {
     /// does once it has a dictionary.
     pub fn request_via_dict(&mut self, route: &str, body: Value) -> Value {
         let code = *self.route_to_code.get(route).unwrap_or_else(|| {
-            panic!(
-                "[{}] route {route} is not in the handshake dict",
-                self.label
-            )
+            panic!("[{}] route {route} is not in the handshake dict", self.label)
         });
         let id = self.take_id();
         let message = pomelo::encode_request_with_code(id, code, body.to_string().as_bytes());
@@ -426,11 +374,7 @@ impl PomeloClient {
                     ServerMessage::Push { route, body } => self.pushes.push_back((route, body)),
                 },
                 Event::Package(pomelo::HEARTBEAT, _) => {}
-                other => panic!(
-                    "[{}] waiting for {what}, got {}",
-                    self.label,
-                    describe(&other)
-                ),
+                other => panic!("[{}] waiting for {what}, got {}", self.label, describe(&other)),
             }
         }
     }
@@ -443,18 +387,12 @@ impl PomeloClient {
 
     /// `connector.entryHandler.enter {role:"client", apikey, clientId}`; returns the response.
     pub fn enter_client(&mut self, apikey: &str, client_id: &str) -> Value {
-        self.request(
-            ENTER,
-            json!({"role": "client", "apikey": apikey, "clientId": client_id}),
-        )
+        self.request(ENTER, json!({"role": "client", "apikey": apikey, "clientId": client_id}))
     }
 
     /// `connector.entryHandler.enter {role:"server", apikey, secret}`; returns the response.
     pub fn enter_server(&mut self, apikey: &str, secret: &str) -> Value {
-        self.request(
-            ENTER,
-            json!({"role": "server", "apikey": apikey, "secret": secret}),
-        )
+        self.request(ENTER, json!({"role": "server", "apikey": apikey, "secret": secret}))
     }
 
     /// `pushserver.pushHandler.pushAll {apikey, msg}`; returns the response.
@@ -484,11 +422,7 @@ impl PomeloClient {
                     other => panic!("[{}] waiting for a push, got {other:?}", self.label),
                 },
                 Event::Package(pomelo::HEARTBEAT, _) => {}
-                other => panic!(
-                    "[{}] waiting for a push, got {}",
-                    self.label,
-                    describe(&other)
-                ),
+                other => panic!("[{}] waiting for a push, got {}", self.label, describe(&other)),
             }
         }
     }
@@ -517,22 +451,13 @@ impl PomeloClient {
         while let Some((kind, body)) = self.take_package() {
             match kind {
                 pomelo::HEARTBEAT => {}
-                pomelo::DATA => panic!(
-                    "[{}] unexpected extra message {:?}",
-                    self.label,
-                    self.decode(&body)
-                ),
-                other => panic!(
-                    "[{}] unexpected package type {other}: {body:02x?}",
-                    self.label
-                ),
+                pomelo::DATA => {
+                    panic!("[{}] unexpected extra message {:?}", self.label, self.decode(&body))
+                }
+                other => panic!("[{}] unexpected package type {other}: {body:02x?}", self.label),
             }
         }
-        assert_eq!(
-            self.closed, None,
-            "[{}] connection closed unexpectedly",
-            self.label
-        );
+        assert_eq!(self.closed, None, "[{}] connection closed unexpectedly", self.label);
     }
 
     /// Waits for a kick and returns its reason; then asserts the connection closes with nothing
@@ -549,20 +474,12 @@ impl PomeloClient {
                     other => panic!("[{}] waiting for a kick, got {other:?}", self.label),
                 },
                 Event::Package(pomelo::HEARTBEAT, _) => {}
-                other => panic!(
-                    "[{}] waiting for a kick, got {}",
-                    self.label,
-                    describe(&other)
-                ),
+                other => panic!("[{}] waiting for a kick, got {}", self.label, describe(&other)),
             }
         };
         match self.next_event(&format!("the close after kick {reason:?}")) {
             Event::Closed(_) => reason,
-            other => panic!(
-                "[{}] after kick {reason:?}, got {}",
-                self.label,
-                describe(&other)
-            ),
+            other => panic!("[{}] after kick {reason:?}, got {}", self.label, describe(&other)),
         }
     }
 
@@ -586,12 +503,7 @@ impl PomeloClient {
             match self.next_event_lenient("the connection to close") {
                 Event::Closed(closed) => {
                     let trailing_bytes = self.buf.len() - self.start;
-                    return Drained {
-                        pushes,
-                        kick,
-                        closed,
-                        trailing_bytes,
-                    };
+                    return Drained { pushes, kick, closed, trailing_bytes };
                 }
                 Event::Package(kind, body) => {
                     assert!(
@@ -636,10 +548,7 @@ impl PomeloClient {
             }
             self.stream.set_read_timeout(Some(deadline - now)).unwrap();
             match self.stream.read(&mut chunk) {
-                Ok(0) => panic!(
-                    "[{}] closed during a period that should be quiet",
-                    self.label
-                ),
+                Ok(0) => panic!("[{}] closed during a period that should be quiet", self.label),
                 Ok(n) => panic!(
                     "[{}] received {:02x?} during a period that should be quiet",
                     self.label,
@@ -718,10 +627,7 @@ impl PomeloClient {
                 Ok(0) => self.closed = Some(Closed::Eof),
                 Ok(_) => {}
                 Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
-                    panic!(
-                        "[{}] timed out after {:?} waiting for {what}",
-                        self.label, self.timeout
-                    )
+                    panic!("[{}] timed out after {:?} waiting for {what}", self.label, self.timeout)
                 }
                 Err(e)
                     if matches!(

@@ -37,11 +37,7 @@ pub const MAX_BODY: usize = 0xff_ffff;
 
 /// Encodes one package: 4-byte header and body.
 pub fn encode_package(kind: u8, body: &[u8]) -> Vec<u8> {
-    assert!(
-        body.len() <= MAX_BODY,
-        "package body of {} bytes does not fit 3 bytes",
-        body.len()
-    );
+    assert!(body.len() <= MAX_BODY, "package body of {} bytes does not fit 3 bytes", body.len());
     let len = body.len() as u32;
     let mut out = Vec::with_capacity(4 + body.len());
     out.push(kind);
@@ -86,19 +82,13 @@ pub fn decode_varint(buf: &[u8]) -> Result<(u64, usize), String> {
             return Ok((n, i + 1));
         }
     }
-    Err(format!(
-        "unterminated varint in {:02x?}",
-        &buf[..buf.len().min(10)]
-    ))
+    Err(format!("unterminated varint in {:02x?}", &buf[..buf.len().min(10)]))
 }
 
 /// The body of a REQUEST message with an uncompressed route.
 pub fn encode_request(id: u64, route: &str, body: &[u8]) -> Vec<u8> {
     assert!(id != 0, "a request id is never 0");
-    assert!(
-        route.len() <= 255,
-        "an uncompressed route is at most 255 bytes"
-    );
+    assert!(route.len() <= 255, "an uncompressed route is at most 255 bytes");
     let mut out = vec![MSG_REQUEST << 1];
     encode_varint(id, &mut out);
     out.push(route.len() as u8);
@@ -141,18 +131,13 @@ pub fn decode_message(
     match kind {
         MSG_RESPONSE => {
             if compressed {
-                return Err(format!(
-                    "a response carries no route, but flag {flag:#04x} says dict"
-                ));
+                return Err(format!("a response carries no route, but flag {flag:#04x} says dict"));
             }
             let (id, used) = decode_varint(rest)?;
             if id == 0 {
                 return Err("response with id 0".into());
             }
-            Ok(ServerMessage::Response {
-                id,
-                body: decode_json(&rest[used..])?,
-            })
+            Ok(ServerMessage::Response { id, body: decode_json(&rest[used..])? })
         }
         MSG_PUSH => {
             let (route, used) = if compressed {
@@ -174,14 +159,9 @@ pub fn decode_message(
                     .map_err(|e| format!("push route is not UTF-8: {e}"))?;
                 (route.to_owned(), 1 + len)
             };
-            Ok(ServerMessage::Push {
-                route,
-                body: decode_json(&rest[used..])?,
-            })
+            Ok(ServerMessage::Push { route, body: decode_json(&rest[used..])? })
         }
-        other => Err(format!(
-            "server sent message type {other} (flag {flag:#04x})"
-        )),
+        other => Err(format!("server sent message type {other} (flag {flag:#04x})")),
     }
 }
 
@@ -219,10 +199,7 @@ pub fn dict_from_handshake(response: &Value) -> HashMap<u16, String> {
                 .and_then(|c| u16::try_from(c).ok())
                 .unwrap_or_else(|| panic!("dict code for {route} is not a u16: {code}"));
             let previous = out.insert(code, route.clone());
-            assert!(
-                previous.is_none(),
-                "dict code {code} used twice in {response}"
-            );
+            assert!(previous.is_none(), "dict code {code} used twice in {response}");
         }
     }
     out
@@ -236,18 +213,13 @@ mod spec_vectors {
     use serde_json::json;
 
     fn hex(s: &str) -> Vec<u8> {
-        s.split_whitespace()
-            .map(|b| u8::from_str_radix(b, 16).unwrap())
-            .collect()
+        s.split_whitespace().map(|b| u8::from_str_radix(b, 16).unwrap()).collect()
     }
 
     #[test]
     fn request_enter_matches_spec_bytes() {
         let body = br#"{"role":"client","apikey":"k1","clientId":"c1"}"#;
-        let pkg = encode_package(
-            DATA,
-            &encode_request(1, "connector.entryHandler.enter", body),
-        );
+        let pkg = encode_package(DATA, &encode_request(1, "connector.entryHandler.enter", body));
         let mut want = hex("04 00 00 4e 00 01 1c");
         want.extend_from_slice(b"connector.entryHandler.enter");
         want.extend_from_slice(body);
@@ -292,15 +264,9 @@ mod spec_vectors {
         assert_eq!(seen.len(), 4);
         assert_eq!(
             decode_message(&seen[0].1, &dict).unwrap(),
-            ServerMessage::Response {
-                id: 1,
-                body: json!({"code": 200, "msg": "add ok"})
-            }
+            ServerMessage::Response { id: 1, body: json!({"code": 200, "msg": "add ok"}) }
         );
-        let hi = ServerMessage::Push {
-            route: "onMsg".into(),
-            body: json!({"msg": "hi"}),
-        };
+        let hi = ServerMessage::Push { route: "onMsg".into(), body: json!({"msg": "hi"}) };
         assert_eq!(decode_message(&seen[1].1, &dict).unwrap(), hi);
         assert_eq!(decode_message(&seen[2].1, &dict).unwrap(), hi);
         assert_eq!(seen[3].0, KICK);

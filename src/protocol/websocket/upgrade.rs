@@ -267,7 +267,6 @@ fn duplicate(name: &'static str) -> &'static str {
     match name {
         "Host" => "duplicate Host",
         "Sec-WebSocket-Key" => "duplicate Sec-WebSocket-Key",
-        "Sec-WebSocket-Version" => "duplicate Sec-WebSocket-Version",
         "Origin" => "duplicate Origin",
         _ => "duplicate header",
     }
