@@ -17,7 +17,7 @@ use super::stats::{self, KickReason};
 use crate::protocol::ProtocolError;
 use crate::protocol::pomelo::package::{self, HEADER_LEN};
 use crate::protocol::sniff::{self, Sniffed};
-use crate::protocol::websocket::frame::{self, Frame, OpCode, WsError};
+use crate::protocol::websocket::frame::{self, Frame, MAX_CONTROL_PAYLOAD, OpCode, WsError};
 use crate::protocol::websocket::upgrade::{self, UpgradeError};
 
 /// The largest WebSocket upgrade request head accepted, bytes.
@@ -149,7 +149,11 @@ impl Reactor {
         buf: &mut [u8],
         rest: &mut Option<Box<InputRest>>,
     ) -> Step {
-        let max_payload = self.shared.settings.max_package_bytes + HEADER_LEN;
+        // A message carries one package: a frame may bring what the message still has room
+        // for (control frames, up to 125 bytes, may come between fragments).
+        let max_message = self.shared.settings.max_package_bytes + HEADER_LEN;
+        let so_far = rest.as_ref().map_or(0, |r| r.fragments.len());
+        let max_payload = max_message.saturating_sub(so_far).max(MAX_CONTROL_PAYLOAD);
         let (frame, used) = match frame::decode_client_frame(buf, max_payload) {
             Ok(Some(decoded)) => decoded,
             Ok(None) => return Step::NeedMore,
