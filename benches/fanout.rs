@@ -61,7 +61,7 @@ fn members(c: &mut Criterion) {
                 for (i, sink) in sinks.iter_mut().enumerate() {
                     let transport = if i % 2 == 0 { Transport::Tcp } else { Transport::WebSocket };
                     let bytes = frame.bytes(transport);
-                    sink.write_vectored(&[IoSlice::new(bytes)]).expect("sink");
+                    black_box(sink.write_vectored(&[IoSlice::new(bytes)]).expect("sink"));
                 }
             })
         });

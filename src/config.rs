@@ -18,10 +18,11 @@
 //! - `client.max_package_bytes` is in `64..=16_777_215` (Pomelo's 3-byte length) and
 //!   `client.max_pending_bytes >= client.max_package_bytes`;
 //! - `control.listen` and `client.listen` are not the same address;
+//! - `control.max_body_bytes` is in `64..=16_777_215`;
 //! - `log.level` is a non-empty `tracing` `EnvFilter` directive;
 //! - `apps` holds 1..=`MAX_APPS` apps; every `apikey` is 1..=128 printable ASCII bytes without spaces and
 //!   unique across apps; every `secret` is at least 8 printable ASCII bytes without spaces; every
-//!   `max_clients` that is set is at least 1.
+//!   `max_clients` and every `push_rate_per_sec` that is set is at least 1.
 //!
 //! # Errors
 //!
@@ -118,6 +119,8 @@ pub enum DuplicatePolicy {
 pub struct ControlConfig {
     /// Address the control thread listens on.
     pub listen: SocketAddr,
+    /// Largest request body the push API accepts, bytes (larger is a 413); `64..=16_777_215`.
+    pub max_body_bytes: usize,
 }
 
 /// `[log]`: where `tracing` output goes and how much of it.
@@ -151,6 +154,9 @@ pub struct AppConfig {
     pub secret: String,
     /// Optional limit on clients in the channel; at least 1.
     pub max_clients: Option<usize>,
+    /// Optional limit on HTTP pushes to the app per second (bursts up to one second's worth;
+    /// past it the push API answers 429); at least 1.
+    pub push_rate_per_sec: Option<u32>,
 }
 
 impl fmt::Debug for AppConfig {
@@ -159,6 +165,7 @@ impl fmt::Debug for AppConfig {
             .field("apikey", &self.apikey)
             .field("secret", &"<redacted>")
             .field("max_clients", &self.max_clients)
+            .field("push_rate_per_sec", &self.push_rate_per_sec)
             .finish()
     }
 }
@@ -209,7 +216,12 @@ impl Default for Config {
             .ok()
             .filter(|s| !s.is_empty())
             .unwrap_or_else(|| generated_secret().to_owned());
-        let demo = AppConfig { apikey: DEMO_APIKEY.to_owned(), secret, max_clients: None };
+        let demo = AppConfig {
+            apikey: DEMO_APIKEY.to_owned(),
+            secret,
+            max_clients: None,
+            push_rate_per_sec: None,
+        };
         Self { apps: vec![demo], ..Self::without_apps() }
     }
 }
@@ -234,7 +246,10 @@ impl Default for ClientConfig {
 
 impl Default for ControlConfig {
     fn default() -> Self {
-        Self { listen: SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::LOCALHOST, 3080)) }
+        Self {
+            listen: SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::LOCALHOST, 3080)),
+            max_body_bytes: 65_536,
+        }
     }
 }
 
@@ -331,6 +346,7 @@ impl Config {
         ensure(!same_address(self.control.listen, c.listen), "control.listen", || {
             format!("must not be the same address as client.listen ({})", c.listen)
         })?;
+        in_range("control.max_body_bytes", self.control.max_body_bytes, 64, 16_777_215)?;
         let level = self.log.level.trim();
         ensure(!level.is_empty(), "log.level", || "must not be empty".into())?;
         tracing_subscriber::EnvFilter::builder()
@@ -377,6 +393,9 @@ impl AppConfig {
         })?;
         ensure(self.max_clients != Some(0), &key("max_clients"), || {
             "must be at least 1 (got 0)".into()
+        })?;
+        ensure(self.push_rate_per_sec != Some(0), &key("push_rate_per_sec"), || {
+            "must be at least 1 (got 0); leave it unset for no limit".into()
         })
     }
 }

@@ -1,4 +1,5 @@
-//! Starting and stopping a whole shaddock server in-process: the reactors and what they share.
+//! Starting and stopping a whole shaddock server in-process: the reactors, what they share, and
+//! the control thread (HTTP push API, metrics, management page).
 //!
 //! The daemon (`main.rs`) and the integration tests both start servers through [`Server`].
 
@@ -11,24 +12,29 @@ use mio::{Poll, Waker};
 
 use crate::channel::Channels;
 use crate::config::Config;
+use crate::control::{self, ControlHandle, ControlSettings};
 use crate::push::Apps;
 use crate::reactor::inbox::{Command, Inbox};
 use crate::reactor::stats::{KickReason, ReactorStats};
 use crate::reactor::{Reactor, WAKER, listener};
 use crate::shared::{Settings, Shared};
 
-/// A running server: its reactors, listening on the client port.
+/// A running server: its reactors, listening on the client port, and the control thread,
+/// listening on the control port.
 #[derive(Debug)]
 pub struct Server {
     client_addr: SocketAddr,
+    control_addr: SocketAddr,
     shared: Arc<Shared>,
     threads: Vec<JoinHandle<io::Result<()>>>,
+    /// `None` only once [`Server::shutdown`] has stopped it (or if it failed to start).
+    control: Option<ControlHandle>,
     drain_secs: u32,
 }
 
 impl Server {
     /// Validates `config`, binds the client port (port 0 picks a free one) and starts one
-    /// reactor thread per configured core.
+    /// reactor thread per configured core, then the control thread on `control.listen`.
     pub fn start(config: Config) -> io::Result<Server> {
         config
             .validate()
@@ -82,12 +88,38 @@ impl Server {
             threads.push(thread);
         }
         tracing::info!(reactors = cores, ?open_files, "client port listening addr={client_addr}");
-        Ok(Server { client_addr, shared, threads, drain_secs: config.client.drain_secs })
+        let mut server = Server {
+            client_addr,
+            control_addr: config.control.listen,
+            shared,
+            threads,
+            control: None,
+            drain_secs: config.client.drain_secs,
+        };
+        let settings = ControlSettings::from_config(&config, client_addr);
+        match control::start(config.control.listen, Arc::clone(&server.shared), settings) {
+            Ok(control) => {
+                server.control_addr = control.local_addr();
+                server.control = Some(control);
+                Ok(server)
+            }
+            Err(e) => {
+                server.drain_secs = 0;
+                let _ = server.shutdown();
+                let listen = config.control.listen;
+                Err(io::Error::new(e.kind(), format!("control port {listen}: {e}")))
+            }
+        }
     }
 
     /// The address the client port is bound to (with the real port when the config said 0).
     pub fn client_addr(&self) -> SocketAddr {
         self.client_addr
+    }
+
+    /// The address the control port is bound to (with the real port when the config said 0).
+    pub fn control_addr(&self) -> SocketAddr {
+        self.control_addr
     }
 
     /// Open connections on each reactor, indexed by reactor.
@@ -104,11 +136,11 @@ impl Server {
         self.shared.stats.iter().map(|s| s.kicks(reason)).sum()
     }
 
-    /// Graceful drain: stop accepting, kick every client with reason `"shutdown"` spread over
-    /// `client.drain_secs`, then join every reactor.
+    /// Graceful drain: stop the control port (no new HTTP pushes), stop accepting, kick every
+    /// client with reason `"shutdown"` spread over `client.drain_secs`, then join every reactor.
     pub fn shutdown(mut self) -> io::Result<()> {
+        let mut result = self.control.take().map_or(Ok(()), ControlHandle::shutdown);
         self.stop(self.drain_secs);
-        let mut result = Ok(());
         for thread in self.threads.drain(..) {
             match thread.join() {
                 Ok(Ok(())) => {}
@@ -128,7 +160,7 @@ impl Server {
 
 impl Drop for Server {
     /// A server dropped without [`Server::shutdown`] kicks everyone at once and lets its
-    /// reactors finish in the background.
+    /// reactors and its control thread finish in the background.
     fn drop(&mut self) {
         if !self.threads.is_empty() {
             self.stop(0);

@@ -8,7 +8,7 @@
 //!   that core only; other threads read it to decide which cores a broadcast goes to.
 //! - Locks are held only for a join, a leave or a lookup, never on the broadcast path.
 
-use std::collections::HashMap;
+use std::collections::{BinaryHeap, HashMap};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -104,6 +104,24 @@ impl Channel {
         (presence.keys().take(limit).cloned().collect(), presence.len())
     }
 
+    /// A page of online clientIds in sorted order: the `limit` smallest ids after `cursor` (all
+    /// ids when `cursor` is `None`), and the total count. Costs one pass over the channel under
+    /// the presence lock, keeping only the page (a bounded heap), never a copy of every id.
+    pub fn users_after(&self, cursor: Option<&str>, limit: usize) -> (Vec<Arc<str>>, usize) {
+        let presence = self.presence();
+        let mut page: BinaryHeap<&Arc<str>> = BinaryHeap::with_capacity(limit.min(presence.len()));
+        for id in presence.keys().filter(|id| cursor.is_none_or(|c| &***id > c)) {
+            if page.len() < limit {
+                page.push(id);
+            } else if let Some(mut largest) = page.peek_mut() {
+                if id < *largest {
+                    *largest = id;
+                }
+            }
+        }
+        (page.into_sorted_vec().into_iter().cloned().collect(), presence.len())
+    }
+
     pub fn add_manager(&self, conn: ConnId) {
         self.managers().push(conn);
     }
@@ -186,6 +204,24 @@ mod tests {
         assert_eq!(ch.join(&a, conn(2), DuplicatePolicy::Refuse, Some(1)), Join::Duplicate);
         assert_eq!(ch.join(&b, conn(3), DuplicatePolicy::Refuse, Some(1)), Join::Full);
         assert_eq!(ch.count(), 1);
+    }
+
+    #[test]
+    fn users_after_pages_in_sorted_order() {
+        let ch = Channel::new(1);
+        for (i, id) in ["d", "b", "e", "a", "c"].into_iter().enumerate() {
+            ch.join(&id.into(), conn(i as u32), DuplicatePolicy::Replace, None);
+        }
+        let page = |cursor, limit| {
+            let (ids, total) = ch.users_after(cursor, limit);
+            (ids.iter().map(|id| id.to_string()).collect::<Vec<_>>().join(""), total)
+        };
+        assert_eq!(page(None, 2), ("ab".into(), 5));
+        assert_eq!(page(Some("b"), 2), ("cd".into(), 5));
+        assert_eq!(page(Some("d"), 2), ("e".into(), 5));
+        assert_eq!(page(Some("e"), 2), ("".into(), 5));
+        assert_eq!(page(Some("bb"), 10), ("cde".into(), 5));
+        assert_eq!(page(None, 0), ("".into(), 5));
     }
 
     #[test]

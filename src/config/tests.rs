@@ -59,6 +59,8 @@ fn serialized_config_parses_back() {
     let mut config = Config { reactors: 3, ..Config::default() };
     config.client.heartbeat_timeout_secs = Some(900);
     config.apps[0].max_clients = Some(5);
+    config.apps[0].push_rate_per_sec = Some(50);
+    config.control.max_body_bytes = 4096;
     let text = toml::to_string(&config).unwrap();
     assert_eq!(Config::from_toml_str(&text).unwrap(), config);
 }
@@ -80,6 +82,8 @@ fn missing_keys_take_defaults() {
     let config = parses("");
     assert_eq!(config, Config { apps: config.apps.clone(), ..Config::default() });
     assert_eq!(config.apps[0].max_clients, None);
+    assert_eq!(config.apps[0].push_rate_per_sec, None);
+    assert_eq!(config.control.max_body_bytes, 65_536);
     assert_eq!(parses("reactors = 3").reactor_count(), 3);
 }
 
@@ -94,6 +98,9 @@ fn range_rules_name_the_key() {
     rejects("[client]\nmax_package_bytes = 63\n", "client.max_package_bytes");
     rejects("[client]\nmax_package_bytes = 16777216\n", "client.max_package_bytes");
     rejects("[client]\ndrain_secs = 3601\n", "client.drain_secs");
+    let m = rejects("[control]\nmax_body_bytes = 63\n", "control.max_body_bytes");
+    assert_eq!(m, "control.max_body_bytes: must be between 64 and 16777215 (got 63)");
+    rejects("[control]\nmax_body_bytes = 16777216\n", "control.max_body_bytes");
 }
 
 #[test]
@@ -104,6 +111,9 @@ fn boundary_values_are_accepted() {
     );
     parses("[client]\nheartbeat_secs = 1\nhandshake_timeout_secs = 3600\ndrain_secs = 3600\n");
     parses("[client]\nmax_package_bytes = 64\nmax_pending_bytes = 64\n");
+    parses("[control]\nmax_body_bytes = 64\n");
+    let config = parses("[control]\nmax_body_bytes = 16777215\n");
+    assert_eq!(config.control.max_body_bytes, 16_777_215);
 }
 
 #[test]
@@ -152,6 +162,7 @@ fn app_rules_name_the_app() {
         ("b", "secret7", "", "apps[1].secret"),
         ("b", "1234 5678", "", "apps[1].secret"),
         ("b", "12345678", "max_clients = 0", "apps[1].max_clients"),
+        ("b", "12345678", "push_rate_per_sec = 0", "apps[1].push_rate_per_sec"),
     ] {
         let (found, m) = second(apikey, secret, extra);
         assert!(m.starts_with(&format!("{key}: ")), "{m:?} does not name {key:?}");
@@ -163,6 +174,8 @@ fn app_rules_name_the_app() {
         "k".repeat(128)
     );
     assert_eq!(Config::from_toml_str(&text).unwrap().apps[0].max_clients, Some(1));
+    let text = "[[apps]]\napikey = \"a\"\nsecret = \"12345678\"\npush_rate_per_sec = 1\n";
+    assert_eq!(Config::from_toml_str(text).unwrap().apps[0].push_rate_per_sec, Some(1));
 }
 
 #[test]
@@ -208,6 +221,11 @@ fn wrong_types_are_named() {
             "[[apps]]\napikey = \"a\"\nsecret = \"12345678\"\nmax_clients = \"many\"\n",
             "apps[0].max_clients",
         ),
+        (
+            "[[apps]]\napikey = \"a\"\nsecret = \"12345678\"\npush_rate_per_sec = -1\n",
+            "apps[0].push_rate_per_sec",
+        ),
+        ("[control]\nmax_body_bytes = \"64k\"\n", "control.max_body_bytes"),
     ] {
         let e = err(text);
         assert!(e.to_string().starts_with(&format!("{key}: ")), "{text:?}: {e}");

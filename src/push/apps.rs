@@ -101,7 +101,12 @@ mod tests {
     use super::*;
 
     fn app(apikey: &str, secret: &str) -> AppConfig {
-        AppConfig { apikey: apikey.into(), secret: secret.into(), max_clients: None }
+        AppConfig {
+            apikey: apikey.into(),
+            secret: secret.into(),
+            max_clients: None,
+            push_rate_per_sec: None,
+        }
     }
 
     #[test]

@@ -6,6 +6,7 @@
 
 #![allow(dead_code)] // each test binary uses a different part of this module
 
+pub mod http;
 pub mod pomelo;
 pub mod ws;
 
@@ -51,8 +52,18 @@ pub fn test_config(reactors: usize) -> Config {
         reactors,
         pin_cores: false,
         apps: vec![
-            AppConfig { apikey: DEMO.into(), secret: DEMO_SECRET.into(), max_clients: None },
-            AppConfig { apikey: OTHER.into(), secret: OTHER_SECRET.into(), max_clients: None },
+            AppConfig {
+                apikey: DEMO.into(),
+                secret: DEMO_SECRET.into(),
+                max_clients: None,
+                push_rate_per_sec: None,
+            },
+            AppConfig {
+                apikey: OTHER.into(),
+                secret: OTHER_SECRET.into(),
+                max_clients: None,
+                push_rate_per_sec: None,
+            },
         ],
         ..Config::default()
     };

@@ -1,0 +1,158 @@
+//! The push API: JSON in and out, `Authorization: Bearer <app secret>` (`auth.rs`).
+//!
+//! - `POST /api/apps/{apikey}/push` `{"msg": <any JSON>}` → `{"recipients": n}`: the same `onMsg`
+//!   push as Pomelo's `pushAll`, encoded once and fanned out to the cores with members.
+//! - `POST /api/apps/{apikey}/clients/{clientId}/push` `{"msg": ...}` → `{"recipients": 1}`, or
+//!   404 when the client is not online.
+//! - `GET /api/apps/{apikey}/clients?cursor=&limit=` → `{"clients": [...], "total": n,
+//!   "next_cursor": "<id>" | null}`: online clientIds in sorted (byte) order, `limit` (default
+//!   [`DEFAULT_PAGE`], at most [`MAX_PAGE`]) after `cursor` (the last id of the previous page).
+//! - `GET /healthz` → `{"status": "ok"}`, without auth.
+//!
+//! A push is checked in this order, and the first failure answers: unknown app (404), secret
+//! (401), content type (415), body size (413), body (400), client online (404), app push rate
+//! (429). Only a push that is sent takes a token from the rate.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Instant;
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::rejection::{BytesRejection, PathRejection, QueryRejection};
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::Context;
+use super::auth::authorize;
+use super::error::ApiError;
+use crate::broadcast::{self, Frame};
+use crate::push::route::ON_MSG;
+use crate::push::{AppId, reply};
+use crate::reactor::inbox::Command;
+
+/// Clients per page when `limit` is not given.
+pub const DEFAULT_PAGE: usize = 100;
+/// The largest `limit`.
+pub const MAX_PAGE: usize = 1000;
+
+type Reply = Result<Json<Value>, ApiError>;
+
+pub(super) async fn healthz() -> Json<Value> {
+    Json(json!({ "status": "ok" }))
+}
+
+pub(super) async fn push_all(
+    State(context): State<Arc<Context>>,
+    path: Result<Path<String>, PathRejection>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Reply {
+    let Path(apikey) = path.map_err(ApiError::from_path)?;
+    let app = authorize(&context.shared.apps, &apikey, &headers)?;
+    let frame = on_msg_frame(&context, &headers, body)?;
+    take_token(&context, app)?;
+    let shared = &context.shared;
+    let channel = shared.channels.get(app);
+    let recipients = broadcast::fan_out(app, channel, &frame, |core, command| {
+        shared.inboxes[core].send(command);
+    });
+    context.http_pushes.fetch_add(1, Ordering::Relaxed);
+    Ok(Json(json!({ "recipients": recipients })))
+}
+
+pub(super) async fn push_to_client(
+    State(context): State<Arc<Context>>,
+    path: Result<Path<(String, String)>, PathRejection>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Reply {
+    let Path((apikey, client_id)) = path.map_err(ApiError::from_path)?;
+    let app = authorize(&context.shared.apps, &apikey, &headers)?;
+    let frame = on_msg_frame(&context, &headers, body)?;
+    let shared = &context.shared;
+    let Some(conn) = shared.channels.get(app).find(&client_id) else {
+        return Err(ApiError::not_found(format!("client {client_id:?} is not online")));
+    };
+    take_token(&context, app)?;
+    shared.inboxes[usize::from(conn.core)].send(Command::Deliver { conn, frame });
+    context.http_pushes.fetch_add(1, Ordering::Relaxed);
+    Ok(Json(json!({ "recipients": 1 })))
+}
+
+#[derive(Debug, Deserialize)]
+pub(super) struct Page {
+    cursor: Option<String>,
+    limit: Option<String>,
+}
+
+pub(super) async fn clients(
+    State(context): State<Arc<Context>>,
+    path: Result<Path<String>, PathRejection>,
+    headers: HeaderMap,
+    query: Result<Query<Page>, QueryRejection>,
+) -> Reply {
+    let Path(apikey) = path.map_err(ApiError::from_path)?;
+    let app = authorize(&context.shared.apps, &apikey, &headers)?;
+    let Query(page) = query.map_err(ApiError::from_query)?;
+    let limit = match page.limit.as_deref() {
+        None | Some("") => DEFAULT_PAGE,
+        Some(text) => {
+            text.parse().ok().filter(|n| (1..=MAX_PAGE).contains(n)).ok_or_else(|| {
+                ApiError::bad_request(format!("limit must be a number from 1 to {MAX_PAGE}"))
+            })?
+        }
+    };
+    let cursor = page.cursor.as_deref().filter(|c| !c.is_empty());
+    // One more than the page, to know whether another page follows.
+    let (mut clients, total) = context.shared.channels.get(app).users_after(cursor, limit + 1);
+    let more = clients.len() > limit;
+    clients.truncate(limit);
+    let next_cursor = more.then(|| clients.last().map(|id| id.to_string())).flatten();
+    let clients: Vec<&str> = clients.iter().map(|id| &**id).collect();
+    Ok(Json(json!({ "clients": clients, "total": total, "next_cursor": next_cursor })))
+}
+
+/// Checks the content type and reads `{"msg": ...}`, then encodes the `onMsg` push once.
+fn on_msg_frame(
+    context: &Context,
+    headers: &HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Frame, ApiError> {
+    if !is_json(headers) {
+        return Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "the body must be JSON: send Content-Type: application/json",
+        ));
+    }
+    let body = body.map_err(ApiError::from_body)?;
+    let value: Value = serde_json::from_slice(&body)
+        .map_err(|e| ApiError::bad_request(format!("malformed JSON body: {e}")))?;
+    let Value::Object(fields) = value else {
+        return Err(ApiError::bad_request("the body must be a JSON object: {\"msg\": ...}"));
+    };
+    let msg = fields.get("msg").ok_or_else(|| ApiError::bad_request("missing field msg"))?;
+    let push = serde_json::to_vec(&reply::on_msg(msg))
+        .map_err(|e| ApiError::bad_request(format!("msg cannot be encoded: {e}")))?;
+    Frame::push(context.shared.settings.push_route(ON_MSG), &push)
+        .map_err(|e| ApiError::bad_request(format!("msg cannot be pushed: {e}")))
+}
+
+/// `application/json`, with or without parameters, in any case.
+fn is_json(headers: &HeaderMap) -> bool {
+    let Some(value) = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()) else {
+        return false;
+    };
+    let essence = value.split(';').next().unwrap_or_default().trim();
+    essence.eq_ignore_ascii_case("application/json")
+}
+
+fn take_token(context: &Context, app: AppId) -> Result<(), ApiError> {
+    context.rates.take(app, Instant::now()).map_err(|exceeded| {
+        let retry_after =
+            exceeded.retry_after.as_secs() + u64::from(exceeded.retry_after.subsec_nanos() > 0);
+        ApiError::too_many_pushes(exceeded.rate, retry_after)
+    })
+}

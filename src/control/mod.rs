@@ -1,0 +1,213 @@
+//! The control port (DESIGN §1 "HTTP control port", §2 "Control plane"): the HTTP push API,
+//! `/metrics` and the management page, served by one thread.
+//!
+//! | path | what |
+//! | --- | --- |
+//! | `POST /api/apps/{apikey}/push` | [`api`]: `onMsg` to the whole channel, as `pushAll` |
+//! | `POST /api/apps/{apikey}/clients/{clientId}/push` | [`api`]: `onMsg` to one online client |
+//! | `GET /api/apps/{apikey}/clients?cursor=&limit=` | [`api`]: who is online, paged, sorted |
+//! | `GET /healthz` | [`api`]: liveness, no auth |
+//! | `GET /metrics` | [`metrics`]: Prometheus (OpenMetrics) text, summed at scrape time |
+//! | `GET /`, `/app.css`, `/app.js`, `/pomelo.js`, `/config.json` | `page`: the management page |
+//!
+//! # Invariants
+//! - **One thread, named `control`,** running a tokio current-thread runtime with axum. Nothing
+//!   here runs on a reactor, and nothing here blocks one.
+//! - **It never touches a connection.** A push is encoded once into a [`Frame`](crate::broadcast::Frame)
+//!   and handed to reactors through their inboxes ([`broadcast::fan_out`](crate::broadcast::fan_out),
+//!   `Command::Deliver`): a lock-free queue push and at most one wake per core. Presence is read
+//!   from the channel registry under its short lock; numbers from the reactors' counters.
+//! - **Every request is bounded**: its body by `control.max_body_bytes` (413), its handling by
+//!   [`REQUEST_TIMEOUT`] (408), and a connection that moves no bytes for `IDLE_TIMEOUT` (30 s)
+//!   is closed. Every failure is a JSON `{"error", "code"}` ([`error`]), never a panic.
+//! - **Shutdown is graceful and bounded**: [`ControlHandle::shutdown`] stops accepting, lets
+//!   in-flight requests finish for up to [`SHUTDOWN_GRACE`], then drops what is left and joins
+//!   the thread.
+
+pub mod api;
+mod auth;
+pub mod error;
+mod idle;
+pub mod metrics;
+mod page;
+mod rate;
+
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, Request};
+use axum::http::StatusCode;
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use tokio::sync::{oneshot, watch};
+
+use crate::config::Config;
+use crate::shared::Shared;
+use error::ApiError;
+use rate::PushRates;
+
+/// The longest a request may take, body included; past it the answer is 408.
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long [`ControlHandle::shutdown`] lets in-flight requests finish.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+
+/// What the control thread needs beyond [`Shared`], resolved from the configuration once.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ControlSettings {
+    /// Largest request body accepted (`control.max_body_bytes`).
+    pub max_body_bytes: usize,
+    /// The client port, which the management page connects to over WebSocket.
+    pub client_port: u16,
+    /// Each app's HTTP push rate limit (`apps[i].push_rate_per_sec`), indexed by `AppId`.
+    pub push_rates: Vec<Option<u32>>,
+}
+
+impl ControlSettings {
+    /// The settings of `config`, with the client port actually bound (`client_addr`).
+    pub fn from_config(config: &Config, client_addr: SocketAddr) -> ControlSettings {
+        ControlSettings {
+            max_body_bytes: config.control.max_body_bytes,
+            client_port: client_addr.port(),
+            push_rates: config.apps.iter().map(|app| app.push_rate_per_sec).collect(),
+        }
+    }
+}
+
+/// What every handler reads: the server's shared state and the control port's own.
+#[derive(Debug)]
+struct Context {
+    shared: Arc<Shared>,
+    client_port: u16,
+    rates: PushRates,
+    http_pushes: Arc<AtomicU64>,
+    metrics: prometheus_client::registry::Registry,
+}
+
+/// The running control thread.
+#[derive(Debug)]
+pub struct ControlHandle {
+    local_addr: SocketAddr,
+    stop: Option<oneshot::Sender<()>>,
+    thread: Option<JoinHandle<io::Result<()>>>,
+}
+
+/// Binds `listen` (port 0 picks a free one) and starts the `control` thread serving it.
+pub fn start(
+    listen: SocketAddr,
+    shared: Arc<Shared>,
+    settings: ControlSettings,
+) -> io::Result<ControlHandle> {
+    let listener = std::net::TcpListener::bind(listen)?;
+    listener.set_nonblocking(true)?;
+    let local_addr = listener.local_addr()?;
+    let http_pushes = Arc::new(AtomicU64::new(0));
+    let context = Arc::new(Context {
+        metrics: metrics::registry(Arc::clone(&shared), Arc::clone(&http_pushes)),
+        rates: PushRates::new(&settings.push_rates, Instant::now()),
+        client_port: settings.client_port,
+        http_pushes,
+        shared,
+    });
+    let app = router(context, settings.max_body_bytes);
+    let (stop, stopped) = oneshot::channel();
+    let thread = std::thread::Builder::new()
+        .name("control".into())
+        .spawn(move || serve(listener, app, stopped))?;
+    tracing::info!("control port listening addr={local_addr}");
+    Ok(ControlHandle { local_addr, stop: Some(stop), thread: Some(thread) })
+}
+
+impl ControlHandle {
+    /// The address the control port is bound to (with the real port when the config said 0).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// Stops accepting, lets in-flight requests finish (at most [`SHUTDOWN_GRACE`]), and joins
+    /// the thread.
+    pub fn shutdown(mut self) -> io::Result<()> {
+        self.stop.take().map(|stop| stop.send(()));
+        match self.thread.take().map(JoinHandle::join) {
+            None | Some(Ok(Ok(()))) => Ok(()),
+            Some(Ok(Err(e))) => Err(e),
+            Some(Err(_)) => Err(io::Error::other("the control thread panicked")),
+        }
+    }
+}
+
+impl Drop for ControlHandle {
+    /// A handle dropped without [`ControlHandle::shutdown`] stops the thread in the background.
+    fn drop(&mut self) {
+        self.stop.take().map(|stop| stop.send(()));
+    }
+}
+
+fn router(context: Arc<Context>, max_body_bytes: usize) -> Router {
+    Router::new()
+        .route("/", get(page::index))
+        .route("/app.css", get(page::css))
+        .route("/app.js", get(page::app_js))
+        .route("/pomelo.js", get(page::pomelo_js))
+        .route("/config.json", get(page::config))
+        .route("/healthz", get(api::healthz))
+        .route("/metrics", get(metrics::scrape))
+        .route("/api/apps/{apikey}/push", post(api::push_all))
+        .route("/api/apps/{apikey}/clients", get(api::clients))
+        .route("/api/apps/{apikey}/clients/{client_id}/push", post(api::push_to_client))
+        .fallback(error::not_found)
+        .method_not_allowed_fallback(error::method_not_allowed)
+        .layer(DefaultBodyLimit::max(max_body_bytes))
+        .layer(middleware::from_fn(deadline))
+        .with_state(context)
+}
+
+/// Answers 408 for a request that takes longer than [`REQUEST_TIMEOUT`] (a body trickling in).
+async fn deadline(request: Request, next: Next) -> Response {
+    match tokio::time::timeout(REQUEST_TIMEOUT, next.run(request)).await {
+        Ok(response) => response,
+        Err(_) => {
+            ApiError::new(StatusCode::REQUEST_TIMEOUT, "the request took too long").into_response()
+        }
+    }
+}
+
+/// The control thread: serves until `stopped` fires (or its sender is dropped).
+fn serve(
+    listener: std::net::TcpListener,
+    app: Router,
+    stopped: oneshot::Receiver<()>,
+) -> io::Result<()> {
+    let runtime =
+        tokio::runtime::Builder::new_current_thread().enable_io().enable_time().build()?;
+    let result = runtime.block_on(async move {
+        let listener = tokio::net::TcpListener::from_std(listener)?;
+        let listener = idle::IdleListener::new(listener, idle::IDLE_TIMEOUT);
+        let (fired, mut fired_rx) = watch::channel(false);
+        let signal = async move {
+            let _ = stopped.await;
+            let _ = fired.send(true);
+        };
+        let server = axum::serve(listener, app).with_graceful_shutdown(signal);
+        let grace = async move {
+            let _ = fired_rx.wait_for(|&fired| fired).await;
+            tokio::time::sleep(SHUTDOWN_GRACE).await;
+        };
+        tokio::select! {
+            result = server => result,
+            () = grace => {
+                tracing::warn!("control port: requests still open after {SHUTDOWN_GRACE:?}, dropped");
+                Ok(())
+            }
+        }
+    });
+    if let Err(e) = &result {
+        tracing::error!(error = %e, "control port stopped");
+    }
+    result
+}

@@ -1,0 +1,225 @@
+// shaddock's management page: log in as an app's management session over Pomelo (pomelo.js),
+// watch who is online (onAdd / onLeave), push messages to everyone or to one client.
+
+import { PomeloClient } from './pomelo.js';
+
+const ENTER = 'connector.entryHandler.enter';
+const PUSH_ALL = 'pushserver.pushHandler.pushAll';
+const PUSH_ONE = 'pushserver.pushHandler.pushByClientId';
+/** Rows the client list draws at most; the count is always exact. */
+const MAX_SHOWN = 500;
+/** Responses kept in the log. */
+const MAX_LOG = 50;
+
+const $ = (id) => document.getElementById(id);
+
+let client = null;
+let apikey = '';
+let count = 0;
+const online = new Set();
+let drawPending = false;
+
+function setStatus(state, message) {
+  const status = $('status');
+  status.dataset.state = state;
+  status.textContent = message;
+}
+
+function showError(id, message) {
+  const el = $(id);
+  el.textContent = message;
+  el.hidden = !message;
+}
+
+function entered(response) {
+  online.clear();
+  for (const id of response.users || []) online.add(String(id));
+  count = response.count ?? online.size;
+  $('login-card').hidden = true;
+  $('console').hidden = false;
+  $('disconnect').hidden = false;
+  $('log').replaceChildren();
+  setStatus('entered', `Managing ${apikey}`);
+  draw();
+}
+
+function left(reason) {
+  client = null;
+  $('console').hidden = true;
+  $('disconnect').hidden = true;
+  $('login-card').hidden = false;
+  $('connect').disabled = false;
+  setStatus('closed', 'Not connected');
+  showError('login-error', `Disconnected: ${reason}`);
+}
+
+async function login(event) {
+  event.preventDefault();
+  showError('login-error', '');
+  apikey = $('apikey').value.trim();
+  const secret = $('secret').value;
+  $('connect').disabled = true;
+  setStatus('connecting', 'Connecting…');
+  const pomelo = new PomeloClient();
+  try {
+    const config = await (await fetch('/config.json', { cache: 'no-store' })).json();
+    const scheme = location.protocol === 'https:' ? 'wss' : 'ws';
+    await pomelo.connect(`${scheme}://${location.hostname}:${config.client_port}/`);
+    const response = await pomelo.request(ENTER, { role: 'server', apikey, secret });
+    if (response.code !== 200) throw new Error(`Refused (${response.code}): ${response.msg || 'no reason given'}`);
+    client = pomelo;
+    pomelo.addEventListener('push', (e) => onPush(e.detail));
+    pomelo.addEventListener('close', (e) => left(e.detail.reason));
+    try {
+      localStorage.setItem('shaddock.apikey', apikey);
+    } catch (err) {
+      // Storage may be disabled; the apikey is only a convenience.
+    }
+    entered(response);
+  } catch (err) {
+    pomelo.close('login failed');
+    $('connect').disabled = false;
+    setStatus('error', 'Not connected');
+    showError('login-error', err.message);
+  }
+}
+
+function onPush({ route, body }) {
+  if (!body) return;
+  if (route === 'onAdd') {
+    if (Array.isArray(body.users)) {
+      online.clear();
+      for (const id of body.users) online.add(String(id));
+    }
+    if (body.clientId !== undefined) online.add(String(body.clientId));
+  } else if (route === 'onLeave') {
+    online.delete(String(body.clientId));
+  } else {
+    return;
+  }
+  if (Number.isInteger(body.count)) count = body.count;
+  draw();
+}
+
+/** Redraws the client list once per frame, however many joins arrive. */
+function draw() {
+  if (drawPending) return;
+  drawPending = true;
+  requestAnimationFrame(() => {
+    drawPending = false;
+    $('count').textContent = String(count);
+    const filter = $('filter').value.trim().toLowerCase();
+    const ids = [...online].filter((id) => id.toLowerCase().includes(filter)).sort();
+    const rows = ids.slice(0, MAX_SHOWN).map((id) => {
+      const li = document.createElement('li');
+      const button = document.createElement('button');
+      button.type = 'button';
+      button.className = 'client';
+      button.textContent = id;
+      button.dataset.clientId = id;
+      if ($('target-one').checked && $('client-id').value === id) button.classList.add('chosen');
+      li.append(button);
+      return li;
+    });
+    $('clients').replaceChildren(...rows);
+    $('client-id').classList.toggle('inactive', !$('target-one').checked);
+    const notes = [];
+    if (ids.length > MAX_SHOWN) notes.push(`showing ${MAX_SHOWN} of ${ids.length} matches`);
+    if (count > online.size) notes.push(`${count - online.size} more online than this page has heard of`);
+    if (count === 0) notes.push('nobody is online yet');
+    $('clients-note').textContent = notes.join(' · ');
+  });
+}
+
+function choose(event) {
+  const button = event.target.closest('button.client');
+  if (!button) return;
+  $('client-id').value = button.dataset.clientId;
+  $('target-one').checked = true;
+  draw();
+  $('message').focus();
+}
+
+async function push(event) {
+  event.preventDefault();
+  showError('push-error', '');
+  if (!client) return;
+  const raw = $('message').value;
+  let msg = raw;
+  if ($('format').value === 'json') {
+    try {
+      msg = JSON.parse(raw);
+    } catch (err) {
+      showError('push-error', `Not JSON: ${err.message}`);
+      return;
+    }
+  }
+  const one = $('target-one').checked;
+  const clientId = $('client-id').value.trim();
+  if (one && !clientId) {
+    showError('push-error', 'Choose a client: type its clientId or tap it in the list.');
+    return;
+  }
+  const started = performance.now();
+  $('send').disabled = true;
+  try {
+    const response = one
+      ? await client.request(PUSH_ONE, { apikey, clientId, msg })
+      : await client.request(PUSH_ALL, { apikey, msg });
+    log(one ? clientId : 'every client', response, performance.now() - started);
+  } catch (err) {
+    log(one ? clientId : 'every client', { code: 0, msg: err.message }, performance.now() - started);
+  } finally {
+    $('send').disabled = false;
+  }
+}
+
+function log(target, response, ms) {
+  const li = document.createElement('li');
+  const ok = response.code === 200;
+  li.className = ok ? 'ok' : 'fail';
+  li.dataset.code = String(response.code);
+  const head = document.createElement('div');
+  const when = document.createElement('time');
+  when.textContent = new Date().toLocaleTimeString();
+  const summary = document.createElement('strong');
+  const recipients = Number.isInteger(response.recipients)
+    ? ` · ${response.recipients} recipient${response.recipients === 1 ? '' : 's'}`
+    : '';
+  summary.textContent = ok ? `${response.msg || 'ok'}${recipients}` : `${response.code || 'error'}: ${response.msg}`;
+  const meta = document.createElement('span');
+  meta.className = 'meta';
+  meta.textContent = `to ${target} · ${Math.round(ms)} ms`;
+  head.append(when, ' ', summary, ' ', meta);
+  const body = document.createElement('code');
+  body.textContent = JSON.stringify(response);
+  li.append(head, body);
+  $('log').prepend(li);
+  while ($('log').children.length > MAX_LOG) $('log').lastElementChild.remove();
+}
+
+function start() {
+  const params = new URLSearchParams(location.search);
+  let remembered = null;
+  try {
+    remembered = localStorage.getItem('shaddock.apikey');
+  } catch (err) {
+    // No storage: start empty.
+  }
+  $('apikey').value = params.get('apikey') || remembered || '';
+  $('login').addEventListener('submit', login);
+  $('push').addEventListener('submit', push);
+  $('clients').addEventListener('click', choose);
+  $('filter').addEventListener('input', draw);
+  $('target-all').addEventListener('change', draw);
+  $('target-one').addEventListener('change', draw);
+  $('client-id').addEventListener('input', () => {
+    if ($('client-id').value) $('target-one').checked = true;
+    draw();
+  });
+  $('disconnect').addEventListener('click', () => client && client.close('you disconnected'));
+  setStatus('idle', 'Not connected');
+  ($('apikey').value ? $('secret') : $('apikey')).focus();
+}
+
+start();
