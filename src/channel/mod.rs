@@ -4,8 +4,12 @@
 //! and how many members each core holds, so a broadcast goes only to cores with members.
 //! [`members`] is per core: the local member list a reactor walks to write a broadcast.
 
+pub mod client_id;
 pub mod members;
+pub mod presence;
 pub mod registry;
 
+pub use client_id::ClientId;
 pub use members::LocalMembers;
+pub use presence::PresenceKey;
 pub use registry::{Channel, Channels, Join};

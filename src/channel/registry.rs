@@ -8,10 +8,12 @@
 //!   that core only; other threads read it to decide which cores a broadcast goes to.
 //! - Locks are held only for a join, a leave or a lookup, never on the broadcast path.
 
-use std::collections::{BinaryHeap, HashMap};
+use std::collections::BinaryHeap;
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Mutex, MutexGuard};
 
+use super::client_id::ClientId;
+use super::presence::{Presence, PresenceKey};
 use crate::config::DuplicatePolicy;
 use crate::reactor::ConnId;
 
@@ -19,7 +21,8 @@ use crate::reactor::ConnId;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Join {
     /// Joined; `count` clients are online now. `replaced` was online with the same clientId.
-    Joined { count: usize, replaced: Option<ConnId> },
+    /// The joining connection keeps `key` to leave.
+    Joined { count: usize, replaced: Option<ConnId>, key: PresenceKey },
     /// The clientId is online and the policy is `refuse`.
     Duplicate,
     /// The app's `max_clients` is reached.
@@ -28,7 +31,7 @@ pub enum Join {
 
 #[derive(Debug)]
 pub struct Channel {
-    presence: Mutex<HashMap<Arc<str>, ConnId>>,
+    presence: Mutex<Presence>,
     managers: Mutex<Vec<ConnId>>,
     members_per_core: Box<[AtomicU32]>,
 }
@@ -36,14 +39,14 @@ pub struct Channel {
 impl Channel {
     fn new(cores: usize) -> Channel {
         Channel {
-            presence: Mutex::new(HashMap::new()),
+            presence: Mutex::new(Presence::default()),
             managers: Mutex::new(Vec::new()),
             members_per_core: (0..cores).map(|_| AtomicU32::new(0)).collect(),
         }
     }
 
-    fn presence(&self) -> MutexGuard<'_, HashMap<Arc<str>, ConnId>> {
-        // A panic elsewhere must not take presence down with it: the map is always consistent.
+    fn presence(&self) -> MutexGuard<'_, Presence> {
+        // A panic elsewhere must not take presence down with it: the table is always consistent.
         self.presence.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
@@ -53,45 +56,31 @@ impl Channel {
 
     pub fn join(
         &self,
-        client_id: &Arc<str>,
+        client_id: &str,
         conn: ConnId,
         policy: DuplicatePolicy,
         max_clients: Option<usize>,
     ) -> Join {
         let mut presence = self.presence();
-        match presence.get_mut(client_id) {
-            Some(_) if policy == DuplicatePolicy::Refuse => Join::Duplicate,
-            Some(holder) => {
-                let replaced = std::mem::replace(holder, conn);
-                Join::Joined { count: presence.len(), replaced: Some(replaced) }
-            }
-            None => {
-                if max_clients.is_some_and(|max| presence.len() >= max) {
-                    return Join::Full;
-                }
-                presence.insert(client_id.clone(), conn);
-                Join::Joined { count: presence.len(), replaced: None }
-            }
+        match presence.get(client_id) {
+            Some(_) if policy == DuplicatePolicy::Refuse => return Join::Duplicate,
+            None if max_clients.is_some_and(|max| presence.len() >= max) => return Join::Full,
+            _ => {}
         }
+        let (key, replaced) = presence.insert(client_id, conn);
+        Join::Joined { count: presence.len(), replaced, key }
     }
 
-    /// Removes `client_id` if `conn` still holds it; returns the count left, or `None` if
-    /// another connection holds the clientId now.
-    pub fn leave(&self, client_id: &str, conn: ConnId) -> Option<usize> {
+    /// Removes the clientId `conn` holds under `key`, if it still holds it; returns the id and
+    /// the count left, or `None` if another connection holds the clientId now.
+    pub fn leave(&self, key: PresenceKey, conn: ConnId) -> Option<(ClientId, usize)> {
         let mut presence = self.presence();
-        if presence.get(client_id) == Some(&conn) {
-            presence.remove(client_id);
-            if presence.is_empty() {
-                presence.shrink_to_fit();
-            }
-            Some(presence.len())
-        } else {
-            None
-        }
+        let client_id = presence.remove(key, conn)?;
+        Some((client_id, presence.len()))
     }
 
     pub fn find(&self, client_id: &str) -> Option<ConnId> {
-        self.presence().get(client_id).copied()
+        self.presence().get(client_id)
     }
 
     pub fn count(&self) -> usize {
@@ -99,18 +88,19 @@ impl Channel {
     }
 
     /// Up to `limit` online clientIds (unordered) and the total count.
-    pub fn users(&self, limit: usize) -> (Vec<Arc<str>>, usize) {
+    pub fn users(&self, limit: usize) -> (Vec<ClientId>, usize) {
         let presence = self.presence();
-        (presence.keys().take(limit).cloned().collect(), presence.len())
+        (presence.ids().take(limit).cloned().collect(), presence.len())
     }
 
     /// A page of online clientIds in sorted order: the `limit` smallest ids after `cursor` (all
     /// ids when `cursor` is `None`), and the total count. Costs one pass over the channel under
     /// the presence lock, keeping only the page (a bounded heap), never a copy of every id.
-    pub fn users_after(&self, cursor: Option<&str>, limit: usize) -> (Vec<Arc<str>>, usize) {
+    pub fn users_after(&self, cursor: Option<&str>, limit: usize) -> (Vec<ClientId>, usize) {
         let presence = self.presence();
-        let mut page: BinaryHeap<&Arc<str>> = BinaryHeap::with_capacity(limit.min(presence.len()));
-        for id in presence.keys().filter(|id| cursor.is_none_or(|c| &***id > c)) {
+        let mut page: BinaryHeap<&str> = BinaryHeap::with_capacity(limit.min(presence.len()));
+        let ids = presence.ids().map(ClientId::as_str);
+        for id in ids.filter(|id| cursor.is_none_or(|c| *id > c)) {
             if page.len() < limit {
                 page.push(id);
             } else if let Some(mut largest) = page.peek_mut() {
@@ -119,7 +109,7 @@ impl Channel {
                 }
             }
         }
-        (page.into_sorted_vec().into_iter().cloned().collect(), presence.len())
+        (page.into_sorted_vec().into_iter().map(ClientId::new).collect(), presence.len())
     }
 
     pub fn add_manager(&self, conn: ConnId) {
@@ -173,36 +163,41 @@ impl Channels {
 mod tests {
     use super::*;
 
-    fn conn(index: u32) -> ConnId {
-        ConnId { core: 0, index, generation: 1 }
+    fn conn(index: usize) -> ConnId {
+        ConnId::new(0, index, 1)
+    }
+
+    fn joined(join: Join) -> (usize, Option<ConnId>, PresenceKey) {
+        match join {
+            Join::Joined { count, replaced, key } => (count, replaced, key),
+            other => panic!("expected a join, got {other:?}"),
+        }
     }
 
     #[test]
     fn replace_keeps_the_newer_holder_on_leave() {
         let ch = Channel::new(2);
-        let id: Arc<str> = "c1".into();
-        assert_eq!(
-            ch.join(&id, conn(1), DuplicatePolicy::Replace, None),
-            Join::Joined { count: 1, replaced: None }
-        );
-        assert_eq!(
-            ch.join(&id, conn(2), DuplicatePolicy::Replace, None),
-            Join::Joined { count: 1, replaced: Some(conn(1)) }
-        );
-        assert_eq!(ch.leave("c1", conn(1)), None);
+        let (count, replaced, key) = joined(ch.join("c1", conn(1), DuplicatePolicy::Replace, None));
+        assert_eq!((count, replaced), (1, None));
+        let (count, replaced, key2) =
+            joined(ch.join("c1", conn(2), DuplicatePolicy::Replace, None));
+        assert_eq!((count, replaced, key2), (1, Some(conn(1)), key));
+        assert_eq!(ch.leave(key, conn(1)), None);
         assert_eq!(ch.find("c1"), Some(conn(2)));
-        assert_eq!(ch.leave("c1", conn(2)), Some(0));
+        let (id, left) = ch.leave(key, conn(2)).expect("the holder leaves");
+        assert_eq!((id.as_str(), left), ("c1", 0));
         assert_eq!(ch.find("c1"), None);
     }
 
     #[test]
     fn refuse_and_full() {
         let ch = Channel::new(1);
-        let a: Arc<str> = "a".into();
-        let b: Arc<str> = "b".into();
-        ch.join(&a, conn(1), DuplicatePolicy::Refuse, Some(1));
-        assert_eq!(ch.join(&a, conn(2), DuplicatePolicy::Refuse, Some(1)), Join::Duplicate);
-        assert_eq!(ch.join(&b, conn(3), DuplicatePolicy::Refuse, Some(1)), Join::Full);
+        joined(ch.join("a", conn(1), DuplicatePolicy::Refuse, Some(1)));
+        assert_eq!(ch.join("a", conn(2), DuplicatePolicy::Refuse, Some(1)), Join::Duplicate);
+        assert_eq!(ch.join("b", conn(3), DuplicatePolicy::Refuse, Some(1)), Join::Full);
+        // Replacing an online id is not a new client: a full channel still takes it.
+        let (count, replaced, _) = joined(ch.join("a", conn(4), DuplicatePolicy::Replace, Some(1)));
+        assert_eq!((count, replaced), (1, Some(conn(1))));
         assert_eq!(ch.count(), 1);
     }
 
@@ -210,7 +205,7 @@ mod tests {
     fn users_after_pages_in_sorted_order() {
         let ch = Channel::new(1);
         for (i, id) in ["d", "b", "e", "a", "c"].into_iter().enumerate() {
-            ch.join(&id.into(), conn(i as u32), DuplicatePolicy::Replace, None);
+            ch.join(id, conn(i), DuplicatePolicy::Replace, None);
         }
         let page = |cursor, limit| {
             let (ids, total) = ch.users_after(cursor, limit);

@@ -29,6 +29,7 @@ use super::Context;
 use super::auth::authorize;
 use super::error::ApiError;
 use crate::broadcast::{self, Frame};
+use crate::channel::ClientId;
 use crate::push::route::ON_MSG;
 use crate::push::{AppId, reply};
 use crate::reactor::inbox::Command;
@@ -77,7 +78,7 @@ pub(super) async fn push_to_client(
         return Err(ApiError::not_found(format!("client {client_id:?} is not online")));
     };
     take_token(&context, app)?;
-    shared.inboxes[usize::from(conn.core)].send(Command::Deliver { conn, frame });
+    shared.inboxes[conn.core()].send(Command::Deliver { conn, frame });
     context.http_pushes.fetch_add(1, Ordering::Relaxed);
     Ok(Json(json!({ "recipients": 1 })))
 }
@@ -111,7 +112,7 @@ pub(super) async fn clients(
     let more = clients.len() > limit;
     clients.truncate(limit);
     let next_cursor = more.then(|| clients.last().map(|id| id.to_string())).flatten();
-    let clients: Vec<&str> = clients.iter().map(|id| &**id).collect();
+    let clients: Vec<&str> = clients.iter().map(ClientId::as_str).collect();
     Ok(Json(json!({ "clients": clients, "total": total, "next_cursor": next_cursor })))
 }
 

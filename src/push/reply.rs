@@ -6,6 +6,7 @@
 use serde_json::{Value, json};
 
 use super::request::Refusal;
+use crate::channel::ClientId;
 
 pub fn refusal(refusal: &Refusal) -> Value {
     json!({ "code": refusal.code, "msg": refusal.msg })
@@ -20,7 +21,7 @@ pub fn client_entered() -> Value {
     json!({ "code": 200, "msg": "add ok" })
 }
 
-pub fn server_entered(users: &[std::sync::Arc<str>], count: usize) -> Value {
+pub fn server_entered(users: &[ClientId], count: usize) -> Value {
     json!({ "code": 200, "msg": "push server is ok.", "users": users_json(users), "count": count })
 }
 
@@ -34,7 +35,7 @@ pub fn on_msg(msg: &Value) -> Value {
 }
 
 /// The body of the `onAdd` push; `users` only while the channel is small.
-pub fn on_add(client_id: &str, count: usize, users: Option<&[std::sync::Arc<str>]>) -> Value {
+pub fn on_add(client_id: &str, count: usize, users: Option<&[ClientId]>) -> Value {
     let mut body = json!({ "msg": "add ok", "clientId": client_id, "count": count });
     if let Some(users) = users {
         body["users"] = users_json(users);
@@ -46,8 +47,8 @@ pub fn on_leave(client_id: &str, count: usize) -> Value {
     json!({ "clientId": client_id, "count": count })
 }
 
-fn users_json(users: &[std::sync::Arc<str>]) -> Value {
-    Value::Array(users.iter().map(|u| Value::from(&**u)).collect())
+fn users_json(users: &[ClientId]) -> Value {
+    Value::Array(users.iter().map(|u| Value::from(u.as_str())).collect())
 }
 
 #[cfg(test)]
@@ -61,7 +62,7 @@ mod tests {
             duplicate_login().to_string(),
             r#"{"code":500,"msg":"duplicate log in","error":true}"#
         );
-        let users: Vec<std::sync::Arc<str>> = vec!["a".into()];
+        let users = vec![ClientId::new("a")];
         assert_eq!(on_add("a", 1, Some(&users))["users"], json!(["a"]));
         assert!(on_add("a", 1, None).get("users").is_none());
         assert_eq!(pushed(3)["recipients"], 3);

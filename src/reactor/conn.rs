@@ -8,11 +8,10 @@
 //! - `member_slot` is meaningful only for a client session (`role == Role::Client`): it is the
 //!   connection's position in its core's member list of `app`.
 
-use std::sync::Arc;
-
 use mio::net::TcpStream;
 
 use super::outbox::Outbox;
+use crate::channel::PresenceKey;
 use crate::push::AppId;
 
 /// Where the connection is in Pomelo's lifecycle (hybridsocket: INITED → WAIT_ACK → WORKING → CLOSED),
@@ -54,7 +53,7 @@ pub enum Role {
 }
 
 /// The session's role and the transport, packed into one byte so that an idle [`Conn`] stays
-/// at 56 bytes.
+/// at 48 bytes.
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub struct Tags(u8);
 
@@ -124,7 +123,7 @@ impl InputRest {
     }
 }
 
-/// A connection: 56 bytes in a release build (see the size test below).
+/// A connection: 48 bytes in a release build (see the size test below).
 #[derive(Debug)]
 pub struct Conn {
     pub stream: TcpStream,
@@ -136,8 +135,8 @@ pub struct Conn {
     pub app: AppId,
     pub state: ConnState,
     pub tags: Tags,
-    /// The clientId this session entered with (clients only); shared with the presence map.
-    pub client_id: Option<Arc<str>>,
+    /// Finds this session's clientId in its channel's presence table (clients only).
+    pub presence_key: PresenceKey,
     /// Undecoded input, only while a package, frame or message is split across reads.
     pub read_rest: Option<Box<InputRest>>,
     /// Bytes the socket would not take yet, only while there are some.
@@ -155,7 +154,7 @@ impl Conn {
             app: AppId(0),
             state: ConnState::Opening,
             tags: Tags(0),
-            client_id: None,
+            presence_key: PresenceKey(0),
             read_rest: None,
             out: None,
         }
@@ -199,7 +198,7 @@ mod tests {
     /// registration check (8 bytes, padded to 16) to every socket in debug builds only.
     #[test]
     fn idle_conn_is_small() {
-        let budget = if cfg!(debug_assertions) { 56 + 16 } else { 56 };
+        let budget = if cfg!(debug_assertions) { 48 + 16 } else { 48 };
         assert!(
             std::mem::size_of::<Conn>() <= budget,
             "Conn is {} bytes",

@@ -80,7 +80,7 @@ mod tests {
     const WAKE: Token = Token(7);
 
     fn kick(index: u32) -> Command {
-        let conn = ConnId { core: 0, index, generation: 1 };
+        let conn = ConnId::new(0, index as usize, 1);
         Command::Kick { conn, reason: KickReason::Slow }
     }
 

@@ -51,13 +51,41 @@ use stats::KickReason;
 use table::ConnTable;
 use timer::{TimerEntry, TimerWheel};
 
-/// A connection anywhere in the server: its core, slab index and generation, so a stale id never
-/// reaches a connection that reused the slot.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct ConnId {
-    pub core: u16,
-    pub index: u32,
-    pub generation: u32,
+/// A connection anywhere in the server: its core, slab index and generation, packed into 8 bytes
+/// (core 8 bits, generation 24 bits, slab index 32 bits) so that presence entries stay small.
+/// The generation makes a stale id miss a connection that reused the slot (until the same slot
+/// has been reused 16 million times).
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct ConnId(u64);
+
+impl ConnId {
+    /// Generations are counted modulo 2^24.
+    pub const GENERATION_MASK: u32 = 0xFF_FFFF;
+
+    pub fn new(core: usize, index: usize, generation: u32) -> ConnId {
+        debug_assert!(core <= 0xFF && index <= u32::MAX as usize);
+        let core = (core as u64 & 0xFF) << 56;
+        let generation = u64::from(generation & ConnId::GENERATION_MASK) << 32;
+        ConnId(core | generation | (index as u64 & 0xFFFF_FFFF))
+    }
+
+    pub fn core(self) -> usize {
+        (self.0 >> 56) as usize
+    }
+
+    pub fn index(self) -> usize {
+        (self.0 & 0xFFFF_FFFF) as usize
+    }
+
+    pub fn generation(self) -> u32 {
+        (self.0 >> 32) as u32 & ConnId::GENERATION_MASK
+    }
+}
+
+impl std::fmt::Debug for ConnId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "ConnId({}:{}#{})", self.core(), self.index(), self.generation())
+    }
 }
 
 pub const LISTENER: Token = Token(usize::MAX - 1);
@@ -217,7 +245,7 @@ impl Reactor {
     /// This core's id for the connection at `index`.
     fn conn_id(&self, index: usize) -> Option<ConnId> {
         let conn = self.conns.get(index)?;
-        Some(ConnId { core: self.core as u16, index: index as u32, generation: conn.generation })
+        Some(ConnId::new(self.core, index, conn.generation))
     }
 
     /// Sends `command` to `core`, or queues it here when it is for this core.
@@ -257,16 +285,16 @@ impl Reactor {
                     batch.clear();
                 }
                 Command::Deliver { conn, frame } => {
-                    let index = conn.index as usize;
-                    if self.conns.get_live(index, conn.generation).is_some()
+                    let index = conn.index();
+                    if self.conns.get_live(index, conn.generation()).is_some()
                         && self.send(index, std::slice::from_ref(&frame))
                     {
                         stats::add(&self.shared.stats[self.core].deliveries, 1);
                     }
                 }
                 Command::Kick { conn, reason } => {
-                    if self.conns.get_live(conn.index as usize, conn.generation).is_some() {
-                        self.kick(conn.index as usize, reason, reason.as_str());
+                    if self.conns.get_live(conn.index(), conn.generation()).is_some() {
+                        self.kick(conn.index(), reason, reason.as_str());
                     }
                 }
                 Command::Shutdown { drain_secs } => self.start_drain(drain_secs),

@@ -183,16 +183,15 @@ impl Reactor {
                 let app = self.lookup_app(&apikey)?;
                 self.check_not_entered(index)?;
                 let channel = shared.channels.get(app);
-                let client_id: Arc<str> = client_id.into();
                 let settings = &shared.settings;
                 let max_clients = shared.apps.get(app).max_clients;
-                let (count, replaced) =
+                let (count, replaced, key) =
                     match channel.join(&client_id, me, settings.duplicate, max_clients) {
                         Join::Duplicate => return Ok(reply::duplicate_login()),
                         Join::Full => {
                             return Err(Refusal::new(503, "the app's client limit is reached"));
                         }
-                        Join::Joined { count, replaced } => (count, replaced),
+                        Join::Joined { count, replaced, key } => (count, replaced, key),
                     };
                 let slot = self.members.add(app, index as u32);
                 channel.member_added(self.core);
@@ -200,12 +199,12 @@ impl Reactor {
                     conn.tags.set_role(Role::Client);
                     conn.app = app;
                     conn.member_slot = slot;
-                    conn.client_id = Some(Arc::clone(&client_id));
+                    conn.presence_key = key;
                 }
                 stats::add(&shared.stats[self.core].joins, 1);
                 if let Some(old) = replaced {
                     self.dispatch(
-                        old.core.into(),
+                        old.core(),
                         Command::Kick { conn: old, reason: KickReason::Replaced },
                     );
                 }
@@ -255,7 +254,7 @@ impl Reactor {
                     return Err(Refusal::new(404, "no such client"));
                 };
                 let frame = self.push_frame(ON_MSG, &reply::on_msg(&msg))?;
-                self.dispatch(target.core.into(), Command::Deliver { conn: target, frame });
+                self.dispatch(target.core(), Command::Deliver { conn: target, frame });
                 stats::add(&shared.stats[self.core].pushes, 1);
                 Ok(reply::pushed(1))
             }
@@ -301,7 +300,7 @@ impl Reactor {
         };
         for manager in managers {
             let command = Command::Deliver { conn: manager, frame: frame.clone() };
-            self.dispatch(manager.core.into(), command);
+            self.dispatch(manager.core(), command);
         }
     }
 
@@ -325,17 +324,16 @@ impl Reactor {
             Role::Client => {
                 stats::add(&shared.stats[self.core].leaves, 1);
                 let slot = std::mem::replace(&mut conn.member_slot, u32::MAX);
-                let client_id = conn.client_id.take();
+                let key = conn.presence_key;
                 if let Some(moved) = self.members.remove(app, slot) {
                     if let Some(moved_conn) = self.conns.get_mut(moved as usize) {
                         moved_conn.member_slot = slot;
                     }
                 }
                 channel.member_removed(self.core);
-                if let Some(client_id) = client_id {
-                    if let Some(count) = channel.leave(&client_id, me) {
-                        self.notify_managers(app, ON_LEAVE, &reply::on_leave(&client_id, count));
-                    }
+                if let Some((client_id, count)) = channel.leave(key, me) {
+                    let body = reply::on_leave(client_id.as_str(), count);
+                    self.notify_managers(app, ON_LEAVE, &body);
                 }
             }
         }

@@ -3,11 +3,12 @@
 //! # Invariants
 //! - A slab index is the connection's mio `Token`; it is reused after the connection closes.
 //! - Every connection gets a generation that no earlier connection of this reactor had (until
-//!   the 32-bit counter wraps, ~4 billion accepts later), so a stale [`ConnId`](super::ConnId)
-//!   never reaches a connection that reused its slot.
+//!   the 24-bit counter wraps, 16 million accepts later), so a stale [`ConnId`] never reaches a
+//!   connection that reused its slot.
 
 use slab::Slab;
 
+use super::ConnId;
 use super::conn::Conn;
 
 #[derive(Debug, Default)]
@@ -24,7 +25,7 @@ impl ConnTable {
 
     /// Hands out the generation for the next connection.
     pub fn next_generation(&mut self) -> u32 {
-        self.next_generation = self.next_generation.wrapping_add(1);
+        self.next_generation = self.next_generation.wrapping_add(1) & ConnId::GENERATION_MASK;
         self.next_generation
     }
 
