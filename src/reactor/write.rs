@@ -39,18 +39,21 @@ impl Reactor {
     pub(super) fn on_writable(&mut self, index: usize) {
         let Some(conn) = self.conns.get_mut(index) else { return };
         let Some(out) = conn.out.as_mut() else { return };
-        match out.flush(&mut conn.stream) {
-            Ok(written) => {
-                let stats = &self.shared.stats[self.core];
-                stats::add(&stats.bytes_written, written as u64);
-                stats::sub(&stats.queued_bytes, written as u64);
-                if out.is_empty() {
-                    conn.out = None;
-                    if conn.state == ConnState::Closing {
-                        let _ = conn.stream.shutdown(Shutdown::Write);
-                    }
+        let before = out.len();
+        let result = out.flush(&mut conn.stream);
+        // Count what left even when the flush ended in an error.
+        let written = (before - out.len()) as u64;
+        let stats = &self.shared.stats[self.core];
+        stats::add(&stats.bytes_written, written);
+        stats::sub(&stats.queued_bytes, written);
+        match result {
+            Ok(_) if out.is_empty() => {
+                conn.out = None;
+                if conn.state == ConnState::Closing {
+                    let _ = conn.stream.shutdown(Shutdown::Write);
                 }
             }
+            Ok(_) => {}
             Err(_) => self.close(index),
         }
     }
@@ -75,7 +78,8 @@ impl Reactor {
         for (slice, frame) in slices.iter_mut().zip(frames) {
             *slice = IoSlice::new(frame.bytes(transport));
         }
-        let Ok(mut written) = write_vectored(&mut conn.stream, &slices[..count]) else {
+        let offered: usize = slices[..count].iter().map(|s| s.len()).sum();
+        let Ok(written) = write_vectored(&mut conn.stream, &slices[..count]) else {
             self.close(index);
             return false;
         };
@@ -85,6 +89,8 @@ impl Reactor {
         if written == total {
             return true;
         }
+        let socket_full = written < offered;
+        let mut written = written;
         let mut out = Box::<Outbox>::default();
         for frame in frames.iter().map(|f| f.bytes(transport)) {
             if written >= frame.len() {
@@ -98,6 +104,11 @@ impl Reactor {
         }
         stats::add(&stats.queued_bytes, out.len() as u64);
         conn.out = Some(out);
+        if !socket_full {
+            // More frames than one writev takes, and the socket took them all: no writable
+            // event is coming, so keep writing now.
+            self.on_writable(index);
+        }
         self.check_pending(index)
     }
 
