@@ -1,0 +1,326 @@
+//! The command line: every knob of a run, with defaults sized for this 2-core machine, and the
+//! checks that turn them into loop settings.
+
+use std::net::{Ipv4Addr, SocketAddr};
+
+use anyhow::{bail, ensure};
+use clap::{Parser, ValueEnum};
+
+use crate::report::{LoopSpec, Mode, PhaseKind};
+
+/// The environment variable holding the demo app's secret (as the daemon reads it).
+const DEMO_SECRET_ENV: &str = "SHADDOCK_DEMO_SECRET";
+/// The secret of the demo app in the repository's `shaddock.toml`.
+const PLACEHOLDER_SECRET: &str = "change-me-please";
+/// Open files a process needs besides its connections (poll, waker, stdio, publisher, slack).
+const SPARE_FILES: u64 = 64;
+
+/// Which transport Pomelo connections use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Transport {
+    /// Raw TCP.
+    Tcp,
+    /// WebSocket.
+    Ws,
+    /// Both: `--ws-percent` % over WebSocket.
+    Mix,
+}
+
+/// conn-flood: open many Pomelo (or Redis) connections and measure connect rate, idle memory,
+/// broadcast latency, sustained fan-out and churn.
+#[derive(Debug, Clone, Parser)]
+#[command(name = "conn-flood", version)]
+pub struct Options {
+    /// The server's client port [default: 127.0.0.1:3010, with --redis 127.0.0.1:6379].
+    #[arg(long)]
+    pub target: Option<SocketAddr>,
+    /// Connections to open.
+    #[arg(long, short = 'n', default_value_t = 1_000)]
+    pub conns: u64,
+    /// Pomelo transport.
+    #[arg(long, value_enum, default_value_t = Transport::Tcp)]
+    pub transport: Transport,
+    /// With `--transport mix`: the share of WebSocket connections, percent.
+    #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u8).range(0..=100))]
+    pub ws_percent: u8,
+    /// The WebSocket request path.
+    #[arg(long, default_value = "/")]
+    pub ws_path: String,
+    /// An app to join, `APIKEY=SECRET` (the secret is for the management session; without one,
+    /// $SHADDOCK_DEMO_SECRET or the placeholder of shaddock.toml). Repeat for several apps:
+    /// connection i joins app i mod count. With --redis the apikey is the channel.
+    #[arg(long = "app", value_name = "APIKEY[=SECRET]", default_value = "demo")]
+    pub apps: Vec<String>,
+    /// Speak Redis SUBSCRIBE/PUBLISH instead of Pomelo, for the baseline.
+    #[arg(long)]
+    pub redis: bool,
+    /// Source addresses to spread connections over, from --source-base upward (each has its own
+    /// ephemeral port range). 0 = let the kernel choose.
+    #[arg(long, default_value_t = 8)]
+    pub sources: u8,
+    /// The first source address.
+    #[arg(long, default_value = "127.0.0.2")]
+    pub source_base: Ipv4Addr,
+    /// Worker processes [default: enough that none holds more than --conns-per-proc].
+    #[arg(long)]
+    pub procs: Option<usize>,
+    /// The most connections one process holds (one process may open at most 20,000 files).
+    #[arg(long, default_value_t = 18_000)]
+    pub conns_per_proc: u64,
+    /// Event-loop threads per process.
+    #[arg(long, default_value_t = 1)]
+    pub threads: usize,
+    /// Connects in flight per loop (from connect to entered).
+    #[arg(long, default_value_t = 256)]
+    pub connect_window: usize,
+    /// Attempts per connection before it counts as failed.
+    #[arg(long, default_value_t = 3)]
+    pub connect_attempts: u8,
+    /// The longest the connect phase may take, seconds.
+    #[arg(long, default_value_t = 60.0)]
+    pub connect_secs: f64,
+    /// Heartbeat interval, seconds [default: what the server's handshake says; Redis: none].
+    #[arg(long)]
+    pub heartbeat_secs: Option<f64>,
+    /// Phases to run, in this order; connect always runs first.
+    #[arg(
+        long,
+        value_enum,
+        value_delimiter = ',',
+        default_value = "connect,idle,broadcast,sustained,churn"
+    )]
+    pub phases: Vec<PhaseKind>,
+    /// How long the idle phase holds the connections, seconds.
+    #[arg(long, default_value_t = 5.0)]
+    pub idle_secs: f64,
+    /// The server's pid, to read its RSS in the idle phase.
+    #[arg(long)]
+    pub server_pid: Option<u32>,
+    /// Single pushes in the broadcast phase.
+    #[arg(long, default_value_t = 20)]
+    pub pushes: usize,
+    /// Pause between two single pushes, ms.
+    #[arg(long, default_value_t = 100)]
+    pub push_gap_ms: u64,
+    /// Bytes in each pushed message (the `msg` string; Redis: the payload).
+    #[arg(long, default_value_t = 100)]
+    pub msg_bytes: usize,
+    /// How long to wait for every stable connection to receive every push, ms.
+    #[arg(long, default_value_t = 5_000)]
+    pub settle_ms: u64,
+    /// Sustained: the first rate, pushes per second.
+    #[arg(long, default_value_t = 50.0)]
+    pub rate_start: f64,
+    /// Sustained: each step multiplies the rate by this.
+    #[arg(long, default_value_t = 2.0)]
+    pub rate_factor: f64,
+    /// Sustained: the highest rate tried.
+    #[arg(long, default_value_t = 100_000.0)]
+    pub rate_max: f64,
+    /// Sustained: the most steps.
+    #[arg(long, default_value_t = 8)]
+    pub rate_steps: usize,
+    /// Sustained: seconds per step.
+    #[arg(long, default_value_t = 3.0)]
+    pub step_secs: f64,
+    /// Sustained: the 99th percentile latency a held rate may have, ms.
+    #[arg(long, default_value_t = 250.0)]
+    pub p99_limit_ms: f64,
+    /// Churn: reconnects per second (over all loops).
+    #[arg(long, default_value_t = 1_000.0)]
+    pub churn_rate: f64,
+    /// Churn: how long, seconds.
+    #[arg(long, default_value_t = 10.0)]
+    pub churn_secs: f64,
+    /// Churn: pushes per second meanwhile.
+    #[arg(long, default_value_t = 10.0)]
+    pub churn_push_rate: f64,
+    /// Progress line interval, ms (loops report at this interval too).
+    #[arg(long, default_value_t = 500)]
+    pub progress_ms: u64,
+    /// No progress line.
+    #[arg(long)]
+    pub quiet: bool,
+    /// The whole run stops after this long, seconds.
+    #[arg(long, default_value_t = 900.0)]
+    pub max_secs: f64,
+    /// clientIds are this prefix followed by the connection number.
+    #[arg(long, default_value = "cf")]
+    pub client_prefix: String,
+    /// The largest package, frame or reply accepted, bytes.
+    #[arg(long, default_value_t = 1 << 20)]
+    pub max_package: usize,
+    /// Internal: run as a worker process (reads its orders on stdin).
+    #[arg(long, hide = true)]
+    pub worker: bool,
+}
+
+impl Options {
+    /// The target address.
+    pub fn target(&self) -> SocketAddr {
+        self.target.unwrap_or_else(|| {
+            let port = if self.redis { 6379 } else { 3010 };
+            SocketAddr::from((Ipv4Addr::LOCALHOST, port))
+        })
+    }
+
+    /// The apps as `(apikey, secret)`.
+    pub fn apps(&self) -> Vec<(String, String)> {
+        self.apps
+            .iter()
+            .map(|app| match app.split_once('=') {
+                Some((apikey, secret)) => (apikey.to_string(), secret.to_string()),
+                None => (
+                    app.clone(),
+                    std::env::var(DEMO_SECRET_ENV).unwrap_or_else(|_| PLACEHOLDER_SECRET.into()),
+                ),
+            })
+            .collect()
+    }
+
+    /// Worker processes for this run.
+    pub fn procs(&self) -> usize {
+        self.procs
+            .unwrap_or_else(|| self.conns.div_ceil(self.conns_per_proc.max(1)).max(1) as usize)
+    }
+
+    /// The phases after connect, in run order, each once.
+    pub fn later_phases(&self) -> Vec<PhaseKind> {
+        let order = [PhaseKind::Idle, PhaseKind::Broadcast, PhaseKind::Sustained, PhaseKind::Churn];
+        order.into_iter().filter(|p| self.phases.contains(p)).collect()
+    }
+
+    /// The source addresses.
+    pub fn source_addrs(&self) -> Vec<Ipv4Addr> {
+        if self.sources == 0 {
+            return vec![Ipv4Addr::UNSPECIFIED];
+        }
+        let base = u32::from(self.source_base);
+        (0..u32::from(self.sources)).map(|i| Ipv4Addr::from(base.wrapping_add(i))).collect()
+    }
+
+    /// Checks the options against each other and the open-file limit.
+    pub fn check(&self, open_files: Option<u64>) -> anyhow::Result<()> {
+        ensure!(self.conns >= 1, "--conns must be at least 1");
+        ensure!(self.threads >= 1, "--threads must be at least 1");
+        ensure!(!self.apps.is_empty(), "at least one --app");
+        ensure!(self.connect_window >= 1, "--connect-window must be at least 1");
+        ensure!(self.connect_attempts >= 1, "--connect-attempts must be at least 1");
+        ensure!(self.rate_start > 0.0, "--rate-start must be positive");
+        ensure!(self.pushes <= 100_000, "--pushes is at most 100000");
+        ensure!(self.churn_push_rate > 0.0, "--churn-push-rate must be positive");
+        if self.sources > 0 {
+            ensure!(
+                self.source_base.is_loopback()
+                    && u32::from(self.source_base) + u32::from(self.sources) - 1
+                        <= u32::from(Ipv4Addr::new(127, 255, 255, 254)),
+                "source addresses must stay within 127.0.0.0/8"
+            );
+        }
+        ensure!(
+            self.target().ip().is_loopback(),
+            "conn-flood targets loopback only (got {})",
+            self.target()
+        );
+        let procs = self.procs();
+        let per_proc = self.conns.div_ceil(procs as u64);
+        if let Some(limit) = open_files {
+            if per_proc + SPARE_FILES > limit {
+                bail!(
+                    "{per_proc} connections per process but only {limit} open files: \
+                     use more --procs or a lower --conns-per-proc"
+                );
+            }
+        }
+        Ok(())
+    }
+
+    /// The settings every event loop shares (`loops` and `loop_id` are set by the fleet).
+    pub fn loop_spec(&self) -> LoopSpec {
+        let mode = if self.redis {
+            Mode::Redis
+        } else {
+            let ws_percent = match self.transport {
+                Transport::Tcp => 0,
+                Transport::Ws => 100,
+                Transport::Mix => self.ws_percent,
+            };
+            Mode::Pomelo { ws_percent, ws_path: self.ws_path.clone() }
+        };
+        LoopSpec {
+            target: self.target(),
+            mode,
+            apps: self.apps().into_iter().map(|(apikey, _)| apikey).collect(),
+            sources: self.source_addrs(),
+            conns: self.conns,
+            loops: 1,
+            loop_id: 0,
+            client_prefix: self.client_prefix.clone(),
+            connect_window: self.connect_window,
+            connect_attempts: self.connect_attempts,
+            heartbeat_secs: self.heartbeat_secs,
+            progress_ms: self.progress_ms.max(10),
+            max_secs: self.max_secs + 30.0,
+            max_package: self.max_package,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Options {
+        Options::try_parse_from(std::iter::once("conn-flood").chain(args.iter().copied())).unwrap()
+    }
+
+    #[test]
+    fn defaults() {
+        let o = parse(&[]);
+        assert_eq!(o.target(), "127.0.0.1:3010".parse().unwrap());
+        assert_eq!(o.procs(), 1);
+        assert_eq!(o.later_phases().len(), 4);
+        assert_eq!(o.source_addrs()[7], Ipv4Addr::new(127, 0, 0, 9));
+        o.check(Some(20_000)).unwrap();
+        let r = parse(&["--redis"]);
+        assert_eq!(r.target(), "127.0.0.1:6379".parse().unwrap());
+        assert_eq!(r.loop_spec().mode, Mode::Redis);
+    }
+
+    #[test]
+    fn processes_follow_the_per_process_cap() {
+        assert_eq!(parse(&["-n", "19000"]).procs(), 2);
+        assert_eq!(parse(&["-n", "36000"]).procs(), 2);
+        assert_eq!(parse(&["-n", "36001"]).procs(), 3);
+        assert_eq!(parse(&["-n", "100", "--procs", "2"]).procs(), 2);
+        let too_many = parse(&["-n", "19990", "--procs", "1"]);
+        assert!(too_many.check(Some(20_000)).is_err());
+    }
+
+    #[test]
+    fn apps_phases_and_transport() {
+        let o = parse(&[
+            "--app",
+            "a=s3cret-aaa",
+            "--app",
+            "b=s3cret-bbb",
+            "--phases",
+            "churn,idle",
+            "--transport",
+            "mix",
+            "--ws-percent",
+            "30",
+        ]);
+        assert_eq!(o.apps()[1], ("b".to_string(), "s3cret-bbb".to_string()));
+        assert_eq!(o.later_phases(), [PhaseKind::Idle, PhaseKind::Churn]);
+        assert!(matches!(o.loop_spec().mode, Mode::Pomelo { ws_percent: 30, .. }));
+        assert_eq!(o.loop_spec().apps, ["a", "b"]);
+    }
+
+    #[test]
+    fn refuses_what_is_not_loopback() {
+        assert!(parse(&["--target", "10.0.0.1:3010"]).check(None).is_err());
+        assert!(parse(&["--source-base", "10.0.0.2"]).check(None).is_err());
+        assert!(parse(&["--sources", "0"]).check(None).is_ok());
+    }
+}

@@ -1,0 +1,357 @@
+//! One connection's protocol, as a sans-IO state machine: bytes in, bytes out, stage changes
+//! and deliveries recorded; the event loop (`flood.rs`) owns the socket.
+//!
+//! ```text
+//! Pomelo/TCP   Connecting ─► Handshaking ─► Entering ─► Entered
+//! Pomelo/WS    Connecting ─► Upgrading ─► Handshaking ─► Entering ─► Entered
+//! Redis        Connecting ─► Entering (SUBSCRIBE sent) ─► Entered (confirmed)
+//!
+//! Handshaking: HANDSHAKE sent; on the answer (code 200) send HANDSHAKE_ACK + enter request id 1
+//! Entering:    on response id 1 with code 200 → Entered; any other code → Fault::Refused
+//! Entered:     pushes → stamp → PhaseBook::deliver; heartbeats answered by the server ignored
+//! anywhere:    KICK → Fault::Kicked, WebSocket close → Fault::Closed
+//! ```
+//!
+//! # Invariants
+//! - [`Conn::receive`] consumes only whole units (packages, frames, replies) and returns how many
+//!   bytes it used; the caller keeps the rest for the next read.
+//! - Past the handshake nothing allocates: pushes are decoded in place and their stamp parsed
+//!   from the borrowed body.
+
+use bytes::BytesMut;
+use shaddock::protocol::pomelo::message::{self, MessageType};
+use shaddock::protocol::pomelo::package::{self, Package, PackageType};
+use shaddock::protocol::pomelo::{handshake, kick};
+
+use crate::phase::{PhaseBook, Tally};
+use crate::wire::resp::{self, Item};
+use crate::wire::{pomelo, stamp, ws};
+
+/// The mask of every client WebSocket frame (RFC 6455 wants it unpredictable to defeat proxy
+/// cache poisoning, which a loopback load tool has no use for).
+const MASK: [u8; 4] = [0x5a, 0xc3, 0x3c, 0xa5];
+
+/// A Redis `PING`.
+const REDIS_PING: &[u8] = b"*1\r\n$4\r\nPING\r\n";
+
+/// The protocol of one connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Protocol {
+    /// Pomelo over raw TCP.
+    PomeloTcp,
+    /// Pomelo inside WebSocket binary frames.
+    PomeloWs,
+    /// Redis `SUBSCRIBE`.
+    Redis,
+}
+
+/// Where a connection is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stage {
+    /// No socket (not started, waiting for a retry, or given up).
+    Idle,
+    /// TCP connect in progress.
+    Connecting,
+    /// WebSocket upgrade sent.
+    Upgrading,
+    /// Pomelo handshake sent.
+    Handshaking,
+    /// Enter (or SUBSCRIBE) sent.
+    Entering,
+    /// In the channel.
+    Entered,
+}
+
+/// Who a connection is, for its first messages.
+#[derive(Debug, Clone, Copy)]
+pub struct Identity<'a> {
+    /// `Host` of the WebSocket upgrade.
+    pub host: &'a str,
+    /// Path of the WebSocket upgrade.
+    pub ws_path: &'a str,
+    /// The apikey (Redis: the channel).
+    pub apikey: &'a str,
+    /// The clientId is this prefix followed by the index.
+    pub client_prefix: &'a str,
+    /// See `client_prefix`.
+    pub client_index: u64,
+}
+
+/// What the first handshake of a loop taught it, reused by the next ones.
+#[derive(Debug, Default)]
+pub struct Learned {
+    /// The server's dictionary version: sent back so later handshakes leave the dictionary out.
+    pub dict_version: Option<String>,
+    /// The heartbeat interval the server asked for, seconds.
+    pub heartbeat_secs: Option<u32>,
+}
+
+/// The loop's side of one call: the time, the phase book, where output goes.
+#[derive(Debug)]
+pub struct Io<'a> {
+    /// `CLOCK_MONOTONIC` ns when the bytes were read.
+    pub now_ns: u64,
+    /// The phase's accounting.
+    pub book: &'a mut PhaseBook,
+    /// Bytes to send on this connection.
+    pub out: &'a mut BytesMut,
+    /// What handshakes taught the loop.
+    pub learned: &'a mut Learned,
+    /// The largest package, frame or reply accepted.
+    pub max_package: usize,
+}
+
+/// Why a connection must close.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Fault {
+    /// The server kicked it, with this reason.
+    Kicked(String),
+    /// The handshake or the enter was refused.
+    Refused(String),
+    /// The server closed it (WebSocket close frame).
+    Closed,
+    /// The server broke the protocol.
+    Protocol(String),
+}
+
+impl Fault {
+    /// A short description, the key under which failures are counted.
+    pub fn describe(&self) -> String {
+        match self {
+            Fault::Kicked(reason) => format!("kicked: {reason}"),
+            Fault::Refused(what) => format!("refused: {what}"),
+            Fault::Closed => "closed by server".to_string(),
+            Fault::Protocol(what) => format!("protocol: {what}"),
+        }
+    }
+}
+
+/// One connection's protocol state.
+#[derive(Debug, Clone)]
+pub struct Conn {
+    /// Its protocol.
+    pub protocol: Protocol,
+    /// Its stage.
+    pub stage: Stage,
+    /// Its counters for the current phase.
+    pub tally: Tally,
+}
+
+impl Conn {
+    /// A connection not started yet.
+    pub fn new(protocol: Protocol) -> Conn {
+        Conn { protocol, stage: Stage::Idle, tally: Tally::default() }
+    }
+
+    /// The TCP connect completed: write the first message.
+    pub fn start(&mut self, id: &Identity<'_>, io: &mut Io<'_>) {
+        match self.protocol {
+            Protocol::PomeloTcp => {
+                pomelo::encode_handshake(io.learned.dict_version.as_deref(), io.out);
+                self.stage = Stage::Handshaking;
+            }
+            Protocol::PomeloWs => {
+                ws::encode_upgrade(id.host, id.ws_path, io.out);
+                self.stage = Stage::Upgrading;
+            }
+            Protocol::Redis => {
+                resp::encode_command(&[b"SUBSCRIBE", id.apikey.as_bytes()], io.out);
+                self.stage = Stage::Entering;
+            }
+        }
+    }
+
+    /// Appends a heartbeat (Redis: a `PING`).
+    pub fn heartbeat(&self, out: &mut BytesMut) {
+        match self.protocol {
+            Protocol::PomeloTcp => pomelo::encode_heartbeat(out),
+            Protocol::PomeloWs => {
+                ws::encode_client_frame(ws::OP_BINARY, &package::HEARTBEAT, MASK, out);
+            }
+            Protocol::Redis => out.extend_from_slice(REDIS_PING),
+        }
+    }
+
+    /// Handles every whole unit at the front of `input`; returns the bytes used.
+    pub fn receive(
+        &mut self,
+        input: &[u8],
+        id: &Identity<'_>,
+        io: &mut Io<'_>,
+    ) -> Result<usize, Fault> {
+        match self.protocol {
+            Protocol::PomeloTcp => {
+                let mut used = 0;
+                while let Some((pkg, n)) = package::decode(&input[used..], io.max_package)
+                    .map_err(|e| Fault::Protocol(e.to_string()))?
+                {
+                    self.on_package(pkg, id, io)?;
+                    used += n;
+                }
+                Ok(used)
+            }
+            Protocol::PomeloWs => self.receive_ws(input, id, io),
+            Protocol::Redis => self.receive_redis(input, io),
+        }
+    }
+
+    fn receive_ws(
+        &mut self,
+        input: &[u8],
+        id: &Identity<'_>,
+        io: &mut Io<'_>,
+    ) -> Result<usize, Fault> {
+        let mut used = 0;
+        if self.stage == Stage::Upgrading {
+            match ws::decode_upgrade_answer(input) {
+                Ok(Some(n)) => used = n,
+                Ok(None) => return Ok(0),
+                Err(fault) => return Err(Fault::Refused(format!("websocket upgrade: {fault:?}"))),
+            }
+            let mut hello = BytesMut::new();
+            pomelo::encode_handshake(io.learned.dict_version.as_deref(), &mut hello);
+            ws::encode_client_frame(ws::OP_BINARY, &hello, MASK, io.out);
+            self.stage = Stage::Handshaking;
+        }
+        while let Some((frame, n)) = ws::decode_server_frame(&input[used..], io.max_package)
+            .map_err(|e| Fault::Protocol(format!("websocket: {e:?}")))?
+        {
+            match (frame.opcode, frame.fin) {
+                (ws::OP_BINARY, true) => {
+                    let mut at = 0;
+                    while let Some((pkg, n)) = package::decode(&frame.payload[at..], io.max_package)
+                        .map_err(|e| Fault::Protocol(e.to_string()))?
+                    {
+                        self.on_package(pkg, id, io)?;
+                        at += n;
+                    }
+                    if at != frame.payload.len() {
+                        return Err(Fault::Protocol("package split across frames".into()));
+                    }
+                }
+                (ws::OP_PING, _) => {
+                    ws::encode_client_frame(ws::OP_PONG, frame.payload, MASK, io.out);
+                }
+                (ws::OP_PONG, _) => {}
+                (ws::OP_CLOSE, _) => return Err(Fault::Closed),
+                (opcode, fin) => {
+                    return Err(Fault::Protocol(format!(
+                        "websocket frame opcode {opcode} fin {fin}"
+                    )));
+                }
+            }
+            used += n;
+        }
+        Ok(used)
+    }
+
+    fn receive_redis(&mut self, input: &[u8], io: &mut Io<'_>) -> Result<usize, Fault> {
+        let mut used = 0;
+        while let Some((reply, n)) = resp::decode(&input[used..], io.max_package)
+            .map_err(|e| Fault::Protocol(format!("resp: {e:?}")))?
+        {
+            match reply.items() {
+                [Item::Bulk(Some(b"message")), _, Item::Bulk(Some(payload))] => {
+                    if let Some((seq, send_ns)) = stamp::find(payload) {
+                        io.book.deliver(&mut self.tally, seq, send_ns, io.now_ns);
+                    }
+                }
+                [Item::Bulk(Some(b"subscribe")), ..] if self.stage == Stage::Entering => {
+                    self.stage = Stage::Entered;
+                }
+                [Item::Error(e)] => {
+                    return Err(Fault::Refused(String::from_utf8_lossy(e).into_owned()));
+                }
+                _ => {}
+            }
+            used += n;
+        }
+        Ok(used)
+    }
+
+    fn on_package(
+        &mut self,
+        pkg: Package<'_>,
+        id: &Identity<'_>,
+        io: &mut Io<'_>,
+    ) -> Result<(), Fault> {
+        match pkg.kind {
+            PackageType::Data => {
+                let msg = message::decode(pkg.body).map_err(|e| Fault::Protocol(e.to_string()))?;
+                match msg.kind {
+                    MessageType::Push => {
+                        if let Some((seq, send_ns)) = stamp::find(msg.body) {
+                            io.book.deliver(&mut self.tally, seq, send_ns, io.now_ns);
+                        }
+                    }
+                    MessageType::Response if msg.id == 1 && self.stage == Stage::Entering => {
+                        match pomelo::json_number(msg.body, "code") {
+                            Some(200) => self.stage = Stage::Entered,
+                            _ => {
+                                return Err(Fault::Refused(format!(
+                                    "enter: {}",
+                                    String::from_utf8_lossy(msg.body)
+                                )));
+                            }
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            PackageType::Heartbeat | PackageType::HandshakeAck => {}
+            PackageType::Handshake if self.stage == Stage::Handshaking => {
+                let answer = handshake::decode_response(pkg.body)
+                    .map_err(|e| Fault::Protocol(e.to_string()))?;
+                if answer.code != 200 {
+                    return Err(Fault::Refused(format!("handshake code {}", answer.code)));
+                }
+                if io.learned.dict_version.is_none() {
+                    io.learned.dict_version = answer.dict_version;
+                }
+                if io.learned.heartbeat_secs.is_none() {
+                    io.learned.heartbeat_secs = answer.heartbeat;
+                }
+                let client_id = format!("{}{}", id.client_prefix, id.client_index);
+                let body = pomelo::enter_client_body(id.apikey, &client_id);
+                self.send_packages(io.out, |out| {
+                    pomelo::encode_ack(out);
+                    pomelo::encode_request(1, pomelo::ENTER, body.as_bytes(), out)
+                        .map_err(|e| Fault::Protocol(e.to_string()))
+                })?;
+                self.stage = Stage::Entering;
+            }
+            PackageType::Handshake => {
+                return Err(Fault::Protocol("unexpected handshake".into()));
+            }
+            PackageType::Kick => {
+                let reason = kick::decode(pkg.body).ok().flatten();
+                return Err(Fault::Kicked(reason.unwrap_or_else(|| "kick".into())));
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes packages, each in its own binary frame over WebSocket.
+    fn send_packages(
+        &self,
+        out: &mut BytesMut,
+        write: impl FnOnce(&mut BytesMut) -> Result<(), Fault>,
+    ) -> Result<(), Fault> {
+        if self.protocol != Protocol::PomeloWs {
+            return write(out);
+        }
+        let mut packages = BytesMut::new();
+        write(&mut packages)?;
+        let mut at = 0;
+        while let Some((_, n)) = package::decode(&packages[at..], usize::MAX)
+            .map_err(|e| Fault::Protocol(e.to_string()))?
+        {
+            ws::encode_client_frame(ws::OP_BINARY, &packages[at..at + n], MASK, out);
+            at += n;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests;

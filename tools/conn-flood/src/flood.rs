@@ -1,0 +1,594 @@
+//! The event loop: one thread, one `mio` poll, a share of the connections, driven through the
+//! phases by commands from the coordinator (`report.rs`).
+//!
+//! # Invariants
+//! - One thread owns its connections; the coordinator reaches it only through its command
+//!   channel and waker, and hears from it only through reports.
+//! - Reads go into one scratch buffer per loop, large enough for many packages, until the socket
+//!   is drained (a short read means drained: the poll is edge-triggered and a later arrival
+//!   raises a new edge). Every whole unit is handled in place; only an unfinished tail is copied
+//!   into the connection, and freed as soon as it completes.
+//! - Nothing runs unbounded: connects in flight are capped by the window, every timer queue is
+//!   drained only up to "now", churn catches up at most [`CHURN_BURST`] reconnects per turn, and
+//!   the loop stops by itself after `max_secs`.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::io::{self, Read};
+use std::sync::mpsc::{Receiver, Sender, TryRecvError};
+use std::time::Duration;
+
+use bytes::BytesMut;
+use mio::event::Event;
+use mio::{Events, Poll, Token};
+
+use crate::clock::{now_ns, secs_to_ns};
+use crate::conn::{Identity, Io, Learned, Protocol, Stage};
+use crate::latency::Latency;
+use crate::phase::PhaseBook;
+use crate::report::{Command, Envelope, LoopSpec, Mode, PhaseKind, PhaseSpec, PhaseStats};
+use crate::report::{Progress, Report};
+use crate::slot::Slot;
+
+/// The waker's token; slot tokens never reach it (their generation is below 2^32 - 1 and
+/// their index below 2^32 - 1 on 64-bit).
+pub const WAKER: Token = Token(usize::MAX);
+/// Bytes read per `read` call.
+const SCRATCH_BYTES: usize = 256 * 1024;
+/// How long a failed connect waits before the next attempt.
+const RETRY_DELAY_NS: u64 = 200_000_000;
+/// The most reconnects churn starts in one loop turn.
+const CHURN_BURST: u64 = 1_000;
+/// Failure reasons are cut to this many bytes (they are counted by reason).
+const MAX_REASON: usize = 160;
+/// The longest the loop sleeps in its poll.
+const TICK: Duration = Duration::from_millis(10);
+
+/// Runs a loop for `spec` on the calling thread until `Quit`, the end of `inbox`, or
+/// `max_secs`; `poll` has the waker registered under [`WAKER`].
+pub fn run(spec: LoopSpec, poll: Poll, inbox: Receiver<Command>, reports: Sender<Envelope>) {
+    Flood::new(spec, poll, inbox, reports).run();
+}
+
+/// Counters of the current phase (reset by `Begin`), and the live gauges.
+#[derive(Debug, Default)]
+struct Counters {
+    entered: u64,
+    connecting: u64,
+    failed: u64,
+    dropped: u64,
+    connects: u64,
+    churned: u64,
+    reconnects: u64,
+    first_connect_ns: Option<u64>,
+    last_entered_ns: Option<u64>,
+    errors: BTreeMap<String, u64>,
+}
+
+/// Churn in progress: `per_sec` reconnects per second since `start_ns`, `done` so far.
+#[derive(Debug, Clone, Copy)]
+struct Churn {
+    per_sec: f64,
+    start_ns: u64,
+    done: u64,
+}
+
+/// A loop's whole state.
+struct Flood {
+    spec: LoopSpec,
+    poll: Poll,
+    inbox: Receiver<Command>,
+    reports: Sender<Envelope>,
+    slots: Vec<Slot>,
+    scratch: Vec<u8>,
+    out: BytesMut,
+    host: String,
+    ws_path: String,
+    book: PhaseBook,
+    learned: Learned,
+    counters: Counters,
+    enter_latency: Latency,
+    phase: PhaseKind,
+    to_connect: VecDeque<usize>,
+    retries: VecDeque<(u64, usize)>,
+    heartbeats: VecDeque<(u64, usize, u32)>,
+    churn: Option<Churn>,
+    awaiting: Option<u64>,
+    rng: u64,
+    next_progress_ns: u64,
+    /// Every connection of the connect phase entered or failed, and progress said so.
+    connect_settled: bool,
+    deadline_ns: u64,
+}
+
+impl Flood {
+    fn new(
+        spec: LoopSpec,
+        poll: Poll,
+        inbox: Receiver<Command>,
+        reports: Sender<Envelope>,
+    ) -> Flood {
+        let slots = spec
+            .owned()
+            .map(|index| {
+                let protocol = match &spec.mode {
+                    Mode::Redis => Protocol::Redis,
+                    Mode::Pomelo { ws_percent, .. } if index % 100 < u64::from(*ws_percent) => {
+                        Protocol::PomeloWs
+                    }
+                    Mode::Pomelo { .. } => Protocol::PomeloTcp,
+                };
+                Slot::new(protocol, index)
+            })
+            .collect();
+        let ws_path = match &spec.mode {
+            Mode::Pomelo { ws_path, .. } => ws_path.clone(),
+            Mode::Redis => String::new(),
+        };
+        let now = now_ns();
+        Flood {
+            host: spec.target.to_string(),
+            ws_path,
+            deadline_ns: now + secs_to_ns(spec.max_secs),
+            rng: 0x9e37_79b9_7f4a_7c15 ^ (spec.loop_id as u64 + 1),
+            spec,
+            poll,
+            inbox,
+            reports,
+            slots,
+            scratch: vec![0; SCRATCH_BYTES],
+            out: BytesMut::with_capacity(4096),
+            book: PhaseBook::default(),
+            learned: Learned::default(),
+            counters: Counters::default(),
+            enter_latency: Latency::new(),
+            phase: PhaseKind::Connect,
+            to_connect: VecDeque::new(),
+            retries: VecDeque::new(),
+            heartbeats: VecDeque::new(),
+            churn: None,
+            awaiting: None,
+            next_progress_ns: now,
+            connect_settled: false,
+        }
+    }
+
+    fn report(&self, report: Report) {
+        let _ = self.reports.send(Envelope { from: self.spec.loop_id, report });
+    }
+
+    fn run(mut self) {
+        self.report(Report::Ready);
+        let mut events = Events::with_capacity(1024);
+        loop {
+            if now_ns() >= self.deadline_ns {
+                self.report(Report::Fatal(format!(
+                    "loop {} ran past --max-secs",
+                    self.spec.loop_id
+                )));
+                break;
+            }
+            if let Err(e) = self.poll.poll(&mut events, Some(TICK)) {
+                if e.kind() == io::ErrorKind::Interrupted {
+                    continue;
+                }
+                self.report(Report::Fatal(format!("poll: {e}")));
+                break;
+            }
+            for event in events.iter() {
+                if event.token() != WAKER {
+                    self.on_event(event);
+                }
+            }
+            if !self.take_commands() {
+                break;
+            }
+            let now = now_ns();
+            self.start_connects(now);
+            self.beat(now);
+            self.churn(now);
+            self.check_await(now);
+            let settled = self.phase == PhaseKind::Connect
+                && !self.connect_settled
+                && self.counters.entered + self.counters.failed >= self.slots.len() as u64;
+            if settled {
+                self.connect_settled = true;
+            }
+            if settled || now >= self.next_progress_ns {
+                self.next_progress_ns = now + self.spec.progress_ms * 1_000_000;
+                self.report(Report::Progress(self.progress()));
+            }
+        }
+        for at in 0..self.slots.len() {
+            self.slots[at].close(self.poll.registry());
+        }
+        self.report(Report::Bye);
+    }
+
+    fn progress(&self) -> Progress {
+        Progress {
+            entered: self.counters.entered,
+            connecting: self.counters.connecting,
+            failed: self.counters.failed,
+            deliveries: self.book.deliveries(),
+            reconnects: self.counters.reconnects,
+        }
+    }
+
+    /// Handles every queued command; false on `Quit` or when the coordinator is gone.
+    fn take_commands(&mut self) -> bool {
+        loop {
+            match self.inbox.try_recv() {
+                Ok(Command::Begin(spec)) => self.begin(spec),
+                Ok(Command::Await { seq_end, timeout_ms }) => {
+                    self.churn = None;
+                    self.book.set_target(seq_end, self.slots.iter().map(|s| &s.conn.tally));
+                    self.awaiting = Some(now_ns() + timeout_ms * 1_000_000);
+                    self.check_await(now_ns());
+                }
+                Ok(Command::End) => self.end(),
+                Ok(Command::Quit) | Err(TryRecvError::Disconnected) => return false,
+                Err(TryRecvError::Empty) => return true,
+            }
+        }
+    }
+
+    fn begin(&mut self, spec: PhaseSpec) {
+        let now = now_ns();
+        self.phase = spec.kind;
+        self.counters = Counters {
+            entered: self.counters.entered,
+            connecting: self.counters.connecting,
+            ..Counters::default()
+        };
+        self.enter_latency.clear();
+        self.book.begin(
+            spec.seq_start,
+            spec.track,
+            self.slots.iter_mut().map(|s| (&mut s.conn.tally, s.conn.stage == Stage::Entered)),
+        );
+        self.awaiting = None;
+        self.churn = None;
+        match spec.kind {
+            PhaseKind::Connect => {
+                self.connect_settled = false;
+                self.to_connect = (0..self.slots.len())
+                    .filter(|&at| self.slots[at].conn.stage == Stage::Idle)
+                    .collect();
+            }
+            PhaseKind::Churn if spec.churn_per_sec > 0.0 => {
+                self.churn = Some(Churn { per_sec: spec.churn_per_sec, start_ns: now, done: 0 });
+            }
+            _ => {}
+        }
+        self.report(Report::Begun);
+    }
+
+    fn end(&mut self) {
+        if self.phase == PhaseKind::Connect {
+            self.to_connect.clear();
+            self.retries.clear();
+            for at in 0..self.slots.len() {
+                let stage = self.slots[at].conn.stage;
+                if !matches!(stage, Stage::Idle | Stage::Entered) {
+                    self.close(at);
+                    self.counters.failed += 1;
+                    self.count_error("not entered when the connect phase ended".into());
+                }
+            }
+        }
+        self.churn = None;
+        self.awaiting = None;
+        let c = &self.counters;
+        let stats = PhaseStats {
+            entered: c.entered,
+            failed: c.failed,
+            dropped: c.dropped,
+            connects: c.connects,
+            first_connect_ns: c.first_connect_ns,
+            last_entered_ns: c.last_entered_ns,
+            enter_latency: self.enter_latency.to_sparse(),
+            churned: c.churned,
+            reconnects: c.reconnects,
+            errors: c.errors.clone(),
+            ..self.book.stats(self.slots.iter().map(|s| &s.conn.tally))
+        };
+        self.report(Report::Done(Box::new(stats)));
+    }
+
+    fn check_await(&mut self, now: u64) {
+        if let Some(deadline) = self.awaiting {
+            let complete = self.book.caught_up();
+            if complete || now >= deadline {
+                self.awaiting = None;
+                self.report(Report::Caught { complete });
+            }
+        }
+    }
+
+    fn count_error(&mut self, mut reason: String) {
+        if reason.len() > MAX_REASON {
+            let mut cut = MAX_REASON;
+            while !reason.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            reason.truncate(cut);
+            reason.push('…');
+        }
+        *self.counters.errors.entry(reason).or_default() += 1;
+    }
+
+    fn on_event(&mut self, event: &Event) {
+        let (at, generation) = Slot::untoken(event.token());
+        let Some(slot) = self.slots.get(at) else {
+            return;
+        };
+        if slot.generation != generation || slot.socket.is_none() {
+            return;
+        }
+        if slot.conn.stage == Stage::Connecting {
+            match slot.connected() {
+                Ok(true) => self.on_connected(at),
+                Ok(false) => return,
+                Err(e) => return self.fail(at, format!("connect: {e}")),
+            }
+        }
+        if event.is_readable() || event.is_read_closed() || event.is_error() {
+            self.read(at);
+        }
+        let slot = &mut self.slots[at];
+        if event.is_writable() && slot.socket.is_some() && !slot.pending.is_empty() {
+            if let Err(e) = slot.flush() {
+                self.fail(at, format!("write: {e}"));
+            }
+        }
+    }
+
+    fn identity<'a>(
+        spec: &'a LoopSpec,
+        host: &'a str,
+        ws_path: &'a str,
+        index: u64,
+    ) -> Identity<'a> {
+        let apps = spec.apps.len().max(1) as u64;
+        Identity {
+            host,
+            ws_path,
+            apikey: spec.apps.get((index % apps) as usize).map_or("", String::as_str),
+            client_prefix: &spec.client_prefix,
+            client_index: index,
+        }
+    }
+
+    fn on_connected(&mut self, at: usize) {
+        let slot = &mut self.slots[at];
+        let id = Self::identity(&self.spec, &self.host, &self.ws_path, slot.index);
+        self.out.clear();
+        let mut io = Io {
+            now_ns: now_ns(),
+            book: &mut self.book,
+            out: &mut self.out,
+            learned: &mut self.learned,
+            max_package: self.spec.max_package,
+        };
+        slot.conn.start(&id, &mut io);
+        if let Err(e) = slot.send(&self.out) {
+            self.fail(at, format!("write: {e}"));
+        }
+    }
+
+    /// Reads until the socket is drained, handling every whole unit.
+    fn read(&mut self, at: usize) {
+        enum Outcome {
+            Open,
+            Eof,
+            Fault(String),
+        }
+        let Flood { slots, scratch, out, book, learned, spec, host, ws_path, .. } = self;
+        let slot = &mut slots[at];
+        let was = slot.conn.stage;
+        let mut have = slot.partial.len();
+        scratch[..have].copy_from_slice(&slot.partial);
+        slot.partial.clear();
+        let id = Self::identity(spec, host, ws_path, slot.index);
+        let mut outcome = Outcome::Open;
+        while let Some(socket) = &mut slot.socket {
+            let room = scratch.len() - have;
+            if room == 0 {
+                outcome = Outcome::Fault("a unit larger than the read buffer".into());
+                break;
+            }
+            let n = match socket.read(&mut scratch[have..]) {
+                Ok(0) => {
+                    outcome = Outcome::Eof;
+                    break;
+                }
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    outcome = Outcome::Fault(format!("read: {e}"));
+                    break;
+                }
+            };
+            have += n;
+            out.clear();
+            let mut io = Io { now_ns: now_ns(), book, out, learned, max_package: spec.max_package };
+            match slot.conn.receive(&scratch[..have], &id, &mut io) {
+                Ok(used) => {
+                    scratch.copy_within(used..have, 0);
+                    have -= used;
+                }
+                Err(fault) => {
+                    outcome = Outcome::Fault(fault.describe());
+                    break;
+                }
+            }
+            if !out.is_empty() {
+                if let Err(e) = slot.send(out) {
+                    outcome = Outcome::Fault(format!("write: {e}"));
+                    break;
+                }
+            }
+            if n < room {
+                break;
+            }
+        }
+        let now = slot.conn.stage;
+        if matches!(outcome, Outcome::Open) && have > 0 {
+            slot.partial.extend_from_slice(&scratch[..have]);
+        }
+        if was != Stage::Entered && now == Stage::Entered {
+            self.on_entered(at);
+        }
+        match outcome {
+            Outcome::Open => {}
+            Outcome::Eof => self.fail(at, "closed by server".into()),
+            Outcome::Fault(reason) => self.fail(at, reason),
+        }
+    }
+
+    fn on_entered(&mut self, at: usize) {
+        let now = now_ns();
+        let slot = &mut self.slots[at];
+        self.counters.entered += 1;
+        self.counters.connecting -= 1;
+        self.counters.last_entered_ns = Some(now);
+        self.enter_latency.record_ns(now.saturating_sub(slot.started_ns));
+        slot.attempts = 0;
+        if slot.reconnecting {
+            slot.reconnecting = false;
+            self.counters.reconnects += 1;
+        }
+        let generation = slot.generation;
+        if let Some(interval) = self.heartbeat_ns() {
+            self.heartbeats.push_back((now + interval, at, generation));
+        }
+    }
+
+    fn heartbeat_ns(&self) -> Option<u64> {
+        let secs = match self.spec.heartbeat_secs {
+            Some(secs) => secs,
+            None => f64::from(self.learned.heartbeat_secs?),
+        };
+        (secs > 0.0).then(|| secs_to_ns(secs))
+    }
+
+    /// Closes slot `at`, keeping the gauges right; the caller decides what comes next.
+    fn close(&mut self, at: usize) {
+        let slot = &mut self.slots[at];
+        match slot.conn.stage {
+            Stage::Idle => {}
+            Stage::Entered => self.counters.entered -= 1,
+            _ => self.counters.connecting -= 1,
+        }
+        self.book.leave(&mut slot.conn.tally);
+        slot.close(self.poll.registry());
+    }
+
+    /// Slot `at` failed for `reason`: retry it, or give up on it.
+    fn fail(&mut self, at: usize, reason: String) {
+        let was = self.slots[at].conn.stage;
+        self.close(at);
+        self.count_error(reason);
+        let slot = &mut self.slots[at];
+        let retrying = matches!(self.phase, PhaseKind::Connect | PhaseKind::Churn);
+        if was == Stage::Entered {
+            self.counters.dropped += 1;
+        } else if retrying && slot.attempts < self.spec.connect_attempts {
+            self.retries.push_back((now_ns() + RETRY_DELAY_NS, at));
+        } else {
+            self.counters.failed += 1;
+        }
+    }
+
+    /// Opens slot `at`.
+    fn open(&mut self, at: usize, now: u64) {
+        let sources = &self.spec.sources;
+        let slot = &mut self.slots[at];
+        let source = sources[(slot.index % sources.len() as u64) as usize];
+        self.counters.connects += 1;
+        self.counters.first_connect_ns.get_or_insert(now);
+        match slot.open(at, source, self.spec.target, self.poll.registry(), now) {
+            Ok(()) => self.counters.connecting += 1,
+            Err(e) => self.fail(at, format!("connect: {e}")),
+        }
+    }
+
+    /// Starts connects from the queue (retries whose delay passed first) while the window has
+    /// room.
+    fn start_connects(&mut self, now: u64) {
+        while let Some(&(due, at)) = self.retries.front() {
+            if due > now {
+                break;
+            }
+            self.retries.pop_front();
+            self.to_connect.push_front(at);
+        }
+        while self.counters.connecting < self.spec.connect_window as u64 {
+            let Some(at) = self.to_connect.pop_front() else {
+                break;
+            };
+            self.open(at, now);
+        }
+    }
+
+    /// Sends the heartbeats that are due.
+    fn beat(&mut self, now: u64) {
+        let Some(interval) = self.heartbeat_ns() else {
+            self.heartbeats.clear();
+            return;
+        };
+        while let Some(&(due, at, generation)) = self.heartbeats.front() {
+            if due > now {
+                break;
+            }
+            self.heartbeats.pop_front();
+            let slot = &mut self.slots[at];
+            if slot.generation != generation || slot.conn.stage != Stage::Entered {
+                continue;
+            }
+            self.out.clear();
+            slot.conn.heartbeat(&mut self.out);
+            match slot.send(&self.out) {
+                Ok(()) => self.heartbeats.push_back((now + interval, at, generation)),
+                Err(e) => self.fail(at, format!("write: {e}")),
+            }
+        }
+    }
+
+    /// Closes and reopens entered connections at the churn rate.
+    fn churn(&mut self, now: u64) {
+        let Some(mut churn) = self.churn else {
+            return;
+        };
+        let due = (now.saturating_sub(churn.start_ns) as f64 / 1e9 * churn.per_sec) as u64;
+        let mut burst = 0;
+        while churn.done < due && burst < CHURN_BURST && !self.slots.is_empty() {
+            churn.done += 1;
+            burst += 1;
+            // A few random picks find an entered connection unless nearly all are reconnecting.
+            let victim = (0..16).find_map(|_| {
+                let at = (self.next_random() % self.slots.len() as u64) as usize;
+                (self.slots[at].conn.stage == Stage::Entered).then_some(at)
+            });
+            let Some(at) = victim else {
+                continue;
+            };
+            self.close(at);
+            self.counters.churned += 1;
+            let slot = &mut self.slots[at];
+            slot.reconnecting = true;
+            slot.attempts = 0;
+            self.open(at, now);
+        }
+        self.churn = Some(churn);
+    }
+
+    /// xorshift64*: cheap, and deterministic per loop.
+    fn next_random(&mut self) -> u64 {
+        self.rng ^= self.rng >> 12;
+        self.rng ^= self.rng << 25;
+        self.rng ^= self.rng >> 27;
+        self.rng.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+}

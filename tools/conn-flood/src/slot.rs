@@ -1,0 +1,209 @@
+//! One connection's place in an event loop: its protocol state, its socket, and the socket
+//! operations (open with a source address, write now or queue, flush, close).
+//!
+//! # Invariants
+//! - A slot's [`Token`] carries its index and a generation that every `open` bumps, so an event
+//!   for a socket that was closed and replaced never reaches the new one.
+//! - An idle connection holds no buffer: `partial` (an unfinished unit read) and `pending`
+//!   (bytes the socket would not take) are empty and freed when a socket closes.
+
+use std::io::{self, Write};
+use std::net::{Ipv4Addr, SocketAddr};
+
+use mio::net::TcpStream;
+use mio::{Interest, Registry, Token};
+use socket2::{Domain, Socket, Type};
+
+use crate::conn::{Conn, Protocol, Stage};
+
+/// One connection of an event loop.
+#[derive(Debug)]
+pub struct Slot {
+    /// Its protocol state.
+    pub conn: Conn,
+    /// Its socket, while one is open.
+    pub socket: Option<TcpStream>,
+    /// Bumped by every open; half of the token.
+    pub generation: u32,
+    /// The run-wide connection number (clientId, source address, apikey).
+    pub index: u64,
+    /// When the current connect started (ns).
+    pub started_ns: u64,
+    /// Connect attempts since the connection was last entered.
+    pub attempts: u8,
+    /// The connection was closed on purpose and is coming back.
+    pub reconnecting: bool,
+    /// An unfinished unit from the last read.
+    pub partial: Vec<u8>,
+    /// Bytes waiting for the socket to take them.
+    pub pending: Vec<u8>,
+}
+
+impl Slot {
+    /// A slot for connection `index`, not connected.
+    pub fn new(protocol: Protocol, index: u64) -> Slot {
+        Slot {
+            conn: Conn::new(protocol),
+            socket: None,
+            generation: 0,
+            index,
+            started_ns: 0,
+            attempts: 0,
+            reconnecting: false,
+            partial: Vec::new(),
+            pending: Vec::new(),
+        }
+    }
+
+    /// The token of slot `at` in its current generation.
+    pub fn token(&self, at: usize) -> Token {
+        Token((self.generation as usize) << 32 | at)
+    }
+
+    /// Splits a token into slot index and generation.
+    pub fn untoken(token: Token) -> (usize, u32) {
+        (token.0 & 0xffff_ffff, (token.0 >> 32) as u32)
+    }
+
+    /// Starts a non-blocking connect from `source` (port chosen by the kernel) to `target`, and
+    /// registers the socket as slot `at`.
+    pub fn open(
+        &mut self,
+        at: usize,
+        source: Ipv4Addr,
+        target: SocketAddr,
+        registry: &Registry,
+        now_ns: u64,
+    ) -> io::Result<()> {
+        self.generation = self.generation.wrapping_add(1);
+        self.attempts = self.attempts.saturating_add(1);
+        self.started_ns = now_ns;
+        let socket = Socket::new(Domain::IPV4, Type::STREAM, None)?;
+        socket.set_nonblocking(true)?;
+        socket.set_nodelay(true)?;
+        if !source.is_unspecified() {
+            socket.bind(&SocketAddr::from((source, 0)).into())?;
+        }
+        match socket.connect(&target.into()) {
+            Ok(()) => {}
+            Err(e) if e.raw_os_error() == Some(rustix::io::Errno::INPROGRESS.raw_os_error()) => {}
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+            Err(e) => return Err(e),
+        }
+        let mut stream = TcpStream::from_std(socket.into());
+        registry.register(&mut stream, self.token(at), Interest::READABLE | Interest::WRITABLE)?;
+        self.socket = Some(stream);
+        self.conn.stage = Stage::Connecting;
+        Ok(())
+    }
+
+    /// Whether a connect in progress has completed: `Ok(true)` connected, `Ok(false)` not yet.
+    pub fn connected(&self) -> io::Result<bool> {
+        let Some(socket) = &self.socket else {
+            return Err(io::ErrorKind::NotConnected.into());
+        };
+        if let Some(e) = socket.take_error()? {
+            return Err(e);
+        }
+        match socket.peer_addr() {
+            Ok(_) => Ok(true),
+            Err(e) if e.kind() == io::ErrorKind::NotConnected => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Writes `bytes` now, queueing what the socket will not take (after anything queued).
+    pub fn send(&mut self, bytes: &[u8]) -> io::Result<()> {
+        if !self.pending.is_empty() {
+            self.pending.extend_from_slice(bytes);
+            return Ok(());
+        }
+        let Some(socket) = &mut self.socket else {
+            return Err(io::ErrorKind::NotConnected.into());
+        };
+        let written = write_some(socket, bytes)?;
+        self.pending.extend_from_slice(&bytes[written..]);
+        Ok(())
+    }
+
+    /// Writes what is queued, as far as the socket takes it.
+    pub fn flush(&mut self) -> io::Result<()> {
+        let Some(socket) = &mut self.socket else {
+            return Ok(());
+        };
+        let written = write_some(socket, &self.pending)?;
+        self.pending.drain(..written);
+        if self.pending.is_empty() {
+            self.pending = Vec::new();
+        }
+        Ok(())
+    }
+
+    /// Deregisters and closes the socket and frees the buffers; the stage goes back to `Idle`.
+    pub fn close(&mut self, registry: &Registry) {
+        if let Some(mut socket) = self.socket.take() {
+            let _ = registry.deregister(&mut socket);
+        }
+        self.partial = Vec::new();
+        self.pending = Vec::new();
+        self.conn.stage = Stage::Idle;
+    }
+}
+
+/// Writes as much of `bytes` as the socket takes without blocking; returns how much.
+fn write_some(socket: &mut TcpStream, bytes: &[u8]) -> io::Result<usize> {
+    let mut at = 0;
+    while at < bytes.len() {
+        match socket.write(&bytes[at..]) {
+            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+            Ok(n) => at += n,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(at)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_carry_index_and_generation() {
+        let mut slot = Slot::new(Protocol::PomeloTcp, 9);
+        slot.generation = 7;
+        let token = slot.token(12_345);
+        assert_eq!(Slot::untoken(token), (12_345, 7));
+        slot.generation = u32::MAX;
+        assert_eq!(Slot::untoken(slot.token(0)), (0, u32::MAX));
+    }
+
+    #[test]
+    fn opens_from_a_source_address_and_queues_what_the_socket_refuses() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let target = listener.local_addr().unwrap();
+        let poll = mio::Poll::new().unwrap();
+        let mut slot = Slot::new(Protocol::PomeloTcp, 0);
+        slot.open(3, Ipv4Addr::new(127, 0, 0, 2), target, poll.registry(), 1).unwrap();
+        assert_eq!(slot.conn.stage, Stage::Connecting);
+        let (peer, from) = listener.accept().unwrap();
+        assert_eq!(from.ip(), Ipv4Addr::new(127, 0, 0, 2));
+        // Wait (bounded) for the connect to complete on our side.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        while !slot.connected().unwrap() {
+            assert!(std::time::Instant::now() < deadline);
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+        // The peer never reads: a large enough write ends up partly queued.
+        let big = vec![7u8; 16 << 20];
+        slot.send(&big).unwrap();
+        assert!(!slot.pending.is_empty());
+        slot.send(b"tail").unwrap();
+        assert!(slot.pending.ends_with(b"tail"));
+        slot.close(poll.registry());
+        assert!(slot.socket.is_none() && slot.pending.is_empty());
+        assert_eq!(slot.conn.stage, Stage::Idle);
+        drop(peer);
+    }
+}

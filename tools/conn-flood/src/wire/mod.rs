@@ -1,0 +1,12 @@
+//! Sans-IO codecs for the client side of each protocol the tool speaks: bytes in, bytes out, no
+//! sockets and no clocks.
+//!
+//! - [`pomelo`]: Pomelo requests out and response fields in, over the library's codecs;
+//! - [`ws`]: WebSocket upgrade, masked client frames, unmasked server frames;
+//! - [`resp`]: Redis RESP2 for `SUBSCRIBE` / `PUBLISH` / `PING`;
+//! - [`stamp`]: the sequence number and send time carried inside every pushed message.
+
+pub mod pomelo;
+pub mod resp;
+pub mod stamp;
+pub mod ws;

@@ -1,0 +1,141 @@
+//! conn-flood against an in-process shaddock server, with small numbers: every phase runs and
+//! its bookkeeping adds up. Nothing here asserts a timing.
+
+use std::process::Command;
+
+use clap::Parser;
+use conn_flood::Options;
+use shaddock::Server;
+use shaddock::config::Config;
+
+const SECRET: &str = "test-secret-123";
+
+/// Two reactors, ports picked by the kernel, no drain, one app. Written as TOML so that new
+/// configuration fields with defaults need no change here.
+fn server() -> Server {
+    let config = Config::from_toml_str(&format!(
+        r#"
+        reactors = 2
+        pin_cores = false
+        [client]
+        listen = "127.0.0.1:0"
+        drain_secs = 0
+        [control]
+        listen = "127.0.0.1:0"
+        [[apps]]
+        apikey = "demo"
+        secret = "{SECRET}"
+        "#
+    ))
+    .expect("a valid configuration");
+    Server::start(config).expect("server starts")
+}
+
+fn options(args: &[&str]) -> Options {
+    Options::try_parse_from(std::iter::once("conn-flood").chain(args.iter().copied())).unwrap()
+}
+
+#[test]
+fn every_phase_adds_up_with_200_connections_in_one_loop() {
+    let server = server();
+    let target = server.client_addr().to_string();
+    let pid = std::process::id().to_string();
+    let opts = options(&[
+        "--target",
+        &target,
+        "--app",
+        &format!("demo={SECRET}"),
+        "-n",
+        "200",
+        "--transport",
+        "mix",
+        "--server-pid",
+        &pid,
+        "--heartbeat-secs",
+        "0.1",
+        "--idle-secs",
+        "0.3",
+        "--pushes",
+        "3",
+        "--push-gap-ms",
+        "0",
+        "--rate-start",
+        "20",
+        "--rate-steps",
+        "2",
+        "--step-secs",
+        "0.3",
+        "--churn-rate",
+        "40",
+        "--churn-secs",
+        "0.5",
+        "--churn-push-rate",
+        "10",
+        "--settle-ms",
+        "10000",
+        "--progress-ms",
+        "50",
+        "--max-secs",
+        "60",
+        "--quiet",
+    ]);
+    let s = conn_flood::run(&opts, None).expect("the run completes");
+
+    let connect = s.connect.as_ref().unwrap();
+    assert_eq!((connect.entered, connect.failed), (200, 0), "{:?}", connect.errors);
+    assert_eq!(connect.enter_latency.count, 200);
+
+    let idle = s.idle.as_ref().unwrap();
+    assert_eq!((idle.held, idle.dropped), (200, 0), "heartbeats keep everyone in");
+    assert!(idle.per_conn.server_rss.is_some() && idle.per_conn.slab.is_some());
+
+    let b = s.broadcast.as_ref().unwrap();
+    assert_eq!(b.recipients, 200.0, "{:?}", b.refusals);
+    assert_eq!((b.stayed_up, b.deliveries, b.lost, b.complete_pushes), (200, 600, 0, 3));
+    assert_eq!(b.latency.count, 600);
+    assert_eq!(b.last_recipient_ms.len(), 3);
+    assert!(b.last_recipient_ms.iter().all(|&ms| ms > 0.0));
+
+    let sustained = s.sustained.as_ref().unwrap();
+    assert!(!sustained.steps.is_empty());
+    for step in &sustained.steps {
+        let o = &step.outcome;
+        assert_eq!(o.recipients, 200);
+        assert_eq!(o.lost, 0, "{step:?}");
+        assert_eq!(o.deliveries, o.sent * o.recipients, "{step:?}");
+    }
+
+    let churn = s.churn.as_ref().unwrap();
+    assert!(churn.churned > 0, "{churn:?}");
+    assert_eq!(churn.lost, 0, "no push lost on a connection that stayed up: {churn:?}");
+    assert!(churn.stayed_up < 200 && churn.stayed_up + churn.churned >= 200, "{churn:?}");
+    assert!(churn.reconnects + churn.reconnect_failures <= churn.churned);
+
+    let json: serde_json::Value = serde_json::from_str(&s.json_line()).unwrap();
+    assert_eq!(json["broadcast"]["deliveries"], 600);
+    server.shutdown().unwrap();
+}
+
+#[test]
+fn worker_processes_report_over_pipes() {
+    let server = server();
+    let target = server.client_addr().to_string();
+    let out = Command::new(env!("CARGO_BIN_EXE_conn-flood"))
+        .args(["--target", &target, "--app", &format!("demo={SECRET}"), "-n", "100"])
+        .args(["--procs", "2", "--phases", "connect,broadcast", "--pushes", "2"])
+        .args(["--push-gap-ms", "0", "--settle-ms", "10000", "--max-secs", "60", "--quiet"])
+        .output()
+        .expect("conn-flood runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    let json: serde_json::Value =
+        serde_json::from_str(stdout.lines().last().expect("a JSON line")).unwrap();
+    assert_eq!(json["procs"], 2);
+    assert_eq!(json["loops"], 2);
+    assert_eq!(json["connect"]["entered"], 100);
+    assert_eq!(json["broadcast"]["deliveries"], 200);
+    assert_eq!(json["broadcast"]["lost"], 0);
+    assert!(json["idle"].is_null(), "only the phases asked for run");
+    assert!(stdout.contains("entered / failed"), "a human table first");
+    server.shutdown().unwrap();
+}
