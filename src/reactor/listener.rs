@@ -1,7 +1,8 @@
 //! The client-port listeners: one `SO_REUSEPORT` socket per reactor, so the kernel spreads
 //! accepts over the cores.
 //!
-//! Port 0 binds the first listener to a free port and the rest to that same port.
+//! Port 0 binds the first listener to a free port and the rest to that same port. The listeners
+//! carry `TCP_NODELAY`, which accepted sockets inherit (pushes are small and must not wait).
 
 use std::io;
 use std::net::SocketAddr;
@@ -20,6 +21,8 @@ pub fn bind_reuseport(addr: SocketAddr, count: usize) -> io::Result<Vec<TcpListe
         let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
         socket.set_reuse_address(true)?;
         socket.set_reuse_port(true)?;
+        // Accepted sockets inherit it: one setsockopt per listener, not per connection.
+        socket.set_nodelay(true)?;
         socket.set_nonblocking(true)?;
         socket.bind(&addr.into())?;
         socket.listen(BACKLOG)?;
@@ -40,5 +43,20 @@ mod tests {
         let ports: Vec<u16> = listeners.iter().map(|l| l.local_addr().unwrap().port()).collect();
         assert_ne!(ports[0], 0);
         assert!(ports.iter().all(|&p| p == ports[0]), "{ports:?}");
+    }
+
+    #[test]
+    fn accepted_sockets_inherit_nodelay() {
+        let listeners = bind_reuseport("127.0.0.1:0".parse().unwrap(), 1).unwrap();
+        let addr = listeners[0].local_addr().unwrap();
+        let _client = std::net::TcpStream::connect(addr).unwrap();
+        let accepted = loop {
+            match listeners[0].accept() {
+                Ok((stream, _)) => break stream,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => std::thread::yield_now(),
+                Err(e) => panic!("accept: {e}"),
+            }
+        };
+        assert!(accepted.nodelay().unwrap());
     }
 }

@@ -43,7 +43,6 @@ impl Reactor {
     }
 
     fn admit(&mut self, mut stream: TcpStream) {
-        let _ = stream.set_nodelay(true);
         let index = self.conns.next_index();
         let interest = Interest::READABLE | Interest::WRITABLE;
         if let Err(e) = self.poll.registry().register(&mut stream, Token(index), interest) {

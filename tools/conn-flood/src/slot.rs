@@ -82,6 +82,7 @@ impl Slot {
         socket.set_nonblocking(true)?;
         socket.set_nodelay(true)?;
         if !source.is_unspecified() {
+            bind_address_no_port(&socket)?;
             socket.bind(&SocketAddr::from((source, 0)).into())?;
         }
         match socket.connect(&target.into()) {
@@ -163,6 +164,27 @@ fn write_some(socket: &mut TcpStream, bytes: &[u8]) -> io::Result<usize> {
         }
     }
     Ok(at)
+}
+
+/// Sets `IP_BIND_ADDRESS_NO_PORT`, so that binding a source address leaves the choice of port to
+/// `connect`, which may reuse a port for another destination: without it every bind takes a port
+/// of its own, and runs after runs exhaust the range among connections in TIME_WAIT.
+#[allow(unsafe_code)]
+fn bind_address_no_port(socket: &socket2::Socket) -> io::Result<()> {
+    use std::os::fd::AsRawFd;
+    let on: libc::c_int = 1;
+    // SAFETY: the descriptor is a live socket owned by `socket` for the whole call, and the
+    // option value points at a `c_int` that outlives the call, with its exact size passed.
+    let rc = unsafe {
+        libc::setsockopt(
+            socket.as_raw_fd(),
+            libc::IPPROTO_IP,
+            libc::IP_BIND_ADDRESS_NO_PORT,
+            (&on as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    if rc == 0 { Ok(()) } else { Err(io::Error::last_os_error()) }
 }
 
 #[cfg(test)]
