@@ -52,8 +52,10 @@ impl Server {
             polls.push(poll);
         }
         let apps = Apps::from_config(&config.apps).map_err(invalid)?;
+        let mut settings = Settings::from_config(&config).map_err(invalid)?;
+        settings.conn_capacity = conn_capacity(open_files, cores);
         let shared = Arc::new(Shared {
-            settings: Settings::from_config(&config).map_err(invalid)?,
+            settings,
             channels: Channels::new(apps.len(), cores),
             apps,
             inboxes,
@@ -156,6 +158,16 @@ impl Server {
             inbox.send(Command::Shutdown { drain_secs });
         }
     }
+}
+
+/// Connection slots each reactor reserves up front: its share of the open-file limit. The
+/// reservation is address space, not memory: a page is touched only when connections arrive, and
+/// the table never regrows (regrowing would leave the old table behind in the allocator).
+fn conn_capacity(open_files: Option<u64>, reactors: usize) -> usize {
+    const WITHOUT_LIMIT: u64 = 1 << 16;
+    const MOST: u64 = 1 << 20;
+    let files = open_files.unwrap_or(WITHOUT_LIMIT).min(MOST * reactors as u64);
+    (files / reactors.max(1) as u64) as usize
 }
 
 impl Drop for Server {

@@ -31,6 +31,9 @@ pub struct Settings {
     pub on_add_users_limit: usize,
     /// WebSocket `Origin`s allowed to upgrade; empty = any.
     pub allowed_origins: Vec<String>,
+    /// Connection slots each reactor reserves at start (set by the server from the open-file
+    /// limit; 0 = grow on demand).
+    pub conn_capacity: usize,
     dict: Option<RouteDict>,
     /// The handshake response with the dictionary, encoded once.
     handshake_full: Bytes,
@@ -65,6 +68,7 @@ impl Settings {
             duplicate: client.duplicate,
             on_add_users_limit: client.on_add_users_limit,
             allowed_origins: client.allowed_origins.clone(),
+            conn_capacity: 0,
             handshake_full: encode(true),
             handshake_short: encode(false),
             dict,

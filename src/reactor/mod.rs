@@ -99,6 +99,8 @@ const ACCEPTS_PER_TURN: usize = 256;
 const COMMANDS_PER_TURN: usize = 4096;
 /// The per-core read buffer.
 const SCRATCH_BYTES: usize = 64 * 1024;
+/// Capacity of the due-timer buffer kept between turns (entries).
+const DUE_BUFFER_KEPT: usize = 1024;
 /// How long a closing connection may take to read its kick and close its side.
 const LINGER_SECS: u32 = 2;
 
@@ -155,7 +157,7 @@ impl Reactor {
             core,
             poll,
             listener: Some(listener),
-            conns: ConnTable::default(),
+            conns: ConnTable::with_capacity(shared.settings.conn_capacity),
             timers: TimerWheel::new(0),
             due: Vec::new(),
             inbox,
@@ -379,6 +381,10 @@ impl Reactor {
                     self.close(index);
                 }
             }
+        }
+        // Keep a buffer for the usual number of due entries, not for the largest burst seen.
+        if due.capacity() > DUE_BUFFER_KEPT {
+            due = Vec::new();
         }
         self.due = due;
     }

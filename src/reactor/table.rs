@@ -18,6 +18,11 @@ pub struct ConnTable {
 }
 
 impl ConnTable {
+    /// A table with room for `capacity` connections before it regrows.
+    pub fn with_capacity(capacity: usize) -> ConnTable {
+        ConnTable { slab: Slab::with_capacity(capacity), next_generation: 0 }
+    }
+
     /// The slab index the next insert will use (its mio `Token`).
     pub fn next_index(&self) -> usize {
         self.slab.vacant_key()

@@ -49,8 +49,10 @@ impl TimerWheel {
     pub fn expire(&mut self, now: u32, due: &mut Vec<(TimerEntry, u32)>) {
         while self.next_tick <= now {
             let tick = self.next_tick;
-            let slot = &mut self.slots[(tick % SLOTS) as usize];
-            due.extend(slot.drain(..).map(|entry| (entry, tick)));
+            let slot = std::mem::take(&mut self.slots[(tick % SLOTS) as usize]);
+            // The slot's buffer goes with its entries: a burst of connections must not leave
+            // big empty buffers behind in slots they passed through.
+            due.extend(slot.into_iter().map(|entry| (entry, tick)));
             self.next_tick += 1;
         }
     }
