@@ -74,9 +74,9 @@ for what in "${@:-memory connect broadcast sustained churn websocket}"; do
         run broadcast-shaddock shaddock -n 19000 --phases connect,broadcast --pushes 20
         run broadcast-redis redis -n 19000 --phases connect,broadcast --pushes 20 ;;
       sustained)
-        run sustained-shaddock shaddock -n 10000 --phases connect,sustained \
-          --rate-start 100 --rate-factor 1.25 --rate-steps 14 --step-secs 3
-        run sustained-redis redis -n 10000 --phases connect,sustained \
+        run sustained-shaddock shaddock -n 10000 --procs 2 --phases connect,sustained \
+          --rate-start 40 --rate-factor 1.25 --rate-steps 20 --step-secs 3
+        run sustained-redis redis -n 10000 --procs 2 --phases connect,sustained \
           --rate-start 20 --rate-factor 1.25 --rate-steps 14 --step-secs 3 ;;
       churn)
         run churn-shaddock shaddock -n 19000 --phases connect,churn \
