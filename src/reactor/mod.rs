@@ -1,7 +1,7 @@
 //! The data plane: one reactor thread per core.
 //!
 //! # What a reactor owns
-//! A reactor is one thread with its own I/O backend ([`sys::Sys`]: epoll today), its own
+//! A reactor is one thread with its own I/O backend ([`sys::Sys`]: epoll or io_uring), its own
 //! `SO_REUSEPORT` listener on the client port (held by the backend), its [`ConnTable`], its timer
 //! wheel, its local member lists and its [`Inbox`].
 //! Nothing outside this module touches a connection; other threads talk to a reactor only by
@@ -14,8 +14,9 @@
 //! they are revisited on the next turn (fairness), and the push path takes no lock.
 //!
 //! # No buffer for an idle connection
-//! Reads go into a buffer the backend lends (epoll: one per-core scratch buffer) and are decoded
-//! in place. Only an unfinished package tail is copied into the
+//! Reads go into a buffer the backend lends (epoll: one per-core scratch buffer; io_uring: a
+//! buffer of the per-core buffer ring, taken by the kernel only when bytes arrive) and are
+//! decoded in place. Only an unfinished package tail is copied into the
 //! connection, and only bytes the socket refused are queued on it; both are freed when drained.
 //!
 //! # One turn
@@ -43,8 +44,6 @@ use std::time::{Duration, Instant};
 use bytes::BytesMut;
 
 use crate::broadcast::Frame;
-use mio::Poll;
-use mio::net::TcpListener;
 
 use crate::channel::LocalMembers;
 use crate::shared::Shared;
@@ -141,16 +140,9 @@ pub struct Reactor {
 }
 
 impl Reactor {
-    pub fn new(
-        core: usize,
-        poll: Poll,
-        listener: TcpListener,
-        inbox: Arc<Inbox>,
-        shared: Arc<Shared>,
-    ) -> io::Result<Reactor> {
-        let sys = Sys::Epoll(sys::Epoll::new(poll, listener)?);
+    pub fn new(core: usize, sys: Sys, inbox: Arc<Inbox>, shared: Arc<Shared>) -> Reactor {
         let members = LocalMembers::new(shared.apps.len());
-        Ok(Reactor {
+        Reactor {
             core,
             sys,
             conns: ConnTable::default(),
@@ -170,7 +162,7 @@ impl Reactor {
             accept_again: false,
             accept_paused_until: None,
             drain: None,
-        })
+        }
     }
 
     /// Runs until a shutdown command has drained every connection.
@@ -178,7 +170,11 @@ impl Reactor {
         loop {
             let timeout = self.poll_timeout();
             self.sys.wait(timeout)?;
-            self.now = self.epoch.elapsed().as_secs() as u32;
+            let now = self.epoch.elapsed().as_secs() as u32;
+            if now != self.now {
+                self.sys.publish(&self.shared.stats[self.core]);
+            }
+            self.now = now;
             while let Some(event) = self.sys.next_event() {
                 match event {
                     Event::Accept => self.accept(),

@@ -38,23 +38,29 @@ impl Reactor {
         alive
     }
 
+    /// The connection can take more: its queue goes out, and a closing connection whose bytes
+    /// have all left (queue drained, nothing held by the backend) gets its write side shut.
     pub(super) fn on_writable(&mut self, index: usize) {
         let Some(conn) = self.conns.get_mut(index) else { return };
-        let Some(out) = conn.out.as_mut() else { return };
-        let (sys, stream) = (&mut self.sys, &conn.stream);
-        match out.flush_with(|bufs, offset| sys.send(index, stream, bufs, offset)) {
-            Ok(written) => {
-                let stats = &self.shared.stats[self.core];
-                stats::add(&stats.bytes_written, written as u64);
-                stats::sub(&stats.queued_bytes, written as u64);
-                if out.is_empty() {
-                    conn.out = None;
-                    if conn.state == ConnState::Closing && !self.sys.sending(index) {
-                        let _ = conn.stream.shutdown(Shutdown::Write);
-                    }
-                }
+        if let Some(out) = conn.out.as_mut() {
+            let (sys, stream) = (&mut self.sys, &conn.stream);
+            let Ok(written) = out.flush_with(|bufs, offset| sys.send(index, stream, bufs, offset))
+            else {
+                self.close(index);
+                return;
+            };
+            let stats = &self.shared.stats[self.core];
+            stats::add(&stats.bytes_written, written as u64);
+            stats::sub(&stats.queued_bytes, written as u64);
+            if !out.is_empty() {
+                return;
             }
-            Err(_) => self.close(index),
+            conn.out = None;
+        } else if !self.sys.holds_writes() {
+            return; // nothing was waiting (epoll reports every writable edge)
+        }
+        if conn.state == ConnState::Closing && !self.sys.sending(index) {
+            let _ = conn.stream.shutdown(Shutdown::Write);
         }
     }
 

@@ -135,8 +135,9 @@ impl Epoll {
     }
 
     pub fn recycle(&mut self, buf: RecvBuf) {
-        let RecvBuf::Scratch { buf, .. } = buf;
-        self.scratch = buf;
+        if let RecvBuf::Scratch { buf, .. } = buf {
+            self.scratch = buf;
+        }
     }
 
     /// One `writev` of up to 64 buffers; `WouldBlock` is 0 bytes taken.
