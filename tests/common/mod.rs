@@ -106,6 +106,13 @@ impl Drop for TestServer {
     }
 }
 
+impl From<Server> for TestServer {
+    /// Wraps a server started some other way (e.g. with a forced probe).
+    fn from(server: Server) -> TestServer {
+        TestServer { server: Some(server) }
+    }
+}
+
 /// Starts an in-process server, failing the test if it does not start.
 pub fn start(config: Config) -> TestServer {
     TestServer { server: Some(Server::start(config).expect("server starts")) }
