@@ -26,7 +26,8 @@ pub struct SendOp {
     pub offset: usize,
     /// Bytes not confirmed sent yet.
     pub left: usize,
-    iov: [libc::iovec; MAX_IOVECS],
+    /// Filled only for a send of several buffers (its capacity is kept for the next one).
+    iov: Vec<libc::iovec>,
     msg: libc::msghdr,
 }
 
@@ -36,10 +37,10 @@ impl SendOp {
             index: 0,
             generation: DEAD,
             fd: -1,
-            bufs: Vec::with_capacity(4),
+            bufs: Vec::new(),
             offset: 0,
             left: 0,
-            iov: [libc::iovec { iov_base: std::ptr::null_mut(), iov_len: 0 }; MAX_IOVECS],
+            iov: Vec::new(),
             // SAFETY: `msghdr` is plain data: null pointers and zero lengths are its empty value.
             msg: unsafe { std::mem::zeroed() },
         })
@@ -63,24 +64,25 @@ impl SendOp {
     }
 
     /// The submission entry for what is left: `send` for one buffer, `sendmsg` for several.
+    /// Nothing else touches `iov` or `msg` until the operation completes.
     pub fn entry(&mut self) -> squeue::Entry {
         let count = self.bufs.len().min(MAX_IOVECS);
+        if count == 1 {
+            let part = &self.bufs[0][self.offset..];
+            return opcode::Send::new(Fd(self.fd), part.as_ptr(), part.len() as u32)
+                .flags(libc::MSG_NOSIGNAL)
+                .build();
+        }
+        self.iov.clear();
         for (i, buf) in self.bufs.iter().take(count).enumerate() {
             let part = if i == 0 { &buf[self.offset..] } else { &buf[..] };
-            self.iov[i] = libc::iovec { iov_base: part.as_ptr() as *mut _, iov_len: part.len() };
+            self.iov.push(libc::iovec { iov_base: part.as_ptr() as *mut _, iov_len: part.len() });
         }
-        if count == 1 {
-            let len = self.iov[0].iov_len as u32;
-            opcode::Send::new(Fd(self.fd), self.iov[0].iov_base as *const u8, len)
-                .flags(libc::MSG_NOSIGNAL)
-                .build()
-        } else {
-            self.msg.msg_iov = self.iov.as_mut_ptr();
-            self.msg.msg_iovlen = count as _;
-            opcode::SendMsg::new(Fd(self.fd), &raw const self.msg)
-                .flags(libc::MSG_NOSIGNAL as u32)
-                .build()
-        }
+        self.msg.msg_iov = self.iov.as_mut_ptr();
+        self.msg.msg_iovlen = count as _;
+        opcode::SendMsg::new(Fd(self.fd), &raw const self.msg)
+            .flags(libc::MSG_NOSIGNAL as u32)
+            .build()
     }
 }
 
@@ -96,10 +98,10 @@ mod tests {
         op.left = 6;
         op.advance(1); // "b"
         assert_eq!((op.bufs.len(), op.offset, op.left), (2, 2, 5));
+        let _ = op.entry();
+        assert_eq!(op.iov.iter().map(|v| v.iov_len).collect::<Vec<_>>(), [1, 4]);
         op.advance(3); // "c", "de"
         assert_eq!((op.bufs.len(), op.offset, op.left), (1, 2, 2));
-        let _ = op.entry();
-        assert_eq!(op.iov[0].iov_len, 2);
         op.advance(2);
         assert!(op.bufs.is_empty() && op.left == 0);
     }
