@@ -9,8 +9,7 @@ use std::time::Duration;
 use common::{DEMO, DEMO_SECRET, PomeloClient, management, start, test_config, wait_until};
 use serde_json::json;
 use shaddock::config::Backend;
-use shaddock::reactor::sys::uring::RING_BUFFERS;
-use shaddock::reactor::sys::{Kind, probe_io_uring};
+use shaddock::reactor::sys::{Kind, RING_BUFFERS, probe_io_uring};
 
 const ROUNDS: usize = 6;
 const CLIENTS: usize = 60;

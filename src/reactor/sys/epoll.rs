@@ -135,6 +135,7 @@ impl Epoll {
     }
 
     pub fn recycle(&mut self, buf: RecvBuf) {
+        #[allow(irrefutable_let_patterns)] // the only variant in a build without io_uring
         if let RecvBuf::Scratch { buf, .. } = buf {
             self.scratch = buf;
         }

@@ -53,7 +53,6 @@ use std::io;
 use std::net::TcpStream;
 use std::ops::{Deref, DerefMut};
 use std::os::fd::OwnedFd;
-use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -63,6 +62,10 @@ use mio::net::TcpListener;
 use super::stats::ReactorStats;
 use crate::config::Backend;
 pub use epoll::{Epoll, LISTENER, WAKER};
+
+/// Receive buffers (4 KiB each) in each io_uring reactor's provided-buffer ring (a power of two):
+/// a fixed 2 MiB per reactor, whatever the number of connections.
+pub const RING_BUFFERS: u16 = 512;
 
 /// The backend a server runs on, once `auto` is resolved.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -324,7 +327,10 @@ impl Sys {
     /// Contract 6: the backend still holds bytes it took for this connection.
     pub fn sending(&self, index: usize) -> bool {
         match self {
-            Sys::Epoll(_) => false,
+            Sys::Epoll(_) => {
+                let _ = index; // epoll's sends are synchronous
+                false
+            }
             #[cfg(all(feature = "io-uring", target_os = "linux"))]
             Sys::IoUring(b) => b.sending(index),
         }
@@ -339,9 +345,12 @@ impl Sys {
     /// receive found the ring empty, its sends in flight).
     pub fn publish(&self, stats: &ReactorStats) {
         match self {
-            Sys::Epoll(_) => {}
+            Sys::Epoll(_) => {
+                let _ = stats; // epoll has no gauges of its own
+            }
             #[cfg(all(feature = "io-uring", target_os = "linux"))]
             Sys::IoUring(b) => {
+                use std::sync::atomic::Ordering;
                 let (total, free, exhaustions, sends) = b.counters();
                 stats.recv_buffers.store(total, Ordering::Relaxed);
                 stats.recv_buffers_free.store(free, Ordering::Relaxed);

@@ -40,7 +40,7 @@ use bytes::Bytes;
 use io_uring::types::{CancelBuilder, Fd, SubmitArgs, Timespec};
 use io_uring::{IoUring, cqueue, opcode, squeue};
 
-use super::{Event, Recv, RecvBuf};
+use super::{Event, RING_BUFFERS, Recv, RecvBuf};
 pub use buf_ring::RingBuf;
 use buf_ring::{BUF_GROUP, BufRing};
 use send::{MAX_IOVECS, SendOp};
@@ -49,8 +49,6 @@ use send::{MAX_IOVECS, SendOp};
 const SQ_ENTRIES: u32 = 4096;
 /// Completion queue entries (the kernel keeps overflow beyond it, but should rarely need to).
 const CQ_ENTRIES: u32 = 32 * 1024;
-/// Buffers in a reactor's buffer ring (a power of two).
-pub const RING_BUFFERS: u16 = 512;
 /// How long dropping a ring may wait for its cancelled operations.
 const DROP_GRACE: Duration = Duration::from_secs(2);
 
