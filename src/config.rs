@@ -12,6 +12,8 @@
 //! [`Config::from_toml_str`] or [`Config::load`]) satisfies:
 //!
 //! - `reactors <= MAX_REACTORS` (`0` means one per core, see [`Config::reactor_count`]);
+//! - `backend = "io_uring"` only in a build with the io_uring backend (the `io-uring` cargo
+//!   feature, Linux); `"auto"` is always accepted and falls back to epoll at start;
 //! - `client.heartbeat_secs` is in `1..=86400`, and `client.heartbeat_timeout_secs`, when set, is
 //!   greater than it;
 //! - `client.handshake_timeout_secs` is in `1..=3600`, `client.drain_secs` in `0..=3600`;
@@ -53,6 +55,8 @@ pub const DEMO_APIKEY: &str = "demo";
 pub const DEMO_SECRET_ENV: &str = "SHADDOCK_DEMO_SECRET";
 /// The demo app's secret in `shaddock.toml`; a daemon running with it should warn.
 pub const PLACEHOLDER_SECRET: &str = "change-me-please";
+/// The environment variable that overrides `backend` (the daemon and the test suite read it).
+pub const BACKEND_ENV: &str = "SHADDOCK_BACKEND";
 /// Length of the generated demo secret, in alphanumeric characters.
 const GENERATED_SECRET_LEN: usize = 24;
 
@@ -64,6 +68,8 @@ pub struct Config {
     pub reactors: usize,
     /// Pin reactor `i` to core `i % cores`.
     pub pin_cores: bool,
+    /// The reactors' I/O backend.
+    pub backend: Backend,
     /// `[client]`: the Pomelo port (TCP and WebSocket).
     pub client: ClientConfig,
     /// `[control]`: the HTTP control port.
@@ -100,6 +106,43 @@ pub struct ClientConfig {
     pub drain_secs: u32,
     /// WebSocket upgrades must carry one of these `Origin`s (ASCII case-insensitive); empty = any.
     pub allowed_origins: Vec<String>,
+}
+
+/// The reactors' I/O backend.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+pub enum Backend {
+    /// epoll through `mio`: portable, readiness-based.
+    #[default]
+    #[serde(rename = "epoll")]
+    Epoll,
+    /// io_uring: multishot accept and receive over a provided buffer ring, batched sends.
+    #[serde(rename = "io_uring")]
+    IoUring,
+    /// io_uring if the kernel allows it (probed at start), else epoll with a warning.
+    #[serde(rename = "auto")]
+    Auto,
+}
+
+impl Backend {
+    /// Whether this build has the io_uring backend (cargo feature `io-uring`, Linux).
+    pub const IO_URING_BUILT: bool = cfg!(all(feature = "io-uring", target_os = "linux"));
+
+    /// The name used in the configuration file and in `SHADDOCK_BACKEND`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Backend::Epoll => "epoll",
+            Backend::IoUring => "io_uring",
+            Backend::Auto => "auto",
+        }
+    }
+
+    /// Parses a configuration name; the error lists the accepted ones.
+    pub fn parse(name: &str) -> Result<Backend, String> {
+        [Backend::Epoll, Backend::IoUring, Backend::Auto]
+            .into_iter()
+            .find(|b| b.as_str() == name)
+            .ok_or_else(|| format!("must be \"epoll\", \"io_uring\" or \"auto\" (got {name:?})"))
+    }
 }
 
 /// What happens when a clientId that is already online enters again.
@@ -265,6 +308,7 @@ impl Config {
         Self {
             reactors: 0,
             pin_cores: true,
+            backend: Backend::Epoll,
             client: ClientConfig::default(),
             control: ControlConfig::default(),
             log: LogConfig::default(),
@@ -289,6 +333,24 @@ impl Config {
     /// The default configuration file, every key commented (what `shaddock config` prints).
     pub fn default_toml() -> &'static str {
         include_str!("../shaddock.toml")
+    }
+
+    /// Applies `SHADDOCK_BACKEND` (see [`Config::apply_backend_override`]).
+    pub fn apply_backend_env(&mut self) -> Result<(), ConfigError> {
+        self.apply_backend_override(std::env::var(BACKEND_ENV).ok().as_deref())
+    }
+
+    /// A backend named outside the file (`SHADDOCK_BACKEND`), when set and not empty, overrides
+    /// `backend`, so the same file (or the test suite's configuration) runs on either backend.
+    /// The result is validated like a file; errors name `SHADDOCK_BACKEND`.
+    pub fn apply_backend_override(&mut self, name: Option<&str>) -> Result<(), ConfigError> {
+        let Some(name) = name.map(str::trim).filter(|n| !n.is_empty()) else { return Ok(()) };
+        let backend = Backend::parse(name).map_err(|reason| invalid(BACKEND_ENV, reason))?;
+        if backend == Backend::IoUring && !Backend::IO_URING_BUILT {
+            return Err(invalid(BACKEND_ENV, "this build has no io_uring backend".into()));
+        }
+        self.backend = backend;
+        Ok(())
     }
 
     /// Number of reactors to start: `reactors`, or one per available core when it is `0`.
@@ -323,6 +385,11 @@ impl Config {
     pub fn validate(&self) -> Result<(), ConfigError> {
         let c = &self.client;
         in_range("reactors", self.reactors, 0, MAX_REACTORS)?;
+        ensure(self.backend != Backend::IoUring || Backend::IO_URING_BUILT, "backend", || {
+            "this build has no io_uring backend (cargo feature `io-uring`, Linux only); \
+             use \"epoll\" or \"auto\""
+                .into()
+        })?;
         in_range("client.heartbeat_secs", c.heartbeat_secs, 1, 86_400)?;
         if let Some(timeout) = c.heartbeat_timeout_secs {
             ensure(timeout > c.heartbeat_secs, "client.heartbeat_timeout_secs", || {

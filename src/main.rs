@@ -60,10 +60,11 @@ fn main() -> ExitCode {
 }
 
 fn run(path: Option<PathBuf>) -> anyhow::Result<()> {
-    let config = match &path {
+    let mut config = match &path {
         Some(path) => Config::load(path)?,
         None => Config::default(),
     };
+    config.apply_backend_env()?;
     init_logging(&config)?;
     if let Some(secret) = config.generated_demo_secret() {
         tracing::warn!(

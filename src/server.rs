@@ -5,10 +5,8 @@
 
 use std::io;
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, mpsc};
 use std::thread::JoinHandle;
-
-use mio::{Poll, Waker};
 
 use crate::channel::Channels;
 use crate::config::Config;
@@ -16,7 +14,8 @@ use crate::control::{self, ControlHandle, ControlSettings};
 use crate::push::Apps;
 use crate::reactor::inbox::{Command, Inbox};
 use crate::reactor::stats::{KickReason, ReactorStats};
-use crate::reactor::{Reactor, WAKER, listener};
+use crate::reactor::sys::{self, Kind, Sys};
+use crate::reactor::{Reactor, listener};
 use crate::shared::{Settings, Shared};
 
 /// A running server: its reactors, listening on the client port, and the control thread,
@@ -26,6 +25,7 @@ pub struct Server {
     client_addr: SocketAddr,
     control_addr: SocketAddr,
     shared: Arc<Shared>,
+    backend: Kind,
     threads: Vec<JoinHandle<io::Result<()>>>,
     /// `None` only once [`Server::shutdown`] has stopped it (or if it failed to start).
     control: Option<ControlHandle>,
@@ -33,23 +33,30 @@ pub struct Server {
 }
 
 impl Server {
-    /// Validates `config`, binds the client port (port 0 picks a free one) and starts one
+    /// Validates `config`, picks the reactors' backend (`backend`; `"auto"` probes io_uring and
+    /// falls back to epoll), binds the client port (port 0 picks a free one) and starts one
     /// reactor thread per configured core, then the control thread on `control.listen`.
     pub fn start(config: Config) -> io::Result<Server> {
+        Server::start_with_probe(config, sys::probe_io_uring)
+    }
+
+    /// [`Server::start`] with another io_uring probe, so that a test can make it fail.
+    pub fn start_with_probe(config: Config, probe: fn() -> io::Result<()>) -> io::Result<Server> {
         config
             .validate()
             .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e.to_string()))?;
         let invalid = |e: String| io::Error::new(io::ErrorKind::InvalidInput, e);
         let open_files = crate::limits::raise_open_files();
         let cores = config.reactor_count();
+        let backend = sys::resolve(config.backend, probe)?;
         let listeners = listener::bind_reuseport(config.client.listen, cores)?;
         let client_addr = listeners[0].local_addr()?;
-        let mut polls = Vec::with_capacity(cores);
+        let mut seeds = Vec::with_capacity(cores);
         let mut inboxes = Vec::with_capacity(cores);
         for _ in 0..cores {
-            let poll = Poll::new()?;
-            inboxes.push(Arc::new(Inbox::new(Waker::new(poll.registry(), WAKER)?)));
-            polls.push(poll);
+            let (seed, waker) = sys::seed(backend)?;
+            inboxes.push(Arc::new(Inbox::new(waker)));
+            seeds.push(seed);
         }
         let apps = Apps::from_config(&config.apps).map_err(invalid)?;
         let mut settings = Settings::from_config(&config).map_err(invalid)?;
@@ -67,21 +74,28 @@ impl Server {
             Vec::new()
         };
         let mut threads = Vec::with_capacity(cores);
-        for (core, (poll, listener)) in polls.into_iter().zip(listeners).enumerate() {
-            let reactor = Reactor::new(
-                core,
-                poll,
-                listener,
-                Arc::clone(&shared.inboxes[core]),
-                Arc::clone(&shared),
-            )?;
+        let mut readiness = Vec::with_capacity(cores);
+        for (core, (seed, listener)) in seeds.into_iter().zip(listeners).enumerate() {
+            let inbox = Arc::clone(&shared.inboxes[core]);
+            let shared = Arc::clone(&shared);
             let pin = (!core_ids.is_empty()).then(|| core_ids[core % core_ids.len()]);
+            let (ready, ready_rx) = mpsc::sync_channel(1);
+            readiness.push(ready_rx);
             let thread =
                 std::thread::Builder::new().name(format!("reactor-{core}")).spawn(move || {
                     if let Some(id) = pin {
                         core_affinity::set_for_current(id);
                     }
-                    let result = reactor.run();
+                    // The backend is built here: a ring belongs to the thread that set it up.
+                    let sys = match Sys::new(seed, listener) {
+                        Ok(sys) => sys,
+                        Err(e) => {
+                            let _ = ready.send(Err(io::Error::new(e.kind(), e.to_string())));
+                            return Err(e);
+                        }
+                    };
+                    let _ = ready.send(Ok(()));
+                    let result = Reactor::new(core, sys, inbox, shared).run();
                     if let Err(e) = &result {
                         tracing::error!(core, error = %e, "reactor stopped");
                     }
@@ -89,15 +103,31 @@ impl Server {
                 })?;
             threads.push(thread);
         }
-        tracing::info!(reactors = cores, ?open_files, "client port listening addr={client_addr}");
         let mut server = Server {
             client_addr,
             control_addr: config.control.listen,
             shared,
+            backend,
             threads,
             control: None,
             drain_secs: config.client.drain_secs,
         };
+        for ready in readiness {
+            let started = ready.recv().unwrap_or_else(|_| Err(io::Error::other("reactor died")));
+            if let Err(e) = started {
+                server.drain_secs = 0;
+                let _ = server.shutdown();
+                let backend = backend.as_str();
+                return Err(io::Error::new(e.kind(), format!("{backend} backend: {e}")));
+            }
+        }
+        let backend = backend.as_str();
+        tracing::info!(
+            reactors = cores,
+            backend,
+            ?open_files,
+            "client port listening addr={client_addr}"
+        );
         let settings = ControlSettings::from_config(&config, client_addr);
         match control::start(config.control.listen, Arc::clone(&server.shared), settings) {
             Ok(control) => {
@@ -122,6 +152,26 @@ impl Server {
     /// The address the control port is bound to (with the real port when the config said 0).
     pub fn control_addr(&self) -> SocketAddr {
         self.control_addr
+    }
+
+    /// The reactors' backend (`"auto"` resolved).
+    pub fn backend(&self) -> Kind {
+        self.backend
+    }
+
+    /// The io_uring receive-buffer gauges, summed over the reactors: (buffers in the rings,
+    /// buffers the kernel may fill now, receives that found a ring empty, sends in flight).
+    /// Published about once a second; all 0 on epoll.
+    pub fn ring_stats(&self) -> (u64, u64, u64, u64) {
+        use std::sync::atomic::Ordering::Relaxed;
+        self.shared.stats.iter().fold((0, 0, 0, 0), |(t, f, x, s), st| {
+            (
+                t + st.recv_buffers.load(Relaxed),
+                f + st.recv_buffers_free.load(Relaxed),
+                x + st.recv_buffer_exhaustions.load(Relaxed),
+                s + st.sends_in_flight.load(Relaxed),
+            )
+        })
     }
 
     /// Open connections on each reactor, indexed by reactor.

@@ -270,3 +270,35 @@ fn duplicate_policy_parses() {
     let config = parses("[client]\nduplicate = \"refuse\"\n");
     assert_eq!(config.client.duplicate, DuplicatePolicy::Refuse);
 }
+
+#[test]
+fn backend_parses_every_name() {
+    assert_eq!(Config::default().backend, Backend::Epoll);
+    assert_eq!(parses("backend = \"epoll\"\n").backend, Backend::Epoll);
+    assert_eq!(parses("backend = \"auto\"\n").backend, Backend::Auto);
+    if Backend::IO_URING_BUILT {
+        assert_eq!(parses("backend = \"io_uring\"\n").backend, Backend::IoUring);
+    } else {
+        let message = rejects("backend = \"io_uring\"\n", "backend");
+        assert!(message.contains("no io_uring backend"), "{message}");
+    }
+    let message = msg(&format!("backend = \"kqueue\"\n{APP}"));
+    assert!(message.starts_with("backend: "), "{message}");
+    assert!(message.contains("epoll") && message.contains("io_uring"), "{message}");
+}
+
+#[test]
+fn backend_override_names_the_variable() {
+    let mut config = Config::default();
+    config.apply_backend_override(None).unwrap();
+    config.apply_backend_override(Some(" ")).unwrap();
+    assert_eq!(config.backend, Backend::Epoll);
+    config.apply_backend_override(Some("auto")).unwrap();
+    assert_eq!(config.backend, Backend::Auto);
+    let e = config.apply_backend_override(Some("uring")).unwrap_err();
+    assert_eq!(e.key(), Some(BACKEND_ENV));
+    assert!(e.to_string().contains("\"uring\""), "{e}");
+    assert_eq!(config.backend, Backend::Auto, "a bad override changes nothing");
+    let io_uring = config.apply_backend_override(Some("io_uring"));
+    assert_eq!(io_uring.is_ok(), Backend::IO_URING_BUILT);
+}

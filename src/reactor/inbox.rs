@@ -1,7 +1,8 @@
 //! A reactor's inbox: how other threads hand it work.
 //!
-//! A lock-free queue paired with the reactor's `mio::Waker` and a "wake pending" flag, so a burst
-//! of commands costs one wake (one eventfd write) per core, not one per command.
+//! A lock-free queue paired with the reactor's [`Waker`] (an eventfd, whichever the backend) and a
+//! "wake pending" flag, so a burst of commands costs one wake (one eventfd write) per core, not
+//! one per command.
 //!
 //! # Invariants
 //! - The reactor clears `wake_pending` *before* it drains the queue, so a command pushed after the
@@ -11,10 +12,10 @@ use std::io;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use crossbeam_queue::SegQueue;
-use mio::Waker;
 
 use super::ConnId;
 use super::stats::KickReason;
+use super::sys::Waker;
 use crate::broadcast::Frame;
 use crate::push::AppId;
 
@@ -75,6 +76,8 @@ mod tests {
 
     use mio::{Events, Poll, Token};
 
+    use super::Waker;
+
     use super::*;
 
     const WAKE: Token = Token(7);
@@ -92,7 +95,7 @@ mod tests {
     #[test]
     fn a_burst_costs_one_wake_and_no_command_is_stranded() {
         let mut poll = Poll::new().unwrap();
-        let inbox = Inbox::new(Waker::new(poll.registry(), WAKE).unwrap());
+        let inbox = Inbox::new(Waker::Mio(mio::Waker::new(poll.registry(), WAKE).unwrap()));
         let mut events = Events::with_capacity(8);
         for i in 0..100 {
             inbox.send(kick(i));

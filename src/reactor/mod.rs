@@ -1,23 +1,26 @@
 //! The data plane: one reactor thread per core.
 //!
 //! # What a reactor owns
-//! A reactor is one thread with its own `mio::Poll`, its own `SO_REUSEPORT` listener on the
-//! client port, its [`ConnTable`], its timer wheel, its local member lists and its [`Inbox`].
+//! A reactor is one thread with its own I/O backend ([`sys::Sys`]: epoll or io_uring), its own
+//! `SO_REUSEPORT` listener on the client port (held by the backend), its [`ConnTable`], its timer
+//! wheel, its local member lists and its [`Inbox`].
 //! Nothing outside this module touches a connection; other threads talk to a reactor only by
 //! sending it [`Command`]s.
 //!
 //! # Never blocks
-//! The only blocking call is `Poll::poll`. Sockets are non-blocking and edge-triggered; every
+//! The only blocking call is the backend's wait ([`sys::Sys::wait`]). Every
 //! readiness is drained until `WouldBlock`, except that one connection gets at most
 //! `READS_PER_TURN` reads per loop turn and the listener `ACCEPTS_PER_TURN` accepts, after which
 //! they are revisited on the next turn (fairness), and the push path takes no lock.
 //!
 //! # No buffer for an idle connection
-//! Reads go into one per-core scratch buffer. Only an unfinished package tail is copied into the
+//! Reads go into a buffer the backend lends (epoll: one per-core scratch buffer; io_uring: a
+//! buffer of the per-core buffer ring, taken by the kernel only when bytes arrive) and are
+//! decoded in place. Only an unfinished package tail is copied into the
 //! connection, and only bytes the socket refused are queued on it; both are freed when drained.
 //!
 //! # One turn
-//! Poll → accept / read / write per event → run commands (inbox and local) → retry
+//! Wait → accept / read / write per event → run commands (inbox and local) → retry
 //! fairness-capped reads → expire timers → drain step when shutting down.
 
 pub mod conn;
@@ -28,6 +31,7 @@ pub mod outbox;
 mod session;
 mod socket;
 pub mod stats;
+pub mod sys;
 pub mod table;
 pub mod timer;
 mod write;
@@ -40,14 +44,13 @@ use std::time::{Duration, Instant};
 use bytes::BytesMut;
 
 use crate::broadcast::Frame;
-use mio::net::TcpListener;
-use mio::{Events, Interest, Poll, Token};
 
 use crate::channel::LocalMembers;
 use crate::shared::Shared;
 use conn::ConnState;
 use inbox::{Command, Inbox};
 use stats::KickReason;
+use sys::{Event, Sys};
 use table::ConnTable;
 use timer::{TimerEntry, TimerWheel};
 
@@ -88,8 +91,7 @@ impl std::fmt::Debug for ConnId {
     }
 }
 
-pub const LISTENER: Token = Token(usize::MAX - 1);
-pub const WAKER: Token = Token(usize::MAX - 2);
+pub use sys::{LISTENER, WAKER};
 
 /// Reads one connection may do in one turn before others get theirs.
 const READS_PER_TURN: usize = 16;
@@ -97,8 +99,6 @@ const READS_PER_TURN: usize = 16;
 const ACCEPTS_PER_TURN: usize = 256;
 /// Commands taken from the inbox per turn.
 const COMMANDS_PER_TURN: usize = 4096;
-/// The per-core read buffer.
-const SCRATCH_BYTES: usize = 64 * 1024;
 /// Capacity of the due-timer buffer kept between turns (entries).
 const DUE_BUFFER_KEPT: usize = 1024;
 /// How long a closing connection may take to read its kick and close its side.
@@ -118,8 +118,7 @@ struct Drain {
 #[derive(Debug)]
 pub struct Reactor {
     core: usize,
-    poll: Poll,
-    listener: Option<TcpListener>,
+    sys: Sys,
     conns: ConnTable,
     timers: TimerWheel,
     due: Vec<(TimerEntry, u32)>,
@@ -129,7 +128,6 @@ pub struct Reactor {
     commands: Vec<Command>,
     shared: Arc<Shared>,
     members: LocalMembers,
-    scratch: Vec<u8>,
     /// Packages for the connection whose input is being decoded, written once after the read.
     reply: BytesMut,
     /// The connection `reply` belongs to (`usize::MAX` when none).
@@ -144,19 +142,11 @@ pub struct Reactor {
 }
 
 impl Reactor {
-    pub fn new(
-        core: usize,
-        poll: Poll,
-        mut listener: TcpListener,
-        inbox: Arc<Inbox>,
-        shared: Arc<Shared>,
-    ) -> io::Result<Reactor> {
-        poll.registry().register(&mut listener, LISTENER, Interest::READABLE)?;
+    pub fn new(core: usize, sys: Sys, inbox: Arc<Inbox>, shared: Arc<Shared>) -> Reactor {
         let members = LocalMembers::new(shared.apps.len());
-        Ok(Reactor {
+        Reactor {
             core,
-            poll,
-            listener: Some(listener),
+            sys,
             conns: ConnTable::with_capacity(shared.settings.conn_capacity),
             timers: TimerWheel::new(0),
             due: Vec::new(),
@@ -165,7 +155,6 @@ impl Reactor {
             commands: Vec::new(),
             shared,
             members,
-            scratch: vec![0; SCRATCH_BYTES],
             reply: BytesMut::new(),
             replying: usize::MAX,
             batch: Vec::new(),
@@ -175,29 +164,30 @@ impl Reactor {
             accept_again: false,
             accept_paused_until: None,
             drain: None,
-        })
+        }
     }
 
     /// Runs until a shutdown command has drained every connection.
     pub fn run(mut self) -> io::Result<()> {
-        let mut events = Events::with_capacity(1024);
         loop {
             let timeout = self.poll_timeout();
-            if let Err(e) = self.poll.poll(&mut events, Some(timeout)) {
-                if e.kind() != io::ErrorKind::Interrupted {
-                    return Err(e);
-                }
+            self.sys.wait(timeout)?;
+            let now = self.epoch.elapsed().as_secs() as u32;
+            if now != self.now {
+                self.sys.publish(&self.shared.stats[self.core]);
             }
-            self.now = self.epoch.elapsed().as_secs() as u32;
-            for event in events.iter() {
-                match event.token() {
-                    LISTENER => self.accept(),
-                    WAKER => self.inbox.woken(),
-                    Token(index) => {
-                        if event.is_writable() {
+            self.now = now;
+            while let Some(event) = self.sys.next_event() {
+                match event {
+                    Event::Accept => self.accept(),
+                    Event::Wake => self.inbox.woken(),
+                    Event::Writable { index, generation } => {
+                        if self.conns.get_live(index, generation).is_some() {
                             self.on_writable(index);
                         }
-                        if event.is_readable() || event.is_read_closed() || event.is_error() {
+                    }
+                    Event::Input { index, generation } => {
+                        if self.conns.get_live(index, generation).is_some() {
                             self.on_readable(index);
                         }
                     }
@@ -393,9 +383,7 @@ impl Reactor {
         if self.drain.is_some() {
             return;
         }
-        if let Some(mut listener) = self.listener.take() {
-            let _ = self.poll.registry().deregister(&mut listener);
-        }
+        self.sys.stop_accepting();
         self.accept_again = false;
         let pending = self.conns.ids();
         tracing::info!(core = self.core, connections = pending.len(), drain_secs, "draining");

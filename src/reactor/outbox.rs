@@ -11,8 +11,11 @@ use std::io::{self, IoSlice, Write};
 
 use bytes::Bytes;
 
-/// Most slices handed to one `writev`.
+/// Most frames handed to one send.
 const MAX_IOVECS: usize = 64;
+
+/// Fills the unused part of a list of frames.
+static NO_BYTES: Bytes = Bytes::new();
 
 #[derive(Debug, Default)]
 pub struct Outbox {
@@ -62,27 +65,47 @@ impl Outbox {
         }
     }
 
-    /// Writes as much as the socket takes, in `writev`s of up to 64 frames, until it is empty or
-    /// the socket would block; returns the bytes written.
+    /// Writes as much as `sink` takes, in `writev`s of up to 64 frames, until it is empty or
+    /// the sink would block; returns the bytes written.
     pub fn flush(&mut self, sink: &mut impl Write) -> io::Result<usize> {
+        self.flush_with(|bufs, offset| {
+            let mut slices: [IoSlice<'_>; MAX_IOVECS] = [IoSlice::new(&[]); MAX_IOVECS];
+            for (i, (slice, buf)) in slices.iter_mut().zip(bufs).enumerate() {
+                *slice = IoSlice::new(if i == 0 { &buf[offset..] } else { buf });
+            }
+            loop {
+                match sink.write_vectored(&slices[..bufs.len()]) {
+                    Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                    Ok(n) => return Ok(n),
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(0),
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    Err(e) => return Err(e),
+                }
+            }
+        })
+    }
+
+    /// Hands the queue to `send` (up to 64 frames at a time, the first from the offset already
+    /// written) until it is empty or `send` takes nothing; returns the bytes taken. `send` is a
+    /// backend's vectored send: it returns how many bytes it took, 0 when it would block.
+    pub fn flush_with(
+        &mut self,
+        mut send: impl FnMut(&[&Bytes], usize) -> io::Result<usize>,
+    ) -> io::Result<usize> {
         let mut written = 0;
         while !self.frames.is_empty() {
-            let mut slices: [IoSlice<'_>; MAX_IOVECS] = [IoSlice::new(&[]); MAX_IOVECS];
+            let mut bufs = [&NO_BYTES; MAX_IOVECS];
             let mut count = 0;
-            for (i, frame) in self.frames.iter().take(MAX_IOVECS).enumerate() {
-                let start = if i == 0 { self.offset } else { 0 };
-                slices[i] = IoSlice::new(&frame[start..]);
+            for (buf, frame) in bufs.iter_mut().zip(self.frames.iter()) {
+                *buf = frame;
                 count += 1;
             }
-            match sink.write_vectored(&slices[..count]) {
-                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
-                Ok(n) => {
+            match send(&bufs[..count], self.offset)? {
+                0 => return Ok(written),
+                n => {
                     self.consume(n);
                     written += n;
                 }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(written),
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(e),
             }
         }
         Ok(written)

@@ -1,16 +1,15 @@
-//! A reactor's socket work: accept, read into the scratch buffer, write (directly, or queued
-//! when the socket is full), kick and close.
+//! A reactor's socket work through its backend: accept, read (into a buffer the backend lends),
+//! kick and close.
 
-use std::io::{self, Read};
-use std::net::Shutdown;
+use std::io;
+use std::net::{Shutdown, TcpStream};
 use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
-use mio::net::TcpStream;
-use mio::{Interest, Token};
 
 use super::conn::{Conn, ConnState, Transport};
 use super::stats::{self, KickReason};
+use super::sys::Recv;
 use super::{ACCEPTS_PER_TURN, LINGER_SECS, READS_PER_TURN, Reactor};
 use crate::protocol::ProtocolError;
 use crate::protocol::pomelo::kick;
@@ -19,11 +18,8 @@ use crate::protocol::websocket::frame::{self, MAX_SERVER_HEADER_LEN, OpCode};
 impl Reactor {
     pub(super) fn accept(&mut self) {
         for _ in 0..ACCEPTS_PER_TURN {
-            let Some(listener) = self.listener.as_ref() else {
-                return;
-            };
-            match listener.accept() {
-                Ok((stream, _)) => self.admit(stream),
+            match self.sys.accept() {
+                Ok(stream) => self.admit(stream),
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                     self.accept_again = false;
                     return;
@@ -42,14 +38,14 @@ impl Reactor {
         self.accept_again = true;
     }
 
-    fn admit(&mut self, mut stream: TcpStream) {
+    /// Takes a new connection (its `TCP_NODELAY` is inherited from the listener).
+    fn admit(&mut self, stream: TcpStream) {
         let index = self.conns.next_index();
-        let interest = Interest::READABLE | Interest::WRITABLE;
-        if let Err(e) = self.poll.registry().register(&mut stream, Token(index), interest) {
+        let generation = self.conns.next_generation();
+        if let Err(e) = self.sys.open(index, generation, &stream) {
             tracing::warn!(core = self.core, error = %e, "could not register a new connection");
             return;
         }
-        let generation = self.conns.next_generation();
         let inserted = self.conns.insert(Conn::new(stream, generation, self.now));
         debug_assert_eq!(inserted, index);
         self.schedule(index, self.now + self.shared.settings.handshake_timeout_secs + 1);
@@ -61,30 +57,23 @@ impl Reactor {
     /// Reads until `WouldBlock`, at most `READS_PER_TURN` times.
     pub(super) fn on_readable(&mut self, index: usize) {
         for _ in 0..READS_PER_TURN {
-            let Some(conn) = self.conns.get_mut(index) else {
+            let Some(conn) = self.conns.get(index) else {
                 return;
             };
             let closing = conn.state == ConnState::Closing;
-            let mut scratch = std::mem::take(&mut self.scratch);
-            let result = conn.stream.read(&mut scratch);
-            let alive = match result {
-                Ok(0) => {
-                    self.close(index);
-                    false
+            let alive = match self.sys.recv(&conn.stream) {
+                Recv::Data(mut buf) => {
+                    // A closing connection's input is discarded.
+                    let alive = closing || self.on_input(index, &mut buf);
+                    self.sys.recycle(buf);
+                    alive
                 }
-                Ok(_) if closing => true, // a closing connection's input is discarded
-                Ok(n) => self.on_input(index, &mut scratch[..n]),
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    self.scratch = scratch;
-                    return;
-                }
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => true,
-                Err(_) => {
+                Recv::WouldBlock => return,
+                Recv::Closed | Recv::Failed(_) => {
                     self.close(index);
                     false
                 }
             };
-            self.scratch = scratch;
             if !alive {
                 return;
             }
@@ -178,7 +167,7 @@ impl Reactor {
         conn.state = ConnState::Closing;
         conn.last_seen = now;
         conn.read_rest = None;
-        if conn.out.is_none() {
+        if conn.out.is_none() && !self.sys.sending(index) {
             let _ = conn.stream.shutdown(Shutdown::Write);
         }
         self.schedule(index, now + LINGER_SECS + 1);
@@ -190,8 +179,7 @@ impl Reactor {
             self.reply.clear();
         }
         self.leave_session(index);
-        if let Some(mut conn) = self.conns.remove(index) {
-            let _ = self.poll.registry().deregister(&mut conn.stream);
+        if let Some(conn) = self.conns.remove(index) {
             let stats = &self.shared.stats[self.core];
             stats::sub(&stats.queued_bytes, conn.pending_bytes() as u64);
             stats::add(&stats.closed, 1);
@@ -201,6 +189,7 @@ impl Reactor {
                 (true, Transport::WebSocket) => &stats.websocket,
             };
             stats::sub(gauge, 1);
+            self.sys.close(index, conn.stream);
         }
     }
 }

@@ -82,6 +82,14 @@ pub struct ReactorStats {
     pub bytes_written: AtomicU64,
     /// Bytes waiting in this reactor's write queues (gauge).
     pub queued_bytes: AtomicU64,
+    /// io_uring only (0 on epoll), published about once a second: receive buffers in the
+    /// reactor's buffer ring (gauge), how many the kernel may fill now (gauge; equal to
+    /// `recv_buffers` when nothing is being decoded or leaked), how often a receive found the
+    /// ring empty (counter), and sends whose completion has not arrived (gauge).
+    pub recv_buffers: AtomicU64,
+    pub recv_buffers_free: AtomicU64,
+    pub recv_buffer_exhaustions: AtomicU64,
+    pub sends_in_flight: AtomicU64,
     kicks: [AtomicU64; KickReason::ALL.len()],
 }
 

@@ -1,7 +1,8 @@
 //! A reactor's connection table: a `Slab` of [`Conn`]s with a generation per connection.
 //!
 //! # Invariants
-//! - A slab index is the connection's mio `Token`; it is reused after the connection closes.
+//! - A slab index names the connection to its backend (with the generation); it is reused after
+//!   the connection closes.
 //! - Every connection gets a generation that no earlier connection of this reactor had (until
 //!   the 24-bit counter wraps, 16 million accepts later), so a stale [`ConnId`] never reaches a
 //!   connection that reused its slot.
@@ -23,7 +24,7 @@ impl ConnTable {
         ConnTable { slab: Slab::with_capacity(capacity), next_generation: 0 }
     }
 
-    /// The slab index the next insert will use (its mio `Token`).
+    /// The slab index the next insert will use.
     pub fn next_index(&self) -> usize {
         self.slab.vacant_key()
     }

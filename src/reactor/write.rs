@@ -1,18 +1,17 @@
-//! A reactor's write path: direct `writev`s, and a queue only for what the socket refuses.
+//! A reactor's write path: direct sends through the backend, and a queue only for what the
+//! backend refuses.
 //!
 //! # Invariants
-//! - A connection with nothing queued is written to directly; a connection with a queue gets
+//! - A connection with nothing queued is sent to directly; a connection with a queue gets
 //!   new bytes appended to it (order is kept), and the queue drains on writable events.
 //! - Queued broadcast frames are shared, never copied; only unshared bytes (replies) are copied,
 //!   and only when the socket refused them.
 //! - A queue past `max_pending_bytes` is a slow consumer and is kicked; nobody else waits for it.
 //! - `bytes_written` and the `queued_bytes` gauge follow every write and every queue change.
 
-use std::io::{self, IoSlice, Write};
 use std::net::Shutdown;
 
 use bytes::Bytes;
-use mio::net::TcpStream;
 
 use super::Reactor;
 use super::conn::ConnState;
@@ -20,8 +19,11 @@ use super::outbox::Outbox;
 use super::stats::{self, KickReason};
 use crate::broadcast::Frame;
 
-/// Most frames handed to one direct `writev`.
+/// Most frames handed to one direct send.
 const MAX_IOVECS: usize = 64;
+
+/// Fills the unused part of a list of frames.
+static NO_BYTES: Bytes = Bytes::new();
 
 impl Reactor {
     /// Sends what `reply` holds for the connection being read; false if that closed it.
@@ -36,25 +38,32 @@ impl Reactor {
         alive
     }
 
+    /// The connection can take more: its queue goes out, and a closing connection whose bytes
+    /// have all left (queue drained, nothing held by the backend) gets its write side shut.
     pub(super) fn on_writable(&mut self, index: usize) {
         let Some(conn) = self.conns.get_mut(index) else { return };
-        let Some(out) = conn.out.as_mut() else { return };
-        let before = out.len();
-        let result = out.flush(&mut conn.stream);
-        // Count what left even when the flush ended in an error.
-        let written = (before - out.len()) as u64;
-        let stats = &self.shared.stats[self.core];
-        stats::add(&stats.bytes_written, written);
-        stats::sub(&stats.queued_bytes, written);
-        match result {
-            Ok(_) if out.is_empty() => {
-                conn.out = None;
-                if conn.state == ConnState::Closing {
-                    let _ = conn.stream.shutdown(Shutdown::Write);
-                }
+        if let Some(out) = conn.out.as_mut() {
+            let (sys, stream) = (&mut self.sys, &conn.stream);
+            let before = out.len();
+            let result = out.flush_with(|bufs, offset| sys.send(index, stream, bufs, offset));
+            // Count what left even when the flush ended in an error.
+            let written = (before - out.len()) as u64;
+            let stats = &self.shared.stats[self.core];
+            stats::add(&stats.bytes_written, written);
+            stats::sub(&stats.queued_bytes, written);
+            if result.is_err() {
+                self.close(index);
+                return;
             }
-            Ok(_) => {}
-            Err(_) => self.close(index),
+            if !out.is_empty() {
+                return;
+            }
+            conn.out = None;
+        } else if !self.sys.holds_writes() {
+            return; // nothing was waiting (epoll reports every writable edge)
+        }
+        if conn.state == ConnState::Closing && !self.sys.sending(index) {
+            let _ = conn.stream.shutdown(Shutdown::Write);
         }
     }
 
@@ -73,13 +82,13 @@ impl Reactor {
             stats::add(&self.shared.stats[self.core].queued_bytes, (out.len() - before) as u64);
             return self.check_pending(index);
         }
-        let mut slices = [IoSlice::new(&[]); MAX_IOVECS];
+        let mut bufs = [&NO_BYTES; MAX_IOVECS];
         let count = frames.len().min(MAX_IOVECS);
-        for (slice, frame) in slices.iter_mut().zip(frames) {
-            *slice = IoSlice::new(frame.bytes(transport));
+        for (buf, frame) in bufs.iter_mut().zip(frames) {
+            *buf = frame.bytes(transport);
         }
-        let offered: usize = slices[..count].iter().map(|s| s.len()).sum();
-        let Ok(written) = write_vectored(&mut conn.stream, &slices[..count]) else {
+        let offered: usize = bufs[..count].iter().map(|b| b.len()).sum();
+        let Ok(written) = self.sys.send(index, &conn.stream, &bufs[..count], 0) else {
             self.close(index);
             return false;
         };
@@ -132,7 +141,7 @@ impl Reactor {
             stats::add(&stats.queued_bytes, data.len() as u64);
             return;
         }
-        match write_vectored(&mut conn.stream, &[IoSlice::new(data)]) {
+        match self.sys.send_copy(index, &conn.stream, data) {
             Ok(written) => {
                 stats::add(&stats.bytes_written, written as u64);
                 if written < data.len() {
@@ -156,17 +165,5 @@ impl Reactor {
             return false;
         }
         true
-    }
-}
-
-/// One `writev`, retried on `EINTR`; `WouldBlock` is 0 bytes written.
-fn write_vectored(stream: &mut TcpStream, slices: &[IoSlice<'_>]) -> io::Result<usize> {
-    loop {
-        match stream.write_vectored(slices) {
-            Ok(n) => return Ok(n),
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(0),
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
     }
 }

@@ -54,7 +54,9 @@ pub const IO_TIMEOUT: Duration = Duration::from_secs(10);
 pub const HANDSHAKE_BODY: &str = r#"{"sys":{"type":"shaddock-test","version":"0.0.1"},"user":{}}"#;
 
 /// A configuration for an in-process server: client and control ports on `127.0.0.1:0`,
-/// `reactors` reactors, no pinning, no drain window, and two apps (`demo` and `other`).
+/// `reactors` reactors, no pinning, no drain window, two apps (`demo` and `other`), and the
+/// backend named by `SHADDOCK_BACKEND` (`scripts/test` runs the suite once per backend), else
+/// the default.
 pub fn test_config(reactors: usize) -> Config {
     let mut config = Config {
         reactors,
@@ -78,6 +80,7 @@ pub fn test_config(reactors: usize) -> Config {
     config.client.listen = "127.0.0.1:0".parse().unwrap();
     config.client.drain_secs = 0;
     config.control.listen = "127.0.0.1:0".parse().unwrap();
+    config.apply_backend_env().expect("SHADDOCK_BACKEND names a backend");
     config
 }
 
@@ -108,6 +111,13 @@ impl Drop for TestServer {
                 shutdown_within(server, Duration::from_secs(15));
             }
         }
+    }
+}
+
+impl From<Server> for TestServer {
+    /// Wraps a server started some other way (e.g. with a forced probe).
+    fn from(server: Server) -> TestServer {
+        TestServer { server: Some(server) }
     }
 }
 

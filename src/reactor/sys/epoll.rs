@@ -1,0 +1,185 @@
+//! The epoll backend, through `mio`: readiness, non-blocking sockets, `read` into one per-core
+//! scratch buffer, direct `writev`s.
+//!
+//! # Invariants
+//! - Connections are registered once for read and write interest, edge-triggered, under the
+//!   token `generation << 32 | index`; write interest is thus always armed and costs nothing.
+//! - [`LISTENER`] and [`WAKER`] have all generation bits set, which no connection has
+//!   (generations are 24 bits), so no connection token collides with them.
+//! - The scratch buffer is lent by [`Epoll::recv`] and given back by [`Epoll::recycle`]; between
+//!   the two, `scratch` is empty (a `recv` without a `recycle` would allocate a new one).
+
+use std::io::{self, IoSlice, Read, Write};
+use std::net::TcpStream;
+use std::os::fd::AsRawFd;
+use std::time::Duration;
+
+use bytes::Bytes;
+use mio::net::TcpListener;
+use mio::unix::SourceFd;
+use mio::{Events, Interest, Poll, Token};
+
+use super::{Event, Recv, RecvBuf};
+
+pub const LISTENER: Token = Token(usize::MAX - 1);
+pub const WAKER: Token = Token(usize::MAX - 2);
+
+/// The per-core read buffer.
+const SCRATCH_BYTES: usize = 64 * 1024;
+/// Most slices handed to one `writev`.
+const MAX_IOVECS: usize = 64;
+
+/// One reactor's epoll instance and listener.
+#[derive(Debug)]
+pub struct Epoll {
+    poll: Poll,
+    events: Events,
+    /// What the last wait observed, in delivery order, and how much of it was delivered.
+    ready: Vec<Event>,
+    delivered: usize,
+    listener: Option<TcpListener>,
+    scratch: Vec<u8>,
+}
+
+impl Epoll {
+    /// Takes the core's poll (whose registry already holds the inbox's waker under [`WAKER`])
+    /// and its listener.
+    pub fn new(poll: Poll, mut listener: TcpListener) -> io::Result<Epoll> {
+        poll.registry().register(&mut listener, LISTENER, Interest::READABLE)?;
+        Ok(Epoll {
+            poll,
+            events: Events::with_capacity(1024),
+            ready: Vec::with_capacity(1024),
+            delivered: 0,
+            listener: Some(listener),
+            scratch: vec![0; SCRATCH_BYTES],
+        })
+    }
+
+    pub fn wait(&mut self, timeout: Duration) -> io::Result<()> {
+        self.ready.clear();
+        self.delivered = 0;
+        if let Err(e) = self.poll.poll(&mut self.events, Some(timeout)) {
+            if e.kind() != io::ErrorKind::Interrupted {
+                return Err(e);
+            }
+        }
+        for event in self.events.iter() {
+            match event.token() {
+                LISTENER => self.ready.push(Event::Accept),
+                WAKER => self.ready.push(Event::Wake),
+                Token(token) => {
+                    let index = token & 0xFFFF_FFFF;
+                    let generation = (token >> 32) as u32;
+                    if event.is_writable() {
+                        self.ready.push(Event::Writable { index, generation });
+                    }
+                    if event.is_readable() || event.is_read_closed() || event.is_error() {
+                        self.ready.push(Event::Input { index, generation });
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    pub fn next_event(&mut self) -> Option<Event> {
+        let event = self.ready.get(self.delivered).copied();
+        self.delivered += 1;
+        event
+    }
+
+    pub fn accept(&mut self) -> io::Result<TcpStream> {
+        let Some(listener) = self.listener.as_ref() else {
+            return Err(io::ErrorKind::WouldBlock.into());
+        };
+        let (stream, _) = listener.accept()?;
+        Ok(stream.into())
+    }
+
+    pub fn stop_accepting(&mut self) {
+        if let Some(mut listener) = self.listener.take() {
+            let _ = self.poll.registry().deregister(&mut listener);
+        }
+    }
+
+    pub fn open(&mut self, index: usize, generation: u32, stream: &TcpStream) -> io::Result<()> {
+        let token = Token((generation as usize) << 32 | index);
+        let interest = Interest::READABLE | Interest::WRITABLE;
+        self.poll.registry().register(&mut SourceFd(&stream.as_raw_fd()), token, interest)
+    }
+
+    /// Reads once into the scratch buffer (retrying `EINTR`).
+    pub fn recv(&mut self, mut stream: &TcpStream) -> Recv {
+        let mut buf = std::mem::take(&mut self.scratch);
+        if buf.is_empty() {
+            buf = vec![0; SCRATCH_BYTES];
+        }
+        loop {
+            match stream.read(&mut buf) {
+                Ok(0) => {
+                    self.scratch = buf;
+                    return Recv::Closed;
+                }
+                Ok(len) => return Recv::Data(RecvBuf::Scratch { buf, len }),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    self.scratch = buf;
+                    return match e.kind() {
+                        io::ErrorKind::WouldBlock => Recv::WouldBlock,
+                        _ => Recv::Failed(e),
+                    };
+                }
+            }
+        }
+    }
+
+    pub fn recycle(&mut self, buf: RecvBuf) {
+        #[allow(irrefutable_let_patterns)] // the only variant in a build without io_uring
+        if let RecvBuf::Scratch { buf, .. } = buf {
+            self.scratch = buf;
+        }
+    }
+
+    /// One `writev` of up to 64 buffers; `WouldBlock` is 0 bytes taken.
+    pub fn send(
+        &mut self,
+        _index: usize,
+        stream: &TcpStream,
+        bufs: &[&Bytes],
+        offset: usize,
+    ) -> io::Result<usize> {
+        let mut slices = [IoSlice::new(&[]); MAX_IOVECS];
+        let count = bufs.len().min(MAX_IOVECS);
+        for (i, (slice, buf)) in slices.iter_mut().zip(bufs).enumerate() {
+            *slice = IoSlice::new(if i == 0 { &buf[offset..] } else { buf });
+        }
+        write_vectored(stream, &slices[..count])
+    }
+
+    pub fn send_copy(
+        &mut self,
+        _index: usize,
+        stream: &TcpStream,
+        data: &[u8],
+    ) -> io::Result<usize> {
+        write_vectored(stream, &[IoSlice::new(data)])
+    }
+
+    pub fn close(&mut self, _index: usize, stream: TcpStream) {
+        let _ = self.poll.registry().deregister(&mut SourceFd(&stream.as_raw_fd()));
+        drop(stream);
+    }
+}
+
+/// One `writev`, retried on `EINTR`; `WouldBlock` is 0 bytes written.
+fn write_vectored(mut stream: &TcpStream, slices: &[IoSlice<'_>]) -> io::Result<usize> {
+    loop {
+        match stream.write_vectored(slices) {
+            Ok(n) => return Ok(n),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(0),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+}

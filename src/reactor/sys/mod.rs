@@ -1,0 +1,365 @@
+//! A reactor's I/O backend, behind one contract: epoll (through `mio`, [`epoll`]) or io_uring
+//! (`uring`, cargo feature `io-uring`, Linux).
+//!
+//! Nothing above this module names epoll or io_uring: the reactor (accept, read, write, close)
+//! speaks only to [`Sys`], and [`Sys`] hands every call to the backend it was built with. The
+//! server picks the backend once ([`resolve`]: `backend = "epoll" | "io_uring" | "auto"`), makes
+//! each reactor's [`Seed`] and inbox [`Waker`] ([`seed`]), and each reactor thread builds its
+//! [`Sys`] from its seed ([`Sys::new`]), so that a ring is set up by the thread that uses it.
+//!
+//! # The contract
+//! Every backend provides, for one reactor and on that reactor's thread only:
+//!
+//! 1. **Accept on the core's listener.** The backend owns the core's `SO_REUSEPORT` listener.
+//!    [`Event::Accept`] says connections may be waiting; [`Sys::accept`] hands them out one at a
+//!    time and fails with `WouldBlock` when there is none for now (so the reactor may stop early
+//!    and come back next turn: what is not taken stays queued). [`Sys::stop_accepting`] closes
+//!    the listener for good.
+//! 2. **Open a connection.** [`Sys::open`] starts watching a newly accepted socket under the
+//!    reactor's `(index, generation)` for it. Every event names that pair, so the reactor can
+//!    drop an event for a connection that closed and whose slot was reused.
+//! 3. **Deliver "bytes arrived".** [`Event::Input`] says a connection has input (or end of
+//!    stream, or an error). [`Sys::recv`] hands it out as a [`RecvBuf`] the reactor decodes in
+//!    place, and the reactor gives it back with [`Sys::recycle`] before the next `recv`.
+//!    `Recv::WouldBlock` means "nothing more for now": a new [`Event::Input`] will follow.
+//! 4. **Deliver "writable".** [`Event::Writable`] says a connection that was refused bytes can
+//!    take more now.
+//! 5. **Arm and disarm write interest.** A [`Sys::send`] that takes fewer bytes than offered arms
+//!    write interest for that connection; the next [`Event::Writable`] disarms it. The reactor
+//!    never asks for it explicitly (epoll registers read and write interest once, edge-triggered,
+//!    so arming costs no syscall).
+//! 6. **Send, vectored.** [`Sys::send`] takes as many bytes of a list of shared buffers (from an
+//!    offset into the first) as it can without blocking and says how many; what it did not take
+//!    stays the caller's to queue, in order. [`Sys::send_copy`] does the same for bytes that are
+//!    not shared. [`Sys::sending`] says whether the backend still holds bytes of the connection
+//!    it took but has not handed to the kernel's socket yet (the write side is shut only after);
+//!    such a backend ([`Sys::holds_writes`]) delivers [`Event::Writable`] when they have left.
+//! 7. **Close.** [`Sys::close`] stops watching the socket and closes it; nothing for it is
+//!    delivered afterwards except events the reactor drops by generation.
+//! 8. **Wake from another core.** A waker (the inbox's) makes the backend deliver
+//!    [`Event::Wake`]; a burst of wakes may be delivered as one.
+//! 9. **Wait with a timeout.** [`Sys::wait`] blocks until something happened or the timeout
+//!    passed (zero: only look), and [`Sys::next_event`] then returns what happened, one event at
+//!    a time, until `None`. It is the reactor's only blocking call.
+//!
+//! Besides, [`Sys::publish`] copies a backend's own gauges into the reactor's stats (io_uring:
+//! its receive buffers and sends in flight).
+
+pub mod epoll;
+#[cfg(all(feature = "io-uring", target_os = "linux"))]
+pub mod uring;
+
+use std::io;
+use std::net::TcpStream;
+use std::ops::{Deref, DerefMut};
+use std::os::fd::OwnedFd;
+use std::time::Duration;
+
+use bytes::Bytes;
+use mio::Poll;
+use mio::net::TcpListener;
+
+use super::stats::ReactorStats;
+use crate::config::Backend;
+pub use epoll::{Epoll, LISTENER, WAKER};
+
+/// Receive buffers (4 KiB each) in each io_uring reactor's provided-buffer ring (a power of two):
+/// a fixed 2 MiB per reactor, whatever the number of connections.
+pub const RING_BUFFERS: u16 = 512;
+
+/// The backend a server runs on, once `auto` is resolved.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Epoll,
+    IoUring,
+}
+
+impl Kind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Epoll => "epoll",
+            Kind::IoUring => "io_uring",
+        }
+    }
+}
+
+/// Checks that io_uring can run the backend here (see `uring::probe`); fails in a build without
+/// the io_uring backend.
+pub fn probe_io_uring() -> io::Result<()> {
+    #[cfg(all(feature = "io-uring", target_os = "linux"))]
+    return uring::probe();
+    #[cfg(not(all(feature = "io-uring", target_os = "linux")))]
+    Err(io::Error::new(io::ErrorKind::Unsupported, "built without the io_uring backend"))
+}
+
+/// The backend for `choice`: `"io_uring"` must pass `probe` (else the error says why), `"auto"`
+/// falls back to epoll with a logged warning when it does not. `probe` is [`probe_io_uring`]
+/// except in tests that force a failure.
+pub fn resolve(choice: Backend, probe: fn() -> io::Result<()>) -> io::Result<Kind> {
+    match choice {
+        Backend::Epoll => Ok(Kind::Epoll),
+        Backend::IoUring => match probe() {
+            Ok(()) => Ok(Kind::IoUring),
+            Err(e) => Err(io::Error::new(e.kind(), format!("backend = \"io_uring\": {e}"))),
+        },
+        Backend::Auto => match probe() {
+            Ok(()) => Ok(Kind::IoUring),
+            Err(e) => {
+                tracing::warn!(error = %e, "io_uring is not available: falling back to epoll");
+                Ok(Kind::Epoll)
+            }
+        },
+    }
+}
+
+/// What a reactor thread builds its backend from, made before the thread starts.
+#[derive(Debug)]
+pub enum Seed {
+    /// The poll, whose registry holds the inbox's waker.
+    Epoll(Poll),
+    /// The ring's end of the inbox's eventfd.
+    IoUring(OwnedFd),
+}
+
+/// A reactor's seed and the waker its inbox uses, for a backend of `kind`.
+pub fn seed(kind: Kind) -> io::Result<(Seed, Waker)> {
+    match kind {
+        Kind::Epoll => {
+            let poll = Poll::new()?;
+            let waker = mio::Waker::new(poll.registry(), WAKER)?;
+            Ok((Seed::Epoll(poll), Waker::Mio(waker)))
+        }
+        Kind::IoUring => {
+            let flags = rustix::event::EventfdFlags::CLOEXEC;
+            let fd = rustix::event::eventfd(0, flags)?;
+            Ok((Seed::IoUring(fd.try_clone()?), Waker::EventFd(fd)))
+        }
+    }
+}
+
+/// Contract 8: wakes a reactor from another thread.
+#[derive(Debug)]
+pub enum Waker {
+    /// epoll: mio's eventfd, registered in the poll.
+    Mio(mio::Waker),
+    /// io_uring: an eventfd the ring keeps a read on.
+    EventFd(OwnedFd),
+}
+
+impl Waker {
+    /// One syscall: an eventfd write.
+    pub fn wake(&self) -> io::Result<()> {
+        match self {
+            Waker::Mio(waker) => waker.wake(),
+            Waker::EventFd(fd) => {
+                rustix::io::write(fd, &1u64.to_ne_bytes())?;
+                Ok(())
+            }
+        }
+    }
+}
+
+/// Something a backend observed; see the contract in the module doc.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Event {
+    /// The listener may have connections to accept.
+    Accept,
+    /// The inbox's waker fired.
+    Wake,
+    /// The connection has input, end of stream or an error to hand out with [`Sys::recv`].
+    Input { index: usize, generation: u32 },
+    /// The connection can take more bytes.
+    Writable { index: usize, generation: u32 },
+}
+
+/// What [`Sys::recv`] found for a connection.
+#[derive(Debug)]
+pub enum Recv {
+    /// Bytes, to decode in place and give back with [`Sys::recycle`].
+    Data(RecvBuf),
+    /// Nothing more for now.
+    WouldBlock,
+    /// The peer closed its side.
+    Closed,
+    /// The connection failed.
+    Failed(io::Error),
+}
+
+/// Received bytes, lent by the backend until [`Sys::recycle`].
+#[derive(Debug)]
+pub enum RecvBuf {
+    /// The first `len` bytes of the per-core scratch buffer (epoll).
+    Scratch { buf: Vec<u8>, len: usize },
+    /// A buffer of the reactor's buffer ring (io_uring); it goes back to the ring on drop.
+    #[cfg(all(feature = "io-uring", target_os = "linux"))]
+    Ring(uring::RingBuf),
+}
+
+impl Deref for RecvBuf {
+    type Target = [u8];
+
+    fn deref(&self) -> &[u8] {
+        match self {
+            RecvBuf::Scratch { buf, len } => &buf[..*len],
+            #[cfg(all(feature = "io-uring", target_os = "linux"))]
+            RecvBuf::Ring(buf) => buf.bytes(),
+        }
+    }
+}
+
+impl DerefMut for RecvBuf {
+    fn deref_mut(&mut self) -> &mut [u8] {
+        match self {
+            RecvBuf::Scratch { buf, len } => &mut buf[..*len],
+            #[cfg(all(feature = "io-uring", target_os = "linux"))]
+            RecvBuf::Ring(buf) => buf.bytes_mut(),
+        }
+    }
+}
+
+/// A reactor's backend; every method is an item of the contract in the module doc.
+#[derive(Debug)]
+#[allow(clippy::large_enum_variant)] // one per reactor, never moved after start
+pub enum Sys {
+    Epoll(Epoll),
+    #[cfg(all(feature = "io-uring", target_os = "linux"))]
+    IoUring(uring::Uring),
+}
+
+/// Calls the same method on whichever backend `$sys` is.
+macro_rules! each {
+    ($sys:expr, $b:ident => $call:expr) => {
+        match $sys {
+            Sys::Epoll($b) => $call,
+            #[cfg(all(feature = "io-uring", target_os = "linux"))]
+            Sys::IoUring($b) => $call,
+        }
+    };
+}
+
+impl Sys {
+    /// Builds the backend on the reactor's thread, with the core's listener.
+    pub fn new(seed: Seed, listener: TcpListener) -> io::Result<Sys> {
+        match seed {
+            Seed::Epoll(poll) => Ok(Sys::Epoll(Epoll::new(poll, listener)?)),
+            #[cfg(all(feature = "io-uring", target_os = "linux"))]
+            Seed::IoUring(wake) => Ok(Sys::IoUring(uring::Uring::new(listener.into(), wake)?)),
+            #[cfg(not(all(feature = "io-uring", target_os = "linux")))]
+            Seed::IoUring(_) => Err(io::ErrorKind::Unsupported.into()),
+        }
+    }
+
+    pub fn kind(&self) -> Kind {
+        match self {
+            Sys::Epoll(_) => Kind::Epoll,
+            #[cfg(all(feature = "io-uring", target_os = "linux"))]
+            Sys::IoUring(_) => Kind::IoUring,
+        }
+    }
+
+    /// Contract 9: blocks until an event or `timeout`.
+    pub fn wait(&mut self, timeout: Duration) -> io::Result<()> {
+        each!(self, b => b.wait(timeout))
+    }
+
+    /// Contract 9: the next event the last [`wait`](Self::wait) observed.
+    pub fn next_event(&mut self) -> Option<Event> {
+        each!(self, b => b.next_event())
+    }
+
+    /// Contract 1: one accepted connection, or `WouldBlock`.
+    pub fn accept(&mut self) -> io::Result<TcpStream> {
+        each!(self, b => b.accept())
+    }
+
+    /// Contract 1: closes the listener; `accept` fails with `WouldBlock` from now on.
+    pub fn stop_accepting(&mut self) {
+        each!(self, b => b.stop_accepting())
+    }
+
+    /// Contract 2: starts watching a new connection.
+    pub fn open(&mut self, index: usize, generation: u32, stream: &TcpStream) -> io::Result<()> {
+        each!(self, b => b.open(index, generation, stream))
+    }
+
+    /// Contract 3: the connection's input, if any.
+    pub fn recv(&mut self, stream: &TcpStream) -> Recv {
+        each!(self, b => b.recv(stream))
+    }
+
+    /// Contract 3: gives back what [`recv`](Self::recv) lent.
+    pub fn recycle(&mut self, buf: RecvBuf) {
+        match (self, buf) {
+            (Sys::Epoll(b), buf) => b.recycle(buf),
+            // A ring buffer goes back to its ring when it drops.
+            #[cfg(all(feature = "io-uring", target_os = "linux"))]
+            (Sys::IoUring(_), buf) => drop(buf),
+        }
+    }
+
+    /// Contract 6: sends `bufs`, the first from `offset`; returns the bytes taken.
+    pub fn send(
+        &mut self,
+        index: usize,
+        stream: &TcpStream,
+        bufs: &[&Bytes],
+        offset: usize,
+    ) -> io::Result<usize> {
+        each!(self, b => b.send(index, stream, bufs, offset))
+    }
+
+    /// Contract 6: sends bytes that are not shared; returns the bytes taken.
+    pub fn send_copy(
+        &mut self,
+        index: usize,
+        stream: &TcpStream,
+        data: &[u8],
+    ) -> io::Result<usize> {
+        each!(self, b => b.send_copy(index, stream, data))
+    }
+
+    /// Contract 6: whether this backend ever holds bytes it took ([`sending`](Self::sending)
+    /// can be true), so that its `Writable` may mean "the bytes you gave me have left".
+    pub fn holds_writes(&self) -> bool {
+        !matches!(self, Sys::Epoll(_))
+    }
+
+    /// Contract 6: the backend still holds bytes it took for this connection.
+    pub fn sending(&self, index: usize) -> bool {
+        match self {
+            Sys::Epoll(_) => {
+                let _ = index; // epoll's sends are synchronous
+                false
+            }
+            #[cfg(all(feature = "io-uring", target_os = "linux"))]
+            Sys::IoUring(b) => b.sending(index),
+        }
+    }
+
+    /// Contract 7: stops watching the connection and closes its socket.
+    pub fn close(&mut self, index: usize, stream: TcpStream) {
+        each!(self, b => b.close(index, stream))
+    }
+
+    /// Copies the backend's gauges into `stats` (io_uring: its receive buffers, how often a
+    /// receive found the ring empty, its sends in flight).
+    pub fn publish(&self, stats: &ReactorStats) {
+        match self {
+            Sys::Epoll(_) => {
+                let _ = stats; // epoll has no gauges of its own
+            }
+            #[cfg(all(feature = "io-uring", target_os = "linux"))]
+            Sys::IoUring(b) => {
+                use std::sync::atomic::Ordering;
+                let (total, free, exhaustions, sends) = b.counters();
+                stats.recv_buffers.store(total, Ordering::Relaxed);
+                stats.recv_buffers_free.store(free, Ordering::Relaxed);
+                stats.recv_buffer_exhaustions.store(exhaustions, Ordering::Relaxed);
+                stats.sends_in_flight.store(sends, Ordering::Relaxed);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;
