@@ -4,9 +4,14 @@
 # $OUT (default target/bench). Loopback only; every run is bounded by conn-flood's own limits.
 #
 #   tools/conn-flood/reference-runs.sh [memory|connect|broadcast|sustained|churn|websocket ...]
+#
+# BACKEND=io_uring runs shaddock on its io_uring backend (default epoll); REDIS=no skips the
+# Redis runs.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 OUT=${OUT:-target/bench}
+BACKEND=${BACKEND:-epoll}
+REDIS=${REDIS:-yes}
 mkdir -p "$OUT"
 cargo build --release -q -p shaddock -p conn-flood
 SHADDOCK=target/release/shaddock
@@ -30,7 +35,7 @@ TOML
 
 server_pid=
 start_shaddock() {
-  "$SHADDOCK" run --config "$OUT/bench.toml" 2>>"$OUT/shaddock.log" &
+  SHADDOCK_BACKEND=$BACKEND "$SHADDOCK" run --config "$OUT/bench.toml" 2>>"$OUT/shaddock.log" &
   server_pid=$!
   sleep 1
 }
@@ -49,6 +54,12 @@ stop_server() {
 run() {
   local name=$1 server=$2
   shift 2
+  if [ "$server" = redis ] && [ "$REDIS" = no ]; then
+    return
+  fi
+  if [ "$server" = shaddock ] && [ "$BACKEND" != epoll ]; then
+    name=$name-$BACKEND
+  fi
   if [ "$server" = redis ]; then
     start_redis
     "$FLOOD" --redis --app demo "$@" --server-pid "$server_pid" >"$OUT/$name.txt" 2>/dev/null
