@@ -25,22 +25,8 @@ fn pomelo_jsclient_in_headless_chromium_enters_and_shows_pushed_messages() {
     let server = start(test_config(2));
     let port = server.client_addr().port();
 
-    let run = runner::run_script(
-        "browser.mjs",
-        &[
-            "--host".into(),
-            "127.0.0.1".into(),
-            "--port".into(),
-            port.to_string(),
-            "--apikey".into(),
-            DEMO.into(),
-            "--secret".into(),
-            DEMO_SECRET.into(),
-            "--timeout-ms".into(),
-            "45000".into(),
-        ],
-        Duration::from_secs(75),
-    );
+    let args = runner::server_args(port, DEMO, DEMO_SECRET, 45000);
+    let run = runner::run_script("browser.mjs", &args, Duration::from_secs(75));
     run.assert_ok();
     let r = &run.result;
 

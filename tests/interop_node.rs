@@ -20,22 +20,8 @@ fn pomelo_jsclient_in_node_enters_gets_pushes_outlives_heartbeats_and_sees_a_kic
     let server = start(config);
     let port = server.client_addr().port();
 
-    let run = runner::run_script(
-        "pomelo_node.mjs",
-        &[
-            "--host".into(),
-            "127.0.0.1".into(),
-            "--port".into(),
-            port.to_string(),
-            "--apikey".into(),
-            DEMO.into(),
-            "--secret".into(),
-            DEMO_SECRET.into(),
-            "--timeout-ms".into(),
-            "20000".into(),
-        ],
-        Duration::from_secs(40),
-    );
+    let args = runner::server_args(port, DEMO, DEMO_SECRET, 20000);
+    let run = runner::run_script("pomelo_node.mjs", &args, Duration::from_secs(40));
     run.assert_ok();
     let r = &run.result;
 

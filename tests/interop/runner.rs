@@ -63,6 +63,19 @@ impl Run {
     }
 }
 
+/// The arguments every script takes: where the server is, the demo app, and the script's own
+/// time limit.
+pub fn server_args(port: u16, apikey: &str, secret: &str, timeout_ms: u64) -> Vec<String> {
+    let pairs = [
+        ("--host", "127.0.0.1".to_string()),
+        ("--port", port.to_string()),
+        ("--apikey", apikey.to_string()),
+        ("--secret", secret.to_string()),
+        ("--timeout-ms", timeout_ms.to_string()),
+    ];
+    pairs.into_iter().flat_map(|(flag, value)| [flag.to_string(), value]).collect()
+}
+
 /// Runs `node --experimental-websocket tests/interop/<script> <args>` from the repository root;
 /// kills it and fails after `limit`.
 pub fn run_script(script: &str, args: &[String], limit: Duration) -> Run {
