@@ -5,7 +5,6 @@ mod common;
 
 use common::ws::{WsPomeloClient, ws_client, ws_management};
 use common::{DEMO, DEMO_SECRET, start, test_config};
-use serde_json::json;
 
 const CLIENTS: usize = 1000;
 const PUSHES: usize = 20;
@@ -23,37 +22,5 @@ fn push_all_reaches_every_websocket_client_once_in_order_across_reactors() {
     assert_eq!(entered["count"], CLIENTS, "management enter: count");
     assert_eq!(entered["users"].as_array().map(Vec::len), Some(CLIENTS), "management enter: users");
 
-    let per_reactor = server.connections_per_reactor();
-    assert_eq!(per_reactor.len(), 2, "one entry per reactor: {per_reactor:?}");
-    assert!(
-        per_reactor.iter().all(|&n| n > 0),
-        "every reactor holds WebSocket connections: {per_reactor:?}"
-    );
-    assert_eq!(
-        per_reactor.iter().sum::<u64>(),
-        CLIENTS as u64 + 1,
-        "clients + management: {per_reactor:?}"
-    );
-
-    for i in 0..PUSHES {
-        let response = admin.push_all(DEMO, json!(format!("wsfan-msg-{i}")));
-        assert_eq!(
-            response,
-            json!({"code": 200, "msg": "push is ok.", "recipients": CLIENTS}),
-            "push {i}"
-        );
-    }
-
-    for c in &mut clients {
-        for i in 0..PUSHES {
-            let (route, body) = c.next_push();
-            assert_eq!(route, "onMsg", "[{}] push {i}", c.label());
-            assert_eq!(body, json!({"msg": format!("wsfan-msg-{i}")}), "[{}] push {i}", c.label());
-        }
-    }
-    // Every client's 20 pushes have been read, so anything a client still has is a duplicate.
-    for c in &mut clients {
-        c.assert_no_pending_push();
-    }
-    admin.assert_no_pending_push();
+    common::fanout::assert_fanout(&server, &mut admin, &mut clients, PUSHES, "wsfan-msg");
 }
