@@ -13,7 +13,7 @@ mod runner;
 
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Child;
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -36,16 +36,7 @@ struct Script {
 
 impl Script {
     fn spawn(args: &[String]) -> Script {
-        let mut child = Command::new("node")
-            .arg(runner::interop_dir().join("management_page.mjs"))
-            .args(args)
-            .current_dir(env!("CARGO_MANIFEST_DIR"))
-            .env_remove("NODE_OPTIONS")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot run `node` ({e}): install Node.js 20 or later"));
+        let mut child = runner::spawn_node("management_page.mjs", args);
         let stdout = child.stdout.take().expect("piped stdout");
         let mut stderr = child.stderr.take().expect("piped stderr");
         let (tx, lines) = mpsc::channel();

@@ -76,14 +76,13 @@ pub fn server_args(port: u16, apikey: &str, secret: &str, timeout_ms: u64) -> Ve
     pairs.into_iter().flat_map(|(flag, value)| [flag.to_string(), value]).collect()
 }
 
-/// Runs `node --experimental-websocket tests/interop/<script> <args>` from the repository root;
-/// kills it and fails after `limit`.
-pub fn run_script(script: &str, args: &[String], limit: Duration) -> Run {
-    let path = interop_dir().join(script);
-    let mut child = Command::new("node")
+/// Starts `node --experimental-websocket tests/interop/<script> <args>` from the repository root,
+/// with stdout and stderr piped.
+pub fn spawn_node(script: &str, args: &[String]) -> Child {
+    Command::new("node")
         // Node 20's global WebSocket (undici) is behind this flag; later Nodes accept it too.
         .arg("--experimental-websocket")
-        .arg(&path)
+        .arg(interop_dir().join(script))
         .args(args)
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .env_remove("NODE_OPTIONS")
@@ -96,7 +95,12 @@ pub fn run_script(script: &str, args: &[String], limit: Duration) -> Run {
                 "cannot run `node` ({e}): install Node.js 20 or later and npm \
                  (`apt-get install nodejs npm`; .ci/run does when they are missing)"
             )
-        });
+        })
+}
+
+/// Runs `script` with [`spawn_node`]; kills it and fails after `limit`.
+pub fn run_script(script: &str, args: &[String], limit: Duration) -> Run {
+    let mut child = spawn_node(script, args);
     let stdout = reader(&mut child, true);
     let stderr = reader(&mut child, false);
     let deadline = Instant::now() + limit;
