@@ -20,6 +20,8 @@ import { existsSync, readFileSync } from 'node:fs';
 import http from 'node:http';
 import { join } from 'node:path';
 import {
+  CHROMIUM,
+  CHROMIUM_ARGS,
   ENTER,
   INTEROP_DIR,
   LOAD_ORDER,
@@ -33,20 +35,6 @@ import {
   request,
   until,
 } from './harness.mjs';
-
-export const CHROMIUM = '/usr/bin/chromium';
-// As this machine kind's notes give them: without the background-networking flags Chromium keeps
-// trying to reach Google's hosts, which the closed network refuses.
-const CHROMIUM_ARGS = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-background-networking',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-component-update',
-  '--disable-sync',
-];
 
 const PAGE = 'browser_page.html';
 const SERVED = new Map(

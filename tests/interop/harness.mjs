@@ -22,6 +22,20 @@ export const LOAD_ORDER = [
 ];
 
 /** The routes of DESIGN §1. */
+export const CHROMIUM = '/usr/bin/chromium';
+// As this machine kind's notes give them: without the background-networking flags Chromium keeps
+// trying to reach Google's hosts, which the closed network refuses.
+export const CHROMIUM_ARGS = [
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-background-networking',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-component-update',
+  '--disable-sync',
+];
+
 export const ENTER = 'connector.entryHandler.enter';
 export const PUSH_ALL = 'pushserver.pushHandler.pushAll';
 

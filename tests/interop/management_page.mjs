@@ -20,21 +20,8 @@
 // port and opens WebSockets only to the client port; no uncaught error. The last stdout line is
 // the JSON result (harness.mjs main).
 
-import { check, main, options, until } from './harness.mjs';
+import { CHROMIUM, CHROMIUM_ARGS, check, main, options, until } from './harness.mjs';
 
-const CHROMIUM = '/usr/bin/chromium';
-// As in browser.mjs: without the background-networking flags Chromium keeps trying to reach
-// Google's hosts, which the closed network refuses.
-const CHROMIUM_ARGS = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-background-networking',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-component-update',
-  '--disable-sync',
-];
 
 let browser = null;
 
