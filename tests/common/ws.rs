@@ -22,7 +22,7 @@ pub use raw::{
 };
 
 use std::fmt;
-use std::io::{ErrorKind, Write};
+use std::io::{ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
@@ -59,6 +59,48 @@ pub fn tcp_connect(addr: SocketAddr) -> TcpStream {
     stream.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
     stream.set_write_timeout(Some(IO_TIMEOUT)).unwrap();
     stream
+}
+
+/// A socket under tungstenite that retries a read or write interrupted by a signal (`EINTR`).
+///
+/// A socket with a timeout is never restarted by the kernel after a signal, not even a stop and
+/// continue of the whole test process (signal(7)); `std`'s `read` passes that on, and tungstenite
+/// turns it into a failed handshake or a failed send.
+#[derive(Debug)]
+pub struct Patient(TcpStream);
+
+impl std::ops::Deref for Patient {
+    type Target = TcpStream;
+
+    fn deref(&self) -> &TcpStream {
+        &self.0
+    }
+}
+
+impl Read for Patient {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        loop {
+            match self.0.read(buf) {
+                Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                done => return done,
+            }
+        }
+    }
+}
+
+impl Write for Patient {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        loop {
+            match self.0.write(buf) {
+                Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                done => return done,
+            }
+        }
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.0.flush()
+    }
 }
 
 // ---- the client -----------------------------------------------------------------------------
@@ -141,7 +183,7 @@ impl Session<Ws> {
     /// read past the response head.
     pub fn from_upgraded(stream: TcpStream, leftover: Vec<u8>) -> Self {
         Session::new(Ws::new(WebSocket::from_partially_read(
-            stream,
+            Patient(stream),
             leftover,
             Role::Client,
             Some(ws_config()),
@@ -273,7 +315,7 @@ impl fmt::Display for WsControl {
 pub struct Ws {
     /// Boxed: tungstenite's state is large, and tests keep TCP and WebSocket sessions side by side
     /// in one enum.
-    ws: Box<WebSocket<TcpStream>>,
+    ws: Box<WebSocket<Patient>>,
     label: String,
     ended: Option<Closed>,
 }
@@ -281,7 +323,7 @@ pub struct Ws {
 impl Ws {
     /// Upgrades a new connection to `addr` with tungstenite, sending `headers` as well.
     pub fn connect(addr: SocketAddr, headers: &[(&str, &str)]) -> Self {
-        let stream = tcp_connect(addr);
+        let stream = Patient(tcp_connect(addr));
         let mut request = format!("ws://{addr}/").into_client_request().expect("a valid ws:// URL");
         for (name, value) in headers {
             request.headers_mut().insert(
@@ -313,7 +355,7 @@ impl Ws {
         Self::new(ws)
     }
 
-    fn new(ws: WebSocket<TcpStream>) -> Self {
+    fn new(ws: WebSocket<Patient>) -> Self {
         let label = ws.get_ref().local_addr().map(|a| format!("ws {a}")).unwrap_or_default();
         Ws { ws: Box::new(ws), label, ended: None }
     }
@@ -326,7 +368,7 @@ impl Ws {
     }
 
     /// What one `read` gave: an event, `None` for one to pass over (a ping, which tungstenite
-    /// answers, or an interrupted read), or the read's I/O error when it would block or timed out.
+    /// answers), or the read's I/O error when it would block or timed out.
     /// An end is remembered, so every later read reports it again.
     fn event(
         &mut self,
@@ -352,7 +394,6 @@ impl Ws {
                 })));
             }
             Ok(Message::Frame(_)) => unreachable!("tungstenite never reads a raw frame"),
-            Err(WsError::Io(e)) if e.kind() == ErrorKind::Interrupted => return Ok(None),
             Err(WsError::Io(e))
                 if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) =>
             {
