@@ -12,8 +12,11 @@
 //!   boxed [`SendOp`] (with its iovecs and `msghdr`) until the send's final completion; the
 //!   eventfd read buffer, the buffer ring and its buffers live until [`Drop`] has seen the final
 //!   completion of every operation (`outstanding` counts them) and unregistered the ring.
-//! - **One send in flight per connection**, so bytes leave in order; a partial send continues
-//!   from its offset; while one is in flight `send` takes nothing and the reactor queues.
+//! - **One send per connection per turn, one in flight**, so bytes leave in order. Every `send`
+//!   to a connection in one loop turn goes into one op (up to [`send::MAX_IOVECS`] buffers), queued to
+//!   the kernel with every other connection's just before the ring waits; once queued, `send`
+//!   takes nothing for that connection until its completion (the reactor queues meanwhile). A
+//!   partial send continues from its offset.
 //! - **Stale completions miss.** Receives carry `(generation, index)` in their user data and a
 //!   closed connection's slot is marked dead at once, so completions for it (a final
 //!   `ECANCELED`, a last buffer) are dropped, their buffers recycled.
@@ -43,7 +46,7 @@ use io_uring::{IoUring, cqueue, opcode, squeue};
 use super::{Event, RING_BUFFERS, Recv, RecvBuf};
 pub use buf_ring::RingBuf;
 use buf_ring::{BUF_GROUP, BufRing};
-use send::{MAX_IOVECS, SendOp};
+use send::SendOp;
 
 /// Submission queue entries; a broadcast to more connections is submitted in batches of this.
 const SQ_ENTRIES: u32 = 4096;
@@ -133,6 +136,8 @@ pub struct Uring {
     sends: Vec<Box<SendOp>>,
     free_sends: Vec<u32>,
     sends_in_flight: u64,
+    /// Ops collecting this turn's sends, queued to the kernel when the ring next waits.
+    collecting: Vec<u32>,
     /// Receives to re-arm once this batch of completions gave its buffers back.
     rearm: Vec<(usize, u32)>,
     /// What `recv` hands out for the event just delivered.
@@ -175,6 +180,7 @@ impl Uring {
             sends: Vec::new(),
             free_sends: Vec::new(),
             sends_in_flight: 0,
+            collecting: Vec::new(),
             rearm: Vec::new(),
             pending: None,
             outstanding: 0,
@@ -247,8 +253,10 @@ impl Uring {
         unsafe { self.push(&entry) }
     }
 
+    /// Queues this turn's sends, then submits everything queued and waits for a completion.
     pub fn wait(&mut self, timeout: Duration) -> io::Result<()> {
         self.pending = None;
+        let timeout = if self.queue_sends() { timeout } else { Duration::ZERO };
         let timespec = Timespec::from(timeout);
         let args = SubmitArgs::new().timespec(&timespec);
         match self.ring.submitter().submit_with_args(1, &args) {
@@ -259,6 +267,43 @@ impl Uring {
             }
             _ => Ok(()),
         }
+    }
+
+    /// Hands the kernel one send per connection that was sent to this turn; false if some could
+    /// not be queued yet (they stay, and go with the next wait).
+    fn queue_sends(&mut self) -> bool {
+        let mut collecting = std::mem::take(&mut self.collecting);
+        let mut queued = 0;
+        for &id in &collecting {
+            let op = &mut self.sends[id as usize];
+            let live = self
+                .slots
+                .get(op.index)
+                .is_some_and(|s| s.generation == op.generation && s.send == id);
+            if !live || op.bufs.is_empty() {
+                if live {
+                    self.slots[op.index].send = NO_SEND;
+                }
+                self.release_send(id);
+                queued += 1;
+                continue;
+            }
+            op.queued = true;
+            let entry = op.entry().user_data(user_data(SEND, u64::from(id)));
+            // SAFETY: the op is boxed and kept, with clones of its buffers, until its final
+            // completion (`release_send` runs only from a completion once it is queued).
+            if let Err(e) = unsafe { self.push(&entry) } {
+                self.sends[id as usize].queued = false;
+                tracing::warn!(error = %e, left = collecting.len() - queued, "could not queue sends yet");
+                break;
+            }
+            queued += 1;
+        }
+        collecting.drain(..queued);
+        let done = collecting.is_empty();
+        collecting.append(&mut self.collecting);
+        self.collecting = collecting;
+        done
     }
 
     pub fn next_event(&mut self) -> Option<Event> {
@@ -459,7 +504,8 @@ impl Uring {
         self.pending.take().unwrap_or(Recv::WouldBlock)
     }
 
-    /// Takes all of `bufs` (from `offset`) unless a send is in flight for the connection.
+    /// Takes as many of `bufs` (the first from `offset`) as this turn's op for the connection
+    /// holds, none once its send was queued to the kernel.
     pub fn send(
         &mut self,
         index: usize,
@@ -470,10 +516,12 @@ impl Uring {
         let Some(slot) = self.slots.get(index).copied() else {
             return Err(io::ErrorKind::NotConnected.into());
         };
-        let total: usize = bufs.iter().map(|b| b.len()).sum::<usize>() - offset;
-        if slot.send != NO_SEND || total == 0 {
-            return Ok(0);
-        }
+        let id = if slot.send != NO_SEND { slot.send } else { self.start_send(index, slot) };
+        Ok(self.sends[id as usize].append(bufs, offset))
+    }
+
+    /// A new, empty op collecting the connection's sends for this turn.
+    fn start_send(&mut self, index: usize, slot: Slot) -> u32 {
         let id = match self.free_sends.pop() {
             Some(id) => id,
             None => {
@@ -486,18 +534,12 @@ impl Uring {
         op.index = index;
         op.generation = slot.generation;
         op.fd = slot.fd;
-        op.bufs.extend(bufs.iter().take(MAX_IOVECS).map(|b| Bytes::clone(b)));
-        op.offset = offset;
-        op.left = total;
-        let entry = op.entry().user_data(user_data(SEND, u64::from(id)));
-        // SAFETY: the op is boxed and kept, with clones of the buffers, until its final
-        // completion (`release_send` runs only from a completion).
-        if let Err(e) = unsafe { self.push(&entry) } {
-            self.release_send(id);
-            return Err(e);
-        }
+        op.offset = 0;
+        op.left = 0;
+        op.queued = false;
+        self.collecting.push(id);
         self.slots[index].send = id;
-        Ok(total)
+        id
     }
 
     pub fn send_copy(
@@ -506,7 +548,11 @@ impl Uring {
         stream: &TcpStream,
         data: &[u8],
     ) -> io::Result<usize> {
-        if self.sending(index) {
+        let queued = self
+            .slots
+            .get(index)
+            .is_some_and(|s| s.send != NO_SEND && self.sends[s.send as usize].queued);
+        if queued || data.is_empty() {
             return Ok(0);
         }
         self.send(index, stream, &[&Bytes::copy_from_slice(data)], 0)

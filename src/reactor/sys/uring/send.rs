@@ -5,6 +5,9 @@
 //!   clone of every buffer it names, so every pointer in its submission entry stays valid until
 //!   the final completion.
 //! - `left` is the bytes not yet confirmed sent; the first buffer starts at `offset`.
+//! - Until it is `queued`, an op only collects buffers (every send of one loop turn to its
+//!   connection, up to [`MAX_IOVECS`]); once queued, its buffers and iovecs are the kernel's to
+//!   read and only a completion changes them.
 
 use bytes::Bytes;
 use io_uring::types::Fd;
@@ -26,6 +29,8 @@ pub struct SendOp {
     pub offset: usize,
     /// Bytes not confirmed sent yet.
     pub left: usize,
+    /// Its submission entry is in the ring: nothing may be added to it any more.
+    pub queued: bool,
     /// Filled only for a send of several buffers (its capacity is kept for the next one).
     iov: Vec<libc::iovec>,
     msg: libc::msghdr,
@@ -40,10 +45,29 @@ impl SendOp {
             bufs: Vec::new(),
             offset: 0,
             left: 0,
+            queued: false,
             iov: Vec::new(),
             // SAFETY: `msghdr` is plain data: null pointers and zero lengths are its empty value.
             msg: unsafe { std::mem::zeroed() },
         })
+    }
+
+    /// Adds as many of `bufs` (the first from `offset`) as fit behind what the op holds, if it
+    /// is still collecting; returns the bytes taken (0: none).
+    pub fn append(&mut self, bufs: &[&Bytes], offset: usize) -> usize {
+        let room = MAX_IOVECS - self.bufs.len();
+        // An offset can only apply to the op's first buffer.
+        if self.queued || room == 0 || bufs.is_empty() || (offset > 0 && !self.bufs.is_empty()) {
+            return 0;
+        }
+        if self.bufs.is_empty() {
+            self.offset = offset;
+        }
+        let bufs = &bufs[..bufs.len().min(room)];
+        let taken = bufs.iter().map(|b| b.len()).sum::<usize>() - offset;
+        self.bufs.extend(bufs.iter().map(|&b| b.clone()));
+        self.left += taken;
+        taken
     }
 
     /// Forgets the first `n` bytes: they were sent.
@@ -104,5 +128,26 @@ mod tests {
         assert_eq!((op.bufs.len(), op.offset, op.left), (1, 2, 2));
         op.advance(2);
         assert!(op.bufs.is_empty() && op.left == 0);
+    }
+
+    #[test]
+    fn a_collecting_op_takes_whole_buffers_until_it_is_full_or_queued() {
+        let frame = Bytes::from_static(b"0123456789");
+        let mut op = SendOp::new();
+        // The first buffers may start at an offset; later ones may not.
+        assert_eq!(op.append(&[&frame, &frame], 4), 16);
+        assert_eq!(op.append(&[&frame], 2), 0);
+        assert_eq!((op.bufs.len(), op.offset, op.left), (2, 4, 16));
+        // Only what fits in MAX_IOVECS, whole buffers only.
+        let many = vec![&frame; MAX_IOVECS];
+        assert_eq!(op.append(&many, 0), (MAX_IOVECS - 2) * 10);
+        assert_eq!((op.bufs.len(), op.left), (MAX_IOVECS, 16 + (MAX_IOVECS - 2) * 10));
+        assert_eq!(op.append(&[&frame], 0), 0);
+        // Once queued, the kernel reads it: nothing more goes in.
+        let mut op = SendOp::new();
+        assert_eq!(op.append(&[&frame], 0), 10);
+        op.queued = true;
+        assert_eq!(op.append(&[&frame], 0), 0);
+        assert_eq!(op.append(&[], 0), 0);
     }
 }
