@@ -63,8 +63,8 @@ use super::stats::ReactorStats;
 use crate::config::Backend;
 pub use epoll::{Epoll, LISTENER, WAKER};
 
-/// Receive buffers (4 KiB each) in each io_uring reactor's provided-buffer ring (a power of two):
-/// a fixed 2 MiB per reactor, whatever the number of connections.
+/// Receive buffers (1 KiB each) in each io_uring reactor's provided-buffer ring (a power of two):
+/// a fixed 512 KiB per reactor, whatever the number of connections.
 pub const RING_BUFFERS: u16 = 512;
 
 /// The backend a server runs on, once `auto` is resolved.
