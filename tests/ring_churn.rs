@@ -1,19 +1,55 @@
-//! io_uring: connect, push, disconnect, over and over, leaks no receive buffer and no send: the
-//! buffer ring ends as full as it started and no send is left in flight. Half the clients close
-//! without reading, so their sends and receives are cancelled mid-flight.
+//! io_uring: connect, push, disconnect, over and over, leaks no receive buffer, no send and no
+//! frame: the buffer ring ends as full as it started, no send is left in flight (both as the
+//! reactors count them and as `/metrics` shows them), and the process's resident memory after
+//! the warm-up rounds does not grow with more rounds. Half the clients close without reading, so
+//! their sends and receives are cancelled mid-flight.
 
 mod common;
 
 use std::time::Duration;
 
-use common::{DEMO, DEMO_SECRET, PomeloClient, management, start, test_config, wait_until};
+use common::{DEMO, DEMO_SECRET, PomeloClient, http, management, start, test_config, wait_until};
 use serde_json::json;
 use shaddock::config::Backend;
 use shaddock::reactor::sys::{Kind, RING_BUFFERS, probe_io_uring};
 
-const ROUNDS: usize = 6;
-const CLIENTS: usize = 60;
+const ROUNDS: usize = 10;
+/// Rounds after which the allocator has grown to what one round needs.
+const WARM_UP_ROUNDS: usize = 2;
+const CLIENTS: usize = 40;
 const PUSHES: usize = 3;
+/// Large messages, so that some sends are partial or still in flight at the close, and so that
+/// a leak shows in the resident memory: one leaked frame per round after the warm-up is 1 MiB.
+const MSG_BYTES: usize = 128 * 1024;
+/// Resident memory the process may gain from the end of the warm-up to the end: leaking every
+/// frame would add `(ROUNDS - WARM_UP_ROUNDS) * PUSHES * MSG_BYTES` = 3 MiB.
+const RSS_SLACK: u64 = 1024 * 1024;
+
+/// The `onAdd` and `onLeave` pushes the management session heard.
+#[derive(Debug, Default)]
+struct Heard {
+    adds: usize,
+    leaves: usize,
+}
+
+impl Heard {
+    fn count(&mut self, pushes: Vec<(String, serde_json::Value)>) {
+        for (route, body) in pushes {
+            match route.as_str() {
+                "onAdd" => self.adds += 1,
+                "onLeave" => self.leaves += 1,
+                _ => panic!("the management session got {route} {body}"),
+            }
+        }
+    }
+}
+
+/// This process's resident memory (the server runs in it), from `VmRSS` in `/proc/self/status`.
+fn resident_bytes() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").expect("procfs");
+    let kb = status.lines().find_map(|l| l.strip_prefix("VmRSS:")).expect("VmRSS");
+    kb.trim().trim_end_matches("kB").trim().parse::<u64>().expect("VmRSS in kB") * 1024
+}
 
 #[test]
 fn churn_ends_with_the_buffer_ring_as_it_started() {
@@ -23,6 +59,8 @@ fn churn_ends_with_the_buffer_ring_as_it_started() {
     }
     let mut config = test_config(2);
     config.backend = Backend::IoUring;
+    config.client.max_package_bytes = 2 * MSG_BYTES;
+    config.client.max_pending_bytes = 8 * MSG_BYTES;
     let server = start(config);
     assert_eq!(server.backend(), Kind::IoUring);
     let addr = server.client_addr();
@@ -37,13 +75,17 @@ fn churn_ends_with_the_buffer_ring_as_it_started() {
     assert_eq!((start_free, start_sends), (total, 0));
 
     let (mut admin, _) = management(addr, DEMO, DEMO_SECRET);
+    let mut heard = Heard::default();
+    let mut warm_rss = 0;
     for round in 0..ROUNDS {
+        if round == WARM_UP_ROUNDS {
+            warm_rss = resident_bytes();
+        }
         let mut clients: Vec<PomeloClient> = (0..CLIENTS)
             .map(|i| common::client(addr, DEMO, &format!("churn-{round}-{i}")))
             .collect();
         for p in 0..PUSHES {
-            // A long message, so that some sends are partial or still in flight at the close.
-            let msg = format!("round {round} push {p} {}", "x".repeat(8 * 1024));
+            let msg = format!("round {round} push {p} {}", "x".repeat(MSG_BYTES));
             let response = admin.push_all(DEMO, json!(msg));
             assert_eq!(response["recipients"], CLIENTS, "{response}");
         }
@@ -61,14 +103,45 @@ fn churn_ends_with_the_buffer_ring_as_it_started() {
             }
             drop(client); // the odd ones close with their pushes unread
         }
+        heard.count(admin.take_pushes());
     }
     wait_until("every churned connection is closed", Duration::from_secs(10), || {
         server.connections_per_reactor().iter().sum::<u64>() == 1
     });
+    // The management session heard every onAdd and onLeave.
+    while heard.leaves < ROUNDS * CLIENTS {
+        let push = admin.next_push();
+        heard.count(vec![push]);
+    }
+    assert_eq!((heard.adds, heard.leaves), (ROUNDS * CLIENTS, ROUNDS * CLIENTS));
     wait_until("the buffer ring is as full as it started", Duration::from_secs(10), || {
         let (t, free, _, sends) = server.ring_stats();
         t == total && free == start_free && sends == 0
     });
-    // The management session heard every onAdd and onLeave; it still works.
+    let rss = resident_bytes();
+    assert!(
+        rss <= warm_rss + RSS_SLACK,
+        "resident memory grew by {} KiB over {} rounds after the warm-up",
+        (rss - warm_rss) / 1024,
+        ROUNDS - WARM_UP_ROUNDS
+    );
     assert_eq!(admin.push_all(DEMO, json!("after the churn"))["recipients"], 0);
+
+    // Operators see the same on `/metrics`.
+    let metrics = http::get(server.control_addr(), "/metrics", None).text();
+    let sample = |series: &str| -> u64 {
+        let mut values = metrics.lines().filter(|l| l.starts_with(series)).map(|l| {
+            l.rsplit_once(' ').and_then(|(_, v)| v.parse::<u64>().ok()).expect("a number")
+        });
+        values.next().unwrap_or_else(|| panic!("no {series} in /metrics:\n{metrics}"))
+    };
+    for reactor in ["0", "1"] {
+        let free =
+            sample(&format!("shaddock_recv_buffers{{reactor=\"{reactor}\",state=\"free\"}}"));
+        let lent =
+            sample(&format!("shaddock_recv_buffers{{reactor=\"{reactor}\",state=\"lent\"}}"));
+        assert_eq!((free, lent), (u64::from(RING_BUFFERS), 0), "reactor {reactor}");
+        assert_eq!(sample(&format!("shaddock_sends_in_flight{{reactor=\"{reactor}\"}}")), 0);
+        sample(&format!("shaddock_recv_buffer_exhaustions_total{{reactor=\"{reactor}\"}}"));
+    }
 }

@@ -18,6 +18,12 @@
 //! | `shaddock_kicks_total` | counter | `reason` (`heartbeat`, `replaced`, `slow`, `protocol`, `too_large`, `shutdown`, `attack`) | connections the server kicked; `slow` = slow-consumer drops |
 //! | `shaddock_write_queue_bytes` | gauge | | bytes waiting in write queues, all reactors |
 //! | `process_resident_memory_bytes` | gauge | | the daemon's resident memory (`VmRSS`) |
+//! | `shaddock_recv_buffers` | gauge | `reactor`, `state` (`free`, `lent`) | io_uring only: the reactor's provided receive buffers, in the ring for the kernel to fill (`free`) or being decoded (`lent`) |
+//! | `shaddock_recv_buffer_exhaustions_total` | counter | `reactor` | io_uring only: receives that found the buffer ring empty (`ENOBUFS`) and were re-armed |
+//! | `shaddock_sends_in_flight` | gauge | `reactor` | io_uring only: sends the reactor handed to the kernel (or is collecting) whose completion has not come |
+//!
+//! The io_uring gauges are published by each reactor about once a second, and only appear when
+//! the server runs on io_uring.
 
 use std::fmt;
 use std::sync::Arc;
@@ -149,6 +155,8 @@ impl Collector for Counters {
             MetricType::Gauge,
         )?)?;
 
+        self.encode_ring_gauges(&mut encoder)?;
+
         if let Some(rss) = resident_memory_bytes() {
             ConstGauge::new(rss).encode(encoder.encode_descriptor(
                 "process_resident_memory_bytes",
@@ -156,6 +164,57 @@ impl Collector for Counters {
                 None,
                 MetricType::Gauge,
             )?)?;
+        }
+        Ok(())
+    }
+}
+
+impl Counters {
+    /// The io_uring reactors' buffer rings and sends in flight (nothing on epoll, whose
+    /// reactors publish no ring).
+    fn encode_ring_gauges(&self, encoder: &mut DescriptorEncoder) -> fmt::Result {
+        let stats = &self.shared.stats;
+        if stats.iter().all(|s| s.recv_buffers.load(Ordering::Relaxed) == 0) {
+            return Ok(());
+        }
+        let mut family = encoder.encode_descriptor(
+            "shaddock_recv_buffers",
+            "io_uring receive buffers by reactor: in the ring for the kernel (free) or lent.",
+            None,
+            MetricType::Gauge,
+        )?;
+        for (core, s) in stats.iter().enumerate() {
+            let reactor = core.to_string();
+            let total = s.recv_buffers.load(Ordering::Relaxed);
+            let free = s.recv_buffers_free.load(Ordering::Relaxed).min(total);
+            for (state, value) in [("free", free), ("lent", total - free)] {
+                let labels = [("reactor", reactor.as_str()), ("state", state)];
+                ConstGauge::new(value).encode(family.encode_family(&labels)?)?;
+            }
+        }
+        let mut family = encoder.encode_descriptor(
+            "shaddock_recv_buffer_exhaustions",
+            "io_uring receives that found the buffer ring empty (ENOBUFS) and were re-armed.",
+            None,
+            MetricType::Counter,
+        )?;
+        for (core, s) in stats.iter().enumerate() {
+            let value = s.recv_buffer_exhaustions.load(Ordering::Relaxed);
+            let reactor = core.to_string();
+            ConstCounter::new(value)
+                .encode(family.encode_family(&[("reactor", reactor.as_str())])?)?;
+        }
+        let mut family = encoder.encode_descriptor(
+            "shaddock_sends_in_flight",
+            "io_uring sends handed to the kernel (or being collected) whose completion has not come.",
+            None,
+            MetricType::Gauge,
+        )?;
+        for (core, s) in stats.iter().enumerate() {
+            let value = s.sends_in_flight.load(Ordering::Relaxed);
+            let reactor = core.to_string();
+            ConstGauge::new(value)
+                .encode(family.encode_family(&[("reactor", reactor.as_str())])?)?;
         }
         Ok(())
     }

@@ -389,8 +389,9 @@ impl<W: Wire> Session<W> {
         self.wire.next_event(self.timeout, what)
     }
 
-    /// Takes the queued pushes, for a read to the end that reports them with the rest.
-    pub(super) fn take_pushes(&mut self) -> Vec<(String, Value)> {
+    /// Takes the queued pushes (a read to the end reports them with the rest; a long-lived
+    /// session counts them instead of letting them pile up).
+    pub fn take_pushes(&mut self) -> Vec<(String, Value)> {
         self.pushes.drain(..).collect()
     }
 
