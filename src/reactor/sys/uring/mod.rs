@@ -8,15 +8,17 @@
 //!   buffer (a [`RingBuf`]) and the buffer goes back to the ring when the `RingBuf` drops, before
 //!   the next completion is looked at. A completion without the MORE flag re-arms the receive at
 //!   the end of the batch, and so does `ENOBUFS` (counted), once the batch gave its buffers back.
-//! - **Memory the kernel uses outlives the operation.** Send buffers are `Bytes` clones held by a
-//!   boxed [`SendOp`] (with its iovecs and `msghdr`) until the send's final completion; the
-//!   eventfd read buffer, the buffer ring and its buffers live until [`Drop`] has seen the final
-//!   completion of every operation (`outstanding` counts them) and unregistered the ring.
+//! - **Memory the kernel uses outlives the operation.** A send's iovecs and `msghdr` are in its
+//!   boxed [`SendOp`], and the bytes they point into are held by the turn's pin set
+//!   ([`pins`]: one reference per buffer per turn, not per send), both until the send's final
+//!   completion; the eventfd read buffer, the buffer ring and its buffers live until [`Drop`]
+//!   has seen the final completion of every operation (`outstanding` counts them) and
+//!   unregistered the ring.
 //! - **One send per connection per turn, one in flight**, so bytes leave in order. Every `send`
-//!   to a connection in one loop turn goes into one op (up to [`send::MAX_IOVECS`] buffers), queued to
-//!   the kernel with every other connection's just before the ring waits; once queued, `send`
-//!   takes nothing for that connection until its completion (the reactor queues meanwhile). A
-//!   partial send continues from its offset.
+//!   to a connection in one loop turn goes into one op (up to [`send::MAX_IOVECS`] buffers),
+//!   queued to the kernel with every other connection's just before the ring waits; once
+//!   queued, `send` takes nothing for that connection until its completion (the reactor queues
+//!   meanwhile). A partial send continues from its offset.
 //! - **Stale completions miss.** Receives carry `(generation, index)` in their user data and a
 //!   closed connection's slot is marked dead at once, so completions for it (a final
 //!   `ECANCELED`, a last buffer) are dropped, their buffers recycled.
@@ -30,6 +32,7 @@
 #![allow(unsafe_code)] // io_uring hands the kernel raw pointers: see "Unsafe" above.
 
 mod buf_ring;
+mod pins;
 mod send;
 
 use std::collections::VecDeque;
@@ -46,6 +49,7 @@ use io_uring::{IoUring, cqueue, opcode, squeue};
 use super::{Event, RING_BUFFERS, Recv, RecvBuf};
 pub use buf_ring::RingBuf;
 use buf_ring::{BUF_GROUP, BufRing};
+use pins::Pins;
 use send::SendOp;
 
 /// Sends handed to the kernel per `io_uring_enter`. The kernel runs a whole submission before
@@ -142,6 +146,8 @@ pub struct Uring {
     sends: Vec<Box<SendOp>>,
     free_sends: Vec<u32>,
     sends_in_flight: u64,
+    /// The bytes the ops point into, held per loop turn.
+    pins: Pins,
     /// Ops collecting this turn's sends, queued to the kernel when the ring next waits.
     collecting: Vec<u32>,
     /// Receives to re-arm once this batch of completions gave its buffers back.
@@ -186,6 +192,7 @@ impl Uring {
             sends: Vec::new(),
             free_sends: Vec::new(),
             sends_in_flight: 0,
+            pins: Pins::default(),
             collecting: Vec::new(),
             rearm: Vec::new(),
             pending: None,
@@ -286,7 +293,7 @@ impl Uring {
                 .slots
                 .get(op.index)
                 .is_some_and(|s| s.generation == op.generation && s.send == id);
-            if !live || op.bufs.is_empty() {
+            if !live || op.is_empty() {
                 if live {
                     self.slots[op.index].send = NO_SEND;
                 }
@@ -311,6 +318,8 @@ impl Uring {
             }
         }
         collecting.drain(..done);
+        // The turn is over: its sends are queued (or will go with the next wait).
+        self.pins.close();
         let all_queued = collecting.is_empty();
         collecting.append(&mut self.collecting);
         self.collecting = collecting;
@@ -462,8 +471,9 @@ impl Uring {
     /// Drops the op's buffers and makes it free for the next send.
     fn release_send(&mut self, id: u32) {
         let op = &mut self.sends[id as usize];
-        op.bufs.clear();
-        op.generation = DEAD;
+        let pins = op.pins;
+        op.reset();
+        self.pins.release(pins);
         self.free_sends.push(id);
         self.sends_in_flight -= 1;
     }
@@ -528,7 +538,10 @@ impl Uring {
             return Err(io::ErrorKind::NotConnected.into());
         };
         let id = if slot.send != NO_SEND { slot.send } else { self.start_send(index, slot) };
-        Ok(self.sends[id as usize].append(bufs, offset))
+        let op = &mut self.sends[id as usize];
+        let (count, taken) = op.append(bufs, offset);
+        self.pins.hold(op.pins, &bufs[..count]);
+        Ok(taken)
     }
 
     /// A new, empty op collecting the connection's sends for this turn.
@@ -542,12 +555,11 @@ impl Uring {
         };
         self.sends_in_flight += 1;
         let op = &mut self.sends[id as usize];
+        op.reset();
         op.index = index;
         op.generation = slot.generation;
         op.fd = slot.fd;
-        op.offset = 0;
-        op.left = 0;
-        op.queued = false;
+        op.pins = self.pins.add_op();
         self.collecting.push(id);
         self.slots[index].send = id;
         id
@@ -648,6 +660,7 @@ impl Drop for Uring {
             tracing::warn!(outstanding = self.outstanding, "io_uring operations outlived the ring");
             std::mem::forget(Rc::clone(&self.bufs));
             std::mem::forget(std::mem::take(&mut self.sends));
+            std::mem::forget(std::mem::take(&mut self.pins));
             std::mem::forget(std::mem::replace(&mut self.wake_buf, Box::new(0)));
         } else {
             let _ = self.ring.submitter().unregister_buf_ring(BUF_GROUP);

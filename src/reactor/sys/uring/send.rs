@@ -1,13 +1,13 @@
-//! One connection's send in flight: the buffers, iovecs and `msghdr` the kernel reads from.
+//! One connection's send: the iovecs and `msghdr` the kernel reads from.
 //!
 //! # Invariants
-//! - An op lives in a `Box` that never moves or drops while its send is in flight, and holds a
-//!   clone of every buffer it names, so every pointer in its submission entry stays valid until
-//!   the final completion.
-//! - `left` is the bytes not yet confirmed sent; the first buffer starts at `offset`.
+//! - An op lives in a `Box` that never moves or drops while its send is in flight, so the
+//!   pointers in its submission entry (its iovecs, its `msghdr`) stay valid until the final
+//!   completion. The bytes its iovecs point into are held by its pin set ([`super::pins`]).
+//! - `left` is the bytes not yet confirmed sent: the iovecs from `first` on, whose lengths
+//!   shrink as partial sends complete.
 //! - Until it is `queued`, an op only collects buffers (every send of one loop turn to its
-//!   connection, up to [`MAX_IOVECS`]); once queued, its buffers and iovecs are the kernel's to
-//!   read and only a completion changes them.
+//!   connection, up to [`MAX_IOVECS`]); once queued, only a completion changes it.
 
 use bytes::Bytes;
 use io_uring::types::Fd;
@@ -18,21 +18,27 @@ use super::DEAD;
 
 /// Most buffers handed to one send.
 pub const MAX_IOVECS: usize = 64;
+/// Iovecs kept in the op itself; a send of more spills to `spill` (its capacity is kept).
+const INLINE_IOVECS: usize = 4;
 
-/// One connection's send in flight: what the kernel reads from, kept until the final completion.
+const EMPTY_IOVEC: libc::iovec = libc::iovec { iov_base: std::ptr::null_mut(), iov_len: 0 };
+
+/// One connection's send, kept until its final completion.
 pub struct SendOp {
     pub index: usize,
     pub generation: u32,
     pub fd: RawFd,
-    /// The buffers; the first from `offset`.
-    pub bufs: Vec<Bytes>,
-    pub offset: usize,
-    /// Bytes not confirmed sent yet.
-    pub left: usize,
+    /// The pin set holding the bytes the iovecs point into.
+    pub pins: u32,
     /// Its submission entry is in the ring: nothing may be added to it any more.
     pub queued: bool,
-    /// Filled only for a send of several buffers (its capacity is kept for the next one).
-    iov: Vec<libc::iovec>,
+    /// Bytes not confirmed sent yet.
+    pub left: usize,
+    /// The first iovec not wholly sent, and how many there are.
+    first: usize,
+    len: usize,
+    inline: [libc::iovec; INLINE_IOVECS],
+    spill: Vec<libc::iovec>,
     msg: libc::msghdr,
 }
 
@@ -42,71 +48,110 @@ impl SendOp {
             index: 0,
             generation: DEAD,
             fd: -1,
-            bufs: Vec::new(),
-            offset: 0,
-            left: 0,
+            pins: 0,
             queued: false,
-            iov: Vec::new(),
+            left: 0,
+            first: 0,
+            len: 0,
+            inline: [EMPTY_IOVEC; INLINE_IOVECS],
+            spill: Vec::new(),
             // SAFETY: `msghdr` is plain data: null pointers and zero lengths are its empty value.
             msg: unsafe { std::mem::zeroed() },
         })
     }
 
-    /// Adds as many of `bufs` (the first from `offset`) as fit behind what the op holds, if it
-    /// is still collecting; returns the bytes taken (0: none).
-    pub fn append(&mut self, bufs: &[&Bytes], offset: usize) -> usize {
-        let room = MAX_IOVECS - self.bufs.len();
-        // An offset can only apply to the op's first buffer.
-        if self.queued || room == 0 || bufs.is_empty() || (offset > 0 && !self.bufs.is_empty()) {
-            return 0;
+    /// Makes the op empty, for the next connection (keeping the spill's capacity).
+    pub fn reset(&mut self) {
+        self.generation = DEAD;
+        self.queued = false;
+        self.left = 0;
+        self.first = 0;
+        self.len = 0;
+        self.spill.clear();
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    fn iovecs(&mut self) -> &mut [libc::iovec] {
+        if self.len <= INLINE_IOVECS {
+            &mut self.inline[..self.len]
+        } else {
+            &mut self.spill[..self.len]
         }
-        if self.bufs.is_empty() {
-            self.offset = offset;
+    }
+
+    /// Adds as many of `bufs` (the first from `offset`) as fit behind what the op holds, if it
+    /// is still collecting; returns how many buffers and bytes it took. The caller keeps the
+    /// taken buffers alive (pins them) until the op is released.
+    pub fn append(&mut self, bufs: &[&Bytes], offset: usize) -> (usize, usize) {
+        let room = MAX_IOVECS - self.len;
+        // An offset can only apply to the op's first buffer.
+        if self.queued || room == 0 || bufs.is_empty() || (offset > 0 && self.len > 0) {
+            return (0, 0);
         }
         let bufs = &bufs[..bufs.len().min(room)];
-        let taken = bufs.iter().map(|b| b.len()).sum::<usize>() - offset;
-        self.bufs.extend(bufs.iter().map(|&b| b.clone()));
+        let spilled = self.len + bufs.len() > INLINE_IOVECS;
+        if spilled && self.len <= INLINE_IOVECS {
+            self.spill.clear();
+            self.spill.extend_from_slice(&self.inline[..self.len]);
+        }
+        let mut taken = 0;
+        for (i, buf) in bufs.iter().enumerate() {
+            let part = if i == 0 { &buf[offset..] } else { &buf[..] };
+            let iovec = libc::iovec { iov_base: part.as_ptr() as *mut _, iov_len: part.len() };
+            if spilled {
+                self.spill.push(iovec);
+            } else {
+                self.inline[self.len] = iovec;
+            }
+            self.len += 1;
+            taken += part.len();
+        }
         self.left += taken;
-        taken
+        (bufs.len(), taken)
     }
 
     /// Forgets the first `n` bytes: they were sent.
     pub fn advance(&mut self, mut n: usize) {
         self.left -= n;
-        let mut done = 0;
-        for buf in &self.bufs {
-            let rest = buf.len() - self.offset;
-            if n < rest {
-                self.offset += n;
+        let mut first = self.first;
+        let iovecs = self.iovecs();
+        while n > 0 && first < iovecs.len() {
+            let iovec = &mut iovecs[first];
+            if n < iovec.iov_len {
+                // SAFETY: `n < iov_len`, so the new base is still inside the same buffer.
+                iovec.iov_base = unsafe { iovec.iov_base.cast::<u8>().add(n) }.cast();
+                iovec.iov_len -= n;
                 break;
             }
-            n -= rest;
-            self.offset = 0;
-            done += 1;
+            n -= iovec.iov_len;
+            first += 1;
         }
-        self.bufs.drain(..done);
+        self.first = first;
     }
 
     /// The submission entry for what is left: `send` for one buffer, `sendmsg` for several.
-    /// Nothing else touches `iov` or `msg` until the operation completes.
+    /// Nothing else touches the iovecs or `msg` until the operation completes.
     pub fn entry(&mut self) -> squeue::Entry {
-        let count = self.bufs.len().min(MAX_IOVECS);
-        if count == 1 {
-            let part = &self.bufs[0][self.offset..];
-            return opcode::Send::new(Fd(self.fd), part.as_ptr(), part.len() as u32)
+        let (fd, first) = (self.fd, self.first);
+        let rest = &mut self.iovecs()[first..];
+        if let [one] = rest {
+            return opcode::Send::new(Fd(fd), one.iov_base.cast(), one.iov_len as u32)
                 .flags(libc::MSG_NOSIGNAL)
                 .build();
         }
-        self.iov.clear();
-        for (i, buf) in self.bufs.iter().take(count).enumerate() {
-            let part = if i == 0 { &buf[self.offset..] } else { &buf[..] };
-            self.iov.push(libc::iovec { iov_base: part.as_ptr() as *mut _, iov_len: part.len() });
-        }
-        self.msg.msg_iov = self.iov.as_mut_ptr();
+        let (iov, count) = (rest.as_mut_ptr(), rest.len());
+        self.msg.msg_iov = iov;
         self.msg.msg_iovlen = count as _;
-        opcode::SendMsg::new(Fd(self.fd), &raw const self.msg)
-            .flags(libc::MSG_NOSIGNAL as u32)
-            .build()
+        opcode::SendMsg::new(Fd(fd), &raw const self.msg).flags(libc::MSG_NOSIGNAL as u32).build()
+    }
+
+    #[cfg(test)]
+    fn remaining(&mut self) -> Vec<usize> {
+        let first = self.first;
+        self.iovecs()[first..].iter().map(|v| v.iov_len).collect()
     }
 }
 
@@ -116,18 +161,16 @@ mod tests {
 
     #[test]
     fn a_partial_send_continues_from_the_offset() {
+        let (abc, defg) = (Bytes::from_static(b"abc"), Bytes::from_static(b"defg"));
         let mut op = SendOp::new();
-        op.bufs = vec![Bytes::from_static(b"abc"), Bytes::from_static(b"defg")];
-        op.offset = 1;
-        op.left = 6;
+        assert_eq!(op.append(&[&abc, &defg], 1), (2, 6));
         op.advance(1); // "b"
-        assert_eq!((op.bufs.len(), op.offset, op.left), (2, 2, 5));
+        assert_eq!((op.remaining(), op.left), (vec![1, 4], 5));
         let _ = op.entry();
-        assert_eq!(op.iov.iter().map(|v| v.iov_len).collect::<Vec<_>>(), [1, 4]);
         op.advance(3); // "c", "de"
-        assert_eq!((op.bufs.len(), op.offset, op.left), (1, 2, 2));
+        assert_eq!((op.remaining(), op.left), (vec![2], 2));
         op.advance(2);
-        assert!(op.bufs.is_empty() && op.left == 0);
+        assert!(op.remaining().is_empty() && op.left == 0);
     }
 
     #[test]
@@ -135,19 +178,24 @@ mod tests {
         let frame = Bytes::from_static(b"0123456789");
         let mut op = SendOp::new();
         // The first buffers may start at an offset; later ones may not.
-        assert_eq!(op.append(&[&frame, &frame], 4), 16);
-        assert_eq!(op.append(&[&frame], 2), 0);
-        assert_eq!((op.bufs.len(), op.offset, op.left), (2, 4, 16));
-        // Only what fits in MAX_IOVECS, whole buffers only.
+        assert_eq!(op.append(&[&frame, &frame], 4), (2, 16));
+        assert_eq!(op.append(&[&frame], 2), (0, 0));
+        assert_eq!(op.remaining(), [6, 10]);
+        // Past the inline iovecs, and only what fits in MAX_IOVECS, whole buffers only.
         let many = vec![&frame; MAX_IOVECS];
-        assert_eq!(op.append(&many, 0), (MAX_IOVECS - 2) * 10);
-        assert_eq!((op.bufs.len(), op.left), (MAX_IOVECS, 16 + (MAX_IOVECS - 2) * 10));
-        assert_eq!(op.append(&[&frame], 0), 0);
+        assert_eq!(op.append(&many, 0), (MAX_IOVECS - 2, (MAX_IOVECS - 2) * 10));
+        assert_eq!((op.remaining().len(), op.left), (MAX_IOVECS, 16 + (MAX_IOVECS - 2) * 10));
+        assert_eq!(op.remaining()[..3], [6, 10, 10]);
+        assert_eq!(op.append(&[&frame], 0), (0, 0));
+        // More than the inline iovecs at once, into an empty op.
+        op.reset();
+        assert_eq!(op.append(&[&frame; 6], 3), (6, 57));
+        assert_eq!(op.remaining(), [7, 10, 10, 10, 10, 10]);
         // Once queued, the kernel reads it: nothing more goes in.
-        let mut op = SendOp::new();
-        assert_eq!(op.append(&[&frame], 0), 10);
+        op.reset();
+        assert_eq!(op.append(&[&frame], 0), (1, 10));
         op.queued = true;
-        assert_eq!(op.append(&[&frame], 0), 0);
-        assert_eq!(op.append(&[], 0), 0);
+        assert_eq!(op.append(&[&frame], 0), (0, 0));
+        assert_eq!(op.append(&[], 0), (0, 0));
     }
 }
