@@ -142,8 +142,9 @@ pub struct Reactor {
 }
 
 impl Reactor {
-    pub fn new(core: usize, sys: Sys, inbox: Arc<Inbox>, shared: Arc<Shared>) -> Reactor {
+    pub fn new(core: usize, mut sys: Sys, inbox: Arc<Inbox>, shared: Arc<Shared>) -> Reactor {
         let members = LocalMembers::new(shared.apps.len());
+        sys.reserve(shared.settings.conn_capacity);
         Reactor {
             core,
             sys,

@@ -42,8 +42,9 @@
 //!    passed (zero: only look), and [`Sys::next_event`] then returns what happened, one event at
 //!    a time, until `None`. It is the reactor's only blocking call.
 //!
-//! Besides, [`Sys::publish`] copies a backend's own gauges into the reactor's stats (io_uring:
-//! its receive buffers and sends in flight).
+//! Besides, [`Sys::reserve`] sizes the backend's per-connection table once, and
+//! [`Sys::publish`] copies a backend's own gauges into the reactor's stats (io_uring: its
+//! receive buffers and sends in flight).
 
 pub mod epoll;
 #[cfg(all(feature = "io-uring", target_os = "linux"))]
@@ -339,6 +340,18 @@ impl Sys {
     /// Contract 7: stops watching the connection and closes its socket.
     pub fn close(&mut self, index: usize, stream: TcpStream) {
         each!(self, b => b.close(index, stream))
+    }
+
+    /// Reserves (address space, not memory: pages are touched as connections come) what the
+    /// backend keeps per connection, for `conns` connections, as the reactor's table does.
+    pub fn reserve(&mut self, conns: usize) {
+        match self {
+            Sys::Epoll(_) => {
+                let _ = conns; // epoll keeps nothing per connection in user space
+            }
+            #[cfg(all(feature = "io-uring", target_os = "linux"))]
+            Sys::IoUring(b) => b.reserve_conns(conns),
+        }
     }
 
     /// Copies the backend's gauges into `stats` (io_uring: its receive buffers, how often a

@@ -62,6 +62,8 @@ const SEND_BATCH: usize = 64;
 const SQ_ENTRIES: u32 = 256;
 /// Completion queue entries (the kernel keeps overflow beyond it, but should rarely need to).
 const CQ_ENTRIES: u32 = 32 * 1024;
+/// Capacity the queue of accepted connections keeps once drained.
+const ACCEPTED_KEPT: usize = 256;
 /// How long dropping a ring may wait for its cancelled operations.
 const DROP_GRACE: Duration = Duration::from_secs(2);
 
@@ -482,6 +484,10 @@ impl Uring {
         if let Some(accepted) = self.accepted.pop_front() {
             return accepted;
         }
+        // A burst of connections may have queued thousands; idle, the queue keeps little.
+        if self.accepted.capacity() > ACCEPTED_KEPT {
+            self.accepted.shrink_to(ACCEPTED_KEPT);
+        }
         if self.listener.is_some() && !self.accept_armed {
             self.arm_accept()?;
         }
@@ -506,6 +512,10 @@ impl Uring {
             let _ = listener.into_raw_fd();
         }
         self.accept_armed = false;
+    }
+
+    pub fn reserve_conns(&mut self, conns: usize) {
+        self.slots.reserve_exact(conns.saturating_sub(self.slots.len()));
     }
 
     pub fn open(&mut self, index: usize, generation: u32, stream: &TcpStream) -> io::Result<()> {

@@ -15,6 +15,9 @@ use bytes::Bytes;
 /// How far back [`Pins::hold`] looks for the same buffer before holding another reference.
 const RECENT: usize = 8;
 
+/// Capacity a dropped set keeps for the next turn.
+const KEPT: usize = 64;
+
 /// One turn's buffers and the number of ops still pointing into them.
 #[derive(Debug, Default)]
 struct PinSet {
@@ -93,7 +96,10 @@ impl Pins {
     }
 
     fn drop_set(&mut self, id: u32) {
-        self.sets[id as usize].bufs.clear();
+        let bufs = &mut self.sets[id as usize].bufs;
+        bufs.clear();
+        // A burst (thousands of unique replies in one turn) leaves no large set behind.
+        bufs.shrink_to(KEPT);
         self.free.push(id);
     }
 }
