@@ -429,6 +429,7 @@ impl Run<'_> {
         let settle = Duration::from_millis(opts.settle_ms);
         self.publisher()?;
         let per_loop = opts.churn_rate / self.fleet.loops() as f64;
+        let rss_before = Reading::take(opts.server_pid).server_rss;
         self.begin(PhaseKind::Churn, 0, per_loop)?;
         let started = Instant::now();
         let count = (opts.churn_push_rate * opts.churn_secs).ceil() as u64;
@@ -441,6 +442,7 @@ impl Run<'_> {
         publisher.collect(sent * publisher.requests_per_push(), settle);
         self.await_caught()?;
         let stats = self.end()?;
+        let rss_after = Reading::take(opts.server_pid).server_rss;
         let mut latency = Latency::new();
         latency.add_sparse(&stats.latency);
         let mut reconnect = Latency::new();
@@ -460,6 +462,8 @@ impl Run<'_> {
             dropped: stats.dropped,
             latency: latency.percentiles(),
             reconnect_latency: reconnect.percentiles(),
+            server_rss_before: rss_before,
+            server_rss_after: rss_after,
             errors: stats.errors,
         })
     }

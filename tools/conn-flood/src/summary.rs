@@ -170,6 +170,10 @@ pub struct ChurnResult {
     pub latency: Percentiles,
     /// Reconnect-to-entered time.
     pub reconnect_latency: Percentiles,
+    /// The server's resident memory when the phase began and when it ended, with as many
+    /// connections (only with `--server-pid`): a leak shows as growth.
+    pub server_rss_before: Option<u64>,
+    pub server_rss_after: Option<u64>,
     /// Failure reasons with counts.
     pub errors: BTreeMap<String, u64>,
 }
@@ -302,6 +306,12 @@ impl Summary {
             );
             row(&mut t, "", "per-delivery latency", lat(&c.latency));
             row(&mut t, "", "reconnect → entered", lat(&c.reconnect_latency));
+            if let (Some(before), Some(after)) = (c.server_rss_before, c.server_rss_after) {
+                let kib = |b: u64| b / 1024;
+                let growth = kib(after) as i64 - kib(before) as i64;
+                let line = format!("{} → {} KiB ({growth:+} KiB)", kib(before), kib(after));
+                row(&mut t, "", "server RSS before → after", line);
+            }
             for (reason, n) in &c.errors {
                 row(&mut t, "", "error", format!("{n} × {reason}"));
             }
