@@ -272,6 +272,11 @@ impl Uring {
     pub fn wait(&mut self, timeout: Duration) -> io::Result<()> {
         self.pending = None;
         let timeout = if self.queue_sends() { timeout } else { Duration::ZERO };
+        self.enter(timeout)
+    }
+
+    /// Submits what is queued and waits up to `timeout` for a completion.
+    fn enter(&mut self, timeout: Duration) -> io::Result<()> {
         let timespec = Timespec::from(timeout);
         let args = SubmitArgs::new().timespec(&timespec);
         match self.ring.submitter().submit_with_args(1, &args) {
@@ -435,6 +440,16 @@ impl Uring {
         if live && (retry || (result > 0 && (result as usize) < op.left)) {
             if result > 0 {
                 op.advance(result as usize); // a partial send: go on from the offset
+            }
+            if !op.own_pins {
+                // It outlives its turn: what it has left moves into a set of its own, so that a
+                // stalled peer keeps only its own bytes alive, not its whole turn's.
+                let rest = op.copy_rest();
+                op.rebase(&rest);
+                let turn = std::mem::replace(&mut op.pins, self.pins.add_op_alone());
+                op.own_pins = true;
+                self.pins.hold(op.pins, &[&rest]);
+                self.pins.release(turn);
             }
             let entry = op.entry().user_data(user_data(SEND, u64::from(id)));
             // SAFETY: the op is boxed and kept, with its buffers, until its final completion.
@@ -646,13 +661,18 @@ impl Drop for Uring {
     /// touches memory freed below; if it takes too long, that memory is leaked instead.
     fn drop(&mut self) {
         self.pending = None;
+        // Sends still collecting were never handed to the kernel: they go now, and no later
+        // wait may queue them behind the cancel below.
+        for id in std::mem::take(&mut self.collecting) {
+            self.release_send(id);
+        }
         let cancel =
             opcode::AsyncCancel2::new(CancelBuilder::any()).build().user_data(user_data(CLOSE, 0));
         // SAFETY: the entry names no memory.
         let _ = unsafe { self.push(&cancel) };
         let deadline = Instant::now() + DROP_GRACE;
         while self.outstanding > 0 && Instant::now() < deadline {
-            let _ = self.wait(Duration::from_millis(50));
+            let _ = self.enter(Duration::from_millis(50));
             while let Some(cqe) = self.ring.completion().next() {
                 if !cqueue::more(cqe.flags()) {
                     self.outstanding -= 1;

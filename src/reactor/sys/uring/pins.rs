@@ -9,6 +9,8 @@
 //!   no op is counted in it any more and it is not the turn's open set.
 //! - New ops are counted in the open set; [`Pins::close`] ends the turn, after which the set
 //!   takes no new op (an op counted in it may still add buffers until it is queued).
+//! - An op whose send outlives its turn (a partial send, a full socket) moves what it has left
+//!   into a set of its own, so a stalled peer keeps only its own bytes, not its whole turn's.
 
 use bytes::Bytes;
 
@@ -48,6 +50,16 @@ impl Pins {
             }
         };
         self.sets[id as usize].ops += 1;
+        id
+    }
+
+    /// A set of its own for one op (one that outlived its turn), not the turn's open set.
+    pub fn add_op_alone(&mut self) -> u32 {
+        let id = self.free.pop().unwrap_or_else(|| {
+            self.sets.push(PinSet::default());
+            (self.sets.len() - 1) as u32
+        });
+        self.sets[id as usize].ops = 1;
         id
     }
 
@@ -132,6 +144,19 @@ mod tests {
         assert_eq!(pins.held(), 1, "the open set stays until the turn ends");
         pins.close();
         assert_eq!(pins.held(), 0);
+    }
+
+    #[test]
+    fn a_set_of_its_own_is_not_the_turns() {
+        let mut pins = Pins::default();
+        let turn = pins.add_op();
+        let alone = pins.add_op_alone();
+        assert_ne!(turn, alone);
+        assert_eq!(pins.add_op(), turn, "the turn's set stays open");
+        let rest = Bytes::from_static(b"rest");
+        pins.hold(alone, &[&rest]);
+        pins.release(alone);
+        assert_eq!(pins.held(), 0, "gone with its op");
     }
 
     #[test]

@@ -30,6 +30,8 @@ pub struct SendOp {
     pub fd: RawFd,
     /// The pin set holding the bytes the iovecs point into.
     pub pins: u32,
+    /// That set is the op's own (it outlived its turn), not its turn's.
+    pub own_pins: bool,
     /// Its submission entry is in the ring: nothing may be added to it any more.
     pub queued: bool,
     /// Bytes not confirmed sent yet.
@@ -49,6 +51,7 @@ impl SendOp {
             generation: DEAD,
             fd: -1,
             pins: 0,
+            own_pins: false,
             queued: false,
             left: 0,
             first: 0,
@@ -63,6 +66,7 @@ impl SendOp {
     /// Makes the op empty, for the next connection (keeping the spill's capacity).
     pub fn reset(&mut self) {
         self.generation = DEAD;
+        self.own_pins = false;
         self.queued = false;
         self.left = 0;
         self.first = 0;
@@ -132,6 +136,26 @@ impl SendOp {
         self.first = first;
     }
 
+    /// The bytes not sent yet, copied into one buffer.
+    pub fn copy_rest(&mut self) -> Bytes {
+        let mut rest = bytes::BytesMut::with_capacity(self.left);
+        let first = self.first;
+        for iovec in &self.iovecs()[first..] {
+            // SAFETY: every iovec points into bytes the op's pin set holds until the op is
+            // released, and `iov_len` of them are left.
+            let part = unsafe { std::slice::from_raw_parts(iovec.iov_base.cast(), iovec.iov_len) };
+            rest.extend_from_slice(part);
+        }
+        rest.freeze()
+    }
+
+    /// Points the op at `rest` alone: what it had left, copied (the caller pins it).
+    pub fn rebase(&mut self, rest: &Bytes) {
+        self.spill.clear();
+        self.inline[0] = libc::iovec { iov_base: rest.as_ptr() as *mut _, iov_len: rest.len() };
+        (self.first, self.len, self.left) = (0, 1, rest.len());
+    }
+
     /// The submission entry for what is left: `send` for one buffer, `sendmsg` for several.
     /// Nothing else touches the iovecs or `msg` until the operation completes.
     pub fn entry(&mut self) -> squeue::Entry {
@@ -171,6 +195,20 @@ mod tests {
         assert_eq!((op.remaining(), op.left), (vec![2], 2));
         op.advance(2);
         assert!(op.remaining().is_empty() && op.left == 0);
+    }
+
+    #[test]
+    fn what_is_left_moves_into_a_copy() {
+        let (abc, defg) = (Bytes::from_static(b"abc"), Bytes::from_static(b"defg"));
+        let mut op = SendOp::new();
+        op.append(&[&abc, &defg, &abc, &defg, &abc], 0);
+        op.advance(5); // "abc", "de"
+        let rest = op.copy_rest();
+        assert_eq!(&rest[..], b"fgabcdefgabc");
+        op.rebase(&rest);
+        assert_eq!((op.remaining(), op.left), (vec![12], 12));
+        op.advance(4);
+        assert_eq!((op.remaining(), op.left), (vec![8], 8));
     }
 
     #[test]
