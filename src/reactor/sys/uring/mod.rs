@@ -79,6 +79,11 @@ fn user_data(kind: u64, payload: u64) -> u64 {
     kind << 60 | payload
 }
 
+/// The user data of a connection's receive (`on_recv` takes it apart).
+fn recv_data(index: usize, generation: u32) -> u64 {
+    user_data(RECV, u64::from(generation) << 32 | index as u64)
+}
+
 /// The generation of a slot with no connection (generations are 24 bits).
 const DEAD: u32 = u32::MAX;
 /// No send in flight.
@@ -262,7 +267,7 @@ impl Uring {
     }
 
     fn arm_recv(&mut self, index: usize, generation: u32, fd: RawFd) -> io::Result<()> {
-        let data = user_data(RECV, u64::from(generation) << 32 | index as u64);
+        let data = recv_data(index, generation);
         let entry = opcode::RecvMulti::new(Fd(fd), BUF_GROUP).build().user_data(data);
         // SAFETY: the receive writes only into ring buffers, which live until `Drop`.
         unsafe { self.push(&entry) }
@@ -596,14 +601,16 @@ impl Uring {
         stream: &TcpStream,
         data: &[u8],
     ) -> io::Result<usize> {
-        let queued = self
-            .slots
-            .get(index)
-            .is_some_and(|s| s.send != NO_SEND && self.sends[s.send as usize].queued);
+        let queued = self.slots.get(index).is_some_and(|s| self.queued_send(s).is_some());
         if queued || data.is_empty() {
             return Ok(0);
         }
         self.send(index, stream, &[&Bytes::copy_from_slice(data)], 0)
+    }
+
+    /// The slot's send, if it was handed to the kernel (not one still collecting).
+    fn queued_send(&self, slot: &Slot) -> Option<u32> {
+        (slot.send != NO_SEND && self.sends[slot.send as usize].queued).then_some(slot.send)
     }
 
     pub fn sending(&self, index: usize) -> bool {
@@ -620,10 +627,9 @@ impl Uring {
             drop(stream);
             return;
         };
-        let recv = user_data(RECV, u64::from(slot.generation) << 32 | index as u64);
+        let recv = recv_data(index, slot.generation);
         // A send still collecting was never queued: `queue_sends` drops it.
-        let send = (slot.send != NO_SEND && self.sends[slot.send as usize].queued)
-            .then(|| user_data(SEND, u64::from(slot.send)));
+        let send = self.queued_send(&slot).map(|id| user_data(SEND, u64::from(id)));
         if self.reserve(3).is_err() {
             // Cannot queue: shutting both sides ends its receive and send; dropping closes it.
             let _ = stream.shutdown(std::net::Shutdown::Both);

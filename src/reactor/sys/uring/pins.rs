@@ -41,12 +41,8 @@ impl Pins {
         let id = match self.open {
             Some(id) => id,
             None => {
-                let id = self.free.pop().unwrap_or_else(|| {
-                    self.sets.push(PinSet::default());
-                    (self.sets.len() - 1) as u32
-                });
-                self.open = Some(id);
-                id
+                let id = self.new_set();
+                *self.open.insert(id)
             }
         };
         self.sets[id as usize].ops += 1;
@@ -55,12 +51,17 @@ impl Pins {
 
     /// A set of its own for one op (one that outlived its turn), not the turn's open set.
     pub fn add_op_alone(&mut self) -> u32 {
-        let id = self.free.pop().unwrap_or_else(|| {
-            self.sets.push(PinSet::default());
-            (self.sets.len() - 1) as u32
-        });
+        let id = self.new_set();
         self.sets[id as usize].ops = 1;
         id
+    }
+
+    /// An empty set: a free one, or a new one.
+    fn new_set(&mut self) -> u32 {
+        self.free.pop().unwrap_or_else(|| {
+            self.sets.push(PinSet::default());
+            (self.sets.len() - 1) as u32
+        })
     }
 
     /// Keeps `bufs` alive in set `id`: nothing new when they are the set's last buffers (the
