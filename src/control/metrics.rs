@@ -192,32 +192,40 @@ impl Counters {
                 ConstGauge::new(value).encode(family.encode_family(&labels)?)?;
             }
         }
-        let mut family = encoder.encode_descriptor(
-            "shaddock_recv_buffer_exhaustions",
+        per_reactor(
+            encoder,
+            ("shaddock_recv_buffer_exhaustions", MetricType::Counter),
             "io_uring receives that found the buffer ring empty (ENOBUFS) and were re-armed.",
-            None,
-            MetricType::Counter,
+            stats.iter().map(|s| s.recv_buffer_exhaustions.load(Ordering::Relaxed)),
         )?;
-        for (core, s) in stats.iter().enumerate() {
-            let value = s.recv_buffer_exhaustions.load(Ordering::Relaxed);
-            let reactor = core.to_string();
-            ConstCounter::new(value)
-                .encode(family.encode_family(&[("reactor", reactor.as_str())])?)?;
-        }
-        let mut family = encoder.encode_descriptor(
-            "shaddock_sends_in_flight",
+        per_reactor(
+            encoder,
+            ("shaddock_sends_in_flight", MetricType::Gauge),
             "io_uring sends handed to the kernel (or being collected) whose completion has not come.",
-            None,
-            MetricType::Gauge,
+            stats.iter().map(|s| s.sends_in_flight.load(Ordering::Relaxed)),
         )?;
-        for (core, s) in stats.iter().enumerate() {
-            let value = s.sends_in_flight.load(Ordering::Relaxed);
-            let reactor = core.to_string();
-            ConstGauge::new(value)
-                .encode(family.encode_family(&[("reactor", reactor.as_str())])?)?;
-        }
         Ok(())
     }
+}
+
+/// One family with a sample per reactor, labelled `reactor`, from `values` in reactor order.
+fn per_reactor(
+    encoder: &mut DescriptorEncoder,
+    (name, kind): (&str, MetricType),
+    help: &str,
+    values: impl Iterator<Item = u64>,
+) -> fmt::Result {
+    let mut family = encoder.encode_descriptor(name, help, None, kind)?;
+    for (core, value) in values.enumerate() {
+        let reactor = core.to_string();
+        let labels = [("reactor", reactor.as_str())];
+        let sample = family.encode_family(&labels)?;
+        match kind {
+            MetricType::Counter => ConstCounter::new(value).encode(sample)?,
+            _ => ConstGauge::new(value).encode(sample)?,
+        }
+    }
+    Ok(())
 }
 
 /// The process's resident set size, from `VmRSS` in `/proc/self/status` (in kB there, so no

@@ -14,6 +14,7 @@
 
 pub mod fanout;
 pub mod http;
+pub mod metrics;
 pub mod pomelo;
 pub mod session;
 pub mod tcp;
