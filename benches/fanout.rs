@@ -1,6 +1,6 @@
 //! The user-space cost of a broadcast and of the timer wheel, without sockets.
 //!
-//! - `fanout/encode_once`: one push encoded into a [`Frame`] (both transports' forms).
+//! - `fanout/encode_once`: one push encoded into a [`Frame`] (both Pomelo wire forms).
 //! - `fanout/members/N`: the same frame handed to N members' write paths — each member gets a
 //!   shared reference (no copy) and one `writev` into a sink, as the reactor does for a member
 //!   whose socket takes everything. Throughput is in recipients per second.
@@ -13,9 +13,9 @@ use std::hint::black_box;
 use std::io::{self, IoSlice, Write};
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use shaddock::broadcast::Frame;
-use shaddock::protocol::pomelo::Route;
-use shaddock::reactor::conn::Transport;
+use shaddock::ids::{Forms, WireForm};
+use shaddock::protocol::pomelo::RouteDict;
+use shaddock::push::{Frame, FrameEncoder, Push};
 use shaddock::reactor::outbox::Outbox;
 use shaddock::reactor::timer::{TimerEntry, TimerWheel};
 
@@ -37,21 +37,39 @@ impl Write for Sink {
     }
 }
 
+impl Sink {
+    /// A backend's vectored send into the sink: everything, the first buffer from `offset`.
+    fn take(&mut self, bufs: &[&bytes::Bytes], offset: usize) -> io::Result<usize> {
+        let n: usize = black_box(bufs).iter().map(|b| b.len()).sum::<usize>() - offset;
+        self.0 += n as u64;
+        Ok(n)
+    }
+}
+
+/// The encoder of a server with a route dictionary (pushes carry a 2-byte route code).
+fn encoder() -> FrameEncoder {
+    let dict = RouteDict::new(["connector.entryHandler.enter"], ["onMsg"]).expect("dictionary");
+    FrameEncoder::new(Some(dict))
+}
+
 /// A 100-byte message, as the benchmarks in BENCHMARKS.md push.
-fn hundred_byte_push() -> Frame {
-    let body = format!(r#"{{"msg":"{}"}}"#, "x".repeat(100 - 10));
-    Frame::push(Route::Code(5), body.as_bytes()).expect("encodes")
+fn hundred_byte_push() -> Push {
+    Push::new("onMsg", &serde_json::json!({ "msg": "x".repeat(100 - 10) }))
 }
 
 fn encode_once(c: &mut Criterion) {
-    let body = format!(r#"{{"msg":"{}"}}"#, "x".repeat(90));
+    let (encoder, push) = (encoder(), hundred_byte_push());
     c.bench_function("fanout/encode_once", |b| {
-        b.iter(|| Frame::push(Route::Code(5), black_box(body.as_bytes())).expect("encodes"))
+        b.iter(|| encoder.encode(black_box(&push), Forms::all()).expect("encodes"))
     });
 }
 
+fn hundred_byte_frame() -> Frame {
+    encoder().encode(&hundred_byte_push(), Forms::all()).expect("encodes")
+}
+
 fn members(c: &mut Criterion) {
-    let frame = hundred_byte_push();
+    let frame = hundred_byte_frame();
     let mut group = c.benchmark_group("fanout/members");
     for n in [1_000u64, 10_000] {
         group.throughput(Throughput::Elements(n));
@@ -59,8 +77,9 @@ fn members(c: &mut Criterion) {
         group.bench_with_input(BenchmarkId::from_parameter(n), &n, |b, _| {
             b.iter(|| {
                 for (i, sink) in sinks.iter_mut().enumerate() {
-                    let transport = if i % 2 == 0 { Transport::Tcp } else { Transport::WebSocket };
-                    let bytes = frame.bytes(transport);
+                    let form =
+                        if i % 2 == 0 { WireForm::PomeloTcp } else { WireForm::PomeloWebSocket };
+                    let bytes = frame.bytes(form);
                     black_box(sink.write_vectored(&[IoSlice::new(bytes)]).expect("sink"));
                 }
             })
@@ -71,7 +90,7 @@ fn members(c: &mut Criterion) {
 }
 
 fn batched(c: &mut Criterion) {
-    let frames: Vec<Frame> = (0..8).map(|_| hundred_byte_push()).collect();
+    let frames: Vec<Frame> = (0..8).map(|_| hundred_byte_frame()).collect();
     let mut group = c.benchmark_group("fanout/batched");
     for n in [1_000u64, 10_000] {
         group.throughput(Throughput::Elements(n * frames.len() as u64));
@@ -83,9 +102,9 @@ fn batched(c: &mut Criterion) {
                     // flushed in one writev.
                     let mut out = Outbox::default();
                     for frame in &frames {
-                        out.push(frame.bytes(Transport::Tcp).clone());
+                        out.push(frame.bytes(WireForm::PomeloTcp).clone());
                     }
-                    out.flush(&mut sink).expect("sink");
+                    out.flush_with(|bufs, offset| sink.take(bufs, offset)).expect("sink");
                 }
             })
         });

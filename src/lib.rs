@@ -1,19 +1,28 @@
 //! shaddock: a push gateway that speaks NetEase Pomelo's hybrid protocol.
 //!
-//! The crate is laid out as DESIGN §3 describes: [`protocol`] holds sans-IO codecs, [`reactor`]
-//! the per-core data plane, [`push`] and [`channel`] the push platform, [`broadcast`] the
-//! encode-once fan-out, [`config`] the daemon's configuration, [`control`] the HTTP control port
-//! (push API, metrics, management page) and [`server`] the start and stop of a whole server.
+//! The crate is laid out in floors, each importing only from the floors below it
+//! (`ARCHITECTURE.md` walks a push through them):
+//!
+//! 0. [`ids`] (connections, apps, wire forms), [`stats`] (counters and their snapshot),
+//!    [`config`], [`limits`].
+//! 1. [`protocol`]: sans-IO codecs. [`channel`]: the channel registry.
+//! 2. [`push`]: the push service every edge calls, and the encode-once [`push::Frame`].
+//! 3. [`session`]: sans-IO frontend sessions and the frontend contract.
+//! 4. [`reactor`]: the per-core data plane that drives sessions; [`control`]: the HTTP control
+//!    port (push API, metrics, management page), through [`shared`].
+//! 5. [`server`]: the start and stop of a whole server.
 
-pub mod broadcast;
 pub mod channel;
 pub mod config;
 pub mod control;
+pub mod ids;
 pub mod limits;
 pub mod protocol;
 pub mod push;
 pub mod reactor;
 pub mod server;
+pub mod session;
 pub mod shared;
+pub mod stats;
 
 pub use server::Server;

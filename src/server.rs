@@ -8,15 +8,13 @@ use std::net::SocketAddr;
 use std::sync::{Arc, mpsc};
 use std::thread::JoinHandle;
 
-use crate::channel::Channels;
 use crate::config::Config;
 use crate::control::{self, ControlHandle, ControlSettings};
-use crate::push::Apps;
-use crate::reactor::inbox::{Command, Inbox};
-use crate::reactor::stats::{KickReason, ReactorStats};
-use crate::reactor::sys::{self, Kind, Sys};
+use crate::reactor::inbox::{Command, Inbox, Inboxes};
+use crate::reactor::sys::{self, Kind, Seed, Sys};
 use crate::reactor::{Reactor, listener};
-use crate::shared::{Settings, Shared};
+use crate::shared::Shared;
+use crate::stats::{KickReason, Snapshot};
 
 /// A running server: its reactors, listening on the client port, and the control thread,
 /// listening on the control port.
@@ -32,6 +30,12 @@ pub struct Server {
     drain_secs: u32,
 }
 
+/// A reactor thread's answer to "did your backend start?".
+type Started = mpsc::Receiver<io::Result<()>>;
+
+/// What a reactor thread starts from: its backend's seed and its inbox.
+type ReactorSeed = (Seed, Arc<Inbox>);
+
 impl Server {
     /// Validates `config`, picks the reactors' backend (`backend`; `"auto"` probes io_uring and
     /// falls back to epoll), binds the client port (port 0 picks a free one) and starts one
@@ -42,85 +46,27 @@ impl Server {
 
     /// [`Server::start`] with another io_uring probe, so that a test can make it fail.
     pub fn start_with_probe(config: Config, probe: fn() -> io::Result<()>) -> io::Result<Server> {
-        config
-            .validate()
-            .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e.to_string()))?;
         let invalid = |e: String| io::Error::new(io::ErrorKind::InvalidInput, e);
+        config.validate().map_err(|e| invalid(e.to_string()))?;
         let open_files = crate::limits::raise_open_files();
         let cores = config.reactor_count();
         let backend = sys::resolve(config.backend, probe)?;
         let listeners = listener::bind_reuseport(config.client.listen, cores)?;
         let client_addr = listeners[0].local_addr()?;
-        let mut seeds = Vec::with_capacity(cores);
-        let mut inboxes = Vec::with_capacity(cores);
-        for _ in 0..cores {
-            let (seed, waker) = sys::seed(backend)?;
-            inboxes.push(Arc::new(Inbox::new(waker)));
-            seeds.push(seed);
-        }
-        let apps = Apps::from_config(&config.apps).map_err(invalid)?;
-        let mut settings = Settings::from_config(&config).map_err(invalid)?;
-        settings.conn_capacity = conn_capacity(open_files, cores);
-        let shared = Arc::new(Shared {
-            settings,
-            channels: Channels::new(apps.len(), cores),
-            apps,
-            inboxes,
-            stats: (0..cores).map(|_| ReactorStats::default()).collect(),
-        });
-        let core_ids = if config.pin_cores {
-            core_affinity::get_core_ids().unwrap_or_default()
-        } else {
-            Vec::new()
-        };
-        let mut threads = Vec::with_capacity(cores);
-        let mut readiness = Vec::with_capacity(cores);
-        for (core, (seed, listener)) in seeds.into_iter().zip(listeners).enumerate() {
-            let inbox = Arc::clone(&shared.inboxes[core]);
-            let shared = Arc::clone(&shared);
-            let pin = (!core_ids.is_empty()).then(|| core_ids[core % core_ids.len()]);
-            let (ready, ready_rx) = mpsc::sync_channel(1);
-            readiness.push(ready_rx);
-            let thread =
-                std::thread::Builder::new().name(format!("reactor-{core}")).spawn(move || {
-                    if let Some(id) = pin {
-                        core_affinity::set_for_current(id);
-                    }
-                    // The backend is built here: a ring belongs to the thread that set it up.
-                    let sys = match Sys::new(seed, listener) {
-                        Ok(sys) => sys,
-                        Err(e) => {
-                            let _ = ready.send(Err(io::Error::new(e.kind(), e.to_string())));
-                            return Err(e);
-                        }
-                    };
-                    let _ = ready.send(Ok(()));
-                    let result = Reactor::new(core, sys, inbox, shared).run();
-                    if let Err(e) = &result {
-                        tracing::error!(core, error = %e, "reactor stopped");
-                    }
-                    result
-                })?;
-            threads.push(thread);
-        }
+        let (seeds, inboxes) = seeds(backend, cores)?;
+        let shared = Shared::new(&config, inboxes, conn_capacity(open_files, cores));
+        let shared = Arc::new(shared.map_err(invalid)?);
         let mut server = Server {
             client_addr,
             control_addr: config.control.listen,
             shared,
             backend,
-            threads,
+            threads: Vec::with_capacity(cores),
             control: None,
             drain_secs: config.client.drain_secs,
         };
-        for ready in readiness {
-            let started = ready.recv().unwrap_or_else(|_| Err(io::Error::other("reactor died")));
-            if let Err(e) = started {
-                server.drain_secs = 0;
-                let _ = server.shutdown();
-                let backend = backend.as_str();
-                return Err(io::Error::new(e.kind(), format!("{backend} backend: {e}")));
-            }
-        }
+        let started = server.spawn_reactors(seeds, listeners, config.pin_cores)?;
+        server.wait_for_reactors(started)?;
         let backend = backend.as_str();
         tracing::info!(
             reactors = cores,
@@ -128,19 +74,67 @@ impl Server {
             ?open_files,
             "client port listening addr={client_addr}"
         );
-        let settings = ControlSettings::from_config(&config, client_addr);
-        match control::start(config.control.listen, Arc::clone(&server.shared), settings) {
+        server.start_control(&config)?;
+        Ok(server)
+    }
+
+    /// One thread per core, pinned when asked, each building its backend from its seed.
+    fn spawn_reactors(
+        &mut self,
+        seeds: Vec<ReactorSeed>,
+        listeners: Vec<mio::net::TcpListener>,
+        pin_cores: bool,
+    ) -> io::Result<Vec<Started>> {
+        let core_ids =
+            if pin_cores { core_affinity::get_core_ids().unwrap_or_default() } else { Vec::new() };
+        let mut started = Vec::with_capacity(seeds.len());
+        for (core, (seed, listener)) in seeds.into_iter().zip(listeners).enumerate() {
+            let shared = Arc::clone(&self.shared);
+            let pin = (!core_ids.is_empty()).then(|| core_ids[core % core_ids.len()]);
+            let (ready, ready_rx) = mpsc::sync_channel(1);
+            started.push(ready_rx);
+            let thread = std::thread::Builder::new()
+                .name(format!("reactor-{core}"))
+                .spawn(move || run_reactor(core, pin, seed, listener, shared, ready))?;
+            self.threads.push(thread);
+        }
+        Ok(started)
+    }
+
+    /// Waits until every reactor's backend is up; stops the others if one failed.
+    fn wait_for_reactors(&mut self, started: Vec<Started>) -> io::Result<()> {
+        for ready in started {
+            let result = ready.recv().unwrap_or_else(|_| Err(io::Error::other("reactor died")));
+            if let Err(e) = result {
+                self.abort();
+                let backend = self.backend.as_str();
+                return Err(io::Error::new(e.kind(), format!("{backend} backend: {e}")));
+            }
+        }
+        Ok(())
+    }
+
+    fn start_control(&mut self, config: &Config) -> io::Result<()> {
+        let settings = ControlSettings::from_config(config, self.client_addr);
+        match control::start(config.control.listen, Arc::clone(&self.shared), settings) {
             Ok(control) => {
-                server.control_addr = control.local_addr();
-                server.control = Some(control);
-                Ok(server)
+                self.control_addr = control.local_addr();
+                self.control = Some(control);
+                Ok(())
             }
             Err(e) => {
-                server.drain_secs = 0;
-                let _ = server.shutdown();
+                self.abort();
                 let listen = config.control.listen;
                 Err(io::Error::new(e.kind(), format!("control port {listen}: {e}")))
             }
+        }
+    }
+
+    /// Stops what started, at once, after a failed start.
+    fn abort(&mut self) {
+        self.stop(0);
+        for thread in self.threads.drain(..) {
+            let _ = thread.join();
         }
     }
 
@@ -159,24 +153,14 @@ impl Server {
         self.backend
     }
 
-    /// The io_uring receive-buffer gauges, summed over the reactors: (buffers in the rings,
-    /// buffers the kernel may fill now, receives that found a ring empty, sends in flight).
-    /// Published about once a second; all 0 on epoll.
-    pub fn ring_stats(&self) -> (u64, u64, u64, u64) {
-        use std::sync::atomic::Ordering::Relaxed;
-        self.shared.stats.iter().fold((0, 0, 0, 0), |(t, f, x, s), st| {
-            (
-                t + st.recv_buffers.load(Relaxed),
-                f + st.recv_buffers_free.load(Relaxed),
-                x + st.recv_buffer_exhaustions.load(Relaxed),
-                s + st.sends_in_flight.load(Relaxed),
-            )
-        })
+    /// Every counter, read now (the backend's gauges as last published, about once a second).
+    pub fn stats(&self) -> Snapshot {
+        self.shared.snapshot()
     }
 
     /// Open connections on each reactor, indexed by reactor.
     pub fn connections_per_reactor(&self) -> Vec<u64> {
-        self.shared.stats.iter().map(|s| s.connections()).collect()
+        self.stats().reactors.iter().map(|r| r.connections()).collect()
     }
 
     /// How many connections were kicked with this reason (`"slow"`, `"heartbeat timeout"`, ...;
@@ -185,7 +169,7 @@ impl Server {
         let Some(reason) = KickReason::ALL.into_iter().find(|r| r.as_str() == reason) else {
             return 0;
         };
-        self.shared.stats.iter().map(|s| s.kicks(reason)).sum()
+        self.stats().kicks(reason)
     }
 
     /// Graceful drain: stop the control port (no new HTTP pushes), stop accepting, kick every
@@ -204,10 +188,49 @@ impl Server {
     }
 
     fn stop(&self, drain_secs: u32) {
-        for inbox in &self.shared.inboxes {
-            inbox.send(Command::Shutdown { drain_secs });
-        }
+        self.shared.inboxes.send_all(|| Command::Shutdown { drain_secs });
     }
+}
+
+/// Each reactor's backend seed and inbox, for a backend of `kind`, and all the inboxes.
+fn seeds(kind: Kind, cores: usize) -> io::Result<(Vec<ReactorSeed>, Inboxes)> {
+    let mut seeds = Vec::with_capacity(cores);
+    let mut inboxes = Vec::with_capacity(cores);
+    for _ in 0..cores {
+        let (seed, waker) = sys::seed(kind)?;
+        let inbox = Arc::new(Inbox::new(waker));
+        inboxes.push(Arc::clone(&inbox));
+        seeds.push((seed, inbox));
+    }
+    Ok((seeds, Inboxes::new(inboxes)))
+}
+
+/// A reactor thread: pins itself, builds its backend (a ring belongs to the thread that set it
+/// up), says whether that worked, and runs until drained.
+fn run_reactor(
+    core: usize,
+    pin: Option<core_affinity::CoreId>,
+    (seed, inbox): (Seed, Arc<Inbox>),
+    listener: mio::net::TcpListener,
+    shared: Arc<Shared>,
+    ready: mpsc::SyncSender<io::Result<()>>,
+) -> io::Result<()> {
+    if let Some(id) = pin {
+        core_affinity::set_for_current(id);
+    }
+    let sys = match Sys::new(seed, listener) {
+        Ok(sys) => sys,
+        Err(e) => {
+            let _ = ready.send(Err(io::Error::new(e.kind(), e.to_string())));
+            return Err(e);
+        }
+    };
+    let _ = ready.send(Ok(()));
+    let result = Reactor::new(core, sys, inbox, shared).run();
+    if let Err(e) = &result {
+        tracing::error!(core, error = %e, "reactor stopped");
+    }
+    result
 }
 
 /// Connection slots each reactor reserves up front: its share of the open-file limit. The

@@ -1,107 +1,74 @@
-//! What every thread shares: the settings derived from the configuration, the apps, the channel
-//! registry, each reactor's inbox and counters.
+//! What every thread shares: the sessions' settings, the push service, each reactor's inbox and
+//! counters.
 //!
 //! # Invariants
-//! - Fixed after start except through atomics and the registry's short locks; reactors read it
-//!   without locking on the push path.
+//! - Fixed after start except through atomics, the push service's short locks and the inboxes'
+//!   queues; reactors read it without locking on the push path.
 
-use std::sync::Arc;
+use std::time::Instant;
 
-use bytes::{Bytes, BytesMut};
+use crate::config::Config;
+use crate::protocol::ProtocolError;
+use crate::push::{Apps, FrameEncoder, JoinPolicy, PushService};
+use crate::reactor::inbox::Inboxes;
+use crate::session::{PomeloSettings, SessionSettings};
+use crate::stats::{ReactorCounters, Snapshot};
 
-use crate::channel::Channels;
-use crate::config::{Config, DuplicatePolicy};
-use crate::protocol::pomelo::dict::RouteDict;
-use crate::protocol::pomelo::handshake;
-use crate::protocol::pomelo::message::Route;
-use crate::push::Apps;
-use crate::push::route::{HANDLER_ROUTES, PUSH_ROUTES};
-use crate::reactor::inbox::Inbox;
-use crate::reactor::stats::ReactorStats;
-
-/// The client-port settings a reactor needs on every turn, resolved once.
-#[derive(Debug)]
-pub struct Settings {
-    pub heartbeat_secs: u32,
-    pub heartbeat_timeout_secs: u32,
-    pub handshake_timeout_secs: u32,
-    pub max_package_bytes: usize,
+/// What a reactor enforces per connection, resolved once.
+#[derive(Debug, Clone, Copy)]
+pub struct ConnLimits {
+    /// A write queue past this is a slow consumer, kicked.
     pub max_pending_bytes: usize,
-    pub duplicate: DuplicatePolicy,
-    pub on_add_users_limit: usize,
-    /// WebSocket `Origin`s allowed to upgrade; empty = any.
-    pub allowed_origins: Vec<String>,
     /// Connection slots each reactor reserves at start (set by the server from the open-file
     /// limit; 0 = grow on demand).
     pub conn_capacity: usize,
-    dict: Option<RouteDict>,
-    /// The handshake response with the dictionary, encoded once.
-    handshake_full: Bytes,
-    /// The handshake response for clients that already hold this dictionary version.
-    handshake_short: Bytes,
-}
-
-impl Settings {
-    pub fn from_config(config: &Config) -> Result<Settings, String> {
-        let client = &config.client;
-        let dict = if client.use_dict {
-            Some(RouteDict::new(HANDLER_ROUTES, PUSH_ROUTES).map_err(|e| e.to_string())?)
-        } else {
-            None
-        };
-        let encode = |include_dict: bool| {
-            let mut out = BytesMut::new();
-            handshake::encode_response(
-                Some(client.heartbeat_secs),
-                dict.as_ref(),
-                include_dict,
-                &mut out,
-            );
-            out.freeze()
-        };
-        Ok(Settings {
-            heartbeat_secs: client.heartbeat_secs,
-            heartbeat_timeout_secs: config.heartbeat_timeout_secs(),
-            handshake_timeout_secs: client.handshake_timeout_secs,
-            max_package_bytes: client.max_package_bytes,
-            max_pending_bytes: client.max_pending_bytes,
-            duplicate: client.duplicate,
-            on_add_users_limit: client.on_add_users_limit,
-            allowed_origins: client.allowed_origins.clone(),
-            conn_capacity: 0,
-            handshake_full: encode(true),
-            handshake_short: encode(false),
-            dict,
-        })
-    }
-
-    /// The handshake response for a client that holds `client_dict_version`.
-    pub fn handshake_reply(&self, client_dict_version: Option<&str>) -> &Bytes {
-        match (&self.dict, client_dict_version) {
-            (Some(dict), Some(v)) if v == dict.version() => &self.handshake_short,
-            _ => &self.handshake_full,
-        }
-    }
-
-    /// The route a client's dictionary code stands for.
-    pub fn route_of_code(&self, code: u16) -> Option<&str> {
-        self.dict.as_ref()?.route(code)
-    }
-
-    /// How a push route goes on the wire: its dictionary code when it has one.
-    pub fn push_route(&self, route: &'static str) -> Route<'static> {
-        match self.dict.as_ref().and_then(|d| d.code(route)) {
-            Some(code) => Route::Code(code),
-            None => Route::Name(route),
-        }
-    }
 }
 
 #[derive(Debug)]
 pub struct Shared {
-    pub settings: Settings,
-    pub apps: Apps,
-    pub channels: Channels,
-    pub inboxes: Vec<Arc<Inbox>>,
-    pub stats: Vec<ReactorStats>,
+    pub sessions: SessionSettings,
+    pub limits: ConnLimits,
+    pub push: PushService,
+    pub inboxes: Inboxes,
+    /// Indexed by reactor.
+    pub reactors: Box<[ReactorCounters]>,
+}
+
+impl Shared {
+    /// What `config` makes of the settings and the push service, for `inboxes.len()` reactors
+    /// that each reserve `conn_capacity` slots.
+    pub fn new(config: &Config, inboxes: Inboxes, conn_capacity: usize) -> Result<Shared, String> {
+        let client = &config.client;
+        let pomelo =
+            PomeloSettings::from_config(config).map_err(|e: ProtocolError| e.to_string())?;
+        let encoder = FrameEncoder::new(pomelo.dict().cloned());
+        let apps = Apps::from_config(&config.apps)?;
+        let policy = JoinPolicy {
+            duplicate: client.duplicate,
+            on_add_users_limit: client.on_add_users_limit,
+        };
+        let cores = inboxes.len();
+        Ok(Shared {
+            sessions: SessionSettings {
+                pomelo,
+                max_package_bytes: client.max_package_bytes,
+                allowed_origins: client.allowed_origins.clone(),
+                handshake_timeout_secs: client.handshake_timeout_secs,
+            },
+            limits: ConnLimits { max_pending_bytes: client.max_pending_bytes, conn_capacity },
+            push: PushService::new(apps, cores, encoder, policy, Instant::now()),
+            inboxes,
+            reactors: (0..cores).map(|_| ReactorCounters::default()).collect(),
+        })
+    }
+
+    /// How many apps the server serves.
+    pub fn apps(&self) -> usize {
+        self.push.app_count()
+    }
+
+    /// Every counter, read now.
+    pub fn snapshot(&self) -> Snapshot {
+        Snapshot::take(&self.reactors, self.push.counters())
+    }
 }

@@ -9,7 +9,7 @@ use std::io::{self, Cursor, Read, Write};
 
 use bytes::BytesMut;
 use proptest::prelude::*;
-use shaddock::protocol::websocket::frame::{self, Frame, MAX_CONTROL_PAYLOAD, OpCode};
+use shaddock::protocol::websocket::frame::{self, ClientFrame, MAX_CONTROL_PAYLOAD, OpCode};
 use shaddock::protocol::websocket::upgrade::{self, UpgradeError};
 use tungstenite::client::IntoClientRequest;
 use tungstenite::handshake::HandshakeError;
@@ -334,7 +334,7 @@ proptest! {
         }
         bytes.extend_from_slice(&tail);
         let (decoded, used) = frame::decode_client_frame(&mut bytes, MAX_PAYLOAD).unwrap().unwrap();
-        prop_assert_eq!(decoded, Frame { fin, opcode, payload });
+        prop_assert_eq!(decoded, ClientFrame { fin, opcode, payload });
         prop_assert_eq!(used, n);
     }
 

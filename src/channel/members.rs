@@ -5,7 +5,7 @@
 //! - Removal is `swap_remove`: O(1), and the caller must update the `member_slot` of the member
 //!   that moved into the freed position (returned by [`LocalMembers::remove`]).
 
-use crate::push::AppId;
+use crate::ids::AppId;
 
 #[derive(Debug)]
 pub struct LocalMembers {

@@ -16,7 +16,7 @@ use std::hash::BuildHasher;
 use hashbrown::HashTable;
 
 use super::client_id::ClientId;
-use crate::reactor::ConnId;
+use crate::ids::ConnId;
 
 /// The 32-bit hash of a clientId that its holder keeps to leave.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -6,6 +6,8 @@
 //!   the newer one in place).
 //! - `members_per_core[c]` counts core `c`'s local member list of this channel, maintained by
 //!   that core only; other threads read it to decide which cores a broadcast goes to.
+//! - `members_per_form[f]` counts the members whose connection has wire form `f`, so that a
+//!   broadcast is encoded only in the forms some member uses.
 //! - Locks are held only for a join, a leave or a lookup, never on the broadcast path.
 
 use std::collections::BinaryHeap;
@@ -15,7 +17,7 @@ use std::sync::{Mutex, MutexGuard};
 use super::client_id::ClientId;
 use super::presence::{Presence, PresenceKey};
 use crate::config::DuplicatePolicy;
-use crate::reactor::ConnId;
+use crate::ids::{AppId, ConnId, Forms, WireForm};
 
 /// The outcome of a client joining.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -34,6 +36,7 @@ pub struct Channel {
     presence: Mutex<Presence>,
     managers: Mutex<Vec<ConnId>>,
     members_per_core: Box<[AtomicU32]>,
+    members_per_form: [AtomicU32; WireForm::COUNT],
 }
 
 impl Channel {
@@ -42,6 +45,7 @@ impl Channel {
             presence: Mutex::new(Presence::default()),
             managers: Mutex::new(Vec::new()),
             members_per_core: (0..cores).map(|_| AtomicU32::new(0)).collect(),
+            members_per_form: Default::default(),
         }
     }
 
@@ -125,12 +129,23 @@ impl Channel {
         self.managers().clone()
     }
 
-    pub fn member_added(&self, core: usize) {
+    /// A member of wire form `form` joined core `core`'s member list.
+    pub fn member_added(&self, core: usize, form: WireForm) {
         self.members_per_core[core].fetch_add(1, Ordering::Relaxed);
+        self.members_per_form[form.index()].fetch_add(1, Ordering::Relaxed);
     }
 
-    pub fn member_removed(&self, core: usize) {
+    pub fn member_removed(&self, core: usize, form: WireForm) {
         self.members_per_core[core].fetch_sub(1, Ordering::Relaxed);
+        self.members_per_form[form.index()].fetch_sub(1, Ordering::Relaxed);
+    }
+
+    /// The wire forms some member uses right now.
+    pub fn forms_in_use(&self) -> Forms {
+        WireForm::ALL
+            .into_iter()
+            .filter(|f| self.members_per_form[f.index()].load(Ordering::Relaxed) > 0)
+            .fold(Forms::NONE, Forms::with)
     }
 
     /// The cores holding members and how many each holds right now.
@@ -154,7 +169,7 @@ impl Channels {
         Channels { by_app: (0..apps).map(|_| Channel::new(cores)).collect() }
     }
 
-    pub fn get(&self, app: crate::push::AppId) -> &Channel {
+    pub fn get(&self, app: AppId) -> &Channel {
         &self.by_app[app.index()]
     }
 }
@@ -222,10 +237,11 @@ mod tests {
     #[test]
     fn cores_with_members_skips_empty_cores() {
         let ch = Channel::new(3);
-        ch.member_added(2);
-        ch.member_added(2);
-        ch.member_added(0);
-        ch.member_removed(0);
+        ch.member_added(2, WireForm::PomeloTcp);
+        ch.member_added(2, WireForm::PomeloTcp);
+        ch.member_added(0, WireForm::PomeloWebSocket);
+        ch.member_removed(0, WireForm::PomeloWebSocket);
         assert_eq!(ch.cores_with_members().collect::<Vec<_>>(), [(2, 2)]);
+        assert_eq!(ch.forms_in_use(), Forms::one(WireForm::PomeloTcp));
     }
 }

@@ -10,11 +10,11 @@
 //! - `GET /healthz` → `{"status": "ok"}`, without auth.
 //!
 //! A push is checked in this order, and the first failure answers: unknown app (404), secret
-//! (401), content type (415), body size (413), body (400), client online (404), app push rate
-//! (429). Only a push that is sent takes a token from the rate.
+//! (401), content type (415), body size (413), body (400), then the push service's checks, the
+//! same as for a management session's push: client online (404), app push rate (429). Only a
+//! push that is sent takes a token from the rate.
 
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 use std::time::Instant;
 
 use axum::Json;
@@ -28,11 +28,9 @@ use serde_json::{Value, json};
 use super::Context;
 use super::auth::authorize;
 use super::error::ApiError;
-use crate::broadcast::{self, Frame};
 use crate::channel::ClientId;
-use crate::push::route::ON_MSG;
-use crate::push::{AppId, reply};
-use crate::reactor::inbox::Command;
+use crate::ids::Edge;
+use crate::reactor::inbox::Dispatch;
 
 /// Clients per page when `limit` is not given.
 pub const DEFAULT_PAGE: usize = 100;
@@ -52,15 +50,14 @@ pub(super) async fn push_all(
     body: Result<Bytes, BytesRejection>,
 ) -> Reply {
     let Path(apikey) = path.map_err(ApiError::from_path)?;
-    let app = authorize(&context.shared.apps, &apikey, &headers)?;
-    let frame = on_msg_frame(&context, &headers, body)?;
-    take_token(&context, app)?;
     let shared = &context.shared;
-    let channel = shared.channels.get(app);
-    let recipients = broadcast::fan_out(app, channel, &frame, |core, command| {
-        shared.inboxes[core].send(command);
-    });
-    context.http_pushes.fetch_add(1, Ordering::Relaxed);
+    let app = authorize(&shared.push, &apikey, &headers)?;
+    let msg = read_msg(&headers, body)?;
+    let mut outlet = Dispatch::to_inboxes(&shared.inboxes);
+    let recipients = shared
+        .push
+        .push_all(Edge::Http, app, &msg, Instant::now(), &mut outlet)
+        .map_err(ApiError::from_refusal)?;
     Ok(Json(json!({ "recipients": recipients })))
 }
 
@@ -71,16 +68,15 @@ pub(super) async fn push_to_client(
     body: Result<Bytes, BytesRejection>,
 ) -> Reply {
     let Path((apikey, client_id)) = path.map_err(ApiError::from_path)?;
-    let app = authorize(&context.shared.apps, &apikey, &headers)?;
-    let frame = on_msg_frame(&context, &headers, body)?;
     let shared = &context.shared;
-    let Some(conn) = shared.channels.get(app).find(&client_id) else {
-        return Err(ApiError::not_found(format!("client {client_id:?} is not online")));
-    };
-    take_token(&context, app)?;
-    shared.inboxes[conn.core()].send(Command::Deliver { conn, frame });
-    context.http_pushes.fetch_add(1, Ordering::Relaxed);
-    Ok(Json(json!({ "recipients": 1 })))
+    let app = authorize(&shared.push, &apikey, &headers)?;
+    let msg = read_msg(&headers, body)?;
+    let mut outlet = Dispatch::to_inboxes(&shared.inboxes);
+    let recipients = shared
+        .push
+        .push_to(Edge::Http, app, &client_id, &msg, Instant::now(), &mut outlet)
+        .map_err(ApiError::from_refusal)?;
+    Ok(Json(json!({ "recipients": recipients })))
 }
 
 #[derive(Debug, Deserialize)]
@@ -96,7 +92,7 @@ pub(super) async fn clients(
     query: Result<Query<Page>, QueryRejection>,
 ) -> Reply {
     let Path(apikey) = path.map_err(ApiError::from_path)?;
-    let app = authorize(&context.shared.apps, &apikey, &headers)?;
+    let app = authorize(&context.shared.push, &apikey, &headers)?;
     let Query(page) = query.map_err(ApiError::from_query)?;
     let limit = match page.limit.as_deref() {
         None | Some("") => DEFAULT_PAGE,
@@ -108,7 +104,7 @@ pub(super) async fn clients(
     };
     let cursor = page.cursor.as_deref().filter(|c| !c.is_empty());
     // One more than the page, to know whether another page follows.
-    let (mut clients, total) = context.shared.channels.get(app).users_after(cursor, limit + 1);
+    let (mut clients, total) = context.shared.push.clients(app, cursor, limit + 1);
     let more = clients.len() > limit;
     clients.truncate(limit);
     let next_cursor = more.then(|| clients.last().map(|id| id.to_string())).flatten();
@@ -116,12 +112,8 @@ pub(super) async fn clients(
     Ok(Json(json!({ "clients": clients, "total": total, "next_cursor": next_cursor })))
 }
 
-/// Checks the content type and reads `{"msg": ...}`, then encodes the `onMsg` push once.
-fn on_msg_frame(
-    context: &Context,
-    headers: &HeaderMap,
-    body: Result<Bytes, BytesRejection>,
-) -> Result<Frame, ApiError> {
+/// Checks the content type and reads the `msg` of `{"msg": ...}`.
+fn read_msg(headers: &HeaderMap, body: Result<Bytes, BytesRejection>) -> Result<Value, ApiError> {
     if !is_json(headers) {
         return Err(ApiError::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -131,14 +123,10 @@ fn on_msg_frame(
     let body = body.map_err(ApiError::from_body)?;
     let value: Value = serde_json::from_slice(&body)
         .map_err(|e| ApiError::bad_request(format!("malformed JSON body: {e}")))?;
-    let Value::Object(fields) = value else {
+    let Value::Object(mut fields) = value else {
         return Err(ApiError::bad_request("the body must be a JSON object: {\"msg\": ...}"));
     };
-    let msg = fields.get("msg").ok_or_else(|| ApiError::bad_request("missing field msg"))?;
-    let push = serde_json::to_vec(&reply::on_msg(msg))
-        .map_err(|e| ApiError::bad_request(format!("msg cannot be encoded: {e}")))?;
-    Frame::push(context.shared.settings.push_route(ON_MSG), &push)
-        .map_err(|e| ApiError::bad_request(format!("msg cannot be pushed: {e}")))
+    fields.remove("msg").ok_or_else(|| ApiError::bad_request("missing field msg"))
 }
 
 /// `application/json`, with or without parameters, in any case.
@@ -148,12 +136,4 @@ fn is_json(headers: &HeaderMap) -> bool {
     };
     let essence = value.split(';').next().unwrap_or_default().trim();
     essence.eq_ignore_ascii_case("application/json")
-}
-
-fn take_token(context: &Context, app: AppId) -> Result<(), ApiError> {
-    context.rates.take(app, Instant::now()).map_err(|exceeded| {
-        let retry_after =
-            exceeded.retry_after.as_secs() + u64::from(exceeded.retry_after.subsec_nanos() > 0);
-        ApiError::too_many_pushes(exceeded.rate, retry_after)
-    })
 }

@@ -1,5 +1,6 @@
 //! Who may call the push API: `Authorization: Bearer <secret>` with the secret of the app named
-//! in the path, compared in constant time ([`App::secret_matches`](crate::push::App::secret_matches)).
+//! in the path, checked by the push service as it checks a management session's
+//! ([`PushService::authenticate`]).
 //!
 //! Another app's secret is a wrong secret (401), never access to this app. An unknown apikey is a
 //! 404 before any secret is looked at: apikeys are public (every client sends one).
@@ -7,24 +8,19 @@
 use axum::http::{HeaderMap, header};
 
 use super::error::ApiError;
-use crate::push::{AppId, Apps};
+use crate::ids::AppId;
+use crate::push::PushService;
 
 /// The app `apikey` names, if `headers` carry its secret.
-pub fn authorize(apps: &Apps, apikey: &str, headers: &HeaderMap) -> Result<AppId, ApiError> {
-    let app = apps
-        .lookup(apikey)
-        .ok_or_else(|| ApiError::not_found(format!("unknown apikey {apikey:?}")))?;
+pub fn authorize(push: &PushService, apikey: &str, headers: &HeaderMap) -> Result<AppId, ApiError> {
+    push.lookup(apikey).map_err(ApiError::from_refusal)?;
     let Some(value) = headers.get(header::AUTHORIZATION) else {
         return Err(ApiError::unauthorized("missing Authorization: Bearer <app secret>"));
     };
     let token = value.to_str().ok().and_then(bearer_token).ok_or_else(|| {
         ApiError::unauthorized("the Authorization header must be \"Bearer <app secret>\"")
     })?;
-    if apps.get(app).secret_matches(token) {
-        Ok(app)
-    } else {
-        Err(ApiError::unauthorized("wrong secret"))
-    }
+    push.authenticate(apikey, Some(token)).map_err(ApiError::from_refusal)
 }
 
 /// The token of a `Bearer` credential; the scheme is case-insensitive (RFC 7235).
@@ -39,16 +35,20 @@ mod tests {
     use axum::http::{HeaderValue, StatusCode};
 
     use super::*;
-    use crate::config::AppConfig;
+    use crate::config::{AppConfig, DuplicatePolicy};
+    use crate::push::{Apps, FrameEncoder, JoinPolicy};
 
-    fn apps() -> Apps {
+    fn apps() -> PushService {
         let app = |apikey: &str, secret: &str| AppConfig {
             apikey: apikey.into(),
             secret: secret.into(),
             max_clients: None,
             push_rate_per_sec: None,
         };
-        Apps::from_config(&[app("a", "secret-of-a"), app("b", "secret-of-b")]).unwrap()
+        let apps = Apps::from_config(&[app("a", "secret-of-a"), app("b", "secret-of-b")]);
+        let policy = JoinPolicy { duplicate: DuplicatePolicy::Replace, on_add_users_limit: 1 };
+        let now = std::time::Instant::now();
+        PushService::new(apps.unwrap(), 1, FrameEncoder::new(None), policy, now)
     }
 
     fn with_auth(value: &str) -> HeaderMap {

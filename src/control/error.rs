@@ -18,6 +18,8 @@ use axum::http::{HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
+use crate::push::Refusal;
+
 /// An error answer: a status, a human reason, and at most one extra header.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ApiError {
@@ -45,13 +47,22 @@ impl ApiError {
             .with_header(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"))
     }
 
-    /// 429 with `Retry-After` in whole seconds, rounded up.
-    pub fn too_many_pushes(rate: u32, retry_after_secs: u64) -> ApiError {
-        ApiError::new(
-            StatusCode::TOO_MANY_REQUESTS,
-            format!("push rate exceeded: this app may push {rate} times per second over HTTP"),
-        )
-        .with_header(header::RETRY_AFTER, HeaderValue::from(retry_after_secs))
+    /// The push service's refusal, with its status, its message and detail, and the header its
+    /// status needs (`WWW-Authenticate` for 401, `Retry-After` in whole seconds, rounded up, for
+    /// 429).
+    pub fn from_refusal(refusal: Refusal) -> ApiError {
+        let status =
+            StatusCode::from_u16(refusal.code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let message = refusal.full_message();
+        match (status, refusal.retry_after) {
+            (StatusCode::UNAUTHORIZED, _) => ApiError::unauthorized(message),
+            (_, Some(after)) => {
+                let secs = after.as_secs() + u64::from(after.subsec_nanos() > 0);
+                ApiError::new(status, message)
+                    .with_header(header::RETRY_AFTER, HeaderValue::from(secs))
+            }
+            _ => ApiError::new(status, message),
+        }
     }
 
     pub fn with_header(mut self, name: HeaderName, value: HeaderValue) -> ApiError {
@@ -105,11 +116,19 @@ mod tests {
 
     #[test]
     fn errors_are_json_with_the_status_as_code() {
-        let response = ApiError::too_many_pushes(5, 1).into_response();
+        let refusal = Refusal {
+            retry_after: Some(std::time::Duration::from_millis(300)),
+            ..Refusal::new(429, "push rate exceeded")
+        };
+        let response = ApiError::from_refusal(refusal).into_response();
         assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
         assert_eq!(response.headers()[header::RETRY_AFTER], "1");
+        let missing = Refusal::new(404, "no such client").with_detail("\"bob\" is not online");
+        let error = ApiError::from_refusal(missing);
+        assert_eq!(error.status, StatusCode::NOT_FOUND);
+        assert_eq!(error.message, "no such client: \"bob\" is not online");
         assert_eq!(response.headers()[header::CONTENT_TYPE], "application/json");
-        let response = ApiError::unauthorized("wrong secret").into_response();
+        let response = ApiError::from_refusal(Refusal::new(401, "wrong secret")).into_response();
         assert_eq!(response.headers()[header::WWW_AUTHENTICATE], "Bearer");
     }
 }

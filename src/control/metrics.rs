@@ -1,8 +1,7 @@
 //! `GET /metrics`: the reactors' counters in Prometheus (OpenMetrics) text, via prometheus-client.
 //!
-//! The hot path only bumps plain per-core counters ([`ReactorStats`]); a scrape reads and sums
-//! them here, in a [`Collector`] that runs on the control thread. HTTP pushes are counted by the
-//! control thread itself.
+//! The hot path only bumps plain counters ([`crate::stats`]); a scrape takes a [`Snapshot`] of
+//! them and sums it here, in a [`Collector`] that runs on the control thread.
 //!
 //! | metric | type | labels | meaning |
 //! | --- | --- | --- | --- |
@@ -12,7 +11,7 @@
 //! | `shaddock_handshakes_total` | counter | | Pomelo handshakes completed (acked) |
 //! | `shaddock_joins_total` | counter | | clients that entered a channel |
 //! | `shaddock_leaves_total` | counter | | clients that left a channel (closed, kicked, replaced) |
-//! | `shaddock_pushes_total` | counter | `source` (`socket`, `http`) | pushes requested by management sessions or the HTTP API |
+//! | `shaddock_pushes_total` | counter | `source` (`socket`, `http`) | pushes the push service sent, by the edge that asked: a management session or the HTTP API |
 //! | `shaddock_deliveries_total` | counter | | frames handed to recipients (a push to N clients counts N) |
 //! | `shaddock_bytes_written_total` | counter | | bytes written to client sockets |
 //! | `shaddock_kicks_total` | counter | `reason` (`heartbeat`, `replaced`, `slow`, `protocol`, `too_large`, `shutdown`, `attack`) | connections the server kicked; `slow` = slow-consumer drops |
@@ -27,7 +26,6 @@
 
 use std::fmt;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use axum::extract::State;
 use axum::http::{StatusCode, header};
@@ -40,16 +38,17 @@ use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::registry::Registry;
 
 use super::Context;
-use crate::reactor::stats::{KickReason, ReactorStats};
+use crate::ids::Edge;
 use crate::shared::Shared;
+use crate::stats::{KickReason, RingSnapshot, Snapshot};
 
 /// The content type prometheus-client's text encoder produces.
 pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 
-/// A registry whose only collector reads `shared`'s counters and `http_pushes` at each scrape.
-pub(super) fn registry(shared: Arc<Shared>, http_pushes: Arc<AtomicU64>) -> Registry {
+/// A registry whose only collector reads a snapshot of `shared`'s counters at each scrape.
+pub(super) fn registry(shared: Arc<Shared>) -> Registry {
     let mut registry = Registry::default();
-    registry.register_collector(Box::new(Counters { shared, http_pushes }));
+    registry.register_collector(Box::new(Counters { shared }));
     registry
 }
 
@@ -67,55 +66,46 @@ pub(super) async fn scrape(State(context): State<Arc<Context>>) -> Response {
 #[derive(Debug)]
 struct Counters {
     shared: Arc<Shared>,
-    http_pushes: Arc<AtomicU64>,
-}
-
-impl Counters {
-    /// The sum over reactors of one counter.
-    fn sum(&self, counter: impl Fn(&ReactorStats) -> &AtomicU64) -> u64 {
-        self.shared.stats.iter().map(|s| counter(s).load(Ordering::Relaxed)).sum()
-    }
 }
 
 impl Collector for Counters {
     fn encode(&self, mut encoder: DescriptorEncoder) -> fmt::Result {
-        let stats = &self.shared.stats;
+        let stats = self.shared.snapshot();
         let mut family = encoder.encode_descriptor(
             "shaddock_connections",
             "Open connections by transport (opening = accepted, transport not yet known) and reactor.",
             None,
             MetricType::Gauge,
         )?;
-        for (core, s) in stats.iter().enumerate() {
+        for (core, r) in stats.reactors.iter().enumerate() {
             let reactor = core.to_string();
-            for (transport, gauge) in
-                [("tcp", &s.tcp), ("websocket", &s.websocket), ("opening", &s.opening)]
+            for (transport, value) in
+                [("tcp", r.tcp), ("websocket", r.websocket), ("opening", r.opening)]
             {
                 let labels = [("transport", transport), ("reactor", reactor.as_str())];
-                ConstGauge::new(gauge.load(Ordering::Relaxed))
-                    .encode(family.encode_family(&labels)?)?;
+                ConstGauge::new(value).encode(family.encode_family(&labels)?)?;
             }
         }
 
         let counters: [(&str, &str, u64); 7] = [
-            ("shaddock_connections_accepted", "Connections accepted.", self.sum(|s| &s.accepted)),
+            ("shaddock_connections_accepted", "Connections accepted.", stats.sum(|r| r.accepted)),
             (
                 "shaddock_connections_closed",
                 "Connections closed, for any reason.",
-                self.sum(|s| &s.closed),
+                stats.sum(|r| r.closed),
             ),
-            ("shaddock_handshakes", "Pomelo handshakes completed.", self.sum(|s| &s.handshakes)),
-            ("shaddock_joins", "Clients that entered a channel.", self.sum(|s| &s.joins)),
-            ("shaddock_leaves", "Clients that left a channel.", self.sum(|s| &s.leaves)),
+            ("shaddock_handshakes", "Pomelo handshakes completed.", stats.sum(|r| r.handshakes)),
+            ("shaddock_joins", "Clients that entered a channel.", stats.push.joins),
+            ("shaddock_leaves", "Clients that left a channel.", stats.push.leaves),
             (
                 "shaddock_deliveries",
                 "Frames handed to recipients (a push to N clients counts N).",
-                self.sum(|s| &s.deliveries),
+                stats.sum(|r| r.deliveries),
             ),
             (
                 "shaddock_bytes_written",
                 "Bytes written to client sockets.",
-                self.sum(|s| &s.bytes_written),
+                stats.sum(|r| r.bytes_written),
             ),
         ];
         for (name, help, value) in counters {
@@ -125,14 +115,13 @@ impl Collector for Counters {
 
         let mut family = encoder.encode_descriptor(
             "shaddock_pushes",
-            "Pushes requested, by source: a Pomelo management session (socket) or the HTTP API.",
+            "Pushes sent, by the edge that asked: a management session (socket) or the HTTP API.",
             None,
             MetricType::Counter,
         )?;
-        let socket = self.sum(|s| &s.pushes);
-        let http = self.http_pushes.load(Ordering::Relaxed);
-        for (source, value) in [("socket", socket), ("http", http)] {
-            ConstCounter::new(value).encode(family.encode_family(&[("source", source)])?)?;
+        for edge in Edge::ALL {
+            let value = ConstCounter::new(stats.push.pushes(edge));
+            value.encode(family.encode_family(&[("source", edge.label())])?)?;
         }
 
         let mut family = encoder.encode_descriptor(
@@ -142,12 +131,11 @@ impl Collector for Counters {
             MetricType::Counter,
         )?;
         for reason in KickReason::ALL {
-            let value: u64 = stats.iter().map(|s| s.kicks(reason)).sum();
-            ConstCounter::new(value)
+            ConstCounter::new(stats.kicks(reason))
                 .encode(family.encode_family(&[("reason", reason.label())])?)?;
         }
 
-        let queued = ConstGauge::new(self.sum(|s| &s.queued_bytes));
+        let queued = ConstGauge::new(stats.sum(|r| r.queued_bytes));
         queued.encode(encoder.encode_descriptor(
             "shaddock_write_queue_bytes",
             "Bytes waiting in write queues, all reactors.",
@@ -155,7 +143,7 @@ impl Collector for Counters {
             MetricType::Gauge,
         )?)?;
 
-        self.encode_ring_gauges(&mut encoder)?;
+        encode_ring_gauges(&stats, &mut encoder)?;
 
         if let Some(rss) = resident_memory_bytes() {
             ConstGauge::new(rss).encode(encoder.encode_descriptor(
@@ -169,43 +157,41 @@ impl Collector for Counters {
     }
 }
 
-impl Counters {
-    /// The io_uring reactors' buffer rings and sends in flight (nothing on epoll, whose
-    /// reactors publish no ring).
-    fn encode_ring_gauges(&self, encoder: &mut DescriptorEncoder) -> fmt::Result {
-        let stats = &self.shared.stats;
-        if stats.iter().all(|s| s.recv_buffers.load(Ordering::Relaxed) == 0) {
-            return Ok(());
-        }
-        let mut family = encoder.encode_descriptor(
-            "shaddock_recv_buffers",
-            "io_uring receive buffers by reactor: in the ring for the kernel (free) or lent.",
-            None,
-            MetricType::Gauge,
-        )?;
-        for (core, s) in stats.iter().enumerate() {
-            let reactor = core.to_string();
-            let total = s.recv_buffers.load(Ordering::Relaxed);
-            let free = s.recv_buffers_free.load(Ordering::Relaxed).min(total);
-            for (state, value) in [("free", free), ("lent", total - free)] {
-                let labels = [("reactor", reactor.as_str()), ("state", state)];
-                ConstGauge::new(value).encode(family.encode_family(&labels)?)?;
-            }
-        }
-        per_reactor(
-            encoder,
-            ("shaddock_recv_buffer_exhaustions", MetricType::Counter),
-            "io_uring receives that found the buffer ring empty (ENOBUFS) and were re-armed.",
-            stats.iter().map(|s| s.recv_buffer_exhaustions.load(Ordering::Relaxed)),
-        )?;
-        per_reactor(
-            encoder,
-            ("shaddock_sends_in_flight", MetricType::Gauge),
-            "io_uring sends handed to the kernel (or being collected) whose completion has not come.",
-            stats.iter().map(|s| s.sends_in_flight.load(Ordering::Relaxed)),
-        )?;
-        Ok(())
+/// The reactors' receive-buffer rings and sends in flight, for reactors whose backend has a
+/// ring (nothing on epoll).
+fn encode_ring_gauges(stats: &Snapshot, encoder: &mut DescriptorEncoder) -> fmt::Result {
+    if stats.reactors.iter().all(|r| r.ring.is_none()) {
+        return Ok(());
     }
+    // Every reactor has a ring then; one that has not published yet shows zeros.
+    let rings: Vec<RingSnapshot> =
+        stats.reactors.iter().map(|r| r.ring.unwrap_or_default()).collect();
+    let mut family = encoder.encode_descriptor(
+        "shaddock_recv_buffers",
+        "io_uring receive buffers by reactor: in the ring for the kernel (free) or lent.",
+        None,
+        MetricType::Gauge,
+    )?;
+    for (core, ring) in rings.iter().enumerate() {
+        let reactor = core.to_string();
+        let free = ring.recv_buffers_free;
+        for (state, value) in [("free", free), ("lent", ring.recv_buffers - free)] {
+            let labels = [("reactor", reactor.as_str()), ("state", state)];
+            ConstGauge::new(value).encode(family.encode_family(&labels)?)?;
+        }
+    }
+    per_reactor(
+        encoder,
+        ("shaddock_recv_buffer_exhaustions", MetricType::Counter),
+        "io_uring receives that found the buffer ring empty (ENOBUFS) and were re-armed.",
+        rings.iter().map(|ring| ring.recv_buffer_exhaustions),
+    )?;
+    per_reactor(
+        encoder,
+        ("shaddock_sends_in_flight", MetricType::Gauge),
+        "io_uring sends handed to the kernel (or being collected) whose completion has not come.",
+        rings.iter().map(|ring| ring.sends_in_flight),
+    )
 }
 
 /// One family with a sample per reactor, labelled `reactor`, from `values` in reactor order.

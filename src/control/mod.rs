@@ -13,10 +13,11 @@
 //! # Invariants
 //! - **One thread, named `control`,** running a tokio current-thread runtime with axum. Nothing
 //!   here runs on a reactor, and nothing here blocks one.
-//! - **It never touches a connection.** A push is encoded once into a [`Frame`](crate::broadcast::Frame)
-//!   and handed to reactors through their inboxes ([`broadcast::fan_out`](crate::broadcast::fan_out),
-//!   `Command::Deliver`): a lock-free queue push and at most one wake per core. Presence is read
-//!   from the channel registry under its short lock; numbers from the reactors' counters.
+//! - **It never touches a connection.** A push goes through the push service, the same path a
+//!   management session's takes ([`PushService`](crate::push::PushService)): encoded once and
+//!   handed to reactors through their inboxes, a lock-free queue push and at most one wake per
+//!   core. Presence is read through the push service; numbers from a counters
+//!   [`Snapshot`](crate::stats::Snapshot).
 //! - **Every request is bounded**: its body by `control.max_body_bytes` (413), its handling by
 //!   [`REQUEST_TIMEOUT`] (408), and a connection that moves no bytes for `IDLE_TIMEOUT` (30 s)
 //!   is closed. Every failure is a JSON `{"error", "code"}` ([`error`]), never a panic.
@@ -30,14 +31,12 @@ pub mod error;
 mod idle;
 pub mod metrics;
 mod page;
-mod rate;
 
 use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::AtomicU64;
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, Request};
@@ -50,7 +49,6 @@ use tokio::sync::{oneshot, watch};
 use crate::config::Config;
 use crate::shared::Shared;
 use error::ApiError;
-use rate::PushRates;
 
 /// The longest a request may take, body included; past it the answer is 408.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
@@ -64,8 +62,6 @@ pub struct ControlSettings {
     pub max_body_bytes: usize,
     /// The client port, which the management page connects to over WebSocket.
     pub client_port: u16,
-    /// Each app's HTTP push rate limit (`apps[i].push_rate_per_sec`), indexed by `AppId`.
-    pub push_rates: Vec<Option<u32>>,
 }
 
 impl ControlSettings {
@@ -74,7 +70,6 @@ impl ControlSettings {
         ControlSettings {
             max_body_bytes: config.control.max_body_bytes,
             client_port: client_addr.port(),
-            push_rates: config.apps.iter().map(|app| app.push_rate_per_sec).collect(),
         }
     }
 }
@@ -84,8 +79,6 @@ impl ControlSettings {
 struct Context {
     shared: Arc<Shared>,
     client_port: u16,
-    rates: PushRates,
-    http_pushes: Arc<AtomicU64>,
     metrics: prometheus_client::registry::Registry,
 }
 
@@ -106,12 +99,9 @@ pub fn start(
     let listener = std::net::TcpListener::bind(listen)?;
     listener.set_nonblocking(true)?;
     let local_addr = listener.local_addr()?;
-    let http_pushes = Arc::new(AtomicU64::new(0));
     let context = Arc::new(Context {
-        metrics: metrics::registry(Arc::clone(&shared), Arc::clone(&http_pushes)),
-        rates: PushRates::new(&settings.push_rates, Instant::now()),
+        metrics: metrics::registry(Arc::clone(&shared)),
         client_port: settings.client_port,
-        http_pushes,
         shared,
     });
     let app = router(context, settings.max_body_bytes);

@@ -1,4 +1,7 @@
-//! The one error type of every codec under [`crate::protocol`].
+//! The error type of the Pomelo codecs and the primitive layer under [`crate::protocol`]; the
+//! WebSocket codecs have their own ([`WsError`](crate::protocol::websocket::WsError) with a close
+//! code, [`UpgradeError`](crate::protocol::websocket::UpgradeError) with an HTTP status), since
+//! their faults end a connection differently.
 //!
 //! # Invariants
 //! - Every variant is a fault of the peer (when decoding) or of the caller (when encoding); none

@@ -18,6 +18,9 @@
 //!   works on a complete field (the message body is always whole), so it never asks for more.
 //! - Non-minimal encodings (`80 00` for 0) are accepted, as protobuf and pomelo-protocol do;
 //!   the encoder always writes the minimal form.
+//!
+//! Beside them, [`truncate_str`]: the reasons protocols carry (a Pomelo kick, a WebSocket close)
+//! have a byte limit, and a cut must fall on a character boundary.
 
 use bytes::{BufMut, BytesMut};
 
@@ -110,10 +113,27 @@ pub fn varint_len(v: u32) -> usize {
     significant.div_ceil(7).max(1)
 }
 
+/// The longest prefix of `s` of at most `max` bytes that ends on a character boundary.
+pub fn truncate_str(s: &str, max: usize) -> &str {
+    let mut end = s.len().min(max);
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    s.get(..end).unwrap_or_default()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn truncation_keeps_whole_characters() {
+        assert_eq!(truncate_str("héllo", 2), "h");
+        assert_eq!(truncate_str("héllo", 3), "hé");
+        assert_eq!(truncate_str("abc", 10), "abc");
+        assert_eq!(truncate_str("", 0), "");
+    }
 
     fn enc(v: u32) -> Vec<u8> {
         let mut out = BytesMut::new();

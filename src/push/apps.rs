@@ -7,22 +7,14 @@
 use std::collections::HashMap;
 
 use crate::config::AppConfig;
-
-/// An app's index in [`Apps`]; also names the app's push channel.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct AppId(pub u16);
-
-impl AppId {
-    pub fn index(self) -> usize {
-        usize::from(self.0)
-    }
-}
+use crate::ids::AppId;
 
 /// One app: its channel's name and who may manage it.
 pub struct App {
     pub apikey: Box<str>,
     secret: Box<str>,
     pub max_clients: Option<usize>,
+    pub push_rate_per_sec: Option<u32>,
 }
 
 impl std::fmt::Debug for App {
@@ -70,6 +62,7 @@ impl Apps {
                 apikey: c.apikey.as_str().into(),
                 secret: c.secret.as_str().into(),
                 max_clients: c.max_clients,
+                push_rate_per_sec: c.push_rate_per_sec,
             });
         }
         Ok(Apps { apps, by_apikey })
@@ -91,8 +84,9 @@ impl Apps {
         self.apps.is_empty()
     }
 
-    pub fn iter(&self) -> impl Iterator<Item = (AppId, &App)> {
-        self.apps.iter().enumerate().map(|(i, app)| (AppId(i as u16), app))
+    /// Every app, in `AppId` order.
+    pub fn iter(&self) -> impl Iterator<Item = &App> {
+        self.apps.iter()
     }
 }
 

@@ -1,13 +1,24 @@
-//! The push platform: apps and their secrets, the routes a Pomelo client may call, request bodies
-//! and the reply bodies shaddock sends (DESIGN §1).
+//! The push platform (DESIGN §1, §6): apps and their secrets, and the one push service that
+//! every edge calls.
 //!
-//! Nothing here touches a connection: the reactor parses a request with [`request::parse`],
-//! authorizes and executes it against the channel registry, and encodes the reply with
-//! [`reply`].
+//! - [`service`]: [`PushService`], enter, leave, push to a channel or to one client, presence;
+//!   the auth, rate limits and counters in one place.
+//! - [`frame`]: a [`Push`] and its [`Frame`], encoded once per wire form.
+//! - [`outlet`]: the [`Outlet`] the service hands its effects on connections to.
+//! - [`apps`], [`rate`], [`body`] (the pushes' routes and JSON bodies), [`refusal`].
+//!
+//! Nothing here touches a connection or reads a clock.
 
 pub mod apps;
-pub mod reply;
-pub mod request;
-pub mod route;
+pub mod body;
+pub mod frame;
+pub mod outlet;
+pub mod rate;
+pub mod refusal;
+pub mod service;
 
-pub use apps::{App, AppId, Apps};
+pub use apps::{App, Apps};
+pub use frame::{Frame, FrameEncoder, Push};
+pub use outlet::Outlet;
+pub use refusal::Refusal;
+pub use service::{ClientJoin, JoinPolicy, PushService};

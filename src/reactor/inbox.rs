@@ -2,30 +2,32 @@
 //!
 //! A lock-free queue paired with the reactor's [`Waker`] (an eventfd, whichever the backend) and a
 //! "wake pending" flag, so a burst of commands costs one wake (one eventfd write) per core, not
-//! one per command.
+//! one per command. [`Inboxes`] holds every core's; a [`Dispatch`] over them is the push
+//! service's [`Outlet`].
 //!
 //! # Invariants
 //! - The reactor clears `wake_pending` *before* it drains the queue, so a command pushed after the
 //!   drain started always causes a fresh wake.
 
-use std::io;
+use std::collections::VecDeque;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use crossbeam_queue::SegQueue;
 
-use super::ConnId;
-use super::stats::KickReason;
 use super::sys::Waker;
-use crate::broadcast::Frame;
-use crate::push::AppId;
+use crate::ids::{AppId, ConnId};
+use crate::push::{Frame, Outlet, Push};
+use crate::stats::KickReason;
 
 /// Work for a reactor, from another reactor, the control thread or the daemon.
 #[derive(Debug)]
 pub enum Command {
     /// Write `frame` to every local client member of `app`'s channel.
     Broadcast { app: AppId, frame: Frame },
-    /// Write `frame` to one connection, if it still exists.
-    Deliver { conn: ConnId, frame: Frame },
+    /// Encode `push` for one connection, in its form, and write it, if the connection still
+    /// exists.
+    Deliver { conn: ConnId, push: Push },
     /// Kick one connection with `reason`, if it still exists.
     Kick { conn: ConnId, reason: KickReason },
     /// Stop accepting, kick everyone with reason "shutdown" over `drain_secs`, then exit.
@@ -63,10 +65,82 @@ impl Inbox {
     pub fn pop(&self) -> Option<Command> {
         self.queue.pop()
     }
+}
 
-    /// Wakes the reactor without a command (used to re-check state).
-    pub fn wake(&self) -> io::Result<()> {
-        self.waker.wake()
+/// Every reactor's inbox, indexed by core.
+#[derive(Debug)]
+pub struct Inboxes(Box<[Arc<Inbox>]>);
+
+impl Inboxes {
+    pub fn new(inboxes: Vec<Arc<Inbox>>) -> Inboxes {
+        Inboxes(inboxes.into_boxed_slice())
+    }
+
+    /// How many reactors there are.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// Sends `command` to `core`'s inbox (nothing if there is no such core).
+    pub fn send(&self, core: usize, command: Command) {
+        if let Some(inbox) = self.0.get(core) {
+            inbox.send(command);
+        }
+    }
+
+    /// Sends a copy of a command to every core.
+    pub fn send_all(&self, command: impl Fn() -> Command) {
+        self.0.iter().for_each(|inbox| inbox.send(command()));
+    }
+}
+
+/// The push service's outlet: each command to its core's inbox, except that a reactor keeps
+/// what is for its own core in its local queue (run after this turn's events, with no wake).
+#[derive(Debug)]
+pub struct Dispatch<'a> {
+    /// The calling reactor's core and local queue, if a reactor calls.
+    here: Option<(usize, &'a mut VecDeque<Command>)>,
+    inboxes: &'a Inboxes,
+}
+
+impl<'a> Dispatch<'a> {
+    /// For a thread that holds no connection: everything goes to the inboxes.
+    pub fn to_inboxes(inboxes: &'a Inboxes) -> Dispatch<'a> {
+        Dispatch { here: None, inboxes }
+    }
+
+    /// For the reactor of `core`, whose own commands go to `local`.
+    pub fn from_reactor(
+        core: usize,
+        local: &'a mut VecDeque<Command>,
+        inboxes: &'a Inboxes,
+    ) -> Dispatch<'a> {
+        Dispatch { here: Some((core, local)), inboxes }
+    }
+
+    pub fn send(&mut self, core: usize, command: Command) {
+        match &mut self.here {
+            Some((here, local)) if *here == core => local.push_back(command),
+            _ => self.inboxes.send(core, command),
+        }
+    }
+}
+
+impl Outlet for Dispatch<'_> {
+    fn broadcast(&mut self, core: usize, app: AppId, frame: Frame) {
+        self.send(core, Command::Broadcast { app, frame });
+    }
+
+    fn deliver(&mut self, conn: ConnId, push: Push) {
+        self.send(conn.core(), Command::Deliver { conn, push });
+    }
+
+    fn kick(&mut self, conn: ConnId, reason: KickReason) {
+        self.send(conn.core(), Command::Kick { conn, reason });
     }
 }
 

@@ -19,6 +19,16 @@
 //! decoded in place. Only an unfinished package tail is copied into the
 //! connection, and only bytes the socket refused are queued on it; both are freed when drained.
 //!
+//! # Sessions and the push path
+//! A connection's meaning is its [`Session`](crate::session::Session), inline in its slot: the
+//! reactor hands it the bytes that arrived and `now` ([`session::transport::handle_input`]),
+//! writes what it transmits, and does what its [`Flow`] says (go on, close, kick). Requests go
+//! from the session to the push service, whose effects on other connections come back as
+//! [`Command`]s through a [`Dispatch`]: into this reactor's local queue for its own
+//! connections, into the other cores' inboxes for theirs.
+//!
+//! [`session::transport::handle_input`]: crate::session::transport::handle_input
+//!
 //! # One turn
 //! Wait → accept / read / write per event → run commands (inbox and local) → retry
 //! fairness-capped reads → expire timers → drain step when shutting down.
@@ -28,9 +38,7 @@ pub mod inbox;
 mod input;
 pub mod listener;
 pub mod outbox;
-mod session;
 mod socket;
-pub mod stats;
 pub mod sys;
 pub mod table;
 pub mod timer;
@@ -43,55 +51,28 @@ use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
 
-use crate::broadcast::Frame;
-
 use crate::channel::LocalMembers;
+use crate::ids::{AppId, Forms};
+use crate::push::Frame;
+use crate::session::{Flow, Kick, Now};
 use crate::shared::Shared;
-use conn::ConnState;
+use crate::stats::{self, KickReason, ReactorCounters};
 use inbox::{Command, Inbox};
-use stats::KickReason;
 use sys::{Event, Sys};
 use table::ConnTable;
 use timer::{TimerEntry, TimerWheel};
 
-/// A connection anywhere in the server: its core, slab index and generation, packed into 8 bytes
-/// (core 8 bits, generation 24 bits, slab index 32 bits) so that presence entries stay small.
-/// The generation makes a stale id miss a connection that reused the slot (until the same slot
-/// has been reused 16 million times).
-#[derive(Clone, Copy, PartialEq, Eq, Hash)]
-pub struct ConnId(u64);
-
-impl ConnId {
-    /// Generations are counted modulo 2^24.
-    pub const GENERATION_MASK: u32 = 0xFF_FFFF;
-
-    pub fn new(core: usize, index: usize, generation: u32) -> ConnId {
-        debug_assert!(core <= 0xFF && index <= u32::MAX as usize);
-        let core = (core as u64 & 0xFF) << 56;
-        let generation = u64::from(generation & ConnId::GENERATION_MASK) << 32;
-        ConnId(core | generation | (index as u64 & 0xFFFF_FFFF))
-    }
-
-    pub fn core(self) -> usize {
-        (self.0 >> 56) as usize
-    }
-
-    pub fn index(self) -> usize {
-        (self.0 & 0xFFFF_FFFF) as usize
-    }
-
-    pub fn generation(self) -> u32 {
-        (self.0 >> 32) as u32 & ConnId::GENERATION_MASK
-    }
-}
-
-impl std::fmt::Debug for ConnId {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "ConnId({}:{}#{})", self.core(), self.index(), self.generation())
-    }
-}
-
 pub use sys::{LISTENER, WAKER};
+
+/// Whether a connection is still read after what was just done to it.
+#[must_use]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Liveness {
+    /// Open and read as before.
+    Open,
+    /// Closed, closing or kicked: nothing more is read from it.
+    Gone,
+}
 
 /// Reads one connection may do in one turn before others get theirs.
 const READS_PER_TURN: usize = 16;
@@ -128,13 +109,16 @@ pub struct Reactor {
     commands: Vec<Command>,
     shared: Arc<Shared>,
     members: LocalMembers,
-    /// Packages for the connection whose input is being decoded, written once after the read.
-    reply: BytesMut,
-    /// The connection `reply` belongs to (`usize::MAX` when none).
-    replying: usize,
+    /// Bytes for the connection whose input is being decoded, written once after the read.
+    transmit: BytesMut,
+    /// The connection `transmit` belongs to (`usize::MAX` when none).
+    transmitting: usize,
     batch: Vec<Frame>,
     epoch: Instant,
+    /// Seconds since `epoch`, read once per turn.
     now: u32,
+    /// The instant `now` was read at.
+    now_at: Instant,
     retry_reads: Vec<(usize, u32)>,
     accept_again: bool,
     accept_paused_until: Option<Instant>,
@@ -143,12 +127,12 @@ pub struct Reactor {
 
 impl Reactor {
     pub fn new(core: usize, mut sys: Sys, inbox: Arc<Inbox>, shared: Arc<Shared>) -> Reactor {
-        let members = LocalMembers::new(shared.apps.len());
-        sys.reserve(shared.settings.conn_capacity);
+        let members = LocalMembers::new(shared.apps());
+        sys.reserve(shared.limits.conn_capacity);
         Reactor {
             core,
             sys,
-            conns: ConnTable::with_capacity(shared.settings.conn_capacity),
+            conns: ConnTable::with_capacity(shared.limits.conn_capacity),
             timers: TimerWheel::new(0),
             due: Vec::new(),
             inbox,
@@ -156,11 +140,12 @@ impl Reactor {
             commands: Vec::new(),
             shared,
             members,
-            reply: BytesMut::new(),
-            replying: usize::MAX,
+            transmit: BytesMut::new(),
+            transmitting: usize::MAX,
             batch: Vec::new(),
             epoch: Instant::now(),
             now: 0,
+            now_at: Instant::now(),
             retry_reads: Vec::new(),
             accept_again: false,
             accept_paused_until: None,
@@ -173,9 +158,10 @@ impl Reactor {
         loop {
             let timeout = self.poll_timeout();
             self.sys.wait(timeout)?;
-            let now = self.epoch.elapsed().as_secs() as u32;
+            self.now_at = Instant::now();
+            let now = self.now_at.duration_since(self.epoch).as_secs() as u32;
             if now != self.now {
-                self.sys.publish(&self.shared.stats[self.core]);
+                self.sys.publish(&self.counters().ring);
             }
             self.now = now;
             while let Some(event) = self.sys.next_event() {
@@ -235,19 +221,14 @@ impl Reactor {
         }
     }
 
-    /// This core's id for the connection at `index`.
-    fn conn_id(&self, index: usize) -> Option<ConnId> {
-        let conn = self.conns.get(index)?;
-        Some(ConnId::new(self.core, index, conn.generation))
+    /// This reactor's counters.
+    fn counters(&self) -> &ReactorCounters {
+        &self.shared.reactors[self.core]
     }
 
-    /// Sends `command` to `core`, or queues it here when it is for this core.
-    fn dispatch(&mut self, core: usize, command: Command) {
-        if core == self.core {
-            self.local.push_back(command);
-        } else if let Some(inbox) = self.shared.inboxes.get(core) {
-            inbox.send(command);
-        }
+    /// The time as sessions see it.
+    fn now(&self) -> Now {
+        Now { secs: self.now, at: self.now_at }
     }
 
     fn run_commands(&mut self) {
@@ -277,17 +258,27 @@ impl Reactor {
                     self.broadcast(app, &batch);
                     batch.clear();
                 }
-                Command::Deliver { conn, frame } => {
+                Command::Deliver { conn, push } => {
                     let index = conn.index();
-                    if self.conns.get_live(index, conn.generation()).is_some()
-                        && self.send(index, std::slice::from_ref(&frame))
-                    {
-                        stats::add(&self.shared.stats[self.core].deliveries, 1);
+                    let Some(live) = self.conns.get_live(index, conn.generation()) else {
+                        continue;
+                    };
+                    let Some(form) = live.session.form() else { continue };
+                    // One recipient: encoded here, once, in its own form.
+                    match self.shared.push.encoder().encode(&push, Forms::one(form)) {
+                        Ok(frame) => {
+                            if self.send(index, std::slice::from_ref(&frame)) == Liveness::Open {
+                                stats::add(&self.counters().deliveries, 1);
+                            }
+                        }
+                        Err(e) => {
+                            tracing::warn!(core = self.core, error = %e, "push not encodable")
+                        }
                     }
                 }
                 Command::Kick { conn, reason } => {
                     if self.conns.get_live(conn.index(), conn.generation()).is_some() {
-                        self.kick(conn.index(), reason, reason.as_str());
+                        self.kick(conn.index(), &Kick::new(reason));
                     }
                 }
                 Command::Shutdown { drain_secs } => self.start_drain(drain_secs),
@@ -301,11 +292,11 @@ impl Reactor {
     }
 
     /// Writes `frames` to every local member of `app`'s channel.
-    fn broadcast(&mut self, app: crate::push::AppId, frames: &[Frame]) {
+    fn broadcast(&mut self, app: AppId, frames: &[Frame]) {
         let mut position = 0;
         let mut delivered = 0u64;
         while let Some(index) = self.members.get(app, position) {
-            if self.send(index as usize, frames) {
+            if self.send(index as usize, frames) == Liveness::Open {
                 delivered += 1;
                 position += 1;
             } else if self.members.get(app, position) == Some(index) {
@@ -314,7 +305,7 @@ impl Reactor {
             }
             // Otherwise the member was kicked and another moved into `position`.
         }
-        stats::add(&self.shared.stats[self.core].deliveries, delivered * frames.len() as u64);
+        stats::add(&self.counters().deliveries, delivered * frames.len() as u64);
     }
 
     /// Puts the connection's timer entry at `deadline` if that is earlier than its current one.
@@ -328,6 +319,16 @@ impl Reactor {
         }
     }
 
+    /// Puts the connection's timer entry at `deadline`, earlier or later than its current one
+    /// (which is dropped when it comes due).
+    fn reschedule(&mut self, index: usize, deadline: u32) {
+        let Some(conn) = self.conns.get_mut(index) else {
+            return;
+        };
+        let entry = TimerEntry { index: index as u32, generation: conn.generation };
+        conn.timer_at = self.timers.insert(entry, deadline);
+    }
+
     fn expire_timers(&mut self) {
         let mut due = std::mem::take(&mut self.due);
         self.timers.expire(self.now, &mut due);
@@ -339,36 +340,24 @@ impl Reactor {
             if conn.timer_at != tick {
                 continue; // superseded by an earlier entry
             }
-            let settings = &self.shared.settings;
-            let deadline = conn.last_seen.saturating_add(match conn.state {
-                ConnState::Opening | ConnState::Handshaking | ConnState::WaitAck => {
-                    settings.handshake_timeout_secs
-                }
-                ConnState::Working => settings.heartbeat_timeout_secs,
-                ConnState::Closing => LINGER_SECS,
-            });
-            if self.now <= deadline {
-                // Activity moved the deadline: come back then (deadlines are whole seconds, so
-                // `now > deadline` means at least the full timeout has passed).
-                conn.timer_at = self.timers.insert(entry, deadline + 1);
+            if conn.closing.is_closing() {
+                self.close(index); // the linger is over
                 continue;
             }
-            match conn.state {
-                ConnState::Working => {
-                    tracing::debug!(core = self.core, conn = index, "heartbeat timeout");
-                    self.kick(
-                        index,
-                        KickReason::HeartbeatTimeout,
-                        KickReason::HeartbeatTimeout.as_str(),
-                    );
+            let session = conn.session;
+            match session.handle_timeout(self.now, &self.shared.sessions) {
+                // Activity moved the deadline: come back then (deadlines are whole seconds, so
+                // `now > deadline` means at least the full timeout has passed).
+                Flow::Continue => {
+                    let deadline = session.deadline(&self.shared.sessions);
+                    conn.timer_at = self.timers.insert(entry, deadline + 1);
                 }
-                state => {
-                    tracing::debug!(
-                        core = self.core,
-                        conn = index,
-                        ?state,
-                        "deadline passed, closing"
-                    );
+                Flow::Kick(kick) => {
+                    tracing::debug!(core = self.core, conn = index, reason = %kick.text, "deadline");
+                    self.kick(index, &kick);
+                }
+                Flow::Close | Flow::Abort => {
+                    tracing::debug!(core = self.core, conn = index, "deadline passed, closing");
                     self.close(index);
                 }
             }
@@ -415,7 +404,7 @@ impl Reactor {
         let all_kicked = drain.pending.is_empty();
         for (index, generation) in batch {
             if self.conns.get_live(index, generation).is_some() {
-                self.kick(index, KickReason::Shutdown, KickReason::Shutdown.as_str());
+                self.kick(index, &Kick::new(KickReason::Shutdown));
             }
         }
         all_kicked && (self.conns.is_empty() || out_of_time)

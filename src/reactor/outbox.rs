@@ -7,7 +7,7 @@
 //! - `len` is the total of unwritten bytes, compared against `max_pending_bytes`.
 
 use std::collections::VecDeque;
-use std::io::{self, IoSlice, Write};
+use std::io;
 
 use bytes::Bytes;
 
@@ -31,11 +31,6 @@ impl Outbox {
 
     pub fn is_empty(&self) -> bool {
         self.len == 0
-    }
-
-    /// True when no package has been partly written.
-    pub fn at_boundary(&self) -> bool {
-        self.offset == 0
     }
 
     pub fn push(&mut self, frame: Bytes) {
@@ -63,26 +58,6 @@ impl Outbox {
             self.frames.truncate(1);
             self.len = self.frames.front().map_or(0, |f| f.len() - self.offset);
         }
-    }
-
-    /// Writes as much as `sink` takes, in `writev`s of up to 64 frames, until it is empty or
-    /// the sink would block; returns the bytes written.
-    pub fn flush(&mut self, sink: &mut impl Write) -> io::Result<usize> {
-        self.flush_with(|bufs, offset| {
-            let mut slices: [IoSlice<'_>; MAX_IOVECS] = [IoSlice::new(&[]); MAX_IOVECS];
-            for (i, (slice, buf)) in slices.iter_mut().zip(bufs).enumerate() {
-                *slice = IoSlice::new(if i == 0 { &buf[offset..] } else { buf });
-            }
-            loop {
-                match sink.write_vectored(&slices[..bufs.len()]) {
-                    Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
-                    Ok(n) => return Ok(n),
-                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(0),
-                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                    Err(e) => return Err(e),
-                }
-            }
-        })
     }
 
     /// Hands the queue to `send` (up to 64 frames at a time, the first from the offset already
@@ -134,24 +109,22 @@ impl Outbox {
 mod tests {
     use super::*;
 
-    /// A sink that takes at most `cap` bytes per call, then blocks.
+    /// A send that takes at most `cap` bytes per call, `calls_left` times, then blocks.
     struct Trickle {
         got: Vec<u8>,
         cap: usize,
         calls_left: usize,
     }
 
-    impl Write for Trickle {
-        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-            self.write_vectored(&[IoSlice::new(buf)])
-        }
-        fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+    impl Trickle {
+        fn send(&mut self, bufs: &[&Bytes], offset: usize) -> io::Result<usize> {
             if self.calls_left == 0 {
-                return Err(io::ErrorKind::WouldBlock.into());
+                return Ok(0);
             }
             self.calls_left -= 1;
             let mut n = 0;
-            for b in bufs {
+            for (i, b) in bufs.iter().enumerate() {
+                let b = if i == 0 { &b[offset..] } else { &b[..] };
                 let take = (self.cap - n).min(b.len());
                 self.got.extend_from_slice(&b[..take]);
                 n += take;
@@ -160,9 +133,6 @@ mod tests {
                 }
             }
             Ok(n)
-        }
-        fn flush(&mut self) -> io::Result<()> {
-            Ok(())
         }
     }
 
@@ -174,13 +144,13 @@ mod tests {
         out.push(Bytes::from_static(b"world"));
         assert_eq!(out.len(), 15);
         let mut sink = Trickle { got: Vec::new(), cap: 4, calls_left: 2 };
-        assert_eq!(out.flush(&mut sink).unwrap(), 8);
+        assert_eq!(out.flush_with(|b, o| sink.send(b, o)).unwrap(), 8);
         assert_eq!(out.len(), 7);
-        assert!(!out.at_boundary());
+        assert_ne!(out.offset, 0, "stopped inside a frame");
         sink.calls_left = 10;
-        assert_eq!(out.flush(&mut sink).unwrap(), 7);
+        assert_eq!(out.flush_with(|b, o| sink.send(b, o)).unwrap(), 7);
         assert_eq!(sink.got, b"hello big world");
-        assert!(out.is_empty() && out.at_boundary());
+        assert!(out.is_empty() && out.offset == 0);
     }
 
     #[test]
@@ -196,7 +166,7 @@ mod tests {
         out.keep_started();
         assert_eq!(out.len(), 3);
         let mut sink = Trickle { got: Vec::new(), cap: 100, calls_left: 1 };
-        assert_eq!(out.flush(&mut sink).unwrap(), 3);
+        assert_eq!(out.flush_with(|b, o| sink.send(b, o)).unwrap(), 3);
         assert_eq!(sink.got, b"bcd");
     }
 }

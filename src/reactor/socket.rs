@@ -7,13 +7,12 @@ use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
 
-use super::conn::{Conn, ConnState, Transport};
-use super::stats::{self, KickReason};
+use super::conn::Conn;
 use super::sys::Recv;
-use super::{ACCEPTS_PER_TURN, LINGER_SECS, READS_PER_TURN, Reactor};
-use crate::protocol::ProtocolError;
-use crate::protocol::pomelo::kick;
-use crate::protocol::websocket::frame::{self, MAX_SERVER_HEADER_LEN, OpCode};
+use super::{ACCEPTS_PER_TURN, LINGER_SECS, Liveness, READS_PER_TURN, Reactor};
+use crate::ids::Transport;
+use crate::session::Kick;
+use crate::stats::{self, KickReason};
 
 impl Reactor {
     pub(super) fn accept(&mut self) {
@@ -46,12 +45,14 @@ impl Reactor {
             tracing::warn!(core = self.core, error = %e, "could not register a new connection");
             return;
         }
-        let inserted = self.conns.insert(Conn::new(stream, generation, self.now));
+        let conn = Conn::new(stream, generation, self.now);
+        let deadline = conn.session.deadline(&self.shared.sessions);
+        let inserted = self.conns.insert(conn);
         debug_assert_eq!(inserted, index);
-        self.schedule(index, self.now + self.shared.settings.handshake_timeout_secs + 1);
-        let stats = &self.shared.stats[self.core];
-        stats::add(&stats.accepted, 1);
-        stats::add(&stats.opening, 1);
+        self.schedule(index, deadline + 1);
+        let counters = self.counters();
+        stats::add(&counters.accepted, 1);
+        stats::add(&counters.opening, 1);
     }
 
     /// Reads until `WouldBlock`, at most `READS_PER_TURN` times.
@@ -60,21 +61,25 @@ impl Reactor {
             let Some(conn) = self.conns.get(index) else {
                 return;
             };
-            let closing = conn.state == ConnState::Closing;
-            let alive = match self.sys.recv(&conn.stream) {
-                Recv::Data(mut buf) => {
-                    // A closing connection's input is discarded.
-                    let alive = closing || self.on_input(index, &mut buf);
+            let closing = conn.closing.is_closing();
+            let liveness = match self.sys.recv(&conn.stream) {
+                // A closing connection's input is discarded.
+                Recv::Data(buf) if closing => {
                     self.sys.recycle(buf);
-                    alive
+                    Liveness::Open
+                }
+                Recv::Data(mut buf) => {
+                    let liveness = self.on_input(index, &mut buf);
+                    self.sys.recycle(buf);
+                    liveness
                 }
                 Recv::WouldBlock => return,
                 Recv::Closed | Recv::Failed(_) => {
                     self.close(index);
-                    false
+                    Liveness::Gone
                 }
             };
-            if !alive {
+            if liveness == Liveness::Gone {
                 return;
             }
         }
@@ -83,110 +88,76 @@ impl Reactor {
         }
     }
 
-    /// A protocol error: a working connection is kicked with the reason, others are closed.
-    pub(super) fn protocol_fault(&mut self, index: usize, error: &ProtocolError) {
-        tracing::debug!(core = self.core, conn = index, %error, "protocol error");
-        let reason = match error {
-            ProtocolError::PackageTooLarge { .. } => KickReason::PackageTooLarge,
-            _ => KickReason::ProtocolError,
-        };
-        self.kick(index, reason, &error.kick_reason());
-    }
-
-    /// Server-initiated close. A working connection gets a KICK with `text` first, then the write
-    /// side is shut and the connection lingers until the peer closes; others are closed at once.
-    /// The kick goes after what is already queued, except for a slow consumer: its queue is
-    /// dropped but for the rest of a package already partly written, so the stream stays aligned
-    /// and the client still reads why it was dropped.
-    pub(super) fn kick(&mut self, index: usize, reason: KickReason, text: &str) {
-        let close_code = match reason {
-            KickReason::ProtocolError | KickReason::Attack => 1002,
-            KickReason::PackageTooLarge => 1009,
-            KickReason::Shutdown => 1001,
-            _ => 1000,
-        };
-        self.kick_with_code(index, reason, text, close_code);
-    }
-
-    /// [`kick`](Self::kick) with the close code a WebSocket client gets after the kick package.
-    pub(super) fn kick_with_code(
-        &mut self,
-        index: usize,
-        reason: KickReason,
-        text: &str,
-        close_code: u16,
-    ) {
-        if self.replying == index {
-            self.flush_reply(index);
+    /// Server-initiated close. A working session gets its frontend's kick with the reason
+    /// first (and a close frame with the kick's code over WebSocket), then the write side is
+    /// shut and the connection lingers until the peer closes; others are closed at once. The
+    /// kick goes after what is already queued, except for a slow consumer: its queue is dropped
+    /// but for the rest of a package already partly written, so the stream stays aligned and
+    /// the client still reads why it was dropped.
+    pub(super) fn kick(&mut self, index: usize, kick: &Kick) {
+        if self.transmitting == index {
+            let _ = self.flush_transmit(index);
         }
         let Some(conn) = self.conns.get_mut(index) else {
             return;
         };
-        match conn.state {
-            ConnState::Closing => return,
-            ConnState::Opening | ConnState::Handshaking | ConnState::WaitAck => {
-                self.close(index);
-                return;
-            }
-            ConnState::Working => {}
+        if conn.closing.is_closing() {
+            return;
         }
-        tracing::debug!(core = self.core, conn = index, reason = text, "kick");
-        self.shared.stats[self.core].kicked(reason);
-        if reason == KickReason::Slow {
+        if !conn.session.is_working() {
+            self.close(index);
+            return;
+        }
+        tracing::debug!(core = self.core, conn = index, reason = %kick.text, "kick");
+        let counters = &self.shared.reactors[self.core];
+        counters.kicked(kick.reason);
+        if kick.reason == KickReason::Slow {
             if let Some(out) = conn.out.as_mut() {
                 let before = out.len();
                 out.keep_started();
-                stats::sub(&self.shared.stats[self.core].queued_bytes, (before - out.len()) as u64);
+                stats::sub(&counters.queued_bytes, (before - out.len()) as u64);
                 if out.is_empty() {
                     conn.out = None;
                 }
             }
         }
         // Closing from here on: nothing else is queued, so the kick cannot overflow the queue.
-        conn.state = ConnState::Closing;
-        let mut package = BytesMut::new();
-        kick::encode(text, &mut package);
-        if conn.transport() == Transport::WebSocket {
-            let mut framed =
-                BytesMut::with_capacity(package.len() + 2 * MAX_SERVER_HEADER_LEN + 125);
-            frame::encode_frame(OpCode::Binary, &package, &mut framed);
-            frame::encode_close(close_code, text, &mut framed);
-            package = framed;
-        }
-        self.send_last(index, &package);
+        conn.closing.set_closing();
+        let mut bytes = BytesMut::new();
+        conn.session.encode_kick(kick, &mut bytes);
+        self.send_last(index, &bytes);
         self.begin_closing(index);
     }
 
     /// Leaves the channel, shuts the write side once the queue is out, and lingers.
     pub(super) fn begin_closing(&mut self, index: usize) {
         self.leave_session(index);
-        let now = self.now;
         let Some(conn) = self.conns.get_mut(index) else {
             return;
         };
-        conn.state = ConnState::Closing;
-        conn.last_seen = now;
+        conn.closing.set_closing();
         conn.read_rest = None;
         if conn.out.is_none() && !self.sys.sending(index) {
             let _ = conn.stream.shutdown(Shutdown::Write);
+            conn.closing.set_write_shut();
         }
-        self.schedule(index, now + LINGER_SECS + 1);
+        self.reschedule(index, self.now + LINGER_SECS + 1);
     }
 
     /// Closes the socket and forgets the connection.
     pub(super) fn close(&mut self, index: usize) {
-        if self.replying == index {
-            self.reply.clear();
+        if self.transmitting == index {
+            self.transmit.clear();
         }
         self.leave_session(index);
         if let Some(conn) = self.conns.remove(index) {
-            let stats = &self.shared.stats[self.core];
-            stats::sub(&stats.queued_bytes, conn.pending_bytes() as u64);
-            stats::add(&stats.closed, 1);
-            let gauge = match (conn.tags.transport_chosen(), conn.transport()) {
-                (false, _) => &stats.opening,
-                (true, Transport::Tcp) => &stats.tcp,
-                (true, Transport::WebSocket) => &stats.websocket,
+            let counters = &self.shared.reactors[self.core];
+            stats::sub(&counters.queued_bytes, conn.pending_bytes() as u64);
+            stats::add(&counters.closed, 1);
+            let gauge = match conn.session.transport() {
+                None => &counters.opening,
+                Some(Transport::Tcp) => &counters.tcp,
+                Some(Transport::WebSocket) => &counters.websocket,
             };
             stats::sub(gauge, 1);
             self.sys.close(index, conn.stream);

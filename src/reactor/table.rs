@@ -9,8 +9,8 @@
 
 use slab::Slab;
 
-use super::ConnId;
 use super::conn::Conn;
+use crate::ids::ConnId;
 
 #[derive(Debug, Default)]
 pub struct ConnTable {
@@ -54,10 +54,6 @@ impl ConnTable {
 
     pub fn remove(&mut self, index: usize) -> Option<Conn> {
         self.slab.try_remove(index)
-    }
-
-    pub fn len(&self) -> usize {
-        self.slab.len()
     }
 
     pub fn is_empty(&self) -> bool {

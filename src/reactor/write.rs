@@ -13,11 +13,11 @@ use std::net::Shutdown;
 
 use bytes::Bytes;
 
-use super::Reactor;
-use super::conn::ConnState;
 use super::outbox::Outbox;
-use super::stats::{self, KickReason};
-use crate::broadcast::Frame;
+use super::{Liveness, Reactor};
+use crate::push::Frame;
+use crate::session::Kick;
+use crate::stats::{self, KickReason};
 
 /// Most frames handed to one direct send.
 const MAX_IOVECS: usize = 64;
@@ -26,16 +26,16 @@ const MAX_IOVECS: usize = 64;
 static NO_BYTES: Bytes = Bytes::new();
 
 impl Reactor {
-    /// Sends what `reply` holds for the connection being read; false if that closed it.
-    pub(super) fn flush_reply(&mut self, index: usize) -> bool {
-        if self.reply.is_empty() {
-            return true;
+    /// Sends what `transmit` holds for the connection being read.
+    pub(super) fn flush_transmit(&mut self, index: usize) -> Liveness {
+        if self.transmit.is_empty() {
+            return Liveness::Open;
         }
-        let reply = std::mem::take(&mut self.reply);
-        let alive = self.send_slice(index, &reply);
-        self.reply = reply;
-        self.reply.clear();
-        alive
+        let transmit = std::mem::take(&mut self.transmit);
+        let liveness = self.send_slice(index, &transmit);
+        self.transmit = transmit;
+        self.transmit.clear();
+        liveness
     }
 
     /// The connection can take more: its queue goes out, and a closing connection whose bytes
@@ -48,9 +48,9 @@ impl Reactor {
             let result = out.flush_with(|bufs, offset| sys.send(index, stream, bufs, offset));
             // Count what left even when the flush ended in an error.
             let written = (before - out.len()) as u64;
-            let stats = &self.shared.stats[self.core];
-            stats::add(&stats.bytes_written, written);
-            stats::sub(&stats.queued_bytes, written);
+            let counters = &self.shared.reactors[self.core];
+            stats::add(&counters.bytes_written, written);
+            stats::sub(&counters.queued_bytes, written);
             if result.is_err() {
                 self.close(index);
                 return;
@@ -59,49 +59,50 @@ impl Reactor {
                 return;
             }
             conn.out = None;
-        } else if !self.sys.holds_writes() {
-            return; // nothing was waiting (epoll reports every writable edge)
         }
-        if conn.state == ConnState::Closing && !self.sys.sending(index) {
+        let closing = conn.closing;
+        if closing.is_closing() && !closing.is_write_shut() && !self.sys.sending(index) {
             let _ = conn.stream.shutdown(Shutdown::Write);
+            conn.closing.set_write_shut();
         }
     }
 
-    /// Writes `frames` to the connection, each in the form its transport needs, behind anything
+    /// Writes `frames` to the connection, each in the connection's wire form, behind anything
     /// already queued; only what the socket refuses is queued (sharing the frames, not copying
-    /// them). False if the connection was closed or kicked as a result.
-    pub(super) fn send(&mut self, index: usize, frames: &[Frame]) -> bool {
-        let Some(conn) = self.conns.get_mut(index) else { return false };
-        if conn.state == ConnState::Closing {
-            return true;
+    /// them).
+    pub(super) fn send(&mut self, index: usize, frames: &[Frame]) -> Liveness {
+        let Some(conn) = self.conns.get_mut(index) else { return Liveness::Gone };
+        let Some(form) = conn.session.form() else { return Liveness::Open };
+        if conn.closing.is_closing() {
+            return Liveness::Open;
         }
-        let transport = conn.transport();
         if let Some(out) = conn.out.as_mut() {
             let before = out.len();
-            frames.iter().for_each(|f| out.push(f.bytes(transport).clone()));
-            stats::add(&self.shared.stats[self.core].queued_bytes, (out.len() - before) as u64);
+            frames.iter().for_each(|f| out.push(f.bytes(form).clone()));
+            let queued = (out.len() - before) as u64;
+            stats::add(&self.shared.reactors[self.core].queued_bytes, queued);
             return self.check_pending(index);
         }
         let mut bufs = [&NO_BYTES; MAX_IOVECS];
         let count = frames.len().min(MAX_IOVECS);
         for (buf, frame) in bufs.iter_mut().zip(frames) {
-            *buf = frame.bytes(transport);
+            *buf = frame.bytes(form);
         }
         let offered: usize = bufs[..count].iter().map(|b| b.len()).sum();
         let Ok(written) = self.sys.send(index, &conn.stream, &bufs[..count], 0) else {
             self.close(index);
-            return false;
+            return Liveness::Gone;
         };
-        let stats = &self.shared.stats[self.core];
-        stats::add(&stats.bytes_written, written as u64);
-        let total: usize = frames.iter().map(|f| f.bytes(transport).len()).sum();
+        let counters = &self.shared.reactors[self.core];
+        stats::add(&counters.bytes_written, written as u64);
+        let total: usize = frames.iter().map(|f| f.bytes(form).len()).sum();
         if written == total {
-            return true;
+            return Liveness::Open;
         }
         let socket_full = written < offered;
         let mut written = written;
         let mut out = Box::<Outbox>::default();
-        for frame in frames.iter().map(|f| f.bytes(transport)) {
+        for frame in frames.iter().map(|f| f.bytes(form)) {
             if written >= frame.len() {
                 written -= frame.len();
             } else if out.is_empty() {
@@ -111,7 +112,7 @@ impl Reactor {
                 out.push(frame.clone());
             }
         }
-        stats::add(&stats.queued_bytes, out.len() as u64);
+        stats::add(&counters.queued_bytes, out.len() as u64);
         conn.out = Some(out);
         if !socket_full {
             // More frames than one writev takes, and the socket took them all: no writable
@@ -122,7 +123,7 @@ impl Reactor {
     }
 
     /// Like [`send`](Self::send) for bytes that are not shared: copied only if queued.
-    pub(super) fn send_slice(&mut self, index: usize, data: &[u8]) -> bool {
+    pub(super) fn send_slice(&mut self, index: usize, data: &[u8]) -> Liveness {
         self.write_or_queue(index, data);
         self.check_pending(index)
     }
@@ -135,19 +136,19 @@ impl Reactor {
     /// Writes `data` directly when nothing is queued, and queues (a copy of) what is left.
     fn write_or_queue(&mut self, index: usize, data: &[u8]) {
         let Some(conn) = self.conns.get_mut(index) else { return };
-        let stats = &self.shared.stats[self.core];
+        let counters = &self.shared.reactors[self.core];
         if let Some(out) = conn.out.as_mut() {
             out.push(Bytes::copy_from_slice(data));
-            stats::add(&stats.queued_bytes, data.len() as u64);
+            stats::add(&counters.queued_bytes, data.len() as u64);
             return;
         }
         match self.sys.send_copy(index, &conn.stream, data) {
             Ok(written) => {
-                stats::add(&stats.bytes_written, written as u64);
+                stats::add(&counters.bytes_written, written as u64);
                 if written < data.len() {
                     let mut out = Box::<Outbox>::default();
                     out.push_written(Bytes::copy_from_slice(data), written);
-                    stats::add(&stats.queued_bytes, out.len() as u64);
+                    stats::add(&counters.queued_bytes, out.len() as u64);
                     conn.out = Some(out);
                 }
             }
@@ -156,14 +157,14 @@ impl Reactor {
         }
     }
 
-    /// Kicks a slow consumer whose queue passed `max_pending_bytes`; false if it did.
-    fn check_pending(&mut self, index: usize) -> bool {
-        let Some(conn) = self.conns.get(index) else { return false };
-        let over = conn.pending_bytes() > self.shared.settings.max_pending_bytes;
-        if over && conn.state != ConnState::Closing {
-            self.kick(index, KickReason::Slow, KickReason::Slow.as_str());
-            return false;
+    /// Kicks a slow consumer whose queue passed `max_pending_bytes`.
+    fn check_pending(&mut self, index: usize) -> Liveness {
+        let Some(conn) = self.conns.get(index) else { return Liveness::Gone };
+        let over = conn.pending_bytes() > self.shared.limits.max_pending_bytes;
+        if over && !conn.closing.is_closing() {
+            self.kick(index, &Kick::new(KickReason::Slow));
+            return Liveness::Gone;
         }
-        true
+        Liveness::Open
     }
 }

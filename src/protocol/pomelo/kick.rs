@@ -21,7 +21,7 @@ use serde_json::{Map, Value};
 use crate::protocol::ProtocolError;
 use crate::protocol::pomelo::package::{HEADER_LEN, PackageType};
 use crate::protocol::pomelo::{json_str_len, put_json_str};
-use crate::protocol::wire::put_u24;
+use crate::protocol::wire::{put_u24, truncate_str};
 
 /// The longest reason sent; longer ones are cut at a character boundary.
 pub const MAX_REASON_LEN: usize = 1024;
@@ -31,7 +31,7 @@ const CLOSE: &[u8] = b"}";
 
 /// Appends a whole KICK package with body `{"reason":"<reason>"}`.
 pub fn encode(reason: &str, out: &mut BytesMut) {
-    let reason = truncate(reason, MAX_REASON_LEN);
+    let reason = truncate_str(reason, MAX_REASON_LEN);
     let body_len = OPEN.len() + json_str_len(reason) + CLOSE.len();
     out.reserve(HEADER_LEN + body_len);
     out.put_u8(PackageType::Kick as u8);
@@ -55,18 +55,6 @@ pub fn decode(body: &[u8]) -> Result<Option<String>, ProtocolError> {
         Some(Value::String(reason)) => Ok(Some(reason.clone())),
         Some(_) => Err(BAD),
     }
-}
-
-/// The longest prefix of `s` of at most `max` bytes that ends on a character boundary.
-fn truncate(s: &str, max: usize) -> &str {
-    if s.len() <= max {
-        return s;
-    }
-    let mut end = max;
-    while !s.is_char_boundary(end) {
-        end -= 1;
-    }
-    s.get(..end).unwrap_or_default()
 }
 
 #[cfg(test)]

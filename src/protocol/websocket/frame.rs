@@ -42,6 +42,8 @@
 
 use bytes::{BufMut, BytesMut};
 
+use crate::protocol::wire::truncate_str;
+
 /// The largest payload of a control frame (close, ping, pong).
 pub const MAX_CONTROL_PAYLOAD: usize = 125;
 /// The longest server (unmasked) frame header: 2 bytes and a 64-bit extended length.
@@ -113,7 +115,7 @@ impl OpCode {
 
 /// One decoded client frame, its payload unmasked and borrowed from the input.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Frame<'a> {
+pub struct ClientFrame<'a> {
     /// FIN: the last frame of its message.
     pub fin: bool,
     /// The opcode.
@@ -159,7 +161,7 @@ const LEN_64: u8 = 127;
 pub fn decode_client_frame(
     buf: &mut [u8],
     max_payload: usize,
-) -> Result<Option<(Frame<'_>, usize)>, WsError> {
+) -> Result<Option<(ClientFrame<'_>, usize)>, WsError> {
     let Some(&[b0, b1]) = buf.first_chunk::<2>() else {
         return Ok(None);
     };
@@ -209,7 +211,7 @@ pub fn decode_client_frame(
     };
     apply_mask(payload, mask);
     let payload: &[u8] = payload;
-    Ok(Some((Frame { fin, opcode, payload }, total)))
+    Ok(Some((ClientFrame { fin, opcode, payload }, total)))
 }
 
 /// XORs `buf` with the 4-byte masking key, starting at key byte 0 (RFC 6455 §5.3); masking and
@@ -263,7 +265,7 @@ pub fn encode_frame(opcode: OpCode, payload: &[u8], out: &mut BytesMut) {
 /// Appends a close frame with status `code` and `reason`, the reason cut to
 /// [`MAX_CLOSE_REASON`] (123) bytes on a char boundary.
 pub fn encode_close(code: u16, reason: &str, out: &mut BytesMut) {
-    let reason = truncate(reason, MAX_CLOSE_REASON);
+    let reason = truncate_str(reason, MAX_CLOSE_REASON);
     let len = 2 + reason.len();
     out.reserve(header_len(len) + len);
     put_header(true, OpCode::Close, len, false, out);
@@ -329,15 +331,6 @@ fn put_header(fin: bool, opcode: OpCode, payload_len: usize, masked: bool, out: 
         out.put_slice(&[b0, mask | LEN_64]);
         out.put_u64(payload_len as u64);
     }
-}
-
-/// The longest prefix of `s` of at most `max` bytes that ends on a char boundary.
-fn truncate(s: &str, max: usize) -> &str {
-    let mut end = s.len().min(max);
-    while !s.is_char_boundary(end) {
-        end -= 1;
-    }
-    s.get(..end).unwrap_or_default()
 }
 
 #[cfg(test)]
@@ -580,7 +573,7 @@ mod tests {
             }
             bytes.extend_from_slice(&tail);
             let (frame, used) = decode_client_frame(&mut bytes, MAX).unwrap().unwrap();
-            prop_assert_eq!((frame, used), (Frame { fin, opcode: op, payload: &payload }, n));
+            prop_assert_eq!((frame, used), (ClientFrame { fin, opcode: op, payload: &payload }, n));
         }
 
         #[test]

@@ -24,5 +24,5 @@
 pub mod frame;
 pub mod upgrade;
 
-pub use frame::{Frame, OpCode, WsError};
+pub use frame::{ClientFrame, OpCode, WsError};
 pub use upgrade::{UpgradeError, UpgradeRequest};

@@ -60,8 +60,8 @@ use bytes::Bytes;
 use mio::Poll;
 use mio::net::TcpListener;
 
-use super::stats::ReactorStats;
 use crate::config::Backend;
+use crate::stats::RingGauges;
 pub use epoll::{Epoll, LISTENER, WAKER};
 
 /// Receive buffers (1 KiB each) in each io_uring reactor's provided-buffer ring (a power of two):
@@ -354,21 +354,21 @@ impl Sys {
         }
     }
 
-    /// Copies the backend's gauges into `stats` (io_uring: its receive buffers, how often a
+    /// Copies the backend's gauges into `gauges` (io_uring: its receive buffers, how often a
     /// receive found the ring empty, its sends in flight).
-    pub fn publish(&self, stats: &ReactorStats) {
+    pub fn publish(&self, gauges: &RingGauges) {
         match self {
             Sys::Epoll(_) => {
-                let _ = stats; // epoll has no gauges of its own
+                let _ = gauges; // epoll has no gauges of its own
             }
             #[cfg(all(feature = "io-uring", target_os = "linux"))]
             Sys::IoUring(b) => {
                 use std::sync::atomic::Ordering;
                 let (total, free, exhaustions, sends) = b.counters();
-                stats.recv_buffers.store(total, Ordering::Relaxed);
-                stats.recv_buffers_free.store(free, Ordering::Relaxed);
-                stats.recv_buffer_exhaustions.store(exhaustions, Ordering::Relaxed);
-                stats.sends_in_flight.store(sends, Ordering::Relaxed);
+                gauges.recv_buffers.store(total, Ordering::Relaxed);
+                gauges.recv_buffers_free.store(free, Ordering::Relaxed);
+                gauges.recv_buffer_exhaustions.store(exhaustions, Ordering::Relaxed);
+                gauges.sends_in_flight.store(sends, Ordering::Relaxed);
             }
         }
     }

@@ -1,12 +1,13 @@
 //! Request bodies of the push routes, parsed and checked.
 //!
-//! Every refusal carries the code and human message the client gets back (DESIGN §1): `400`
-//! malformed body or missing field (other than the secret), `401` missing or wrong secret, and so
-//! on. Authorization against the session happens in the reactor, which knows the session.
+//! A malformed body or a missing field (other than the secret) is a `400` refusal with a human
+//! message (DESIGN §1). What the request may do is the session's and the push service's
+//! business, not this parser's.
 
 use serde_json::{Map, Value};
 
 use super::route::RouteName;
+use crate::push::Refusal;
 
 /// Longest clientId accepted, in bytes.
 pub const MAX_CLIENT_ID_BYTES: usize = 256;
@@ -18,23 +19,6 @@ pub enum Request {
     EnterServer { apikey: String, secret: Option<String> },
     PushAll { apikey: String, msg: Value },
     PushByClientId { apikey: String, client_id: String, msg: Value },
-}
-
-/// A request shaddock answers with an error response.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Refusal {
-    pub code: u16,
-    pub msg: String,
-}
-
-impl Refusal {
-    pub fn new(code: u16, msg: impl Into<String>) -> Refusal {
-        Refusal { code, msg: msg.into() }
-    }
-
-    fn bad_request(msg: impl Into<String>) -> Refusal {
-        Refusal::new(400, msg)
-    }
 }
 
 /// Parses the JSON body of a request to `route`.

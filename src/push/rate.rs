@@ -1,17 +1,18 @@
-//! Per-app HTTP push rate limits: a token bucket per app with `apps[].push_rate_per_sec`.
+//! Per-app push rate limits: a token bucket per app with `apps[].push_rate_per_sec`.
 //!
 //! A bucket holds at most one second's worth of tokens (`rate`), refills at `rate` per second,
 //! and a push takes one. Time is passed in, so the arithmetic is tested without clocks.
 //!
 //! # Invariants
-//! - Only HTTP pushes take tokens; Pomelo management sessions are not limited here.
-//! - The buckets are touched only by the control thread; the mutex is never contended and is
-//!   held for a few arithmetic operations.
+//! - Every push the push service sends takes a token, whichever edge asked for it (a management
+//!   session, the HTTP API): one bucket per app, shared by all of them.
+//! - A bucket's mutex is held for a few arithmetic operations, once per push (never per
+//!   recipient); contention is between the few threads that push to one app at once.
 
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use crate::push::AppId;
+use crate::ids::AppId;
 
 #[derive(Debug)]
 pub struct PushRates {

@@ -1,8 +1,10 @@
-//! The routes a Pomelo client may call on shaddock.
+//! The routes a Pomelo client may call on shaddock, and the dictionary's route lists.
 //!
 //! A route is `serverType.handler.method`. The server type is whatever frontend name the client
 //! was built against (`connector`, `hybrid-connector`, `sio-connector`, `pushserver`, ...); only
 //! `handler.method` decides. The method name `constructor` is Pomelo's "attack" case.
+
+use crate::push::body::{ON_ADD, ON_LEAVE, ON_MSG};
 
 /// A route shaddock serves.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -33,9 +35,6 @@ pub const HANDLER_ROUTES: [&str; 3] = [
 
 /// The push routes shaddock sends; the dictionary numbers them after the handler routes.
 pub const PUSH_ROUTES: [&str; 3] = [ON_ADD, ON_MSG, ON_LEAVE];
-pub const ON_ADD: &str = "onAdd";
-pub const ON_MSG: &str = "onMsg";
-pub const ON_LEAVE: &str = "onLeave";
 
 pub fn resolve(route: &str) -> Resolved {
     let mut parts = route.splitn(3, '.');

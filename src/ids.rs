@@ -1,0 +1,184 @@
+//! The ground floor: the small ids every part of the server passes around.
+//!
+//! Nothing here imports anything of the crate. A [`ConnId`] names a connection anywhere in the
+//! server, an [`AppId`] an app (and its push channel), and a [`WireForm`] how a connection's
+//! bytes are shaped (a frontend's protocol over a transport), which is also how a push must be
+//! encoded for it.
+
+/// A connection anywhere in the server: its core, slab index and generation, packed into 8 bytes
+/// (core 8 bits, generation 24 bits, slab index 32 bits) so that presence entries stay small.
+/// The generation makes a stale id miss a connection that reused the slot (until the same slot
+/// has been reused 16 million times).
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct ConnId(u64);
+
+impl ConnId {
+    /// Generations are counted modulo 2^24.
+    pub const GENERATION_MASK: u32 = 0xFF_FFFF;
+
+    pub fn new(core: usize, index: usize, generation: u32) -> ConnId {
+        debug_assert!(core <= 0xFF && index <= u32::MAX as usize);
+        let core = (core as u64 & 0xFF) << 56;
+        let generation = u64::from(generation & ConnId::GENERATION_MASK) << 32;
+        ConnId(core | generation | (index as u64 & 0xFFFF_FFFF))
+    }
+
+    pub fn core(self) -> usize {
+        (self.0 >> 56) as usize
+    }
+
+    pub fn index(self) -> usize {
+        (self.0 & 0xFFFF_FFFF) as usize
+    }
+
+    pub fn generation(self) -> u32 {
+        (self.0 >> 32) as u32 & ConnId::GENERATION_MASK
+    }
+}
+
+impl std::fmt::Debug for ConnId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "ConnId({}:{}#{})", self.core(), self.index(), self.generation())
+    }
+}
+
+/// An app's index in the app table; also names the app's push channel. Apps are fixed at
+/// start, so an id never changes meaning while the server runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct AppId(pub u16);
+
+impl AppId {
+    pub fn index(self) -> usize {
+        usize::from(self.0)
+    }
+}
+
+/// How a connection's frontend protocol travels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transport {
+    /// The protocol's own bytes on the TCP stream.
+    Tcp,
+    /// Inside binary WebSocket messages.
+    WebSocket,
+}
+
+/// The protocol a client speaks on the client port (see `session`'s frontend contract). MQTT
+/// and Socket.IO join here.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Frontend {
+    /// NetEase Pomelo's hybrid protocol.
+    Pomelo,
+}
+
+/// A frontend over a transport: the shape of a connection's bytes, and so the form a push takes
+/// on the wire for it. A push is encoded once per form that some recipient uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WireForm {
+    /// Pomelo packages on raw TCP.
+    PomeloTcp,
+    /// Each Pomelo package in its own binary WebSocket message.
+    PomeloWebSocket,
+}
+
+impl WireForm {
+    pub const ALL: [WireForm; 2] = [WireForm::PomeloTcp, WireForm::PomeloWebSocket];
+    pub const COUNT: usize = WireForm::ALL.len();
+
+    pub fn new(frontend: Frontend, transport: Transport) -> WireForm {
+        match (frontend, transport) {
+            (Frontend::Pomelo, Transport::Tcp) => WireForm::PomeloTcp,
+            (Frontend::Pomelo, Transport::WebSocket) => WireForm::PomeloWebSocket,
+        }
+    }
+
+    /// A dense index, `0..COUNT`.
+    pub fn index(self) -> usize {
+        self as usize
+    }
+
+    pub fn frontend(self) -> Frontend {
+        match self {
+            WireForm::PomeloTcp | WireForm::PomeloWebSocket => Frontend::Pomelo,
+        }
+    }
+
+    pub fn transport(self) -> Transport {
+        match self {
+            WireForm::PomeloTcp => Transport::Tcp,
+            WireForm::PomeloWebSocket => Transport::WebSocket,
+        }
+    }
+}
+
+/// A set of [`WireForm`]s, one bit each.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Forms(u8);
+
+impl Forms {
+    pub const NONE: Forms = Forms(0);
+
+    pub fn all() -> Forms {
+        WireForm::ALL.into_iter().fold(Forms::NONE, Forms::with)
+    }
+
+    pub fn one(form: WireForm) -> Forms {
+        Forms::NONE.with(form)
+    }
+
+    pub fn with(self, form: WireForm) -> Forms {
+        Forms(self.0 | 1 << form.index())
+    }
+
+    pub fn contains(self, form: WireForm) -> bool {
+        self.0 & 1 << form.index() != 0
+    }
+
+    pub fn is_empty(self) -> bool {
+        self.0 == 0
+    }
+}
+
+/// Where a push came from: the edge that called the push service. Every edge gets the same
+/// answers, limits and counters; only this label tells them apart in `/metrics`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Edge {
+    /// A management session on the client port (Pomelo `pushAll` / `pushByClientId`).
+    Socket,
+    /// The HTTP push API on the control port.
+    Http,
+}
+
+impl Edge {
+    pub const ALL: [Edge; 2] = [Edge::Socket, Edge::Http];
+
+    /// The `source` label of `shaddock_pushes_total`.
+    pub fn label(self) -> &'static str {
+        match self {
+            Edge::Socket => "socket",
+            Edge::Http => "http",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn conn_ids_round_trip() {
+        let id = ConnId::new(3, 70_000, ConnId::GENERATION_MASK + 5);
+        assert_eq!((id.core(), id.index(), id.generation()), (3, 70_000, 4));
+        assert_eq!(std::mem::size_of::<ConnId>(), 8);
+    }
+
+    #[test]
+    fn forms_are_a_set() {
+        assert!(Forms::NONE.is_empty());
+        let tcp = Forms::one(WireForm::PomeloTcp);
+        assert!(tcp.contains(WireForm::PomeloTcp) && !tcp.contains(WireForm::PomeloWebSocket));
+        assert!(WireForm::ALL.into_iter().all(|f| Forms::all().contains(f)));
+        for form in WireForm::ALL {
+            assert_eq!(WireForm::new(form.frontend(), form.transport()), form);
+        }
+    }
+}

@@ -1,0 +1,166 @@
+//! Encode once: a push, and its wire forms.
+//!
+//! A [`Push`] is what the platform sends (a route and a JSON body, serialized once). A [`Frame`]
+//! is a push encoded for the [`WireForm`]s its recipients use, each form encoded once and shared
+//! by reference count (`Bytes`): every recipient of a broadcast gets the same bytes, with no
+//! per-recipient encoding, allocation or copy.
+//!
+//! # Forms
+//! How each frontend encodes a push (the frontend contract's third item) lives here, one arm per
+//! form in [`FrameEncoder::encode`], from that frontend's codec under `protocol/`:
+//! - `PomeloTcp`: a Pomelo DATA package with a PUSH message, its route compressed by the
+//!   route dictionary when the server uses one.
+//! - `PomeloWebSocket`: the same package behind a binary WebSocket frame header. Server frames
+//!   are unmasked, so this form too is the same for every recipient; when both Pomelo forms are
+//!   asked for they share one buffer, the header just before the package.
+
+use bytes::{Bytes, BytesMut};
+
+use crate::ids::{Forms, WireForm};
+use crate::protocol::ProtocolError;
+use crate::protocol::pomelo::RouteDict;
+use crate::protocol::pomelo::message::{self, Message, Route};
+use crate::protocol::pomelo::package::{HEADER_LEN, MAX_BODY_LEN};
+use crate::protocol::websocket::frame::{self as ws, OpCode};
+
+/// A push before encoding: the route and the JSON body, shared by every recipient.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Push {
+    pub route: &'static str,
+    pub body: Bytes,
+}
+
+impl Push {
+    /// A push of `body` (any JSON value) on `route`.
+    pub fn new(route: &'static str, body: &serde_json::Value) -> Push {
+        // A `Value` always serializes: its keys are strings.
+        let body = serde_json::to_vec(body).unwrap_or_default();
+        Push { route, body: Bytes::from(body) }
+    }
+}
+
+/// A push encoded in the forms its recipients need; the others are empty.
+#[derive(Debug, Clone)]
+pub struct Frame {
+    forms: [Bytes; WireForm::COUNT],
+}
+
+impl Frame {
+    /// The bytes a client of `form` receives; empty if the frame was not encoded for it.
+    pub fn bytes(&self, form: WireForm) -> &Bytes {
+        &self.forms[form.index()]
+    }
+
+    /// The forms this frame holds.
+    pub fn forms(&self) -> Forms {
+        WireForm::ALL
+            .into_iter()
+            .filter(|&f| !self.forms[f.index()].is_empty())
+            .fold(Forms::NONE, Forms::with)
+    }
+}
+
+/// Encodes pushes for every frontend: what each needs to know about the server's encoding (for
+/// Pomelo, the route dictionary) is resolved once, at start.
+#[derive(Debug, Clone)]
+pub struct FrameEncoder {
+    pomelo_routes: Option<RouteDict>,
+}
+
+impl FrameEncoder {
+    pub fn new(pomelo_routes: Option<RouteDict>) -> FrameEncoder {
+        FrameEncoder { pomelo_routes }
+    }
+
+    /// How a push route goes on a Pomelo wire: its dictionary code when it has one.
+    pub fn pomelo_route(&self, route: &'static str) -> Route<'static> {
+        match self.pomelo_routes.as_ref().and_then(|d| d.code(route)) {
+            Some(code) => Route::Code(code),
+            None => Route::Name(route),
+        }
+    }
+
+    /// Fails as [`encode`](Self::encode) would for any form, without encoding.
+    pub fn check(&self, push: &Push) -> Result<(), ProtocolError> {
+        let msg = Message::push(self.pomelo_route(push.route), &push.body);
+        match message::encoded_len(&msg) {
+            len if len > MAX_BODY_LEN => Err(ProtocolError::BodyTooLarge(len)),
+            _ => Ok(()),
+        }
+    }
+
+    /// Encodes `push` once for each of `forms`.
+    pub fn encode(&self, push: &Push, forms: Forms) -> Result<Frame, ProtocolError> {
+        let mut frame = Frame { forms: Default::default() };
+        let tcp = forms.contains(WireForm::PomeloTcp);
+        let websocket = forms.contains(WireForm::PomeloWebSocket);
+        if tcp || websocket {
+            let msg = Message::push(self.pomelo_route(push.route), &push.body);
+            let package_len = HEADER_LEN + message::encoded_len(&msg);
+            let header_len = if websocket { ws::header_len(package_len) } else { 0 };
+            let mut out = BytesMut::with_capacity(header_len + package_len);
+            if websocket {
+                ws::encode_header(true, OpCode::Binary, package_len, &mut out);
+            }
+            message::encode_package(&msg, &mut out)?;
+            let encoded = out.freeze();
+            if tcp {
+                frame.forms[WireForm::PomeloTcp.index()] = encoded.slice(header_len..);
+            }
+            if websocket {
+                frame.forms[WireForm::PomeloWebSocket.index()] = encoded;
+            }
+        }
+        Ok(frame)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hi() -> Push {
+        Push::new("onMsg", &serde_json::json!({"msg": "hi"}))
+    }
+
+    #[test]
+    fn both_pomelo_forms_share_one_buffer() {
+        let frame = FrameEncoder::new(None).encode(&hi(), Forms::all()).unwrap();
+        let push = hex("04 00 00 13 06 05 6f 6e 4d 73 67 7b 22 6d 73 67 22 3a 22 68 69 22 7d");
+        let tcp = frame.bytes(WireForm::PomeloTcp);
+        assert_eq!(&tcp[..], &push[..]);
+        let ws = frame.bytes(WireForm::PomeloWebSocket);
+        assert_eq!(&ws[..2], &[0x82, push.len() as u8]);
+        assert_eq!(&ws[2..], &push[..]);
+        assert_eq!(ws[2..].as_ptr(), tcp.as_ptr());
+    }
+
+    #[test]
+    fn only_the_forms_asked_for_are_encoded() {
+        let encoder = FrameEncoder::new(None);
+        let tcp_only = encoder.encode(&hi(), Forms::one(WireForm::PomeloTcp)).unwrap();
+        assert_eq!(tcp_only.forms(), Forms::one(WireForm::PomeloTcp));
+        assert_eq!(tcp_only.bytes(WireForm::PomeloTcp)[0], 0x04);
+        let ws_only = encoder.encode(&hi(), Forms::one(WireForm::PomeloWebSocket)).unwrap();
+        assert_eq!(ws_only.forms(), Forms::one(WireForm::PomeloWebSocket));
+        assert_eq!(ws_only.bytes(WireForm::PomeloWebSocket)[0], 0x82);
+        assert_eq!(encoder.encode(&hi(), Forms::NONE).unwrap().forms(), Forms::NONE);
+    }
+
+    #[test]
+    fn the_dictionary_compresses_push_routes() {
+        let dict = RouteDict::new(["connector.entryHandler.enter"], ["onMsg"]).unwrap();
+        let code = dict.code("onMsg").unwrap();
+        let encoder = FrameEncoder::new(Some(dict));
+        assert_eq!(encoder.pomelo_route("onMsg"), Route::Code(code));
+        assert_eq!(encoder.pomelo_route("onAdd"), Route::Name("onAdd"));
+        let frame = encoder.encode(&hi(), Forms::one(WireForm::PomeloTcp)).unwrap();
+        let package = frame.bytes(WireForm::PomeloTcp);
+        // PUSH with a compressed route: flag 0x07, then the 2-byte code.
+        assert_eq!(&package[4..7], &[0x07, (code >> 8) as u8, code as u8]);
+    }
+
+    fn hex(s: &str) -> Vec<u8> {
+        s.split_whitespace().map(|b| u8::from_str_radix(b, 16).unwrap()).collect()
+    }
+}

@@ -1,0 +1,281 @@
+//! The push service: the one path every edge takes to the push platform.
+//!
+//! A Pomelo management session, the HTTP API (and later the MQTT and Socket.IO frontends and
+//! the cluster bus) call the same functions here and get the same answers: the same
+//! [`Refusal`] codes, the same rate limit (one bucket per app, whichever edge pushes), the same
+//! counters (`shaddock_pushes_total{source}` is labelled by [`Edge`], nothing else differs).
+//!
+//! # What it owns
+//! The apps (apikeys, secrets, limits), the channel registry (presence, management sessions,
+//! members per core and per wire form), the per-app push rates, the [`FrameEncoder`] and the
+//! push counters.
+//!
+//! # Invariants
+//! - **It never touches a connection.** Effects on connections (a broadcast per core, a push to
+//!   one connection, kicking a replaced session) go to the caller's [`Outlet`].
+//! - **A broadcast is encoded once**, in the forms the channel's members use, and handed to each
+//!   core with members; a push to one client is handed over unencoded and encoded once by the
+//!   core that holds it, in that client's form.
+//! - **Checks in a fixed order**, the first failure answers: app (404), authority (the edge's:
+//!   401 / 403), the push itself (400), the target online (404), the rate (429). Only a push
+//!   that is sent takes a token or counts.
+//! - Time is passed in (`now`), never read.
+
+use std::time::Instant;
+
+use serde_json::Value;
+
+use super::body::{self, ON_ADD, ON_LEAVE, ON_MSG};
+use super::frame::{Frame, FrameEncoder, Push};
+use super::outlet::Outlet;
+use super::rate::PushRates;
+use super::{Apps, Refusal};
+use crate::channel::{Channels, ClientId, Join, PresenceKey};
+use crate::config::DuplicatePolicy;
+use crate::ids::{AppId, ConnId, Edge, WireForm};
+use crate::stats::{KickReason, PushCounters};
+
+/// Most clientIds listed in a management session's enter response.
+pub const USERS_IN_ENTER_RESPONSE: usize = 10_000;
+
+/// How joins are decided, from the configuration.
+#[derive(Debug, Clone, Copy)]
+pub struct JoinPolicy {
+    /// What a second connection with an online clientId does.
+    pub duplicate: DuplicatePolicy,
+    /// `onAdd` lists every online clientId only while the channel has at most this many.
+    pub on_add_users_limit: usize,
+}
+
+/// A client's join, as the push service decided it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClientJoin {
+    /// Joined; the session keeps `key` to leave.
+    Joined(PresenceKey),
+    /// The clientId is online and the policy is `refuse` (Pomelo's "duplicate log in").
+    Duplicate,
+}
+
+#[derive(Debug)]
+pub struct PushService {
+    apps: Apps,
+    channels: Channels,
+    rates: PushRates,
+    encoder: FrameEncoder,
+    policy: JoinPolicy,
+    counters: PushCounters,
+}
+
+impl PushService {
+    /// The service for `apps`, with channels for `cores` reactors; rates start full at `now`.
+    pub fn new(
+        apps: Apps,
+        cores: usize,
+        encoder: FrameEncoder,
+        policy: JoinPolicy,
+        now: Instant,
+    ) -> PushService {
+        let rates: Vec<Option<u32>> = apps.iter().map(|app| app.push_rate_per_sec).collect();
+        PushService {
+            channels: Channels::new(apps.len(), cores),
+            rates: PushRates::new(&rates, now),
+            apps,
+            encoder,
+            policy,
+            counters: PushCounters::default(),
+        }
+    }
+
+    /// How many apps there are (`AppId`s are `0..app_count`).
+    pub fn app_count(&self) -> usize {
+        self.apps.len()
+    }
+
+    pub fn encoder(&self) -> &FrameEncoder {
+        &self.encoder
+    }
+
+    pub fn counters(&self) -> &PushCounters {
+        &self.counters
+    }
+
+    /// The app `apikey` names (404 if none).
+    pub fn lookup(&self, apikey: &str) -> Result<AppId, Refusal> {
+        self.apps
+            .lookup(apikey)
+            .ok_or_else(|| Refusal::new(404, format!("unknown apikey {apikey:?}")))
+    }
+
+    /// The app `apikey` names, if `secret` is its management secret (404, then 401). Another
+    /// app's secret is a wrong secret, never access to this app.
+    pub fn authenticate(&self, apikey: &str, secret: Option<&str>) -> Result<AppId, Refusal> {
+        let app = self.lookup(apikey)?;
+        match secret {
+            None => Err(Refusal::new(401, "missing secret")),
+            Some(s) if !self.apps.get(app).secret_matches(s) => {
+                Err(Refusal::new(401, "wrong secret"))
+            }
+            Some(_) => Ok(app),
+        }
+    }
+
+    /// `conn` (a connection of wire form `form`) joins `app`'s channel as `client_id`. A
+    /// replaced holder of the clientId is kicked; management sessions hear `onAdd`.
+    pub fn enter_client(
+        &self,
+        app: AppId,
+        conn: ConnId,
+        form: WireForm,
+        client_id: &str,
+        outlet: &mut dyn Outlet,
+    ) -> Result<ClientJoin, Refusal> {
+        let channel = self.channels.get(app);
+        let max_clients = self.apps.get(app).max_clients;
+        let (count, replaced, key) =
+            match channel.join(client_id, conn, self.policy.duplicate, max_clients) {
+                Join::Duplicate => return Ok(ClientJoin::Duplicate),
+                Join::Full => return Err(Refusal::new(503, "the app's client limit is reached")),
+                Join::Joined { count, replaced, key } => (count, replaced, key),
+            };
+        channel.member_added(conn.core(), form);
+        self.counters.joined();
+        if let Some(old) = replaced {
+            outlet.kick(old, KickReason::Replaced);
+        }
+        let limit = self.policy.on_add_users_limit;
+        let users = (count <= limit).then(|| channel.users(limit).0);
+        self.notify_managers(
+            app,
+            ON_ADD,
+            &body::on_add(client_id, count, users.as_deref()),
+            outlet,
+        );
+        Ok(ClientJoin::Joined(key))
+    }
+
+    /// The client `conn` leaves `app`'s channel; management sessions hear `onLeave` when its
+    /// clientId went offline (not when a newer connection holds it now).
+    pub fn leave_client(
+        &self,
+        app: AppId,
+        conn: ConnId,
+        form: WireForm,
+        key: PresenceKey,
+        outlet: &mut dyn Outlet,
+    ) {
+        let channel = self.channels.get(app);
+        channel.member_removed(conn.core(), form);
+        self.counters.left();
+        if let Some((client_id, count)) = channel.leave(key, conn) {
+            self.notify_managers(app, ON_LEAVE, &body::on_leave(client_id.as_str(), count), outlet);
+        }
+    }
+
+    /// `conn` becomes a management session of `app` (the edge authenticated it); returns who is
+    /// online (at most [`USERS_IN_ENTER_RESPONSE`]) and how many.
+    pub fn enter_manager(&self, app: AppId, conn: ConnId) -> (Vec<ClientId>, usize) {
+        let channel = self.channels.get(app);
+        channel.add_manager(conn);
+        channel.users(USERS_IN_ENTER_RESPONSE)
+    }
+
+    pub fn leave_manager(&self, app: AppId, conn: ConnId) {
+        self.channels.get(app).remove_manager(conn);
+    }
+
+    /// Pushes `onMsg {msg}` to every client of `app`'s channel; returns how many it reached.
+    pub fn push_all(
+        &self,
+        edge: Edge,
+        app: AppId,
+        msg: &Value,
+        now: Instant,
+        outlet: &mut dyn Outlet,
+    ) -> Result<usize, Refusal> {
+        let channel = self.channels.get(app);
+        let push = Push::new(ON_MSG, &body::on_msg(msg));
+        let frame = self.encode(&push, channel)?;
+        self.take_token(app, now)?;
+        let mut recipients = 0;
+        for (core, members) in channel.cores_with_members() {
+            recipients += members;
+            outlet.broadcast(core, app, frame.clone());
+        }
+        self.counters.pushed(edge);
+        Ok(recipients)
+    }
+
+    /// Pushes `onMsg {msg}` to the client `client_id` of `app` (404 if it is not online).
+    pub fn push_to(
+        &self,
+        edge: Edge,
+        app: AppId,
+        client_id: &str,
+        msg: &Value,
+        now: Instant,
+        outlet: &mut dyn Outlet,
+    ) -> Result<usize, Refusal> {
+        let push = Push::new(ON_MSG, &body::on_msg(msg));
+        // Its one recipient's core encodes it; whichever form that is, it must fit.
+        self.encoder.check(&push).map_err(cannot_encode)?;
+        let Some(target) = self.channels.get(app).find(client_id) else {
+            return Err(Refusal::new(404, "no such client")
+                .with_detail(format!("{client_id:?} is not online")));
+        };
+        self.take_token(app, now)?;
+        outlet.deliver(target, push);
+        self.counters.pushed(edge);
+        Ok(1)
+    }
+
+    /// A page of `app`'s online clientIds in sorted order after `cursor`, and the total.
+    pub fn clients(
+        &self,
+        app: AppId,
+        cursor: Option<&str>,
+        limit: usize,
+    ) -> (Vec<ClientId>, usize) {
+        self.channels.get(app).users_after(cursor, limit)
+    }
+
+    /// The push encoded in the forms the channel's members use.
+    fn encode(&self, push: &Push, channel: &crate::channel::Channel) -> Result<Frame, Refusal> {
+        self.encoder.encode(push, channel.forms_in_use()).map_err(cannot_encode)
+    }
+
+    fn take_token(&self, app: AppId, now: Instant) -> Result<(), Refusal> {
+        self.rates.take(app, now).map_err(|exceeded| Refusal {
+            retry_after: Some(exceeded.retry_after),
+            ..Refusal::new(
+                429,
+                format!("push rate exceeded: this app may push {} times per second", exceeded.rate),
+            )
+        })
+    }
+
+    /// Pushes `route` with `body` to every management session of `app`, each encoded by its own
+    /// core (a handful of sessions, so the lock is held only to copy their ids).
+    fn notify_managers(
+        &self,
+        app: AppId,
+        route: &'static str,
+        body: &Value,
+        outlet: &mut dyn Outlet,
+    ) {
+        let managers = self.channels.get(app).managers_snapshot();
+        if managers.is_empty() {
+            return;
+        }
+        let push = Push::new(route, body);
+        for manager in managers {
+            outlet.deliver(manager, push.clone());
+        }
+    }
+}
+
+fn cannot_encode(e: crate::protocol::ProtocolError) -> Refusal {
+    Refusal::bad_request(format!("push cannot be encoded: {e}"))
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,177 @@
+//! The push service without sockets: apps, a recording outlet, and time passed in.
+
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+
+use super::*;
+use crate::config::AppConfig;
+use crate::ids::Forms;
+use crate::push::outlet::Recorder;
+
+const DEMO: AppId = AppId(0);
+
+fn service(
+    rate: Option<u32>,
+    duplicate: DuplicatePolicy,
+    max_clients: Option<usize>,
+) -> PushService {
+    let app = |apikey: &str, secret: &str| AppConfig {
+        apikey: apikey.into(),
+        secret: secret.into(),
+        max_clients,
+        push_rate_per_sec: rate,
+    };
+    let apps = Apps::from_config(&[app("demo", "secret-demo"), app("other", "secret-other")]);
+    let policy = JoinPolicy { duplicate, on_add_users_limit: 2 };
+    PushService::new(apps.unwrap(), 2, FrameEncoder::new(None), policy, Instant::now())
+}
+
+fn conn(core: usize, index: usize) -> ConnId {
+    ConnId::new(core, index, 1)
+}
+
+fn join(service: &PushService, conn: ConnId, form: WireForm, id: &str, out: &mut Recorder) {
+    let joined = service.enter_client(DEMO, conn, form, id, out).unwrap();
+    assert!(matches!(joined, ClientJoin::Joined(_)), "{joined:?}");
+}
+
+#[test]
+fn both_edges_get_the_same_answers_counters_and_rate() {
+    let service = service(Some(2), DuplicatePolicy::Replace, None);
+    let mut out = Recorder::default();
+    join(&service, conn(0, 1), WireForm::PomeloTcp, "alice", &mut out);
+    join(&service, conn(1, 1), WireForm::PomeloTcp, "bob", &mut out);
+    let t0 = Instant::now();
+    let msg = json!("hi");
+
+    let socket = service.push_all(Edge::Socket, DEMO, &msg, t0, &mut out);
+    let http = service.push_all(Edge::Http, DEMO, &msg, t0, &mut out);
+    assert_eq!((socket, http), (Ok(2), Ok(2)));
+    // Each push: one broadcast per core with members, the same bytes for both.
+    assert_eq!(out.broadcasts.len(), 4);
+    let cores: Vec<usize> = out.broadcasts.iter().map(|(core, _, _)| *core).collect();
+    assert_eq!(cores, [0, 1, 0, 1]);
+    let bytes = |i: usize| out.broadcasts[i].2.bytes(WireForm::PomeloTcp).clone();
+    assert_eq!(bytes(0), bytes(2));
+
+    // One bucket for the app, whichever edge takes from it.
+    let socket = service.push_all(Edge::Socket, DEMO, &msg, t0, &mut out).unwrap_err();
+    let http = service.push_all(Edge::Http, DEMO, &msg, t0, &mut out).unwrap_err();
+    assert_eq!(socket, http);
+    assert_eq!((socket.code, socket.retry_after), (429, Some(Duration::from_millis(500))));
+    let http_one = service.push_to(Edge::Http, DEMO, "alice", &msg, t0, &mut out).unwrap_err();
+    assert_eq!(http_one.code, 429);
+    assert_eq!(out.broadcasts.len(), 4, "a refused push reaches no one");
+
+    let counted = service.counters().snapshot();
+    assert_eq!((counted.pushes(Edge::Socket), counted.pushes(Edge::Http)), (1, 1));
+    let later = t0 + Duration::from_millis(500);
+    assert_eq!(service.push_to(Edge::Socket, DEMO, "alice", &msg, later, &mut out), Ok(1));
+    assert_eq!(service.counters().snapshot().pushes(Edge::Socket), 2);
+}
+
+#[test]
+fn a_push_to_one_client_goes_unencoded_to_its_connection() {
+    let service = service(Some(1), DuplicatePolicy::Replace, None);
+    let mut out = Recorder::default();
+    join(&service, conn(1, 7), WireForm::PomeloWebSocket, "alice", &mut out);
+    let t0 = Instant::now();
+    let missing = service.push_to(Edge::Http, DEMO, "bob", &json!(1), t0, &mut out).unwrap_err();
+    assert_eq!((missing.code, missing.msg.as_str()), (404, "no such client"));
+    assert_eq!(missing.full_message(), "no such client: \"bob\" is not online");
+    // A refusal before the rate takes no token: the one token is still there.
+    assert_eq!(service.push_to(Edge::Http, DEMO, "alice", &json!({"a": 1}), t0, &mut out), Ok(1));
+    let (target, push) = out.deliveries.last().unwrap();
+    assert_eq!(*target, conn(1, 7));
+    assert_eq!((push.route, &push.body[..]), ("onMsg", &br#"{"msg":{"a":1}}"#[..]));
+}
+
+#[test]
+fn a_broadcast_is_encoded_only_in_the_forms_members_use() {
+    let service = service(None, DuplicatePolicy::Replace, None);
+    let mut out = Recorder::default();
+    join(&service, conn(0, 1), WireForm::PomeloWebSocket, "alice", &mut out);
+    service.push_all(Edge::Http, DEMO, &json!(1), Instant::now(), &mut out).unwrap();
+    let (_, _, frame) = out.broadcasts.pop().unwrap();
+    assert_eq!(frame.forms(), Forms::one(WireForm::PomeloWebSocket));
+
+    join(&service, conn(1, 1), WireForm::PomeloTcp, "bob", &mut out);
+    service.push_all(Edge::Http, DEMO, &json!(1), Instant::now(), &mut out).unwrap();
+    assert_eq!(out.broadcasts.len(), 2, "one per core with members");
+    assert!(out.broadcasts.drain(..).all(|(_, _, frame)| frame.forms() == Forms::all()));
+    // Nobody online in the other app: nothing is handed to any core.
+    let other = service.lookup("other").unwrap();
+    assert_eq!(service.push_all(Edge::Http, other, &json!(1), Instant::now(), &mut out), Ok(0));
+    assert!(out.broadcasts.is_empty());
+}
+
+#[test]
+fn managers_hear_joins_replacements_and_leaves() {
+    let service = service(None, DuplicatePolicy::Replace, None);
+    let mut out = Recorder::default();
+    let manager = conn(1, 9);
+    let (users, count) = service.enter_manager(DEMO, manager);
+    assert_eq!((users.len(), count), (0, 0));
+    let first = conn(0, 1);
+    let Ok(ClientJoin::Joined(key)) =
+        service.enter_client(DEMO, first, WireForm::PomeloTcp, "alice", &mut out)
+    else {
+        panic!("alice joins");
+    };
+    let (to, on_add) = out.deliveries.pop().unwrap();
+    assert_eq!((to, on_add.route), (manager, "onAdd"));
+    let body: Value = serde_json::from_slice(&on_add.body).unwrap();
+    assert_eq!(body, json!({"msg": "add ok", "clientId": "alice", "count": 1, "users": ["alice"]}));
+
+    // The same clientId again: the first connection is kicked, the count stays.
+    let second = conn(1, 2);
+    join(&service, second, WireForm::PomeloTcp, "alice", &mut out);
+    assert_eq!(out.kicks, [(first, KickReason::Replaced)]);
+    out.deliveries.clear();
+    // The replaced connection leaves: alice is still online, so no onLeave.
+    service.leave_client(DEMO, first, WireForm::PomeloTcp, key, &mut out);
+    assert!(out.deliveries.is_empty());
+    service.leave_client(DEMO, second, WireForm::PomeloTcp, key, &mut out);
+    let (to, on_leave) = out.deliveries.pop().unwrap();
+    assert_eq!((to, on_leave.route), (manager, "onLeave"));
+    assert_eq!(&on_leave.body[..], br#"{"clientId":"alice","count":0}"#);
+    let counted = service.counters().snapshot();
+    assert_eq!((counted.joins, counted.leaves), (2, 2));
+
+    service.leave_manager(DEMO, manager);
+    join(&service, conn(0, 3), WireForm::PomeloTcp, "bob", &mut out);
+    assert!(out.deliveries.is_empty(), "a manager that left hears nothing");
+}
+
+#[test]
+fn refusals_have_their_codes() {
+    let service = service(None, DuplicatePolicy::Refuse, Some(1));
+    let mut out = Recorder::default();
+    assert_eq!(service.lookup("nope").unwrap_err().code, 404);
+    assert_eq!(service.authenticate("nope", Some("secret-demo")).unwrap_err().code, 404);
+    let missing = service.authenticate("demo", None).unwrap_err();
+    assert_eq!((missing.code, missing.msg.as_str()), (401, "missing secret"));
+    let wrong = service.authenticate("demo", Some("secret-other")).unwrap_err();
+    assert_eq!((wrong.code, wrong.msg.as_str()), (401, "wrong secret"));
+    assert_eq!(service.authenticate("demo", Some("secret-demo")), Ok(DEMO));
+
+    join(&service, conn(0, 1), WireForm::PomeloTcp, "alice", &mut out);
+    let again = service.enter_client(DEMO, conn(0, 2), WireForm::PomeloTcp, "alice", &mut out);
+    assert_eq!(again, Ok(ClientJoin::Duplicate));
+    let full = service.enter_client(DEMO, conn(0, 3), WireForm::PomeloTcp, "bob", &mut out);
+    assert_eq!(full.unwrap_err().code, 503);
+    assert!(out.kicks.is_empty());
+}
+
+#[test]
+fn presence_pages_in_sorted_order() {
+    let service = service(None, DuplicatePolicy::Replace, None);
+    let mut out = Recorder::default();
+    for (i, id) in ["c", "a", "b"].into_iter().enumerate() {
+        join(&service, conn(0, i), WireForm::PomeloTcp, id, &mut out);
+    }
+    let (page, total) = service.clients(DEMO, Some("a"), 5);
+    let page: Vec<&str> = page.iter().map(ClientId::as_str).collect();
+    assert_eq!((page, total), (vec!["b", "c"], 3));
+}

@@ -1,0 +1,257 @@
+//! Frontend sessions, sans-IO: what a client connection means, from its first byte to its last.
+//!
+//! A session takes inputs (`handle_*`: bytes decoded into packages, a deadline passing) with
+//! `now` passed in, and returns effects: bytes for its own connection (into the context's
+//! `transmit`), requests to the [`PushService`] (enter, leave, push; their effects on *other*
+//! connections leave through the context's [`Outlet`]), a [`Flow`] that says whether to go on,
+//! close or kick with a reason, and the deadline it wants to be woken at. No socket, no clock
+//! read, no reactor inside: the tests beside each session drive it byte for byte.
+//!
+//! # The frontend contract
+//! A frontend is a protocol clients speak on the client port. Every frontend provides:
+//!
+//! 1. **Recognition.** How its first bytes are told apart from every other frontend's, in
+//!    [`transport::decode`]'s opening step (today: an HTTP request line is a WebSocket upgrade,
+//!    anything else is Pomelo; an MQTT CONNECT would be `0x10`, which no Pomelo package starts
+//!    with) and, over WebSocket, by the upgrade (its subprotocol).
+//! 2. **A codec** under `protocol/`: bytes in, bytes out, no state beyond one unit.
+//! 3. **A session type**, one variant of [`Session`]: small enough to live inline in the
+//!    reactor's connection slot (an idle connection holds no buffer), with `handle_package`-style
+//!    inputs, `deadline` / `handle_timeout`, `encode_kick`, `leave` and the [`WireForm`] it
+//!    receives pushes in. A session keeps its identity in the push service (the app it entered,
+//!    its presence key) and gives it back on `leave`.
+//! 4. **How it encodes a push**: its [`WireForm`]s in `ids` and one arm in
+//!    [`FrameEncoder::encode`](crate::push::FrameEncoder::encode).
+//!
+//! The reactor drives every session the same way ([`transport::decode`] for input,
+//! [`Session::handle_timeout`] for deadlines, [`Session::encode_kick`] and [`Session::leave`] on
+//! the way out), so adding a frontend is a codec, a session module and the lines above, not
+//! edits across the reactor.
+//!
+//! # Layout
+//! - [`transport`]: the choice of transport on the first bytes, the WebSocket upgrade and
+//!   frames, and the frontend's units inside them.
+//! - [`pomelo`]: the Pomelo hybrid session (handshake → ack → working, heartbeats, the push
+//!   routes).
+
+pub mod pomelo;
+pub mod transport;
+
+use std::borrow::Cow;
+use std::time::Instant;
+
+use bytes::BytesMut;
+
+use crate::ids::{AppId, ConnId, Transport, WireForm};
+use crate::protocol::ProtocolError;
+use crate::push::{Outlet, PushService};
+use crate::stats::KickReason;
+pub use pomelo::{PomeloSession, PomeloSettings};
+pub use transport::InputRest;
+
+/// The settings every session reads, resolved once at start.
+#[derive(Debug)]
+pub struct SessionSettings {
+    pub pomelo: PomeloSettings,
+    /// Largest package (and WebSocket message payload) accepted, bytes.
+    pub max_package_bytes: usize,
+    /// WebSocket `Origin`s allowed to upgrade; empty = any.
+    pub allowed_origins: Vec<String>,
+    /// How long a connection may take from accept to a finished handshake, seconds.
+    pub handshake_timeout_secs: u32,
+}
+
+/// The time, as a session sees it: whole seconds on the reactor's clock (deadlines) and the
+/// instant (rate limits). Passed in; a session never reads a clock.
+#[derive(Debug, Clone, Copy)]
+pub struct Now {
+    pub secs: u32,
+    pub at: Instant,
+}
+
+/// What a session is given with each input.
+pub struct Context<'a> {
+    pub now: Now,
+    /// The connection this session runs on.
+    pub me: ConnId,
+    pub settings: &'a SessionSettings,
+    pub push: &'a PushService,
+    /// Where the push service's effects on other connections go.
+    pub outlet: &'a mut dyn Outlet,
+    /// Bytes for this connection, already framed for its transport, sent after the input.
+    pub transmit: &'a mut BytesMut,
+}
+
+impl std::fmt::Debug for Context<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Context")
+            .field("now", &self.now)
+            .field("me", &self.me)
+            .field("transmit", &self.transmit.len())
+            .finish_non_exhaustive()
+    }
+}
+
+/// What the connection does after an input.
+#[must_use]
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Flow {
+    /// Go on reading.
+    Continue,
+    /// Send what `transmit` holds, then close gracefully (no kick): the handshake or upgrade was
+    /// refused, or the peer closed the WebSocket.
+    Close,
+    /// Close at once, sending nothing more (a deadline passed before the handshake finished).
+    Abort,
+    /// Send what `transmit` holds, then kick: a working session hears why before the close;
+    /// any other is closed at once.
+    Kick(Kick),
+}
+
+/// A server-initiated close of a working session, with its reason.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Kick {
+    pub reason: KickReason,
+    /// The reason on the wire (the reason's own text, or with a detail after a colon).
+    pub text: Cow<'static, str>,
+    /// The close code a WebSocket client gets after the kick.
+    pub close_code: u16,
+}
+
+impl Kick {
+    /// A kick with the reason's own text and close code.
+    pub fn new(reason: KickReason) -> Kick {
+        let close_code = match reason {
+            KickReason::ProtocolError | KickReason::Attack => 1002,
+            KickReason::PackageTooLarge => 1009,
+            KickReason::Shutdown => 1001,
+            _ => 1000,
+        };
+        Kick { reason, text: Cow::Borrowed(reason.as_str()), close_code }
+    }
+
+    /// The kick for a protocol error: `package too large`, or `protocol error: ...`.
+    pub fn protocol_fault(error: &ProtocolError) -> Kick {
+        let reason = match error {
+            ProtocolError::PackageTooLarge { .. } => KickReason::PackageTooLarge,
+            _ => KickReason::ProtocolError,
+        };
+        Kick { text: Cow::Owned(error.kick_reason()), ..Kick::new(reason) }
+    }
+}
+
+/// A connection's session: which frontend, and where it is in that frontend's lifecycle. It
+/// lives inline in the connection's slot (12 bytes; see the size test).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Session {
+    /// Accepted at `since`; the first bytes will say which frontend and transport.
+    Opening {
+        since: u32,
+    },
+    Pomelo(PomeloSession),
+}
+
+impl Session {
+    pub fn new(now: u32) -> Session {
+        Session::Opening { since: now }
+    }
+
+    /// The transport, once the first bytes chose it.
+    pub fn transport(&self) -> Option<Transport> {
+        match self {
+            Session::Opening { .. } => None,
+            Session::Pomelo(s) => Some(s.transport()),
+        }
+    }
+
+    /// The form this connection receives pushes in, once it is known.
+    pub fn form(&self) -> Option<WireForm> {
+        match self {
+            Session::Opening { .. } => None,
+            Session::Pomelo(s) => Some(s.form()),
+        }
+    }
+
+    /// The handshake is done: a close must be a kick with a reason.
+    pub fn is_working(&self) -> bool {
+        match self {
+            Session::Opening { .. } => false,
+            Session::Pomelo(s) => s.is_working(),
+        }
+    }
+
+    /// The app whose channel this session is a client member of.
+    pub fn member_of(&self) -> Option<AppId> {
+        match self {
+            Session::Opening { .. } => None,
+            Session::Pomelo(s) => s.member_of(),
+        }
+    }
+
+    /// The second after which, without activity, [`handle_timeout`](Self::handle_timeout) acts.
+    pub fn deadline(&self, settings: &SessionSettings) -> u32 {
+        match self {
+            Session::Opening { since } => since.saturating_add(settings.handshake_timeout_secs),
+            Session::Pomelo(s) => s.deadline(settings),
+        }
+    }
+
+    /// A deadline came due at `now`: [`Flow::Continue`] if activity moved it (ask
+    /// [`deadline`](Self::deadline) again), else how the connection ends.
+    pub fn handle_timeout(&self, now: u32, settings: &SessionSettings) -> Flow {
+        if now <= self.deadline(settings) {
+            return Flow::Continue;
+        }
+        match self {
+            Session::Opening { .. } => Flow::Abort,
+            Session::Pomelo(s) => s.expire(),
+        }
+    }
+
+    /// Appends what a working session's peer gets before a server close: the frontend's kick
+    /// with `kick`'s reason, then (WebSocket) a close frame with its code.
+    pub fn encode_kick(&self, kick: &Kick, out: &mut BytesMut) {
+        match self {
+            Session::Opening { .. } => {}
+            Session::Pomelo(s) => s.encode_kick(kick, out),
+        }
+    }
+
+    /// Leaves whatever the session entered; returns the app whose member list the connection
+    /// was on (a client), so that its core takes it off.
+    pub fn leave(
+        &mut self,
+        me: ConnId,
+        push: &PushService,
+        outlet: &mut dyn Outlet,
+    ) -> Option<AppId> {
+        match self {
+            Session::Opening { .. } => None,
+            Session::Pomelo(s) => s.leave(me, push, outlet),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_session_fits_its_slot() {
+        assert!(std::mem::size_of::<Session>() <= 12, "{}", std::mem::size_of::<Session>());
+    }
+
+    #[test]
+    fn kicks_carry_their_close_codes() {
+        assert_eq!(Kick::new(KickReason::Shutdown).close_code, 1001);
+        assert_eq!(Kick::new(KickReason::Replaced).text, "replaced");
+        let too_large = Kick::protocol_fault(&ProtocolError::PackageTooLarge { len: 9, max: 8 });
+        assert_eq!((too_large.reason, too_large.close_code), (KickReason::PackageTooLarge, 1009));
+        assert_eq!(too_large.text, "package too large");
+        let bad = Kick::protocol_fault(&ProtocolError::Malformed("x"));
+        assert_eq!(
+            (bad.reason, bad.text.as_ref()),
+            (KickReason::ProtocolError, "protocol error: x")
+        );
+    }
+}

@@ -1,0 +1,280 @@
+//! A connection's input, sans-IO: the choice of transport and frontend on the first bytes, the
+//! WebSocket upgrade and frames, and the frontend's packages inside them.
+//!
+//! ```text
+//! Opening --"GET / HTTP/1.1 ... Upgrade: websocket"--> 101, WebSocket frames --> packages
+//!         --anything else-----------------------------> packages on the TCP stream
+//! ```
+//!
+//! # Invariants
+//! - Input is decoded in place; only what [`decode`] did not use (an unfinished package, frame
+//!   or request head) is kept, by [`handle_input`], in the connection's [`InputRest`], and so is
+//!   a fragmented WebSocket message's payload so far, only while the message is unfinished.
+//! - Every size is checked before anything is buffered: a request head past
+//!   [`MAX_REQUEST_HEAD`], a frame or package past `max_package_bytes` is refused as soon as its
+//!   header says so.
+//! - Answers of the transport itself (101, a refusal, pong, close) go into the context's
+//!   `transmit`, like the session's.
+
+use super::{Context, Flow, Kick, PomeloSession, Session};
+use crate::ids::Transport;
+use crate::protocol::ProtocolError;
+use crate::protocol::pomelo::package::{self, HEADER_LEN};
+use crate::protocol::sniff::{self, Sniffed};
+use crate::protocol::websocket::frame::{self, ClientFrame, MAX_CONTROL_PAYLOAD, OpCode, WsError};
+use crate::protocol::websocket::upgrade::{self, UpgradeError};
+use crate::stats::KickReason;
+
+/// The largest WebSocket upgrade request head accepted, bytes.
+pub const MAX_REQUEST_HEAD: usize = 8 * 1024;
+
+/// What a connection keeps of its input between reads, only while it has any.
+#[derive(Debug, Default)]
+pub struct InputRest {
+    /// Received bytes not decoded yet: an unfinished package, frame or request head.
+    pub tail: Vec<u8>,
+    /// The payload so far of a fragmented WebSocket message.
+    pub fragments: Vec<u8>,
+    /// A fragmented WebSocket message has started and not finished.
+    pub in_message: bool,
+}
+
+impl InputRest {
+    pub fn is_empty(&self) -> bool {
+        self.tail.is_empty() && !self.in_message
+    }
+}
+
+/// What one decoding step did.
+enum Step {
+    /// This many bytes were used (0 when only the state changed).
+    Consumed(usize),
+    /// The rest is an unfinished unit: keep it.
+    NeedMore,
+    /// Stop decoding: the connection goes on as the flow says (never `Continue`).
+    Stop(Flow),
+}
+
+/// Handles bytes that arrived for a connection: decodes them after the unfinished unit the
+/// connection kept in `rest`, and keeps in `rest` what is unfinished now (only while the flow
+/// is `Continue`: a connection that stops reading keeps nothing).
+pub fn handle_input(
+    session: &mut Session,
+    data: &mut [u8],
+    rest: &mut Option<Box<InputRest>>,
+    cx: &mut Context<'_>,
+) -> Flow {
+    match rest.as_mut().filter(|r| !r.tail.is_empty()) {
+        Some(saved) => {
+            saved.tail.extend_from_slice(data);
+            let mut tail = std::mem::take(&mut saved.tail);
+            let (consumed, flow) = decode(session, &mut tail, rest, cx);
+            tail.drain(..consumed);
+            rest.get_or_insert_default().tail = tail;
+            flow
+        }
+        None => {
+            let (consumed, flow) = decode(session, data, rest, cx);
+            if flow == Flow::Continue && consumed < data.len() {
+                rest.get_or_insert_default().tail.extend_from_slice(&data[consumed..]);
+            }
+            flow
+        }
+    }
+}
+
+/// Decodes `buf`, the connection's input (after whatever it kept): returns how many bytes were
+/// used and how the connection goes on. A `Flow` other than `Continue` ends the input.
+pub fn decode(
+    session: &mut Session,
+    buf: &mut [u8],
+    rest: &mut Option<Box<InputRest>>,
+    cx: &mut Context<'_>,
+) -> (usize, Flow) {
+    let mut at = 0;
+    loop {
+        let step = match session {
+            &mut Session::Opening { since } => decode_opening(session, since, &buf[at..], cx),
+            Session::Pomelo(s) => match s.transport() {
+                Transport::WebSocket => decode_frame(s, &mut buf[at..], rest, cx),
+                Transport::Tcp => decode_package(s, &buf[at..], cx),
+            },
+        };
+        match step {
+            Step::Consumed(n) => at += n,
+            Step::NeedMore => return (at, Flow::Continue),
+            Step::Stop(flow) => return (at, flow),
+        }
+    }
+}
+
+/// The first bytes: raw Pomelo, or a WebSocket upgrade whose whole head must arrive.
+fn decode_opening(session: &mut Session, since: u32, buf: &[u8], cx: &mut Context<'_>) -> Step {
+    match sniff::sniff(buf) {
+        None => Step::NeedMore,
+        Some(Sniffed::Pomelo) => {
+            *session = Session::Pomelo(PomeloSession::new(since, Transport::Tcp));
+            Step::Consumed(0)
+        }
+        Some(Sniffed::Http) => match upgrade::decode_request(buf, MAX_REQUEST_HEAD) {
+            Ok(None) => Step::NeedMore,
+            Ok(Some((request, used))) => {
+                if let Err(e) = upgrade::check_origin(&request, &cx.settings.allowed_origins) {
+                    return refuse_upgrade(&e, cx);
+                }
+                upgrade::encode_accept(request.key, cx.transmit);
+                *session = Session::Pomelo(PomeloSession::new(since, Transport::WebSocket));
+                Step::Consumed(used)
+            }
+            Err(e) => refuse_upgrade(&e, cx),
+        },
+    }
+}
+
+fn refuse_upgrade(error: &UpgradeError, cx: &mut Context<'_>) -> Step {
+    tracing::debug!(conn = ?cx.me, %error, "WebSocket upgrade refused");
+    upgrade::encode_rejection(error, cx.transmit);
+    Step::Stop(Flow::Close)
+}
+
+fn decode_package(session: &mut PomeloSession, buf: &[u8], cx: &mut Context<'_>) -> Step {
+    match package::decode(buf, cx.settings.max_package_bytes) {
+        Ok(Some((pkg, used))) => match session.handle_package(pkg, cx) {
+            Flow::Continue => Step::Consumed(used),
+            flow => Step::Stop(flow),
+        },
+        Ok(None) => Step::NeedMore,
+        Err(e) => Step::Stop(Flow::Kick(Kick::protocol_fault(&e))),
+    }
+}
+
+fn decode_frame(
+    session: &mut PomeloSession,
+    buf: &mut [u8],
+    rest: &mut Option<Box<InputRest>>,
+    cx: &mut Context<'_>,
+) -> Step {
+    // A message carries one package: a frame may bring what the message still has room for
+    // (control frames, up to 125 bytes, may come between fragments).
+    let max_message = cx.settings.max_package_bytes + HEADER_LEN;
+    let so_far = rest.as_ref().map_or(0, |r| r.fragments.len());
+    let max_payload = max_message.saturating_sub(so_far).max(MAX_CONTROL_PAYLOAD);
+    let (frame, used) = match frame::decode_client_frame(buf, max_payload) {
+        Ok(Some(decoded)) => decoded,
+        Ok(None) => return Step::NeedMore,
+        Err(e) => return Step::Stop(ws_fault(session, e, cx)),
+    };
+    let flow = match frame.opcode {
+        OpCode::Binary | OpCode::Continuation => on_data_frame(session, frame, rest, cx),
+        OpCode::Text => {
+            let error = WsError { close_code: 1003, reason: "text frames are not Pomelo packages" };
+            ws_fault(session, error, cx)
+        }
+        OpCode::Ping => {
+            frame::encode_frame(OpCode::Pong, frame.payload, cx.transmit);
+            Flow::Continue
+        }
+        OpCode::Pong => Flow::Continue,
+        OpCode::Close => match frame::decode_close(frame.payload) {
+            Ok(Some((code, _))) => {
+                frame::encode_close(code, "", cx.transmit);
+                Flow::Close
+            }
+            Ok(None) => {
+                frame::encode_frame(OpCode::Close, &[], cx.transmit);
+                Flow::Close
+            }
+            Err(e) => ws_fault(session, e, cx),
+        },
+    };
+    match flow {
+        Flow::Continue => Step::Consumed(used),
+        flow => Step::Stop(flow),
+    }
+}
+
+/// A binary frame, whole or a fragment; a finished message goes to the session.
+fn on_data_frame(
+    session: &mut PomeloSession,
+    frame: ClientFrame<'_>,
+    rest: &mut Option<Box<InputRest>>,
+    cx: &mut Context<'_>,
+) -> Flow {
+    let in_message = rest.as_ref().is_some_and(|r| r.in_message);
+    match (frame.opcode, in_message) {
+        (OpCode::Binary, false) if frame.fin => on_message(session, frame.payload, cx),
+        (OpCode::Binary, false) => {
+            let saved = rest.get_or_insert_default();
+            saved.in_message = true;
+            saved.fragments.extend_from_slice(frame.payload);
+            Flow::Continue
+        }
+        (OpCode::Continuation, true) => {
+            let max = cx.settings.max_package_bytes + HEADER_LEN;
+            let saved = rest.get_or_insert_default();
+            if saved.fragments.len() + frame.payload.len() > max {
+                let error = WsError { close_code: 1009, reason: "message too large" };
+                return ws_fault(session, error, cx);
+            }
+            saved.fragments.extend_from_slice(frame.payload);
+            if !frame.fin {
+                return Flow::Continue;
+            }
+            saved.in_message = false;
+            let message = std::mem::take(&mut saved.fragments);
+            on_message(session, &message, cx)
+        }
+        (OpCode::Continuation, false) => {
+            let error =
+                WsError { close_code: 1002, reason: "continuation frame outside a message" };
+            ws_fault(session, error, cx)
+        }
+        _ => {
+            let error = WsError { close_code: 1002, reason: "new message inside a fragmented one" };
+            ws_fault(session, error, cx)
+        }
+    }
+}
+
+/// A whole binary WebSocket message: Pomelo packages, none of them cut at the end.
+fn on_message(session: &mut PomeloSession, message: &[u8], cx: &mut Context<'_>) -> Flow {
+    let max = cx.settings.max_package_bytes;
+    let mut at = 0;
+    while at < message.len() {
+        match package::decode(&message[at..], max) {
+            Ok(Some((pkg, used))) => {
+                at += used;
+                match session.handle_package(pkg, cx) {
+                    Flow::Continue => {}
+                    flow => return flow,
+                }
+            }
+            Ok(None) => {
+                let error = ProtocolError::Malformed("a WebSocket message ends inside a package");
+                return Flow::Kick(Kick::protocol_fault(&error));
+            }
+            Err(e) => return Flow::Kick(Kick::protocol_fault(&e)),
+        }
+    }
+    Flow::Continue
+}
+
+/// A WebSocket protocol error: a working session is kicked (the close frame after the kick
+/// carries the error's code); any other gets the close frame with the error's code.
+fn ws_fault(session: &PomeloSession, error: WsError, cx: &mut Context<'_>) -> Flow {
+    tracing::debug!(conn = ?cx.me, %error, "WebSocket protocol error");
+    if session.is_working() {
+        let kick = if error.close_code == 1009 {
+            Kick::new(KickReason::PackageTooLarge)
+        } else {
+            Kick {
+                text: format!("protocol error: {}", error.reason).into(),
+                ..Kick::new(KickReason::ProtocolError)
+            }
+        };
+        Flow::Kick(Kick { close_code: error.close_code, ..kick })
+    } else {
+        frame::encode_close(error.close_code, error.reason, cx.transmit);
+        Flow::Close
+    }
+}

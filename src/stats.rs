@@ -1,0 +1,264 @@
+//! The server's counters, and the plain snapshot that readers (`/metrics`, [`Server`]'s
+//! accessors, tests) take of them.
+//!
+//! # Invariants
+//! - [`ReactorCounters`] are written by their reactor only, so an update is a plain load and
+//!   store (no locked read-modify-write on the hot path); anyone may read them at any time.
+//! - [`PushCounters`] are written by whichever thread runs the push service (reactors, the
+//!   control thread): once per push, join or leave, never per recipient.
+//! - Readers never see the atomics: [`Snapshot::take`] copies them into plain numbers.
+//!
+//! [`Server`]: crate::Server
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use crate::ids::Edge;
+
+/// Why the server closed a working connection; the text is the kick reason on the wire
+/// (protocol errors add a detail after the colon).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KickReason {
+    HeartbeatTimeout,
+    Replaced,
+    Slow,
+    ProtocolError,
+    PackageTooLarge,
+    Shutdown,
+    Attack,
+}
+
+impl KickReason {
+    pub const ALL: [KickReason; 7] = [
+        KickReason::HeartbeatTimeout,
+        KickReason::Replaced,
+        KickReason::Slow,
+        KickReason::ProtocolError,
+        KickReason::PackageTooLarge,
+        KickReason::Shutdown,
+        KickReason::Attack,
+    ];
+
+    /// The metrics label: short, stable, without the detail.
+    pub fn label(self) -> &'static str {
+        match self {
+            KickReason::HeartbeatTimeout => "heartbeat",
+            KickReason::Replaced => "replaced",
+            KickReason::Slow => "slow",
+            KickReason::ProtocolError => "protocol",
+            KickReason::PackageTooLarge => "too_large",
+            KickReason::Shutdown => "shutdown",
+            KickReason::Attack => "attack",
+        }
+    }
+
+    /// The kick reason on the wire (protocol errors add a detail after a colon).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            KickReason::HeartbeatTimeout => "heartbeat timeout",
+            KickReason::Replaced => "replaced",
+            KickReason::Slow => "slow",
+            KickReason::ProtocolError => "protocol error",
+            KickReason::PackageTooLarge => "package too large",
+            KickReason::Shutdown => "shutdown",
+            KickReason::Attack => "attack",
+        }
+    }
+}
+
+/// Adds to a counter that only the calling thread writes.
+pub fn add(counter: &AtomicU64, n: u64) {
+    counter.store(counter.load(Ordering::Relaxed).wrapping_add(n), Ordering::Relaxed);
+}
+
+/// Subtracts from a gauge that only the calling thread writes.
+pub fn sub(counter: &AtomicU64, n: u64) {
+    counter.store(counter.load(Ordering::Relaxed).wrapping_sub(n), Ordering::Relaxed);
+}
+
+fn read(counter: &AtomicU64) -> u64 {
+    counter.load(Ordering::Relaxed)
+}
+
+/// One reactor's counters and gauges. `opening + tcp + websocket` is the number of open
+/// connections.
+#[derive(Debug, Default)]
+pub struct ReactorCounters {
+    /// Open connections whose transport is not known yet (gauge).
+    pub opening: AtomicU64,
+    /// Open raw-TCP connections (gauge).
+    pub tcp: AtomicU64,
+    /// Open WebSocket connections (gauge).
+    pub websocket: AtomicU64,
+    pub accepted: AtomicU64,
+    pub closed: AtomicU64,
+    /// Handshakes completed (acked).
+    pub handshakes: AtomicU64,
+    /// Frames handed to recipients (a push to N members counts N).
+    pub deliveries: AtomicU64,
+    pub bytes_written: AtomicU64,
+    /// Bytes waiting in this reactor's write queues (gauge).
+    pub queued_bytes: AtomicU64,
+    /// The backend's own gauges, published about once a second.
+    pub ring: RingGauges,
+    kicks: [AtomicU64; KickReason::ALL.len()],
+}
+
+/// A receive-buffer ring's gauges (the io_uring backend publishes them; 0 elsewhere): buffers in
+/// the ring, how many the kernel may fill now, how often a receive found the ring empty
+/// (counter), and sends whose completion has not arrived.
+#[derive(Debug, Default)]
+pub struct RingGauges {
+    pub recv_buffers: AtomicU64,
+    pub recv_buffers_free: AtomicU64,
+    pub recv_buffer_exhaustions: AtomicU64,
+    pub sends_in_flight: AtomicU64,
+}
+
+impl ReactorCounters {
+    pub fn kicked(&self, reason: KickReason) {
+        add(&self.kicks[reason as usize], 1);
+    }
+
+    pub fn snapshot(&self) -> ReactorSnapshot {
+        let ring = &self.ring;
+        let recv_buffers = read(&ring.recv_buffers);
+        ReactorSnapshot {
+            opening: read(&self.opening),
+            tcp: read(&self.tcp),
+            websocket: read(&self.websocket),
+            accepted: read(&self.accepted),
+            closed: read(&self.closed),
+            handshakes: read(&self.handshakes),
+            deliveries: read(&self.deliveries),
+            bytes_written: read(&self.bytes_written),
+            queued_bytes: read(&self.queued_bytes),
+            kicks: std::array::from_fn(|i| read(&self.kicks[i])),
+            ring: (recv_buffers > 0).then(|| RingSnapshot {
+                recv_buffers,
+                recv_buffers_free: read(&ring.recv_buffers_free).min(recv_buffers),
+                recv_buffer_exhaustions: read(&ring.recv_buffer_exhaustions),
+                sends_in_flight: read(&ring.sends_in_flight),
+            }),
+        }
+    }
+}
+
+/// The push service's counters, by edge where it matters.
+#[derive(Debug, Default)]
+pub struct PushCounters {
+    pushes: [AtomicU64; Edge::ALL.len()],
+    joins: AtomicU64,
+    leaves: AtomicU64,
+}
+
+impl PushCounters {
+    pub fn pushed(&self, edge: Edge) {
+        self.pushes[edge as usize].fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn joined(&self) {
+        self.joins.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn left(&self) {
+        self.leaves.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn snapshot(&self) -> PushSnapshot {
+        PushSnapshot {
+            pushes: std::array::from_fn(|i| read(&self.pushes[i])),
+            joins: read(&self.joins),
+            leaves: read(&self.leaves),
+        }
+    }
+}
+
+/// What a reader sees of one reactor.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReactorSnapshot {
+    pub opening: u64,
+    pub tcp: u64,
+    pub websocket: u64,
+    pub accepted: u64,
+    pub closed: u64,
+    pub handshakes: u64,
+    pub deliveries: u64,
+    pub bytes_written: u64,
+    pub queued_bytes: u64,
+    kicks: [u64; KickReason::ALL.len()],
+    /// `None` when the reactor's backend has no buffer ring (epoll).
+    pub ring: Option<RingSnapshot>,
+}
+
+impl ReactorSnapshot {
+    /// Open connections, all transports.
+    pub fn connections(&self) -> u64 {
+        self.opening + self.tcp + self.websocket
+    }
+
+    pub fn kicks(&self, reason: KickReason) -> u64 {
+        self.kicks[reason as usize]
+    }
+}
+
+/// A buffer ring's gauges at the last publication.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct RingSnapshot {
+    pub recv_buffers: u64,
+    /// At most `recv_buffers`.
+    pub recv_buffers_free: u64,
+    pub recv_buffer_exhaustions: u64,
+    pub sends_in_flight: u64,
+}
+
+/// What a reader sees of the push service.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PushSnapshot {
+    pushes: [u64; Edge::ALL.len()],
+    /// Clients that entered a channel.
+    pub joins: u64,
+    /// Clients that left a channel (closed, kicked or replaced).
+    pub leaves: u64,
+}
+
+impl PushSnapshot {
+    pub fn pushes(&self, edge: Edge) -> u64 {
+        self.pushes[edge as usize]
+    }
+}
+
+/// Every counter, read once.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Snapshot {
+    /// Indexed by reactor.
+    pub reactors: Vec<ReactorSnapshot>,
+    pub push: PushSnapshot,
+}
+
+impl Snapshot {
+    pub fn take(reactors: &[ReactorCounters], push: &PushCounters) -> Snapshot {
+        Snapshot {
+            reactors: reactors.iter().map(ReactorCounters::snapshot).collect(),
+            push: push.snapshot(),
+        }
+    }
+
+    /// The sum over reactors of one of their numbers.
+    pub fn sum(&self, number: impl Fn(&ReactorSnapshot) -> u64) -> u64 {
+        self.reactors.iter().map(number).sum()
+    }
+
+    pub fn kicks(&self, reason: KickReason) -> u64 {
+        self.sum(|r| r.kicks(reason))
+    }
+
+    /// The buffer rings' gauges summed over reactors, `None` when no reactor has one.
+    pub fn ring(&self) -> Option<RingSnapshot> {
+        self.reactors.iter().filter_map(|r| r.ring).reduce(|a, b| RingSnapshot {
+            recv_buffers: a.recv_buffers + b.recv_buffers,
+            recv_buffers_free: a.recv_buffers_free + b.recv_buffers_free,
+            recv_buffer_exhaustions: a.recv_buffer_exhaustions + b.recv_buffer_exhaustions,
+            sends_in_flight: a.sends_in_flight + b.sends_in_flight,
+        })
+    }
+}
