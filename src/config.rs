@@ -197,8 +197,8 @@ pub struct AppConfig {
     pub secret: String,
     /// Optional limit on clients in the channel; at least 1.
     pub max_clients: Option<usize>,
-    /// Optional limit on HTTP pushes to the app per second (bursts up to one second's worth;
-    /// past it the push API answers 429); at least 1.
+    /// Optional limit on the app's pushes per second, from every edge (bursts up to one
+    /// second's worth; past it the answer is 429); at least 1.
     pub push_rate_per_sec: Option<u32>,
 }
 

@@ -8,9 +8,10 @@
 //! 1. [`protocol`]: sans-IO codecs. [`channel`]: the channel registry.
 //! 2. [`push`]: the push service every edge calls, and the encode-once [`push::Frame`].
 //! 3. [`session`]: sans-IO frontend sessions and the frontend contract.
-//! 4. [`reactor`]: the per-core data plane that drives sessions; [`control`]: the HTTP control
-//!    port (push API, metrics, management page), through [`shared`].
-//! 5. [`server`]: the start and stop of a whole server.
+//! 4. [`reactor`]: the per-core data plane that drives sessions, and what its threads share
+//!    with the rest ([`reactor::shared`]: the push service, the inboxes, the counters).
+//! 5. [`control`]: the HTTP control port (push API, metrics, management page).
+//! 6. [`server`]: the start and stop of a whole server.
 
 pub mod channel;
 pub mod config;
@@ -22,7 +23,6 @@ pub mod push;
 pub mod reactor;
 pub mod server;
 pub mod session;
-pub mod shared;
 pub mod stats;
 
 pub use server::Server;

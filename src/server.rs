@@ -11,9 +11,9 @@ use std::thread::JoinHandle;
 use crate::config::Config;
 use crate::control::{self, ControlHandle, ControlSettings};
 use crate::reactor::inbox::{Command, Inbox, Inboxes};
+use crate::reactor::shared::Shared;
 use crate::reactor::sys::{self, Kind, Seed, Sys};
 use crate::reactor::{Reactor, listener};
-use crate::shared::Shared;
 use crate::stats::{KickReason, Snapshot};
 
 /// A running server: its reactors, listening on the client port, and the control thread,

@@ -30,7 +30,6 @@ use super::auth::authorize;
 use super::error::ApiError;
 use crate::channel::ClientId;
 use crate::ids::Edge;
-use crate::reactor::inbox::Dispatch;
 
 /// Clients per page when `limit` is not given.
 pub const DEFAULT_PAGE: usize = 100;
@@ -53,7 +52,7 @@ pub(super) async fn push_all(
     let shared = &context.shared;
     let app = authorize(&shared.push, &apikey, &headers)?;
     let msg = read_msg(&headers, body)?;
-    let mut outlet = Dispatch::to_inboxes(&shared.inboxes);
+    let mut outlet = shared.outlet();
     let recipients = shared
         .push
         .push_all(Edge::Http, app, &msg, Instant::now(), &mut outlet)
@@ -71,7 +70,7 @@ pub(super) async fn push_to_client(
     let shared = &context.shared;
     let app = authorize(&shared.push, &apikey, &headers)?;
     let msg = read_msg(&headers, body)?;
-    let mut outlet = Dispatch::to_inboxes(&shared.inboxes);
+    let mut outlet = shared.outlet();
     let recipients = shared
         .push
         .push_to(Edge::Http, app, &client_id, &msg, Instant::now(), &mut outlet)

@@ -39,7 +39,7 @@ use prometheus_client::registry::Registry;
 
 use super::Context;
 use crate::ids::Edge;
-use crate::shared::Shared;
+use crate::reactor::shared::Shared;
 use crate::stats::{KickReason, RingSnapshot, Snapshot};
 
 /// The content type prometheus-client's text encoder produces.

@@ -47,7 +47,7 @@ use axum::routing::{get, post};
 use tokio::sync::{oneshot, watch};
 
 use crate::config::Config;
-use crate::shared::Shared;
+use crate::reactor::shared::Shared;
 use error::ApiError;
 
 /// The longest a request may take, body included; past it the answer is 408.

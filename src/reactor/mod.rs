@@ -24,7 +24,7 @@
 //! reactor hands it the bytes that arrived and `now` ([`session::transport::handle_input`]),
 //! writes what it transmits, and does what its [`Flow`] says (go on, close, kick). Requests go
 //! from the session to the push service, whose effects on other connections come back as
-//! [`Command`]s through a [`Dispatch`]: into this reactor's local queue for its own
+//! [`Command`]s through an [`inbox::Dispatch`]: into this reactor's local queue for its own
 //! connections, into the other cores' inboxes for theirs.
 //!
 //! [`session::transport::handle_input`]: crate::session::transport::handle_input
@@ -38,6 +38,7 @@ pub mod inbox;
 mod input;
 pub mod listener;
 pub mod outbox;
+pub mod shared;
 mod socket;
 pub mod sys;
 pub mod table;
@@ -55,9 +56,9 @@ use crate::channel::LocalMembers;
 use crate::ids::{AppId, Forms};
 use crate::push::Frame;
 use crate::session::{Flow, Kick, Now};
-use crate::shared::Shared;
 use crate::stats::{self, KickReason, ReactorCounters};
 use inbox::{Command, Inbox};
+use shared::Shared;
 use sys::{Event, Sys};
 use table::ConnTable;
 use timer::{TimerEntry, TimerWheel};

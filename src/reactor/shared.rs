@@ -1,5 +1,6 @@
-//! What every thread shares: the sessions' settings, the push service, each reactor's inbox and
-//! counters.
+//! What the reactors share with each other and with the threads that hold no connection (the
+//! control thread, the server): the sessions' settings, the push service, each reactor's inbox
+//! and counters.
 //!
 //! # Invariants
 //! - Fixed after start except through atomics, the push service's short locks and the inboxes'
@@ -7,10 +8,10 @@
 
 use std::time::Instant;
 
+use super::inbox::{Dispatch, Inboxes};
 use crate::config::Config;
 use crate::protocol::ProtocolError;
 use crate::push::{Apps, FrameEncoder, JoinPolicy, PushService};
-use crate::reactor::inbox::Inboxes;
 use crate::session::{PomeloSettings, SessionSettings};
 use crate::stats::{ReactorCounters, Snapshot};
 
@@ -65,6 +66,12 @@ impl Shared {
     /// How many apps the server serves.
     pub fn apps(&self) -> usize {
         self.push.app_count()
+    }
+
+    /// The push service's outlet for a thread that holds no connection: every effect goes to
+    /// the inbox of the core that holds the connection.
+    pub fn outlet(&self) -> Dispatch<'_> {
+        Dispatch::to_inboxes(&self.inboxes)
     }
 
     /// Every counter, read now.
