@@ -12,10 +12,10 @@ use crate::channel::Channels;
 use crate::config::Config;
 use crate::control::{self, ControlHandle, ControlSettings};
 use crate::push::Apps;
+use crate::reactor::Reactor;
 use crate::reactor::inbox::{Command, Inbox};
 use crate::reactor::stats::{KickReason, ReactorStats};
 use crate::reactor::sys::{self, Kind, Sys};
-use crate::reactor::{Reactor, listener};
 use crate::shared::{Settings, Shared};
 
 /// A running server: its reactors, listening on the client port, and the control thread,
@@ -49,7 +49,7 @@ impl Server {
         let open_files = crate::limits::raise_open_files();
         let cores = config.reactor_count();
         let backend = sys::resolve(config.backend, probe)?;
-        let listeners = listener::bind_reuseport(config.client.listen, cores)?;
+        let listeners = sys::bind_listeners(config.client.listen, cores)?;
         let client_addr = listeners[0].local_addr()?;
         let mut seeds = Vec::with_capacity(cores);
         let mut inboxes = Vec::with_capacity(cores);

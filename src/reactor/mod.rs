@@ -26,7 +26,6 @@
 pub mod conn;
 pub mod inbox;
 mod input;
-pub mod listener;
 pub mod outbox;
 mod session;
 mod socket;

@@ -10,7 +10,7 @@
 //!   the two, `scratch` is empty (a `recv` without a `recycle` would allocate a new one).
 
 use std::io::{self, IoSlice, Read, Write};
-use std::net::TcpStream;
+use std::net::{self, TcpStream};
 use std::os::fd::AsRawFd;
 use std::time::Duration;
 
@@ -43,8 +43,9 @@ pub struct Epoll {
 
 impl Epoll {
     /// Takes the core's poll (whose registry already holds the inbox's waker under [`WAKER`])
-    /// and its listener.
-    pub fn new(poll: Poll, mut listener: TcpListener) -> io::Result<Epoll> {
+    /// and its non-blocking listener.
+    pub fn new(poll: Poll, listener: net::TcpListener) -> io::Result<Epoll> {
+        let mut listener = TcpListener::from_std(listener);
         poll.registry().register(&mut listener, LISTENER, Interest::READABLE)?;
         Ok(Epoll {
             poll,

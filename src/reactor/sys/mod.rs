@@ -10,7 +10,8 @@
 //! # The contract
 //! Every backend provides, for one reactor and on that reactor's thread only:
 //!
-//! 1. **Accept on the core's listener.** The backend owns the core's `SO_REUSEPORT` listener.
+//! 1. **Accept on the core's listener.** The backend owns the core's `SO_REUSEPORT` listener
+//!    (one of [`bind_listeners`]'s, handed to [`Sys::new`]).
 //!    [`Event::Accept`] says connections may be waiting; [`Sys::accept`] hands them out one at a
 //!    time and fails with `WouldBlock` when there is none for now (so the reactor may stop early
 //!    and come back next turn: what is not taken stays queued). [`Sys::stop_accepting`] closes
@@ -47,22 +48,23 @@
 //! receive buffers and sends in flight).
 
 pub mod epoll;
+mod listener;
 #[cfg(all(feature = "io-uring", target_os = "linux"))]
 pub mod uring;
 
 use std::io;
-use std::net::TcpStream;
+use std::net::{TcpListener, TcpStream};
 use std::ops::{Deref, DerefMut};
 use std::os::fd::OwnedFd;
 use std::time::Duration;
 
 use bytes::Bytes;
 use mio::Poll;
-use mio::net::TcpListener;
 
 use super::stats::ReactorStats;
 use crate::config::Backend;
 pub use epoll::{Epoll, LISTENER, WAKER};
+pub use listener::bind_listeners;
 
 /// Receive buffers (1 KiB each) in each io_uring reactor's provided-buffer ring (a power of two):
 /// a fixed 512 KiB per reactor, whatever the number of connections.
@@ -239,12 +241,13 @@ macro_rules! each {
 }
 
 impl Sys {
-    /// Builds the backend on the reactor's thread, with the core's listener.
+    /// Builds the backend on the reactor's thread, with the core's listener (one of
+    /// [`bind_listeners`]'s).
     pub fn new(seed: Seed, listener: TcpListener) -> io::Result<Sys> {
         match seed {
             Seed::Epoll(poll) => Ok(Sys::Epoll(Epoll::new(poll, listener)?)),
             #[cfg(all(feature = "io-uring", target_os = "linux"))]
-            Seed::IoUring(wake) => Ok(Sys::IoUring(uring::Uring::new(listener.into(), wake)?)),
+            Seed::IoUring(wake) => Ok(Sys::IoUring(uring::Uring::new(listener, wake)?)),
             #[cfg(not(all(feature = "io-uring", target_os = "linux")))]
             Seed::IoUring(_) => Err(io::ErrorKind::Unsupported.into()),
         }

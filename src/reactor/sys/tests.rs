@@ -8,7 +8,6 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 
 use super::*;
-use crate::reactor::listener;
 
 fn kinds() -> Vec<Kind> {
     let mut kinds = vec![Kind::Epoll];
@@ -35,7 +34,7 @@ fn wait_for(sys: &mut Sys, want: impl Fn(Event) -> bool) -> Event {
 #[test]
 fn every_backend_keeps_the_contract() {
     for kind in kinds() {
-        let listener = listener::bind_reuseport("127.0.0.1:0".parse().unwrap(), 1).unwrap();
+        let listener = bind_listeners("127.0.0.1:0".parse().unwrap(), 1).unwrap();
         let addr = listener[0].local_addr().unwrap();
         let (seed, waker) = seed(kind).unwrap();
         let mut sys = Sys::new(seed, listener.into_iter().next().unwrap()).unwrap();
