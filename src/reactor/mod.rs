@@ -90,8 +90,6 @@ impl std::fmt::Debug for ConnId {
     }
 }
 
-pub use sys::{LISTENER, WAKER};
-
 /// Reads one connection may do in one turn before others get theirs.
 const READS_PER_TURN: usize = 16;
 /// Accepts per turn before connections get a turn.

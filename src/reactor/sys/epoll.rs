@@ -4,7 +4,7 @@
 //! # Invariants
 //! - Connections are registered once for read and write interest, edge-triggered, under the
 //!   token `generation << 32 | index`; write interest is thus always armed and costs nothing.
-//! - [`LISTENER`] and [`WAKER`] have all generation bits set, which no connection has
+//! - `LISTENER` and `WAKER` have all generation bits set, which no connection has
 //!   (generations are 24 bits), so no connection token collides with them.
 //! - The scratch buffer is lent by [`Epoll::recv`] and given back by [`Epoll::recycle`]; between
 //!   the two, `scratch` is empty (a `recv` without a `recycle` would allocate a new one).
@@ -21,8 +21,8 @@ use mio::{Events, Interest, Poll, Token};
 
 use super::{Event, Recv, RecvBuf};
 
-pub const LISTENER: Token = Token(usize::MAX - 1);
-pub const WAKER: Token = Token(usize::MAX - 2);
+pub(super) const LISTENER: Token = Token(usize::MAX - 1);
+pub(super) const WAKER: Token = Token(usize::MAX - 2);
 
 /// The per-core read buffer.
 const SCRATCH_BYTES: usize = 64 * 1024;
@@ -42,7 +42,7 @@ pub struct Epoll {
 }
 
 impl Epoll {
-    /// Takes the core's poll (whose registry already holds the inbox's waker under [`WAKER`])
+    /// Takes the core's poll (whose registry already holds the inbox's waker under `WAKER`)
     /// and its non-blocking listener.
     pub fn new(poll: Poll, listener: net::TcpListener) -> io::Result<Epoll> {
         let mut listener = TcpListener::from_std(listener);

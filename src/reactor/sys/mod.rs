@@ -63,7 +63,8 @@ use mio::Poll;
 
 use super::stats::ReactorStats;
 use crate::config::Backend;
-pub use epoll::{Epoll, LISTENER, WAKER};
+pub use epoll::Epoll;
+use epoll::WAKER;
 pub use listener::bind_listeners;
 
 /// Receive buffers (1 KiB each) in each io_uring reactor's provided-buffer ring (a power of two):
@@ -138,6 +139,16 @@ pub fn seed(kind: Kind) -> io::Result<(Seed, Waker)> {
             Ok((Seed::IoUring(fd.try_clone()?), Waker::EventFd(fd)))
         }
     }
+}
+
+/// A backend of `kind` on its own loopback listener (bound to a free port: the address), and the
+/// waker of its inbox: for tests of what sits above the backend.
+#[cfg(test)]
+pub(crate) fn loopback(kind: Kind) -> io::Result<(Sys, Waker, std::net::SocketAddr)> {
+    let listener = bind_listeners(([127, 0, 0, 1], 0).into(), 1)?.remove(0);
+    let addr = listener.local_addr()?;
+    let (seed, waker) = seed(kind)?;
+    Ok((Sys::new(seed, listener)?, waker, addr))
 }
 
 /// Contract 8: wakes a reactor from another thread.

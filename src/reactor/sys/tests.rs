@@ -34,10 +34,7 @@ fn wait_for(sys: &mut Sys, want: impl Fn(Event) -> bool) -> Event {
 #[test]
 fn every_backend_keeps_the_contract() {
     for kind in kinds() {
-        let listener = bind_listeners("127.0.0.1:0".parse().unwrap(), 1).unwrap();
-        let addr = listener[0].local_addr().unwrap();
-        let (seed, waker) = seed(kind).unwrap();
-        let mut sys = Sys::new(seed, listener.into_iter().next().unwrap()).unwrap();
+        let (mut sys, waker, addr) = loopback(kind).unwrap();
         assert_eq!(sys.kind(), kind);
 
         // 1, 2: accept and open.
