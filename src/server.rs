@@ -15,7 +15,7 @@ use crate::push::Apps;
 use crate::reactor::Reactor;
 use crate::reactor::inbox::{Command, Inbox};
 use crate::reactor::stats::{KickReason, ReactorStats};
-use crate::reactor::sys::{self, Kind, Sys};
+use crate::reactor::sys::{self, Backend, Driver};
 use crate::shared::{Settings, Shared};
 
 /// A running server: its reactors, listening on the client port, and the control thread,
@@ -25,7 +25,7 @@ pub struct Server {
     client_addr: SocketAddr,
     control_addr: SocketAddr,
     shared: Arc<Shared>,
-    backend: Kind,
+    backend: Backend,
     threads: Vec<JoinHandle<io::Result<()>>>,
     /// `None` only once [`Server::shutdown`] has stopped it (or if it failed to start).
     control: Option<ControlHandle>,
@@ -87,7 +87,7 @@ impl Server {
                         core_affinity::set_for_current(id);
                     }
                     // The backend is built here: a ring belongs to the thread that set it up.
-                    let sys = match Sys::new(seed, listener) {
+                    let sys = match Driver::new(seed, listener) {
                         Ok(sys) => sys,
                         Err(e) => {
                             let _ = ready.send(Err(io::Error::new(e.kind(), e.to_string())));
@@ -155,7 +155,7 @@ impl Server {
     }
 
     /// The reactors' backend (`"auto"` resolved).
-    pub fn backend(&self) -> Kind {
+    pub fn backend(&self) -> Backend {
         self.backend
     }
 

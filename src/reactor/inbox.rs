@@ -75,7 +75,7 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
-    use crate::reactor::sys::{self, Event, Kind, Sys};
+    use crate::reactor::sys::{self, Backend, Driver, Event};
 
     fn kick(index: u32) -> Command {
         let conn = ConnId::new(0, index as usize, 1);
@@ -83,19 +83,19 @@ mod tests {
     }
 
     /// The wakes one wait of the reactor's backend delivers.
-    fn wakes(sys: &mut Sys) -> usize {
-        sys.wait(Duration::from_millis(50)).unwrap();
-        std::iter::from_fn(|| sys.next_event()).filter(|&e| e == Event::Wake).count()
+    fn wakes(driver: &mut Driver) -> usize {
+        driver.wait(Duration::from_millis(50)).unwrap();
+        std::iter::from_fn(|| driver.next_event()).filter(|&e| e == Event::Wake).count()
     }
 
     #[test]
     fn a_burst_costs_one_wake_and_no_command_is_stranded() {
-        let (mut sys, waker, _) = sys::loopback(Kind::Epoll).unwrap();
+        let (mut driver, waker, _) = sys::loopback(Backend::Epoll).unwrap();
         let inbox = Inbox::new(waker);
         for i in 0..100 {
             inbox.send(kick(i));
         }
-        assert_eq!(wakes(&mut sys), 1);
+        assert_eq!(wakes(&mut driver), 1);
         inbox.woken();
         let mut drained = 0;
         while inbox.pop().is_some() {
@@ -104,8 +104,8 @@ mod tests {
         assert_eq!(drained, 100);
         // A command sent after the drain started wakes the reactor again.
         inbox.send(kick(100));
-        assert_eq!(wakes(&mut sys), 1);
+        assert_eq!(wakes(&mut driver), 1);
         assert!(matches!(inbox.pop(), Some(Command::Kick { .. })));
-        assert_eq!(wakes(&mut sys), 0);
+        assert_eq!(wakes(&mut driver), 0);
     }
 }

@@ -1,14 +1,14 @@
 //! The data plane: one reactor thread per core.
 //!
 //! # What a reactor owns
-//! A reactor is one thread with its own I/O backend ([`sys::Sys`]: epoll or io_uring), its own
+//! A reactor is one thread with its own I/O backend ([`sys::Driver`]: epoll or io_uring), its own
 //! `SO_REUSEPORT` listener on the client port (held by the backend), its [`ConnTable`], its timer
 //! wheel, its local member lists and its [`Inbox`].
 //! Nothing outside this module touches a connection; other threads talk to a reactor only by
 //! sending it [`Command`]s.
 //!
 //! # Never blocks
-//! The only blocking call is the backend's wait ([`sys::Sys::wait`]). Every
+//! The only blocking call is the backend's wait ([`sys::Driver::wait`]). Every
 //! readiness is drained until `WouldBlock`, except that one connection gets at most
 //! `READS_PER_TURN` reads per loop turn and the listener `ACCEPTS_PER_TURN` accepts, after which
 //! they are revisited on the next turn (fairness), and the push path takes no lock.
@@ -49,7 +49,7 @@ use crate::shared::Shared;
 use conn::ConnState;
 use inbox::{Command, Inbox};
 use stats::KickReason;
-use sys::{Event, Sys};
+use sys::{Driver, Event};
 use table::ConnTable;
 use timer::{TimerEntry, TimerWheel};
 
@@ -115,7 +115,7 @@ struct Drain {
 #[derive(Debug)]
 pub struct Reactor {
     core: usize,
-    sys: Sys,
+    sys: Driver,
     conns: ConnTable,
     timers: TimerWheel,
     due: Vec<(TimerEntry, u32)>,
@@ -139,7 +139,7 @@ pub struct Reactor {
 }
 
 impl Reactor {
-    pub fn new(core: usize, mut sys: Sys, inbox: Arc<Inbox>, shared: Arc<Shared>) -> Reactor {
+    pub fn new(core: usize, mut sys: Driver, inbox: Arc<Inbox>, shared: Arc<Shared>) -> Reactor {
         let members = LocalMembers::new(shared.apps.len());
         sys.reserve(shared.settings.conn_capacity);
         Reactor {
