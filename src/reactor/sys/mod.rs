@@ -27,7 +27,9 @@
 //!    place, and the reactor gives it back with [`Driver::recycle`] before the next `recv`.
 //!    `Recv::WouldBlock` means "nothing more for now": a new [`Event::Input`] will follow.
 //! 4. **Deliver "writable".** [`Event::Writable`] says a connection that was refused bytes can
-//!    take more now.
+//!    take more now. A backend may also deliver it for a connection that was refused nothing, and
+//!    one that [holds writes](Driver::holds_writes) delivers it when the bytes it held have left
+//!    (item 6).
 //! 5. **Arm and disarm write interest.** A [`Driver::send`] that takes fewer bytes than offered
 //!    arms write interest for that connection; the next [`Event::Writable`] disarms it. The
 //!    reactor never asks for it explicitly (epoll registers read and write interest once,
@@ -339,7 +341,9 @@ impl Driver {
     }
 
     /// Contract 6: whether this backend ever holds bytes it took ([`sending`](Self::sending)
-    /// can be true), so that its `Writable` may mean "the bytes you gave me have left".
+    /// can be true). If it does, its `Writable` may mean "the bytes you gave me have left", also
+    /// for a connection with nothing queued; if not, a `Writable` for a connection with nothing
+    /// queued carries no news (writability nobody waited for) and may be ignored.
     pub fn holds_writes(&self) -> bool {
         !matches!(self, Driver::Epoll(_))
     }
