@@ -19,15 +19,13 @@ use mio::net::TcpListener;
 use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Token};
 
-use super::{Event, Recv, RecvBuf};
+use super::{Event, MAX_IOVECS, Recv, RecvBuf};
 
 pub(super) const LISTENER: Token = Token(usize::MAX - 1);
 pub(super) const WAKER: Token = Token(usize::MAX - 2);
 
 /// The per-core read buffer.
 const SCRATCH_BYTES: usize = 64 * 1024;
-/// Most slices handed to one `writev`.
-const MAX_IOVECS: usize = 64;
 
 /// One reactor's epoll instance and listener.
 #[derive(Debug)]
@@ -142,7 +140,7 @@ impl Epoll {
         }
     }
 
-    /// One `writev` of up to 64 buffers; `WouldBlock` is 0 bytes taken.
+    /// One `writev` of up to [`MAX_IOVECS`] buffers; `WouldBlock` is 0 bytes taken.
     pub fn send(
         &mut self,
         _index: usize,

@@ -35,12 +35,12 @@
 //!    reactor never asks for it explicitly (epoll registers read and write interest once,
 //!    edge-triggered, so arming costs no syscall).
 //! 6. **Send, vectored.** [`Driver::send`] takes as many bytes of a list of shared buffers (from
-//!    an offset into the first) as it can without blocking and says how many; what it did not
-//!    take stays the caller's to queue, in order. [`Driver::send_copy`] does the same for bytes
-//!    that are not shared. [`Driver::sending`] says whether the backend still holds bytes of the
-//!    connection it took but has not handed to the kernel's socket yet (the write side is shut
-//!    only after); such a backend ([`Driver::holds_writes`]) delivers [`Event::Writable`] when
-//!    they have left.
+//!    an offset into the first; at most [`MAX_IOVECS`] buffers) as it can without blocking and
+//!    says how many; what it did not take stays the caller's to queue, in order.
+//!    [`Driver::send_copy`] does the same for bytes that are not shared. [`Driver::sending`] says
+//!    whether the backend still holds bytes of the connection it took but has not handed to the
+//!    kernel's socket yet (the write side is shut only after); such a backend
+//!    ([`Driver::holds_writes`]) delivers [`Event::Writable`] when they have left.
 //! 7. **Close.** [`Driver::close`] stops watching the socket and closes it; nothing for it is
 //!    delivered afterwards except events the reactor drops by generation.
 //! 8. **Wake from another core.** A waker (the inbox's) makes the backend deliver
@@ -76,6 +76,10 @@ pub use listener::bind_listeners;
 /// Receive buffers (1 KiB each) in each io_uring reactor's provided-buffer ring (a power of two):
 /// a fixed 512 KiB per reactor, whatever the number of connections.
 pub const RING_BUFFERS: u16 = 512;
+
+/// Contract 6: the most buffers one [`Driver::send`] takes (the rest of its list stays the
+/// caller's).
+pub const MAX_IOVECS: usize = 64;
 
 /// The backend a server runs on: the operator's [`BackendChoice`], `auto` resolved.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

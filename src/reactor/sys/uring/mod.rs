@@ -15,10 +15,10 @@
 //!   has seen the final completion of every operation (`outstanding` counts them) and
 //!   unregistered the ring.
 //! - **One send per connection per turn, one in flight**, so bytes leave in order. Every `send`
-//!   to a connection in one loop turn goes into one op (up to [`send::MAX_IOVECS`] buffers),
-//!   queued to the kernel with every other connection's just before the ring waits; once
-//!   queued, `send` takes nothing for that connection until its completion (the reactor queues
-//!   meanwhile). A partial send continues from its offset.
+//!   to a connection in one loop turn goes into one op (up to [`MAX_IOVECS`](super::MAX_IOVECS)
+//!   buffers), queued to the kernel with every other connection's just before the ring waits;
+//!   once queued, `send` takes nothing for that connection until its completion (the reactor
+//!   queues meanwhile). A partial send continues from its offset.
 //! - **Stale completions miss.** Receives carry `(generation, index)` in their user data and a
 //!   closed connection's slot is marked dead at once, so completions for it (a final
 //!   `ECANCELED`, a last buffer) are dropped, their buffers recycled.

@@ -15,9 +15,8 @@ use io_uring::{opcode, squeue};
 use std::os::fd::RawFd;
 
 use super::DEAD;
+use crate::reactor::sys::MAX_IOVECS;
 
-/// Most buffers handed to one send.
-pub const MAX_IOVECS: usize = 64;
 /// Iovecs kept in the op itself; a send of more spills to `spill` (its capacity is kept).
 const INLINE_IOVECS: usize = 4;
 
