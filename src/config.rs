@@ -69,7 +69,7 @@ pub struct Config {
     /// Pin reactor `i` to core `i % cores`.
     pub pin_cores: bool,
     /// The reactors' I/O backend.
-    pub backend: Backend,
+    pub backend: BackendChoice,
     /// `[client]`: the Pomelo port (TCP and WebSocket).
     pub client: ClientConfig,
     /// `[control]`: the HTTP control port.
@@ -108,9 +108,11 @@ pub struct ClientConfig {
     pub allowed_origins: Vec<String>,
 }
 
-/// The reactors' I/O backend.
+/// The reactors' I/O backend as the operator chose it (`backend`, `SHADDOCK_BACKEND`); the server
+/// resolves it once at start to the backend it runs on, a
+/// [`reactor::sys::Backend`](crate::reactor::sys::Backend).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
-pub enum Backend {
+pub enum BackendChoice {
     /// epoll through `mio`: portable, readiness-based.
     #[default]
     #[serde(rename = "epoll")]
@@ -123,22 +125,22 @@ pub enum Backend {
     Auto,
 }
 
-impl Backend {
+impl BackendChoice {
     /// Whether this build has the io_uring backend (cargo feature `io-uring`, Linux).
     pub const IO_URING_BUILT: bool = cfg!(all(feature = "io-uring", target_os = "linux"));
 
     /// The name used in the configuration file and in `SHADDOCK_BACKEND`.
     pub fn as_str(self) -> &'static str {
         match self {
-            Backend::Epoll => "epoll",
-            Backend::IoUring => "io_uring",
-            Backend::Auto => "auto",
+            BackendChoice::Epoll => "epoll",
+            BackendChoice::IoUring => "io_uring",
+            BackendChoice::Auto => "auto",
         }
     }
 
     /// Parses a configuration name; the error lists the accepted ones.
-    pub fn parse(name: &str) -> Result<Backend, String> {
-        [Backend::Epoll, Backend::IoUring, Backend::Auto]
+    pub fn parse(name: &str) -> Result<BackendChoice, String> {
+        [BackendChoice::Epoll, BackendChoice::IoUring, BackendChoice::Auto]
             .into_iter()
             .find(|b| b.as_str() == name)
             .ok_or_else(|| format!("must be \"epoll\", \"io_uring\" or \"auto\" (got {name:?})"))
@@ -308,7 +310,7 @@ impl Config {
         Self {
             reactors: 0,
             pin_cores: true,
-            backend: Backend::Epoll,
+            backend: BackendChoice::Epoll,
             client: ClientConfig::default(),
             control: ControlConfig::default(),
             log: LogConfig::default(),
@@ -345,8 +347,8 @@ impl Config {
     /// The result is validated like a file; errors name `SHADDOCK_BACKEND`.
     pub fn apply_backend_override(&mut self, name: Option<&str>) -> Result<(), ConfigError> {
         let Some(name) = name.map(str::trim).filter(|n| !n.is_empty()) else { return Ok(()) };
-        let backend = Backend::parse(name).map_err(|reason| invalid(BACKEND_ENV, reason))?;
-        if backend == Backend::IoUring && !Backend::IO_URING_BUILT {
+        let backend = BackendChoice::parse(name).map_err(|reason| invalid(BACKEND_ENV, reason))?;
+        if backend == BackendChoice::IoUring && !BackendChoice::IO_URING_BUILT {
             return Err(invalid(BACKEND_ENV, "this build has no io_uring backend".into()));
         }
         self.backend = backend;
@@ -385,11 +387,15 @@ impl Config {
     pub fn validate(&self) -> Result<(), ConfigError> {
         let c = &self.client;
         in_range("reactors", self.reactors, 0, MAX_REACTORS)?;
-        ensure(self.backend != Backend::IoUring || Backend::IO_URING_BUILT, "backend", || {
-            "this build has no io_uring backend (cargo feature `io-uring`, Linux only); \
+        ensure(
+            self.backend != BackendChoice::IoUring || BackendChoice::IO_URING_BUILT,
+            "backend",
+            || {
+                "this build has no io_uring backend (cargo feature `io-uring`, Linux only); \
              use \"epoll\" or \"auto\""
-                .into()
-        })?;
+                    .into()
+            },
+        )?;
         in_range("client.heartbeat_secs", c.heartbeat_secs, 1, 86_400)?;
         if let Some(timeout) = c.heartbeat_timeout_secs {
             ensure(timeout > c.heartbeat_secs, "client.heartbeat_timeout_secs", || {

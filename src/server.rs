@@ -4,16 +4,16 @@
 //! The daemon (`main.rs`) and the integration tests both start servers through [`Server`].
 
 use std::io;
-use std::net::SocketAddr;
+use std::net::{SocketAddr, TcpListener};
 use std::sync::{Arc, mpsc};
 use std::thread::JoinHandle;
 
 use crate::config::Config;
 use crate::control::{self, ControlHandle, ControlSettings};
+use crate::reactor::Reactor;
 use crate::reactor::inbox::{Command, Inbox, Inboxes};
 use crate::reactor::shared::Shared;
-use crate::reactor::sys::{self, Kind, Seed, Sys};
-use crate::reactor::{Reactor, listener};
+use crate::reactor::sys::{self, Backend, Driver, Seed};
 use crate::stats::{KickReason, Snapshot};
 
 /// A running server: its reactors, listening on the client port, and the control thread,
@@ -23,7 +23,7 @@ pub struct Server {
     client_addr: SocketAddr,
     control_addr: SocketAddr,
     shared: Arc<Shared>,
-    backend: Kind,
+    backend: Backend,
     threads: Vec<JoinHandle<io::Result<()>>>,
     /// `None` only once [`Server::shutdown`] has stopped it (or if it failed to start).
     control: Option<ControlHandle>,
@@ -51,7 +51,7 @@ impl Server {
         let open_files = crate::limits::raise_open_files();
         let cores = config.reactor_count();
         let backend = sys::resolve(config.backend, probe)?;
-        let listeners = listener::bind_reuseport(config.client.listen, cores)?;
+        let listeners = sys::bind_listeners(config.client.listen, cores)?;
         let client_addr = listeners[0].local_addr()?;
         let (seeds, inboxes) = seeds(backend, cores)?;
         let shared = Shared::new(&config, inboxes, conn_capacity(open_files, cores));
@@ -82,7 +82,7 @@ impl Server {
     fn spawn_reactors(
         &mut self,
         seeds: Vec<ReactorSeed>,
-        listeners: Vec<mio::net::TcpListener>,
+        listeners: Vec<TcpListener>,
         pin_cores: bool,
     ) -> io::Result<Vec<Started>> {
         let core_ids =
@@ -149,7 +149,7 @@ impl Server {
     }
 
     /// The reactors' backend (`"auto"` resolved).
-    pub fn backend(&self) -> Kind {
+    pub fn backend(&self) -> Backend {
         self.backend
     }
 
@@ -193,7 +193,7 @@ impl Server {
 }
 
 /// Each reactor's backend seed and inbox, for a backend of `kind`, and all the inboxes.
-fn seeds(kind: Kind, cores: usize) -> io::Result<(Vec<ReactorSeed>, Inboxes)> {
+fn seeds(kind: Backend, cores: usize) -> io::Result<(Vec<ReactorSeed>, Inboxes)> {
     let mut seeds = Vec::with_capacity(cores);
     let mut inboxes = Vec::with_capacity(cores);
     for _ in 0..cores {
@@ -211,14 +211,14 @@ fn run_reactor(
     core: usize,
     pin: Option<core_affinity::CoreId>,
     (seed, inbox): (Seed, Arc<Inbox>),
-    listener: mio::net::TcpListener,
+    listener: TcpListener,
     shared: Arc<Shared>,
     ready: mpsc::SyncSender<io::Result<()>>,
 ) -> io::Result<()> {
     if let Some(id) = pin {
         core_affinity::set_for_current(id);
     }
-    let sys = match Sys::new(seed, listener) {
+    let sys = match Driver::new(seed, listener) {
         Ok(sys) => sys,
         Err(e) => {
             let _ = ready.send(Err(io::Error::new(e.kind(), e.to_string())));

@@ -8,8 +8,8 @@ use std::io;
 use common::{DEMO, DEMO_SECRET, management, start, test_config};
 use serde_json::json;
 use shaddock::Server;
-use shaddock::config::Backend;
-use shaddock::reactor::sys::Kind;
+use shaddock::config::BackendChoice;
+use shaddock::reactor::sys::Backend;
 
 fn io_uring_unavailable() -> io::Result<()> {
     Err(io::Error::new(io::ErrorKind::PermissionDenied, "kernel.io_uring_disabled is 2 (forced)"))
@@ -18,9 +18,9 @@ fn io_uring_unavailable() -> io::Result<()> {
 #[test]
 fn auto_falls_back_to_epoll_when_the_probe_fails_and_serves_pushes() {
     let mut config = test_config(2);
-    config.backend = Backend::Auto;
+    config.backend = BackendChoice::Auto;
     let server = Server::start_with_probe(config, io_uring_unavailable).expect("auto starts");
-    assert_eq!(server.backend(), Kind::Epoll);
+    assert_eq!(server.backend(), Backend::Epoll);
     let server = common::TestServer::from(server);
 
     let mut client = common::client(server.client_addr(), DEMO, "fallback");
@@ -32,11 +32,11 @@ fn auto_falls_back_to_epoll_when_the_probe_fails_and_serves_pushes() {
 
 #[test]
 fn io_uring_refuses_to_start_when_the_probe_fails() {
-    if !Backend::IO_URING_BUILT {
+    if !BackendChoice::IO_URING_BUILT {
         return; // the configuration itself is refused: see config's tests
     }
     let mut config = test_config(1);
-    config.backend = Backend::IoUring;
+    config.backend = BackendChoice::IoUring;
     let error = Server::start_with_probe(config, io_uring_unavailable).unwrap_err();
     assert!(error.to_string().contains("io_uring_disabled"), "{error}");
 }
@@ -46,9 +46,9 @@ fn io_uring_refuses_to_start_when_the_probe_fails() {
 fn the_suite_runs_on_the_backend_it_names() {
     let config = test_config(2);
     let expected = match config.backend {
-        Backend::Epoll => Kind::Epoll,
-        Backend::IoUring => Kind::IoUring,
-        Backend::Auto => return, // either is right
+        BackendChoice::Epoll => Backend::Epoll,
+        BackendChoice::IoUring => Backend::IoUring,
+        BackendChoice::Auto => return, // either is right
     };
     let server = start(config);
     assert_eq!(server.backend(), expected);

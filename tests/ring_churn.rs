@@ -11,8 +11,8 @@ use std::time::Duration;
 use common::metrics::Scrape;
 use common::{DEMO, DEMO_SECRET, PomeloClient, management, start, test_config, wait_until};
 use serde_json::json;
-use shaddock::config::Backend;
-use shaddock::reactor::sys::{Kind, RING_BUFFERS, probe_io_uring};
+use shaddock::config::BackendChoice;
+use shaddock::reactor::sys::{Backend, RING_BUFFERS, probe_io_uring};
 
 const ROUNDS: usize = 10;
 /// Rounds after which the allocator has grown to what one round needs.
@@ -59,11 +59,11 @@ fn churn_ends_with_the_buffer_ring_as_it_started() {
         return;
     }
     let mut config = test_config(2);
-    config.backend = Backend::IoUring;
+    config.backend = BackendChoice::IoUring;
     config.client.max_package_bytes = 2 * MSG_BYTES;
     config.client.max_pending_bytes = 8 * MSG_BYTES;
     let server = start(config);
-    assert_eq!(server.backend(), Kind::IoUring);
+    assert_eq!(server.backend(), Backend::IoUring);
     let addr = server.client_addr();
 
     // The gauges are published by each reactor about once a second.

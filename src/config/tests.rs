@@ -273,11 +273,11 @@ fn duplicate_policy_parses() {
 
 #[test]
 fn backend_parses_every_name() {
-    assert_eq!(Config::default().backend, Backend::Epoll);
-    assert_eq!(parses("backend = \"epoll\"\n").backend, Backend::Epoll);
-    assert_eq!(parses("backend = \"auto\"\n").backend, Backend::Auto);
-    if Backend::IO_URING_BUILT {
-        assert_eq!(parses("backend = \"io_uring\"\n").backend, Backend::IoUring);
+    assert_eq!(Config::default().backend, BackendChoice::Epoll);
+    assert_eq!(parses("backend = \"epoll\"\n").backend, BackendChoice::Epoll);
+    assert_eq!(parses("backend = \"auto\"\n").backend, BackendChoice::Auto);
+    if BackendChoice::IO_URING_BUILT {
+        assert_eq!(parses("backend = \"io_uring\"\n").backend, BackendChoice::IoUring);
     } else {
         let message = rejects("backend = \"io_uring\"\n", "backend");
         assert!(message.contains("no io_uring backend"), "{message}");
@@ -292,13 +292,13 @@ fn backend_override_names_the_variable() {
     let mut config = Config::default();
     config.apply_backend_override(None).unwrap();
     config.apply_backend_override(Some(" ")).unwrap();
-    assert_eq!(config.backend, Backend::Epoll);
+    assert_eq!(config.backend, BackendChoice::Epoll);
     config.apply_backend_override(Some("auto")).unwrap();
-    assert_eq!(config.backend, Backend::Auto);
+    assert_eq!(config.backend, BackendChoice::Auto);
     let e = config.apply_backend_override(Some("uring")).unwrap_err();
     assert_eq!(e.key(), Some(BACKEND_ENV));
     assert!(e.to_string().contains("\"uring\""), "{e}");
-    assert_eq!(config.backend, Backend::Auto, "a bad override changes nothing");
+    assert_eq!(config.backend, BackendChoice::Auto, "a bad override changes nothing");
     let io_uring = config.apply_backend_override(Some("io_uring"));
-    assert_eq!(io_uring.is_ok(), Backend::IO_URING_BUILT);
+    assert_eq!(io_uring.is_ok(), BackendChoice::IO_URING_BUILT);
 }

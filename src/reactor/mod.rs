@@ -1,14 +1,14 @@
 //! The data plane: one reactor thread per core.
 //!
 //! # What a reactor owns
-//! A reactor is one thread with its own I/O backend ([`sys::Sys`]: epoll or io_uring), its own
+//! A reactor is one thread with its own I/O backend ([`sys::Driver`]: epoll or io_uring), its own
 //! `SO_REUSEPORT` listener on the client port (held by the backend), its [`ConnTable`], its timer
 //! wheel, its local member lists and its [`Inbox`].
 //! Nothing outside this module touches a connection; other threads talk to a reactor only by
 //! sending it [`Command`]s.
 //!
 //! # Never blocks
-//! The only blocking call is the backend's wait ([`sys::Sys::wait`]). Every
+//! The only blocking call is the backend's wait ([`sys::Driver::wait`]). Every
 //! readiness is drained until `WouldBlock`, except that one connection gets at most
 //! `READS_PER_TURN` reads per loop turn and the listener `ACCEPTS_PER_TURN` accepts, after which
 //! they are revisited on the next turn (fairness), and the push path takes no lock.
@@ -36,7 +36,6 @@
 pub mod conn;
 pub mod inbox;
 mod input;
-pub mod listener;
 pub mod outbox;
 pub mod shared;
 mod socket;
@@ -59,11 +58,9 @@ use crate::session::{Flow, Kick, Now};
 use crate::stats::{self, KickReason, ReactorCounters};
 use inbox::{Command, Inbox};
 use shared::Shared;
-use sys::{Event, Sys};
+use sys::{Driver, Event};
 use table::ConnTable;
 use timer::{TimerEntry, TimerWheel};
-
-pub use sys::{LISTENER, WAKER};
 
 /// Whether a connection is still read after what was just done to it.
 #[must_use]
@@ -100,7 +97,7 @@ struct Drain {
 #[derive(Debug)]
 pub struct Reactor {
     core: usize,
-    sys: Sys,
+    sys: Driver,
     conns: ConnTable,
     timers: TimerWheel,
     due: Vec<(TimerEntry, u32)>,
@@ -127,7 +124,7 @@ pub struct Reactor {
 }
 
 impl Reactor {
-    pub fn new(core: usize, mut sys: Sys, inbox: Arc<Inbox>, shared: Arc<Shared>) -> Reactor {
+    pub fn new(core: usize, mut sys: Driver, inbox: Arc<Inbox>, shared: Arc<Shared>) -> Reactor {
         let members = LocalMembers::new(shared.apps());
         sys.reserve(shared.limits.conn_capacity);
         Reactor {

@@ -11,11 +11,10 @@ use std::io;
 
 use bytes::Bytes;
 
-/// Most frames handed to one send.
-const MAX_IOVECS: usize = 64;
+use super::sys::MAX_IOVECS;
 
 /// Fills the unused part of a list of frames.
-static NO_BYTES: Bytes = Bytes::new();
+pub(super) static NO_BYTES: Bytes = Bytes::new();
 
 #[derive(Debug, Default)]
 pub struct Outbox {
@@ -60,7 +59,7 @@ impl Outbox {
         }
     }
 
-    /// Hands the queue to `send` (up to 64 frames at a time, the first from the offset already
+    /// Hands the queue to `send` (up to [`MAX_IOVECS`] frames at a time, the first from the offset already
     /// written) until it is empty or `send` takes nothing; returns the bytes taken. `send` is a
     /// backend's vectored send: it returns how many bytes it took, 0 when it would block.
     pub fn flush_with(

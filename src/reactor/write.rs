@@ -13,17 +13,12 @@ use std::net::Shutdown;
 
 use bytes::Bytes;
 
-use super::outbox::Outbox;
+use super::outbox::{NO_BYTES, Outbox};
+use super::sys::MAX_IOVECS;
 use super::{Liveness, Reactor};
 use crate::push::Frame;
 use crate::session::Kick;
 use crate::stats::{self, KickReason};
-
-/// Most frames handed to one direct send.
-const MAX_IOVECS: usize = 64;
-
-/// Fills the unused part of a list of frames.
-static NO_BYTES: Bytes = Bytes::new();
 
 impl Reactor {
     /// Sends what `transmit` holds for the connection being read.

@@ -4,13 +4,13 @@
 //! # Invariants
 //! - Connections are registered once for read and write interest, edge-triggered, under the
 //!   token `generation << 32 | index`; write interest is thus always armed and costs nothing.
-//! - [`LISTENER`] and [`WAKER`] have all generation bits set, which no connection has
+//! - `LISTENER` and `WAKER` have all generation bits set, which no connection has
 //!   (generations are 24 bits), so no connection token collides with them.
 //! - The scratch buffer is lent by [`Epoll::recv`] and given back by [`Epoll::recycle`]; between
 //!   the two, `scratch` is empty (a `recv` without a `recycle` would allocate a new one).
 
 use std::io::{self, IoSlice, Read, Write};
-use std::net::TcpStream;
+use std::net::{self, TcpStream};
 use std::os::fd::AsRawFd;
 use std::time::Duration;
 
@@ -19,15 +19,13 @@ use mio::net::TcpListener;
 use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Token};
 
-use super::{Event, Recv, RecvBuf};
+use super::{Event, MAX_IOVECS, Recv, RecvBuf};
 
-pub const LISTENER: Token = Token(usize::MAX - 1);
-pub const WAKER: Token = Token(usize::MAX - 2);
+pub(super) const LISTENER: Token = Token(usize::MAX - 1);
+pub(super) const WAKER: Token = Token(usize::MAX - 2);
 
 /// The per-core read buffer.
 const SCRATCH_BYTES: usize = 64 * 1024;
-/// Most slices handed to one `writev`.
-const MAX_IOVECS: usize = 64;
 
 /// One reactor's epoll instance and listener.
 #[derive(Debug)]
@@ -42,9 +40,10 @@ pub struct Epoll {
 }
 
 impl Epoll {
-    /// Takes the core's poll (whose registry already holds the inbox's waker under [`WAKER`])
-    /// and its listener.
-    pub fn new(poll: Poll, mut listener: TcpListener) -> io::Result<Epoll> {
+    /// Takes the core's poll (whose registry already holds the inbox's waker under `WAKER`)
+    /// and its non-blocking listener.
+    pub fn new(poll: Poll, listener: net::TcpListener) -> io::Result<Epoll> {
+        let mut listener = TcpListener::from_std(listener);
         poll.registry().register(&mut listener, LISTENER, Interest::READABLE)?;
         Ok(Epoll {
             poll,
@@ -141,7 +140,7 @@ impl Epoll {
         }
     }
 
-    /// One `writev` of up to 64 buffers; `WouldBlock` is 0 bytes taken.
+    /// One `writev` of up to [`MAX_IOVECS`] buffers; `WouldBlock` is 0 bytes taken.
     pub fn send(
         &mut self,
         _index: usize,

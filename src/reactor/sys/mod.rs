@@ -2,84 +2,97 @@
 //! (`uring`, cargo feature `io-uring`, Linux).
 //!
 //! Nothing above this module names epoll or io_uring: the reactor (accept, read, write, close)
-//! speaks only to [`Sys`], and [`Sys`] hands every call to the backend it was built with. The
-//! server picks the backend once ([`resolve`]: `backend = "epoll" | "io_uring" | "auto"`), makes
-//! each reactor's [`Seed`] and inbox [`Waker`] ([`seed`]), and each reactor thread builds its
-//! [`Sys`] from its seed ([`Sys::new`]), so that a ring is set up by the thread that uses it.
+//! speaks only to its [`Driver`], and the driver hands every call to the backend it was built
+//! with. Three names, one each: the operator's [`BackendChoice`] (`backend = "epoll" |
+//! "io_uring" | "auto"`), the [`Backend`] the server runs on once the choice is resolved
+//! ([`resolve`]), and each reactor's [`Driver`], its instance of that backend. The server
+//! resolves the choice once, makes each reactor's [`Seed`] and inbox [`Waker`] ([`seed`]), and
+//! each reactor thread builds its driver from its seed ([`Driver::new`]), so that a ring is set
+//! up by the thread that uses it.
 //!
 //! # The contract
 //! Every backend provides, for one reactor and on that reactor's thread only:
 //!
-//! 1. **Accept on the core's listener.** The backend owns the core's `SO_REUSEPORT` listener.
-//!    [`Event::Accept`] says connections may be waiting; [`Sys::accept`] hands them out one at a
-//!    time and fails with `WouldBlock` when there is none for now (so the reactor may stop early
-//!    and come back next turn: what is not taken stays queued). [`Sys::stop_accepting`] closes
-//!    the listener for good.
-//! 2. **Open a connection.** [`Sys::open`] starts watching a newly accepted socket under the
+//! 1. **Accept on the core's listener.** The backend owns the core's `SO_REUSEPORT` listener
+//!    (one of [`bind_listeners`]'s, handed to [`Driver::new`]). [`Event::Accept`] says
+//!    connections may be waiting; [`Driver::accept`] hands them out one at a time and fails with
+//!    `WouldBlock` when there is none for now (so the reactor may stop early and come back next
+//!    turn: what is not taken stays queued). [`Driver::stop_accepting`] closes the listener for
+//!    good.
+//! 2. **Open a connection.** [`Driver::open`] starts watching a newly accepted socket under the
 //!    reactor's `(index, generation)` for it. Every event names that pair, so the reactor can
 //!    drop an event for a connection that closed and whose slot was reused.
 //! 3. **Deliver "bytes arrived".** [`Event::Input`] says a connection has input (or end of
-//!    stream, or an error). [`Sys::recv`] hands it out as a [`RecvBuf`] the reactor decodes in
-//!    place, and the reactor gives it back with [`Sys::recycle`] before the next `recv`.
+//!    stream, or an error). [`Driver::recv`] hands it out as a [`RecvBuf`] the reactor decodes in
+//!    place, and the reactor gives it back with [`Driver::recycle`] before the next `recv`.
 //!    `Recv::WouldBlock` means "nothing more for now": a new [`Event::Input`] will follow.
 //! 4. **Deliver "writable".** [`Event::Writable`] says a connection that was refused bytes can
-//!    take more now.
-//! 5. **Arm and disarm write interest.** A [`Sys::send`] that takes fewer bytes than offered arms
-//!    write interest for that connection; the next [`Event::Writable`] disarms it. The reactor
-//!    never asks for it explicitly (epoll registers read and write interest once, edge-triggered,
-//!    so arming costs no syscall).
-//! 6. **Send, vectored.** [`Sys::send`] takes as many bytes of a list of shared buffers (from an
-//!    offset into the first) as it can without blocking and says how many; what it did not take
-//!    stays the caller's to queue, in order. [`Sys::send_copy`] does the same for bytes that are
-//!    not shared. [`Sys::sending`] says whether the backend still holds bytes of the connection
-//!    it took but has not handed to the kernel's socket yet (the write side is shut only after);
-//!    such a backend ([`Sys::holds_writes`]) delivers [`Event::Writable`] when they have left.
-//! 7. **Close.** [`Sys::close`] stops watching the socket and closes it; nothing for it is
+//!    take more now, or that the bytes the backend held for it have left (item 6). A backend may
+//!    also deliver it for a connection that was refused nothing: the reactor checks its own
+//!    state (a queue, a closing connection whose write side is still open), not the event.
+//! 5. **Arm and disarm write interest.** A [`Driver::send`] that takes fewer bytes than offered
+//!    arms write interest for that connection; the next [`Event::Writable`] disarms it. The
+//!    reactor never asks for it explicitly (epoll registers read and write interest once,
+//!    edge-triggered, so arming costs no syscall).
+//! 6. **Send, vectored.** [`Driver::send`] takes as many bytes of a list of shared buffers (from
+//!    an offset into the first; at most [`MAX_IOVECS`] buffers) as it can without blocking and
+//!    says how many; what it did not take stays the caller's to queue, in order.
+//!    [`Driver::send_copy`] does the same for bytes that are not shared. [`Driver::sending`] says
+//!    whether the backend still holds bytes of the connection it took but has not handed to the
+//!    kernel's socket yet (the write side is shut only after); a backend that holds bytes
+//!    delivers [`Event::Writable`] when they have left.
+//! 7. **Close.** [`Driver::close`] stops watching the socket and closes it; nothing for it is
 //!    delivered afterwards except events the reactor drops by generation.
 //! 8. **Wake from another core.** A waker (the inbox's) makes the backend deliver
 //!    [`Event::Wake`]; a burst of wakes may be delivered as one.
-//! 9. **Wait with a timeout.** [`Sys::wait`] blocks until something happened or the timeout
-//!    passed (zero: only look), and [`Sys::next_event`] then returns what happened, one event at
-//!    a time, until `None`. It is the reactor's only blocking call.
+//! 9. **Wait with a timeout.** [`Driver::wait`] blocks until something happened or the timeout
+//!    passed (zero: only look), and [`Driver::next_event`] then returns what happened, one event
+//!    at a time, until `None`. It is the reactor's only blocking call.
 //!
-//! Besides, [`Sys::reserve`] sizes the backend's per-connection table once, and
-//! [`Sys::publish`] copies a backend's own gauges into the reactor's stats (io_uring: its
+//! Besides, [`Driver::reserve`] sizes the backend's per-connection table once, and
+//! [`Driver::publish`] copies a backend's own gauges into the reactor's stats (io_uring: its
 //! receive buffers and sends in flight).
 
 pub mod epoll;
+mod listener;
 #[cfg(all(feature = "io-uring", target_os = "linux"))]
 pub mod uring;
 
 use std::io;
-use std::net::TcpStream;
+use std::net::{TcpListener, TcpStream};
 use std::ops::{Deref, DerefMut};
 use std::os::fd::OwnedFd;
 use std::time::Duration;
 
 use bytes::Bytes;
 use mio::Poll;
-use mio::net::TcpListener;
 
-use crate::config::Backend;
+use crate::config::BackendChoice;
 use crate::stats::RingGauges;
-pub use epoll::{Epoll, LISTENER, WAKER};
+pub use epoll::Epoll;
+use epoll::WAKER;
+pub use listener::bind_listeners;
 
 /// Receive buffers (1 KiB each) in each io_uring reactor's provided-buffer ring (a power of two):
 /// a fixed 512 KiB per reactor, whatever the number of connections.
 pub const RING_BUFFERS: u16 = 512;
 
-/// The backend a server runs on, once `auto` is resolved.
+/// Contract 6: the most buffers one [`Driver::send`] takes (the rest of its list stays the
+/// caller's).
+pub const MAX_IOVECS: usize = 64;
+
+/// The backend a server runs on: the operator's [`BackendChoice`], `auto` resolved.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Kind {
+pub enum Backend {
     Epoll,
     IoUring,
 }
 
-impl Kind {
+impl Backend {
     pub fn as_str(self) -> &'static str {
         match self {
-            Kind::Epoll => "epoll",
-            Kind::IoUring => "io_uring",
+            Backend::Epoll => "epoll",
+            Backend::IoUring => "io_uring",
         }
     }
 }
@@ -96,18 +109,18 @@ pub fn probe_io_uring() -> io::Result<()> {
 /// The backend for `choice`: `"io_uring"` must pass `probe` (else the error says why), `"auto"`
 /// falls back to epoll with a logged warning when it does not. `probe` is [`probe_io_uring`]
 /// except in tests that force a failure.
-pub fn resolve(choice: Backend, probe: fn() -> io::Result<()>) -> io::Result<Kind> {
+pub fn resolve(choice: BackendChoice, probe: fn() -> io::Result<()>) -> io::Result<Backend> {
     match choice {
-        Backend::Epoll => Ok(Kind::Epoll),
-        Backend::IoUring => match probe() {
-            Ok(()) => Ok(Kind::IoUring),
+        BackendChoice::Epoll => Ok(Backend::Epoll),
+        BackendChoice::IoUring => match probe() {
+            Ok(()) => Ok(Backend::IoUring),
             Err(e) => Err(io::Error::new(e.kind(), format!("backend = \"io_uring\": {e}"))),
         },
-        Backend::Auto => match probe() {
-            Ok(()) => Ok(Kind::IoUring),
+        BackendChoice::Auto => match probe() {
+            Ok(()) => Ok(Backend::IoUring),
             Err(e) => {
                 tracing::warn!(error = %e, "io_uring is not available: falling back to epoll");
-                Ok(Kind::Epoll)
+                Ok(Backend::Epoll)
             }
         },
     }
@@ -122,20 +135,30 @@ pub enum Seed {
     IoUring(OwnedFd),
 }
 
-/// A reactor's seed and the waker its inbox uses, for a backend of `kind`.
-pub fn seed(kind: Kind) -> io::Result<(Seed, Waker)> {
-    match kind {
-        Kind::Epoll => {
+/// A reactor's seed and the waker its inbox uses, for `backend`.
+pub fn seed(backend: Backend) -> io::Result<(Seed, Waker)> {
+    match backend {
+        Backend::Epoll => {
             let poll = Poll::new()?;
             let waker = mio::Waker::new(poll.registry(), WAKER)?;
             Ok((Seed::Epoll(poll), Waker::Mio(waker)))
         }
-        Kind::IoUring => {
+        Backend::IoUring => {
             let flags = rustix::event::EventfdFlags::CLOEXEC;
             let fd = rustix::event::eventfd(0, flags)?;
             Ok((Seed::IoUring(fd.try_clone()?), Waker::EventFd(fd)))
         }
     }
+}
+
+/// A driver of `backend` on its own loopback listener (bound to a free port: the address), and the
+/// waker of its inbox: for tests of what sits above the backend.
+#[cfg(test)]
+pub(crate) fn loopback(backend: Backend) -> io::Result<(Driver, Waker, std::net::SocketAddr)> {
+    let listener = bind_listeners(([127, 0, 0, 1], 0).into(), 1)?.remove(0);
+    let addr = listener.local_addr()?;
+    let (seed, waker) = seed(backend)?;
+    Ok((Driver::new(seed, listener)?, waker, addr))
 }
 
 /// Contract 8: wakes a reactor from another thread.
@@ -167,16 +190,16 @@ pub enum Event {
     Accept,
     /// The inbox's waker fired.
     Wake,
-    /// The connection has input, end of stream or an error to hand out with [`Sys::recv`].
+    /// The connection has input, end of stream or an error to hand out with [`Driver::recv`].
     Input { index: usize, generation: u32 },
     /// The connection can take more bytes.
     Writable { index: usize, generation: u32 },
 }
 
-/// What [`Sys::recv`] found for a connection.
+/// What [`Driver::recv`] found for a connection.
 #[derive(Debug)]
 pub enum Recv {
-    /// Bytes, to decode in place and give back with [`Sys::recycle`].
+    /// Bytes, to decode in place and give back with [`Driver::recycle`].
     Data(RecvBuf),
     /// Nothing more for now.
     WouldBlock,
@@ -186,7 +209,7 @@ pub enum Recv {
     Failed(io::Error),
 }
 
-/// Received bytes, lent by the backend until [`Sys::recycle`].
+/// Received bytes, lent by the backend until [`Driver::recycle`].
 #[derive(Debug)]
 pub enum RecvBuf {
     /// The first `len` bytes of the per-core scratch buffer (epoll).
@@ -218,43 +241,45 @@ impl DerefMut for RecvBuf {
     }
 }
 
-/// A reactor's backend; every method is an item of the contract in the module doc.
+/// A reactor's driver: its instance of the [`Backend`]; every method is an item of the contract
+/// in the module doc.
 #[derive(Debug)]
 #[allow(clippy::large_enum_variant)] // one per reactor, never moved after start
-pub enum Sys {
+pub enum Driver {
     Epoll(Epoll),
     #[cfg(all(feature = "io-uring", target_os = "linux"))]
     IoUring(uring::Uring),
 }
 
-/// Calls the same method on whichever backend `$sys` is.
+/// Calls the same method on whichever backend `$driver` is.
 macro_rules! each {
-    ($sys:expr, $b:ident => $call:expr) => {
-        match $sys {
-            Sys::Epoll($b) => $call,
+    ($driver:expr, $b:ident => $call:expr) => {
+        match $driver {
+            Driver::Epoll($b) => $call,
             #[cfg(all(feature = "io-uring", target_os = "linux"))]
-            Sys::IoUring($b) => $call,
+            Driver::IoUring($b) => $call,
         }
     };
 }
 
-impl Sys {
-    /// Builds the backend on the reactor's thread, with the core's listener.
-    pub fn new(seed: Seed, listener: TcpListener) -> io::Result<Sys> {
+impl Driver {
+    /// Builds the backend on the reactor's thread, with the core's listener (one of
+    /// [`bind_listeners`]'s).
+    pub fn new(seed: Seed, listener: TcpListener) -> io::Result<Driver> {
         match seed {
-            Seed::Epoll(poll) => Ok(Sys::Epoll(Epoll::new(poll, listener)?)),
+            Seed::Epoll(poll) => Ok(Driver::Epoll(Epoll::new(poll, listener)?)),
             #[cfg(all(feature = "io-uring", target_os = "linux"))]
-            Seed::IoUring(wake) => Ok(Sys::IoUring(uring::Uring::new(listener.into(), wake)?)),
+            Seed::IoUring(wake) => Ok(Driver::IoUring(uring::Uring::new(listener, wake)?)),
             #[cfg(not(all(feature = "io-uring", target_os = "linux")))]
             Seed::IoUring(_) => Err(io::ErrorKind::Unsupported.into()),
         }
     }
 
-    pub fn kind(&self) -> Kind {
+    pub fn backend(&self) -> Backend {
         match self {
-            Sys::Epoll(_) => Kind::Epoll,
+            Driver::Epoll(_) => Backend::Epoll,
             #[cfg(all(feature = "io-uring", target_os = "linux"))]
-            Sys::IoUring(_) => Kind::IoUring,
+            Driver::IoUring(_) => Backend::IoUring,
         }
     }
 
@@ -291,10 +316,10 @@ impl Sys {
     /// Contract 3: gives back what [`recv`](Self::recv) lent.
     pub fn recycle(&mut self, buf: RecvBuf) {
         match (self, buf) {
-            (Sys::Epoll(b), buf) => b.recycle(buf),
+            (Driver::Epoll(b), buf) => b.recycle(buf),
             // A ring buffer goes back to its ring when it drops.
             #[cfg(all(feature = "io-uring", target_os = "linux"))]
-            (Sys::IoUring(_), buf) => drop(buf),
+            (Driver::IoUring(_), buf) => drop(buf),
         }
     }
 
@@ -319,21 +344,15 @@ impl Sys {
         each!(self, b => b.send_copy(index, stream, data))
     }
 
-    /// Contract 6: whether this backend ever holds bytes it took ([`sending`](Self::sending)
-    /// can be true), so that its `Writable` may mean "the bytes you gave me have left".
-    pub fn holds_writes(&self) -> bool {
-        !matches!(self, Sys::Epoll(_))
-    }
-
     /// Contract 6: the backend still holds bytes it took for this connection.
     pub fn sending(&self, index: usize) -> bool {
         match self {
-            Sys::Epoll(_) => {
+            Driver::Epoll(_) => {
                 let _ = index; // epoll's sends are synchronous
                 false
             }
             #[cfg(all(feature = "io-uring", target_os = "linux"))]
-            Sys::IoUring(b) => b.sending(index),
+            Driver::IoUring(b) => b.sending(index),
         }
     }
 
@@ -346,11 +365,11 @@ impl Sys {
     /// backend keeps per connection, for `conns` connections, as the reactor's table does.
     pub fn reserve(&mut self, conns: usize) {
         match self {
-            Sys::Epoll(_) => {
+            Driver::Epoll(_) => {
                 let _ = conns; // epoll keeps nothing per connection in user space
             }
             #[cfg(all(feature = "io-uring", target_os = "linux"))]
-            Sys::IoUring(b) => b.reserve_conns(conns),
+            Driver::IoUring(b) => b.reserve_conns(conns),
         }
     }
 
@@ -358,11 +377,11 @@ impl Sys {
     /// receive found the ring empty, its sends in flight).
     pub fn publish(&self, gauges: &RingGauges) {
         match self {
-            Sys::Epoll(_) => {
+            Driver::Epoll(_) => {
                 let _ = gauges; // epoll has no gauges of its own
             }
             #[cfg(all(feature = "io-uring", target_os = "linux"))]
-            Sys::IoUring(b) => {
+            Driver::IoUring(b) => {
                 use std::sync::atomic::Ordering;
                 let (total, free, exhaustions, sends) = b.counters();
                 gauges.recv_buffers.store(total, Ordering::Relaxed);

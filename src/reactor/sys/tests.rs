@@ -8,102 +8,98 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 
 use super::*;
-use crate::reactor::listener;
 
-fn kinds() -> Vec<Kind> {
-    let mut kinds = vec![Kind::Epoll];
+fn backends() -> Vec<Backend> {
+    let mut backends = vec![Backend::Epoll];
     if probe_io_uring().is_ok() {
-        kinds.push(Kind::IoUring);
+        backends.push(Backend::IoUring);
     }
-    kinds
+    backends
 }
 
 /// Waits (bounded) for an event that `want` accepts.
-fn wait_for(sys: &mut Sys, want: impl Fn(Event) -> bool) -> Event {
+fn wait_for(driver: &mut Driver, want: impl Fn(Event) -> bool) -> Event {
     let deadline = Instant::now() + Duration::from_secs(5);
     while Instant::now() < deadline {
-        sys.wait(Duration::from_millis(50)).unwrap();
-        while let Some(event) = sys.next_event() {
+        driver.wait(Duration::from_millis(50)).unwrap();
+        while let Some(event) = driver.next_event() {
             if want(event) {
                 return event;
             }
         }
     }
-    panic!("no such event within 5 s on {:?}", sys.kind());
+    panic!("no such event within 5 s on {:?}", driver.backend());
 }
 
 #[test]
 fn every_backend_keeps_the_contract() {
-    for kind in kinds() {
-        let listener = listener::bind_reuseport("127.0.0.1:0".parse().unwrap(), 1).unwrap();
-        let addr = listener[0].local_addr().unwrap();
-        let (seed, waker) = seed(kind).unwrap();
-        let mut sys = Sys::new(seed, listener.into_iter().next().unwrap()).unwrap();
-        assert_eq!(sys.kind(), kind);
+    for backend in backends() {
+        let (mut driver, waker, addr) = loopback(backend).unwrap();
+        assert_eq!(driver.backend(), backend);
 
         // 1, 2: accept and open.
         let mut client = TcpStream::connect(addr).unwrap();
         client.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
         let stream = loop {
-            wait_for(&mut sys, |e| e == Event::Accept);
-            match sys.accept() {
+            wait_for(&mut driver, |e| e == Event::Accept);
+            match driver.accept() {
                 Ok(stream) => break stream,
-                Err(e) => assert_eq!(e.kind(), io::ErrorKind::WouldBlock, "{kind:?}"),
+                Err(e) => assert_eq!(e.kind(), io::ErrorKind::WouldBlock, "{backend:?}"),
             }
         };
-        sys.open(7, 3, &stream).unwrap();
+        driver.open(7, 3, &stream).unwrap();
 
         // 3: bytes arrived, lent, given back.
         client.write_all(b"hello").unwrap();
         let mut got = Vec::new();
         while got.len() < 5 {
-            wait_for(&mut sys, |e| e == Event::Input { index: 7, generation: 3 });
+            wait_for(&mut driver, |e| e == Event::Input { index: 7, generation: 3 });
             loop {
-                match sys.recv(&stream) {
+                match driver.recv(&stream) {
                     Recv::Data(mut buf) => {
                         buf.make_ascii_uppercase(); // decoded in place
                         got.extend_from_slice(&buf);
-                        sys.recycle(buf);
+                        driver.recycle(buf);
                     }
                     Recv::WouldBlock => break,
-                    other => panic!("{kind:?}: {other:?}"),
+                    other => panic!("{backend:?}: {other:?}"),
                 }
             }
         }
-        assert_eq!(got, b"HELLO", "{kind:?}");
+        assert_eq!(got, b"HELLO", "{backend:?}");
 
         // 6: a vectored send from an offset, and a copy behind it in the same turn (io_uring:
         // in the same send); once handed to the kernel, nothing more until writable.
         let (a, b) = (Bytes::from_static(b"abc"), Bytes::from_static(b"def"));
-        assert_eq!(sys.send(7, &stream, &[&a, &b], 1).unwrap(), 5, "{kind:?}");
-        assert_eq!(sys.send_copy(7, &stream, b"!").unwrap(), 1, "{kind:?}");
-        sys.wait(Duration::ZERO).unwrap(); // hands this turn's sends to the kernel
-        if sys.sending(7) {
-            assert_eq!(sys.send_copy(7, &stream, b"?").unwrap(), 0, "one send in flight");
-            wait_for(&mut sys, |e| e == Event::Writable { index: 7, generation: 3 });
+        assert_eq!(driver.send(7, &stream, &[&a, &b], 1).unwrap(), 5, "{backend:?}");
+        assert_eq!(driver.send_copy(7, &stream, b"!").unwrap(), 1, "{backend:?}");
+        driver.wait(Duration::ZERO).unwrap(); // hands this turn's sends to the kernel
+        if driver.sending(7) {
+            assert_eq!(driver.send_copy(7, &stream, b"?").unwrap(), 0, "one send in flight");
+            wait_for(&mut driver, |e| e == Event::Writable { index: 7, generation: 3 });
         }
-        assert!(!sys.sending(7));
-        assert_eq!(sys.send_copy(7, &stream, b"?").unwrap(), 1);
-        sys.wait(Duration::ZERO).unwrap();
+        assert!(!driver.sending(7));
+        assert_eq!(driver.send_copy(7, &stream, b"?").unwrap(), 1);
+        driver.wait(Duration::ZERO).unwrap();
         let mut out = [0; 7];
         client.read_exact(&mut out).unwrap();
-        assert_eq!(&out, b"bcdef!?", "{kind:?}");
+        assert_eq!(&out, b"bcdef!?", "{backend:?}");
 
         // 8: a wake from another thread.
         std::thread::scope(|s| {
             s.spawn(|| waker.wake().unwrap());
         });
-        wait_for(&mut sys, |e| e == Event::Wake);
+        wait_for(&mut driver, |e| e == Event::Wake);
 
         // 7: close; the peer sees the end of the stream.
-        sys.close(7, stream);
-        sys.wait(Duration::ZERO).unwrap();
-        while sys.next_event().is_some() {}
-        assert_eq!(client.read(&mut out).unwrap(), 0, "{kind:?}");
+        driver.close(7, stream);
+        driver.wait(Duration::ZERO).unwrap();
+        while driver.next_event().is_some() {}
+        assert_eq!(client.read(&mut out).unwrap(), 0, "{backend:?}");
 
         // 1: after stop_accepting, accept has nothing.
-        sys.stop_accepting();
-        let error = sys.accept().unwrap_err();
+        driver.stop_accepting();
+        let error = driver.accept().unwrap_err();
         assert_eq!(error.kind(), io::ErrorKind::WouldBlock);
     }
 }
@@ -119,9 +115,9 @@ fn auto_falls_back_to_epoll_when_the_probe_fails() {
     fn never() -> io::Result<()> {
         panic!("epoll needs no probe")
     }
-    assert_eq!(resolve(Backend::Auto, fails).unwrap(), Kind::Epoll);
-    assert_eq!(resolve(Backend::Auto, passes).unwrap(), Kind::IoUring);
-    assert_eq!(resolve(Backend::Epoll, never).unwrap(), Kind::Epoll);
-    let error = resolve(Backend::IoUring, fails).unwrap_err();
+    assert_eq!(resolve(BackendChoice::Auto, fails).unwrap(), Backend::Epoll);
+    assert_eq!(resolve(BackendChoice::Auto, passes).unwrap(), Backend::IoUring);
+    assert_eq!(resolve(BackendChoice::Epoll, never).unwrap(), Backend::Epoll);
+    let error = resolve(BackendChoice::IoUring, fails).unwrap_err();
     assert!(error.to_string().contains("io_uring_disabled"), "{error}");
 }

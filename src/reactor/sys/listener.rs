@@ -2,19 +2,20 @@
 //! accepts over the cores.
 //!
 //! Port 0 binds the first listener to a free port and the rest to that same port. The listeners
-//! carry `TCP_NODELAY`, which accepted sockets inherit (pushes are small and must not wait).
+//! are non-blocking and carry `TCP_NODELAY`, which accepted sockets inherit (pushes are small and
+//! must not wait). Each backend adapts its listener itself (epoll: registers it with its poll;
+//! io_uring: makes it blocking, as the ring waits for connections).
 
 use std::io;
-use std::net::SocketAddr;
+use std::net::{SocketAddr, TcpListener};
 
-use mio::net::TcpListener;
 use socket2::{Domain, Protocol, Socket, Type};
 
 /// Pending connections the kernel queues per listener before accept.
 const BACKLOG: i32 = 4096;
 
 /// Binds `count` listeners sharing one address and port.
-pub fn bind_reuseport(addr: SocketAddr, count: usize) -> io::Result<Vec<TcpListener>> {
+pub fn bind_listeners(addr: SocketAddr, count: usize) -> io::Result<Vec<TcpListener>> {
     let mut listeners = Vec::with_capacity(count);
     let mut addr = addr;
     for _ in 0..count {
@@ -26,9 +27,9 @@ pub fn bind_reuseport(addr: SocketAddr, count: usize) -> io::Result<Vec<TcpListe
         socket.set_nonblocking(true)?;
         socket.bind(&addr.into())?;
         socket.listen(BACKLOG)?;
-        let std_listener: std::net::TcpListener = socket.into();
-        addr = std_listener.local_addr()?;
-        listeners.push(TcpListener::from_std(std_listener));
+        let listener: TcpListener = socket.into();
+        addr = listener.local_addr()?;
+        listeners.push(listener);
     }
     Ok(listeners)
 }
@@ -39,7 +40,7 @@ mod tests {
 
     #[test]
     fn port_zero_is_shared_by_every_listener() {
-        let listeners = bind_reuseport("127.0.0.1:0".parse().unwrap(), 3).unwrap();
+        let listeners = bind_listeners("127.0.0.1:0".parse().unwrap(), 3).unwrap();
         let ports: Vec<u16> = listeners.iter().map(|l| l.local_addr().unwrap().port()).collect();
         assert_ne!(ports[0], 0);
         assert!(ports.iter().all(|&p| p == ports[0]), "{ports:?}");
@@ -47,7 +48,7 @@ mod tests {
 
     #[test]
     fn accepted_sockets_inherit_nodelay() {
-        let listeners = bind_reuseport("127.0.0.1:0".parse().unwrap(), 1).unwrap();
+        let listeners = bind_listeners("127.0.0.1:0".parse().unwrap(), 1).unwrap();
         let addr = listeners[0].local_addr().unwrap();
         let _client = std::net::TcpStream::connect(addr).unwrap();
         let accepted = loop {
