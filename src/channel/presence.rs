@@ -8,7 +8,7 @@
 //!
 //! # Invariants
 //! - At most one entry per clientId.
-//! - An entry's table hash is [`spread`] of its id's key; the key comes from a per-channel
+//! - An entry's table hash is `spread` of its id's key; the key comes from a per-channel
 //!   random SipHash key, so clients cannot choose ids that collide.
 
 use std::hash::BuildHasher;

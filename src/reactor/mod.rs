@@ -97,7 +97,7 @@ struct Drain {
 #[derive(Debug)]
 pub struct Reactor {
     core: usize,
-    sys: Driver,
+    driver: Driver,
     conns: ConnTable,
     timers: TimerWheel,
     due: Vec<(TimerEntry, u32)>,
@@ -124,12 +124,12 @@ pub struct Reactor {
 }
 
 impl Reactor {
-    pub fn new(core: usize, mut sys: Driver, inbox: Arc<Inbox>, shared: Arc<Shared>) -> Reactor {
+    pub fn new(core: usize, mut driver: Driver, inbox: Arc<Inbox>, shared: Arc<Shared>) -> Reactor {
         let members = LocalMembers::new(shared.apps());
-        sys.reserve(shared.limits.conn_capacity);
+        driver.reserve(shared.limits.conn_capacity);
         Reactor {
             core,
-            sys,
+            driver,
             conns: ConnTable::with_capacity(shared.limits.conn_capacity),
             timers: TimerWheel::new(0),
             due: Vec::new(),
@@ -155,14 +155,14 @@ impl Reactor {
     pub fn run(mut self) -> io::Result<()> {
         loop {
             let timeout = self.poll_timeout();
-            self.sys.wait(timeout)?;
+            self.driver.wait(timeout)?;
             self.now_at = Instant::now();
             let now = self.now_at.duration_since(self.epoch).as_secs() as u32;
             if now != self.now {
-                self.sys.publish(&self.counters().ring);
+                self.driver.publish(&self.counters().ring);
             }
             self.now = now;
-            while let Some(event) = self.sys.next_event() {
+            while let Some(event) = self.driver.next_event() {
                 match event {
                     Event::Accept => self.accept(),
                     Event::Wake => self.inbox.woken(),
@@ -371,7 +371,7 @@ impl Reactor {
         if self.drain.is_some() {
             return;
         }
-        self.sys.stop_accepting();
+        self.driver.stop_accepting();
         self.accept_again = false;
         let pending = self.conns.ids();
         tracing::info!(core = self.core, connections = pending.len(), drain_secs, "draining");

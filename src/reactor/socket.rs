@@ -17,7 +17,7 @@ use crate::stats::{self, KickReason};
 impl Reactor {
     pub(super) fn accept(&mut self) {
         for _ in 0..ACCEPTS_PER_TURN {
-            match self.sys.accept() {
+            match self.driver.accept() {
                 Ok(stream) => self.admit(stream),
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                     self.accept_again = false;
@@ -41,7 +41,7 @@ impl Reactor {
     fn admit(&mut self, stream: TcpStream) {
         let index = self.conns.next_index();
         let generation = self.conns.next_generation();
-        if let Err(e) = self.sys.open(index, generation, &stream) {
+        if let Err(e) = self.driver.open(index, generation, &stream) {
             tracing::warn!(core = self.core, error = %e, "could not register a new connection");
             return;
         }
@@ -62,15 +62,15 @@ impl Reactor {
                 return;
             };
             let closing = conn.closing.is_closing();
-            let liveness = match self.sys.recv(&conn.stream) {
+            let liveness = match self.driver.recv(&conn.stream) {
                 // A closing connection's input is discarded.
                 Recv::Data(buf) if closing => {
-                    self.sys.recycle(buf);
+                    self.driver.recycle(buf);
                     Liveness::Open
                 }
                 Recv::Data(mut buf) => {
                     let liveness = self.on_input(index, &mut buf);
-                    self.sys.recycle(buf);
+                    self.driver.recycle(buf);
                     liveness
                 }
                 Recv::WouldBlock => return,
@@ -137,7 +137,7 @@ impl Reactor {
         };
         conn.closing.set_closing();
         conn.read_rest = None;
-        if conn.out.is_none() && !self.sys.sending(index) {
+        if conn.out.is_none() && !self.driver.sending(index) {
             let _ = conn.stream.shutdown(Shutdown::Write);
             conn.closing.set_write_shut();
         }
@@ -160,7 +160,7 @@ impl Reactor {
                 Some(Transport::WebSocket) => &counters.websocket,
             };
             stats::sub(gauge, 1);
-            self.sys.close(index, conn.stream);
+            self.driver.close(index, conn.stream);
         }
     }
 }

@@ -38,9 +38,9 @@ impl Reactor {
     pub(super) fn on_writable(&mut self, index: usize) {
         let Some(conn) = self.conns.get_mut(index) else { return };
         if let Some(out) = conn.out.as_mut() {
-            let (sys, stream) = (&mut self.sys, &conn.stream);
+            let (driver, stream) = (&mut self.driver, &conn.stream);
             let before = out.len();
-            let result = out.flush_with(|bufs, offset| sys.send(index, stream, bufs, offset));
+            let result = out.flush_with(|bufs, offset| driver.send(index, stream, bufs, offset));
             // Count what left even when the flush ended in an error.
             let written = (before - out.len()) as u64;
             let counters = &self.shared.reactors[self.core];
@@ -56,7 +56,7 @@ impl Reactor {
             conn.out = None;
         }
         let closing = conn.closing;
-        if closing.is_closing() && !closing.is_write_shut() && !self.sys.sending(index) {
+        if closing.is_closing() && !closing.is_write_shut() && !self.driver.sending(index) {
             let _ = conn.stream.shutdown(Shutdown::Write);
             conn.closing.set_write_shut();
         }
@@ -84,7 +84,7 @@ impl Reactor {
             *buf = frame.bytes(form);
         }
         let offered: usize = bufs[..count].iter().map(|b| b.len()).sum();
-        let Ok(written) = self.sys.send(index, &conn.stream, &bufs[..count], 0) else {
+        let Ok(written) = self.driver.send(index, &conn.stream, &bufs[..count], 0) else {
             self.close(index);
             return Liveness::Gone;
         };
@@ -137,7 +137,7 @@ impl Reactor {
             stats::add(&counters.queued_bytes, data.len() as u64);
             return;
         }
-        match self.sys.send_copy(index, &conn.stream, data) {
+        match self.driver.send_copy(index, &conn.stream, data) {
             Ok(written) => {
                 stats::add(&counters.bytes_written, written as u64);
                 if written < data.len() {

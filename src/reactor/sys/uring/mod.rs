@@ -15,8 +15,8 @@
 //!   the next completion is looked at. A completion without the MORE flag re-arms the receive at
 //!   the end of the batch, and so does `ENOBUFS` (counted), once the batch gave its buffers back.
 //! - **Memory the kernel uses outlives the operation.** A send's iovecs and `msghdr` are in its
-//!   boxed [`SendOp`], and the bytes they point into are held by the turn's pin set
-//!   ([`pins`]: one reference per buffer per turn, not per send), both until the send's final
+//!   boxed `SendOp`, and the bytes they point into are held by the turn's pin set
+//!   (`pins`: one reference per buffer per turn, not per send), both until the send's final
 //!   completion; the eventfd read buffer, the buffer ring and its buffers live until [`Drop`]
 //!   has seen the final completion of every operation (`outstanding` counts them) and
 //!   unregistered the ring.
