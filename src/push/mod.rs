@@ -16,6 +16,8 @@ pub mod outlet;
 pub mod rate;
 pub mod refusal;
 pub mod service;
+#[cfg(test)]
+pub(crate) mod testing;
 
 pub use apps::{App, Apps};
 pub use frame::{Frame, FrameEncoder, Push};

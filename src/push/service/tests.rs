@@ -5,9 +5,9 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 
 use super::*;
-use crate::config::AppConfig;
 use crate::ids::Forms;
 use crate::push::outlet::Recorder;
+use crate::push::testing::TestApps;
 
 const DEMO: AppId = AppId(0);
 
@@ -16,15 +16,9 @@ fn service(
     duplicate: DuplicatePolicy,
     max_clients: Option<usize>,
 ) -> PushService {
-    let app = |apikey: &str, secret: &str| AppConfig {
-        apikey: apikey.into(),
-        secret: secret.into(),
-        max_clients,
-        push_rate_per_sec: rate,
-    };
-    let apps = Apps::from_config(&[app("demo", "secret-demo"), app("other", "secret-other")]);
-    let policy = JoinPolicy { duplicate, on_add_users_limit: 2 };
-    PushService::new(apps.unwrap(), 2, FrameEncoder::new(None), policy, Instant::now())
+    let refuse_duplicates = duplicate == DuplicatePolicy::Refuse;
+    let apps = TestApps { rate, refuse_duplicates, max_clients, on_add_users_limit: 2, dict: None };
+    apps.service(Instant::now())
 }
 
 fn conn(core: usize, index: usize) -> ConnId {
@@ -149,12 +143,12 @@ fn refusals_have_their_codes() {
     let service = service(None, DuplicatePolicy::Refuse, Some(1));
     let mut out = Recorder::default();
     assert_eq!(service.lookup("nope").unwrap_err().code, 404);
-    assert_eq!(service.authenticate("nope", Some("secret-demo")).unwrap_err().code, 404);
+    assert_eq!(service.authenticate("nope", Some("demo-secret")).unwrap_err().code, 404);
     let missing = service.authenticate("demo", None).unwrap_err();
     assert_eq!((missing.code, missing.msg.as_str()), (401, "missing secret"));
-    let wrong = service.authenticate("demo", Some("secret-other")).unwrap_err();
+    let wrong = service.authenticate("demo", Some("other-secret")).unwrap_err();
     assert_eq!((wrong.code, wrong.msg.as_str()), (401, "wrong secret"));
-    assert_eq!(service.authenticate("demo", Some("secret-demo")), Ok(DEMO));
+    assert_eq!(service.authenticate("demo", Some("demo-secret")), Ok(DEMO));
 
     join(&service, conn(0, 1), WireForm::PomeloTcp, "alice", &mut out);
     let again = service.enter_client(DEMO, conn(0, 2), WireForm::PomeloTcp, "alice", &mut out);

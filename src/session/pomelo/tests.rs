@@ -7,15 +7,16 @@ use std::time::{Duration, Instant};
 use bytes::BytesMut;
 use serde_json::{Value, json};
 
-use crate::config::{AppConfig, DuplicatePolicy};
+use crate::config::DuplicatePolicy;
 use crate::ids::{AppId, ConnId, Edge, Transport, WireForm};
 use crate::protocol::pomelo::handshake;
 use crate::protocol::pomelo::message::{self, Message, MessageType, Route};
 use crate::protocol::pomelo::package::{self, HANDSHAKE_ACK, HEARTBEAT, PackageType};
 use crate::protocol::pomelo::{RouteDict, kick};
 use crate::protocol::websocket::frame::{self as ws, OpCode};
+use crate::push::PushService;
 use crate::push::outlet::Recorder;
-use crate::push::{Apps, FrameEncoder, JoinPolicy, PushService};
+use crate::push::testing::TestApps;
 use crate::session::transport::handle_input;
 use crate::session::{
     Context, Flow, InputRest, Kick, Now, PomeloSettings, Session, SessionSettings,
@@ -49,15 +50,14 @@ impl World {
         max_clients: Option<usize>,
         dict: Option<RouteDict>,
     ) -> World {
-        let app = |apikey: &str, secret: &str| AppConfig {
-            apikey: apikey.into(),
-            secret: secret.into(),
+        let refuse_duplicates = duplicate == DuplicatePolicy::Refuse;
+        let apps = TestApps {
+            rate,
+            refuse_duplicates,
             max_clients,
-            push_rate_per_sec: rate,
+            dict: dict.clone(),
+            ..TestApps::default()
         };
-        let apps = Apps::from_config(&[app("demo", "demo-secret"), app("other", "other-secret")]);
-        let policy = JoinPolicy { duplicate, on_add_users_limit: 10 };
-        let encoder = FrameEncoder::new(dict.clone());
         let t0 = Instant::now();
         World {
             settings: SessionSettings {
@@ -66,7 +66,7 @@ impl World {
                 allowed_origins: Vec::new(),
                 handshake_timeout_secs: HANDSHAKE_TIMEOUT,
             },
-            push: PushService::new(apps.unwrap(), 2, encoder, policy, t0),
+            push: apps.service(t0),
             out: Recorder::default(),
             t0,
         }
