@@ -111,6 +111,16 @@ pub struct Message<'a> {
 }
 
 impl<'a> Message<'a> {
+    /// A REQUEST `id` (never 0) on `route`.
+    pub fn request(id: u32, route: Route<'a>, body: &'a [u8]) -> Self {
+        Message { kind: MessageType::Request, id, route, body }
+    }
+
+    /// A NOTIFY on `route`: a request without an answer.
+    pub fn notify(route: Route<'a>, body: &'a [u8]) -> Self {
+        Message { kind: MessageType::Notify, id: 0, route, body }
+    }
+
     /// A RESPONSE to request `id`.
     pub fn response(id: u32, body: &'a [u8]) -> Self {
         Message { kind: MessageType::Response, id, route: Route::None, body }
@@ -260,6 +270,22 @@ fn put_message(flag: u8, msg: &Message<'_>, out: &mut BytesMut) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn constructors_make_what_decode_gives_back() {
+        let cases = [
+            (Message::request(3, Route::Name("a.b.c"), b"{}"), MessageType::Request, 3),
+            (Message::notify(Route::Code(2), b"{}"), MessageType::Notify, 0),
+            (Message::response(3, b"{}"), MessageType::Response, 3),
+            (Message::push(Route::Name("onMsg"), b"{}"), MessageType::Push, 0),
+        ];
+        for (msg, kind, id) in cases {
+            assert_eq!((msg.kind, msg.id), (kind, id));
+            let mut out = BytesMut::new();
+            encode(&msg, &mut out).unwrap();
+            assert_eq!(decode(&out).unwrap(), msg);
+        }
+    }
     use proptest::prelude::*;
 
     const ENTER: &str = "connector.entryHandler.enter";

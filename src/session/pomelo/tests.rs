@@ -145,7 +145,7 @@ fn pkg(kind: PackageType, body: &[u8]) -> Vec<u8> {
 
 fn request(id: u32, route: &str, body: &Value) -> Vec<u8> {
     let body = serde_json::to_vec(body).unwrap();
-    let msg = Message { kind: MessageType::Request, id, route: Route::Name(route), body: &body };
+    let msg = Message::request(id, Route::Name(route), &body);
     let mut out = BytesMut::new();
     message::encode_package(&msg, &mut out).unwrap();
     out.to_vec()
@@ -315,8 +315,7 @@ fn every_refusal_is_a_response_with_its_code() {
     assert_eq!(code(manager.request(world, PUSH_ALL, json!({"apikey": "demo", "msg": 1}))), 429);
     // A notify (id 0) gets no response, even when refused.
     let notify = {
-        let msg =
-            Message { kind: MessageType::Notify, id: 0, route: Route::Name(ENTER), body: b"{}" };
+        let msg = Message::notify(Route::Name(ENTER), b"{}");
         let mut out = BytesMut::new();
         message::encode_package(&msg, &mut out).unwrap();
         out.to_vec()
@@ -332,7 +331,7 @@ fn route_codes_come_from_the_dictionary() {
     let mut conn = Conn::new(1);
     conn.open(world, 0);
     let coded = |id, code: u16, body: &[u8]| {
-        let msg = Message { kind: MessageType::Request, id, route: Route::Code(code), body };
+        let msg = Message::request(id, Route::Code(code), body);
         let mut out = BytesMut::new();
         message::encode_package(&msg, &mut out).unwrap();
         out.to_vec()

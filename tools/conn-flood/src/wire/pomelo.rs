@@ -19,7 +19,7 @@
 
 use bytes::BytesMut;
 use shaddock::protocol::ProtocolError;
-use shaddock::protocol::pomelo::message::{self, Message, MessageType, Route};
+use shaddock::protocol::pomelo::message::{self, Message, Route};
 use shaddock::protocol::pomelo::package::{self, PackageType};
 
 /// The route clients and management sessions enter by.
@@ -56,7 +56,7 @@ pub fn encode_request(
     body: &[u8],
     out: &mut BytesMut,
 ) -> Result<(), ProtocolError> {
-    let msg = Message { kind: MessageType::Request, id, route: Route::Name(route), body };
+    let msg = Message::request(id, Route::Name(route), body);
     message::encode_package(&msg, out)
 }
 
@@ -115,6 +115,7 @@ pub fn json_number(body: &[u8], key: &str) -> Option<u64> {
 mod tests {
     use super::*;
     use shaddock::protocol::pomelo::handshake;
+    use shaddock::protocol::pomelo::message::MessageType;
 
     #[test]
     fn handshake_is_what_the_server_decodes() {
