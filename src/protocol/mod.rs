@@ -19,6 +19,7 @@
 
 pub mod error;
 pub mod pomelo;
+pub mod protobuf;
 pub mod sniff;
 pub mod websocket;
 pub mod wire;
