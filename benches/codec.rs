@@ -67,14 +67,18 @@ fn encode_handshake(c: &mut Criterion) {
     group.bench_function("response_with_dict", |b| {
         b.iter(|| {
             out.clear();
-            handshake::encode_response(black_box(Some(300)), Some(&dict), true, &mut out);
+            let offer = handshake::ProtosOffer::None;
+            handshake::encode_response(black_box(Some(300)), Some(&dict), true, offer, &mut out)
+                .expect("fits");
             black_box(out.len())
         })
     });
     group.bench_function("response_cached_dict", |b| {
         b.iter(|| {
             out.clear();
-            handshake::encode_response(black_box(Some(300)), Some(&dict), false, &mut out);
+            let offer = handshake::ProtosOffer::None;
+            handshake::encode_response(black_box(Some(300)), Some(&dict), false, offer, &mut out)
+                .expect("fits");
             black_box(out.len())
         })
     });

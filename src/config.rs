@@ -106,6 +106,13 @@ pub struct ClientConfig {
     pub drain_secs: u32,
     /// WebSocket upgrades must carry one of these `Origin`s (ASCII case-insensitive); empty = any.
     pub allowed_origins: Vec<String>,
+    /// pomelo-protobuf protos for what the server sends (Pomelo's `serverProtos.json`), for
+    /// every app without its own; unset = none. Relative to the configuration file's directory.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub server_protos: Option<PathBuf>,
+    /// pomelo-protobuf protos for what clients send (Pomelo's `clientProtos.json`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client_protos: Option<PathBuf>,
 }
 
 /// The reactors' I/O backend as the operator chose it (`backend`, `SHADDOCK_BACKEND`); the server
@@ -202,6 +209,32 @@ pub struct AppConfig {
     /// Optional limit on the app's pushes per second, from every edge (bursts up to one
     /// second's worth; past it the answer is 429); at least 1.
     pub push_rate_per_sec: Option<u32>,
+    /// This app's own server protos; an app that sets either file has its own protos (a file
+    /// it leaves unset is empty) and its clients name it in the handshake (`user.apikey`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server_protos: Option<PathBuf>,
+    /// This app's own client protos; see `server_protos`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_protos: Option<PathBuf>,
+}
+
+impl AppConfig {
+    /// An app with no limits and no protos of its own.
+    pub fn new(apikey: impl Into<String>, secret: impl Into<String>) -> AppConfig {
+        AppConfig {
+            apikey: apikey.into(),
+            secret: secret.into(),
+            max_clients: None,
+            push_rate_per_sec: None,
+            server_protos: None,
+            client_protos: None,
+        }
+    }
+
+    /// Whether the app has protos of its own (either file set).
+    pub fn has_own_protos(&self) -> bool {
+        self.server_protos.is_some() || self.client_protos.is_some()
+    }
 }
 
 impl fmt::Debug for AppConfig {
@@ -211,6 +244,8 @@ impl fmt::Debug for AppConfig {
             .field("secret", &"<redacted>")
             .field("max_clients", &self.max_clients)
             .field("push_rate_per_sec", &self.push_rate_per_sec)
+            .field("server_protos", &self.server_protos)
+            .field("client_protos", &self.client_protos)
             .finish()
     }
 }
@@ -261,13 +296,7 @@ impl Default for Config {
             .ok()
             .filter(|s| !s.is_empty())
             .unwrap_or_else(|| generated_secret().to_owned());
-        let demo = AppConfig {
-            apikey: DEMO_APIKEY.to_owned(),
-            secret,
-            max_clients: None,
-            push_rate_per_sec: None,
-        };
-        Self { apps: vec![demo], ..Self::without_apps() }
+        Self { apps: vec![AppConfig::new(DEMO_APIKEY, secret)], ..Self::without_apps() }
     }
 }
 
@@ -285,6 +314,8 @@ impl Default for ClientConfig {
             use_dict: true,
             drain_secs: 10,
             allowed_origins: Vec::new(),
+            server_protos: None,
+            client_protos: None,
         }
     }
 }
@@ -325,11 +356,31 @@ impl Config {
         Ok(config)
     }
 
-    /// Reads, parses and validates a configuration file; read errors name the file.
+    /// Reads, parses and validates a configuration file; read errors name the file. Relative
+    /// file paths in it (the protos) are taken relative to the file's directory.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
         let text = std::fs::read_to_string(path)
             .map_err(|source| ConfigError::Read { path: path.to_owned(), source })?;
-        Self::from_toml_str(&text)
+        let mut config = Self::from_toml_str(&text)?;
+        if let Some(dir) = path.parent() {
+            config.resolve_paths(dir);
+        }
+        Ok(config)
+    }
+
+    /// Makes every relative file path in the configuration relative to `dir` instead.
+    pub fn resolve_paths(&mut self, dir: &Path) {
+        let resolve = |p: &mut Option<PathBuf>| {
+            if let Some(path) = p.as_mut().filter(|p| p.is_relative()) {
+                *path = dir.join(&*path);
+            }
+        };
+        resolve(&mut self.client.server_protos);
+        resolve(&mut self.client.client_protos);
+        for app in &mut self.apps {
+            resolve(&mut app.server_protos);
+            resolve(&mut app.client_protos);
+        }
     }
 
     /// The default configuration file, every key commented (what `shaddock config` prints).

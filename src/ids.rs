@@ -48,6 +48,10 @@ impl std::fmt::Debug for ConnId {
 pub struct AppId(pub u16);
 
 impl AppId {
+    /// No app: what a session holds before it names one. Never an app's id (there are at
+    /// most `u16::MAX` apps, numbered from 0).
+    pub const NONE: AppId = AppId(u16::MAX);
+
     pub fn index(self) -> usize {
         usize::from(self.0)
     }

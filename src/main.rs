@@ -46,9 +46,7 @@ fn main() -> ExitCode {
             print!("{}", Config::default_toml());
             Ok(())
         }
-        Command::Check { config } => Config::load(&config)
-            .map(|_| println!("{}: ok", config.display()))
-            .map_err(anyhow::Error::from),
+        Command::Check { config: path } => check(&path),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -57,6 +55,14 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// `shaddock check`: the file, then what it names (the protos), as a start would read them.
+fn check(path: &std::path::Path) -> anyhow::Result<()> {
+    let config = Config::load(path)?;
+    Server::check(&config).map_err(anyhow::Error::msg)?;
+    println!("{}: ok", path.display());
+    Ok(())
 }
 
 fn run(path: Option<PathBuf>) -> anyhow::Result<()> {

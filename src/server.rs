@@ -10,10 +10,12 @@ use std::thread::JoinHandle;
 
 use crate::config::Config;
 use crate::control::{self, ControlHandle, ControlSettings};
+use crate::push::ProtoSets;
 use crate::reactor::Reactor;
 use crate::reactor::inbox::{Command, Inbox, Inboxes};
 use crate::reactor::shared::Shared;
 use crate::reactor::sys::{self, Backend, Driver, Seed};
+use crate::session::PomeloSettings;
 use crate::stats::{KickReason, Snapshot};
 
 /// A running server: its reactors, listening on the client port, and the control thread,
@@ -37,6 +39,13 @@ type Started = mpsc::Receiver<io::Result<()>>;
 type ReactorSeed = (Seed, Arc<Inbox>);
 
 impl Server {
+    /// Checks what `config` names beyond its own text (the protos files), as a start would,
+    /// without starting anything (`shaddock check`).
+    pub fn check(config: &Config) -> Result<(), String> {
+        let protos = ProtoSets::load(config).map_err(|e| e.to_string())?;
+        PomeloSettings::from_config(config, &protos).map(drop)
+    }
+
     /// Validates `config`, picks the reactors' backend (`backend`; `"auto"` probes io_uring and
     /// falls back to epoll), binds the client port (port 0 picks a free one) and starts one
     /// reactor thread per configured core, then the control thread on `control.listen`.

@@ -8,7 +8,7 @@
 
 use bytes::BytesMut;
 use shaddock::protocol::ProtocolError;
-use shaddock::protocol::pomelo::handshake::{self, HandshakeRejection};
+use shaddock::protocol::pomelo::handshake::{self, HandshakeRejection, ProtosOffer};
 use shaddock::protocol::pomelo::package::{self, HANDSHAKE_ACK, HEARTBEAT, MAX_BODY_LEN};
 use shaddock::protocol::pomelo::{
     Message, MessageType, PackageType, Route, RouteDict, kick, message,
@@ -212,7 +212,14 @@ fn reencode(run: u8, bytes: &[u8], out: &mut BytesMut) {
     match pkg.kind {
         PackageType::Handshake => {
             let heartbeat = if run == 1 { 300 } else { 1 };
-            handshake::encode_response(Some(heartbeat), Some(&run_dict(run)), true, out);
+            handshake::encode_response(
+                Some(heartbeat),
+                Some(&run_dict(run)),
+                true,
+                ProtosOffer::None,
+                out,
+            )
+            .unwrap();
         }
         PackageType::Heartbeat => out.extend_from_slice(&HEARTBEAT),
         PackageType::HandshakeAck => out.extend_from_slice(&HANDSHAKE_ACK),
@@ -396,7 +403,7 @@ fn hybrid_section_3_handshake() {
     assert_eq!(package::decode(&prefix, MAX_BODY_LEN), Ok(None));
     let dict = RouteDict::new([ENTER], []).unwrap();
     let mut out = BytesMut::new();
-    handshake::encode_response(Some(300), Some(&dict), true, &mut out);
+    handshake::encode_response(Some(300), Some(&dict), true, ProtosOffer::None, &mut out).unwrap();
     assert_eq!(out[0], prefix[0]);
     assert_eq!(&out[4..prefix.len()], &prefix[4..]);
     assert!(out[4..].starts_with(

@@ -302,3 +302,23 @@ fn backend_override_names_the_variable() {
     let io_uring = config.apply_backend_override(Some("io_uring"));
     assert_eq!(io_uring.is_ok(), BackendChoice::IO_URING_BUILT);
 }
+
+#[test]
+fn protos_paths_are_relative_to_the_file() {
+    let text = format!(
+        "[client]\nserver_protos = \"protos/server.json\"\nclient_protos = \"/etc/c.json\"\n{APP}\
+         server_protos = \"a/server.json\"\n"
+    );
+    let dir = std::env::temp_dir().join(format!("shaddock-config-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("shaddock.toml");
+    std::fs::write(&file, text).unwrap();
+    let config = Config::load(&file).unwrap();
+    std::fs::remove_dir_all(&dir).unwrap();
+    assert_eq!(config.client.server_protos, Some(dir.join("protos/server.json")));
+    assert_eq!(config.client.client_protos, Some(PathBuf::from("/etc/c.json")));
+    assert_eq!(config.apps[0].server_protos, Some(dir.join("a/server.json")));
+    assert_eq!(config.apps[0].client_protos, None);
+    assert!(config.apps[0].has_own_protos());
+    assert!(!parses("").apps[0].has_own_protos());
+}

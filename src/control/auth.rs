@@ -39,16 +39,12 @@ mod tests {
     use crate::push::{Apps, FrameEncoder, JoinPolicy};
 
     fn apps() -> PushService {
-        let app = |apikey: &str, secret: &str| AppConfig {
-            apikey: apikey.into(),
-            secret: secret.into(),
-            max_clients: None,
-            push_rate_per_sec: None,
-        };
+        let app = |apikey: &str, secret: &str| AppConfig::new(apikey, secret);
         let apps = Apps::from_config(&[app("a", "secret-of-a"), app("b", "secret-of-b")]);
         let policy = JoinPolicy { duplicate: DuplicatePolicy::Replace, on_add_users_limit: 1 };
         let now = std::time::Instant::now();
-        PushService::new(apps.unwrap(), 1, FrameEncoder::new(None), policy, now)
+        let protos = crate::push::ProtoSets::none(2);
+        PushService::new(apps.unwrap(), protos, 1, FrameEncoder::new(None), policy, now)
     }
 
     fn with_auth(value: &str) -> HeaderMap {

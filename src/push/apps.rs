@@ -95,12 +95,7 @@ mod tests {
     use super::*;
 
     fn app(apikey: &str, secret: &str) -> AppConfig {
-        AppConfig {
-            apikey: apikey.into(),
-            secret: secret.into(),
-            max_clients: None,
-            push_rate_per_sec: None,
-        }
+        AppConfig::new(apikey, secret)
     }
 
     #[test]

@@ -9,7 +9,8 @@
 //! How each frontend encodes a push (the frontend contract's third item) lives here, one arm per
 //! form in [`FrameEncoder::encode`], from that frontend's codec under `protocol/`:
 //! - `PomeloTcp`: a Pomelo DATA package with a PUSH message, its route compressed by the
-//!   route dictionary when the server uses one.
+//!   route dictionary when the server uses one, its body the push's protobuf body when its
+//!   route has a server proto (encoded once, in [`Push::with_protos`]), else the JSON.
 //! - `PomeloWebSocket`: the same package behind a binary WebSocket frame header. Server frames
 //!   are unmasked, so this form too is the same for every recipient; when both Pomelo forms are
 //!   asked for they share one buffer, the header just before the package.
@@ -21,21 +22,47 @@ use crate::protocol::ProtocolError;
 use crate::protocol::pomelo::RouteDict;
 use crate::protocol::pomelo::message::{self, Message, Route};
 use crate::protocol::pomelo::package::{HEADER_LEN, MAX_BODY_LEN};
+use crate::protocol::protobuf::{CodecError, Protos};
 use crate::protocol::websocket::frame::{self as ws, OpCode};
 
-/// A push before encoding: the route and the JSON body, shared by every recipient.
+/// A push before encoding: the route and the body, shared by every recipient.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Push {
     pub route: &'static str,
+    /// The JSON body.
     pub body: Bytes,
+    /// What a Pomelo client receives instead of `body`, when the route has a server proto: the
+    /// body encoded with it (pomelo-protobuf), once for every recipient.
+    pub pomelo_body: Option<Bytes>,
 }
 
 impl Push {
     /// A push of `body` (any JSON value) on `route`.
     pub fn new(route: &'static str, body: &serde_json::Value) -> Push {
         // A `Value` always serializes: its keys are strings.
-        let body = serde_json::to_vec(body).unwrap_or_default();
-        Push { route, body: Bytes::from(body) }
+        let json = serde_json::to_vec(body).unwrap_or_default();
+        Push { route, body: Bytes::from(json), pomelo_body: None }
+    }
+
+    /// A push of `body` on `route`, for Pomelo clients encoded with `server`'s proto of the
+    /// route if it has one; the error names the field that does not fit it.
+    pub fn with_protos(
+        route: &'static str,
+        body: &serde_json::Value,
+        server: &Protos,
+    ) -> Result<Push, CodecError> {
+        let mut push = Push::new(route, body);
+        if server.has(route) {
+            let mut encoded = BytesMut::new();
+            server.encode(route, body, &mut encoded)?;
+            push.pomelo_body = Some(encoded.freeze());
+        }
+        Ok(push)
+    }
+
+    /// The body in a Pomelo message: the protobuf one if there is one, else the JSON.
+    pub fn pomelo_body(&self) -> &Bytes {
+        self.pomelo_body.as_ref().unwrap_or(&self.body)
     }
 }
 
@@ -82,7 +109,7 @@ impl FrameEncoder {
 
     /// Fails as [`encode`](Self::encode) would for any form, without encoding.
     pub fn check(&self, push: &Push) -> Result<(), ProtocolError> {
-        let msg = Message::push(self.pomelo_route(push.route), &push.body);
+        let msg = Message::push(self.pomelo_route(push.route), push.pomelo_body());
         match message::encoded_len(&msg) {
             len if len > MAX_BODY_LEN => Err(ProtocolError::BodyTooLarge(len)),
             _ => Ok(()),
@@ -95,7 +122,7 @@ impl FrameEncoder {
         let tcp = forms.contains(WireForm::PomeloTcp);
         let websocket = forms.contains(WireForm::PomeloWebSocket);
         if tcp || websocket {
-            let msg = Message::push(self.pomelo_route(push.route), &push.body);
+            let msg = Message::push(self.pomelo_route(push.route), push.pomelo_body());
             let package_len = HEADER_LEN + message::encoded_len(&msg);
             let header_len = if websocket { ws::header_len(package_len) } else { 0 };
             let mut out = BytesMut::with_capacity(header_len + package_len);

@@ -5,6 +5,7 @@
 //!   the auth, rate limits and counters in one place.
 //! - [`frame`]: a [`Push`] and its [`Frame`], encoded once per wire form.
 //! - [`outlet`]: the [`Outlet`] the service hands its effects on connections to.
+//! - [`protos`]: the apps' pomelo-protobuf protos ([`ProtoSets`]), loaded and checked at start.
 //! - [`apps`], [`rate`], [`body`] (the pushes' routes and JSON bodies), [`refusal`].
 //!
 //! Nothing here touches a connection or reads a clock.
@@ -13,6 +14,7 @@ pub mod apps;
 pub mod body;
 pub mod frame;
 pub mod outlet;
+pub mod protos;
 pub mod rate;
 pub mod refusal;
 pub mod service;
@@ -22,5 +24,6 @@ pub(crate) mod testing;
 pub use apps::{App, Apps};
 pub use frame::{Frame, FrameEncoder, Push};
 pub use outlet::Outlet;
+pub use protos::{ProtoSet, ProtoSets, ProtosId};
 pub use refusal::Refusal;
 pub use service::{ClientJoin, JoinPolicy, PushService};

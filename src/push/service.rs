@@ -6,7 +6,7 @@
 //! counters (`shaddock_pushes_total{source}` is labelled by [`Edge`], nothing else differs).
 //!
 //! # What it owns
-//! The apps (apikeys, secrets, limits), the channel registry (presence, management sessions,
+//! The apps (apikeys, secrets, limits, protos), the channel registry (presence, management sessions,
 //! members per core and per wire form), the per-app push rates, the [`FrameEncoder`] and the
 //! push counters.
 //!
@@ -29,7 +29,7 @@ use super::body::{self, ON_ADD, ON_LEAVE, ON_MSG};
 use super::frame::{Frame, FrameEncoder, Push};
 use super::outlet::Outlet;
 use super::rate::PushRates;
-use super::{Apps, Refusal};
+use super::{Apps, ProtoSets, Refusal};
 use crate::channel::{Channels, ClientId, Join, PresenceKey};
 use crate::config::DuplicatePolicy;
 use crate::ids::{AppId, ConnId, Edge, WireForm};
@@ -62,14 +62,17 @@ pub struct PushService {
     channels: Channels,
     rates: PushRates,
     encoder: FrameEncoder,
+    protos: ProtoSets,
     policy: JoinPolicy,
     counters: PushCounters,
 }
 
 impl PushService {
-    /// The service for `apps`, with channels for `cores` reactors; rates start full at `now`.
+    /// The service for `apps` (with their `protos`), with channels for `cores` reactors; rates
+    /// start full at `now`.
     pub fn new(
         apps: Apps,
+        protos: ProtoSets,
         cores: usize,
         encoder: FrameEncoder,
         policy: JoinPolicy,
@@ -81,6 +84,7 @@ impl PushService {
             rates: PushRates::new(&rates, now),
             apps,
             encoder,
+            protos,
             policy,
             counters: PushCounters::default(),
         }
@@ -97,6 +101,11 @@ impl PushService {
 
     pub fn counters(&self) -> &PushCounters {
         &self.counters
+    }
+
+    /// Every app's protos.
+    pub fn protos(&self) -> &ProtoSets {
+        &self.protos
     }
 
     /// The app `apikey` names (404 if none).
@@ -193,7 +202,7 @@ impl PushService {
         outlet: &mut dyn Outlet,
     ) -> Result<usize, Refusal> {
         let channel = self.channels.get(app);
-        let push = Push::new(ON_MSG, &body::on_msg(msg));
+        let push = self.compose(app, ON_MSG, &body::on_msg(msg))?;
         let frame = self.encode(&push, channel)?;
         self.take_token(app, now)?;
         let mut recipients = 0;
@@ -215,7 +224,7 @@ impl PushService {
         now: Instant,
         outlet: &mut dyn Outlet,
     ) -> Result<usize, Refusal> {
-        let push = Push::new(ON_MSG, &body::on_msg(msg));
+        let push = self.compose(app, ON_MSG, &body::on_msg(msg))?;
         // Its one recipient's core encodes it; whichever form that is, it must fit.
         self.encoder.check(&push).map_err(cannot_encode)?;
         let Some(target) = self.channels.get(app).find(client_id) else {
@@ -236,6 +245,14 @@ impl PushService {
         limit: usize,
     ) -> (Vec<ClientId>, usize) {
         self.channels.get(app).users_after(cursor, limit)
+    }
+
+    /// The push of `body` on `route` to `app`'s sessions, with the app's protos (400 naming the
+    /// field if its proto of the route cannot hold the body).
+    fn compose(&self, app: AppId, route: &'static str, body: &Value) -> Result<Push, Refusal> {
+        Push::with_protos(route, body, &self.protos.of(app).server).map_err(|e| {
+            Refusal::bad_request(format!("the push does not fit the {route} proto: {e}"))
+        })
     }
 
     /// The push encoded in the forms the channel's members use.
@@ -266,7 +283,14 @@ impl PushService {
         if managers.is_empty() {
             return;
         }
-        let push = Push::new(route, body);
+        let push = match self.compose(app, route, body) {
+            Ok(push) => push,
+            Err(refusal) => {
+                // Cannot happen: the push routes' protos were checked against these bodies.
+                tracing::warn!(?app, route, msg = %refusal.msg, "management push not sent");
+                return;
+            }
+        };
         for manager in managers {
             outlet.deliver(manager, push.clone());
         }

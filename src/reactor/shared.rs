@@ -10,8 +10,7 @@ use std::time::Instant;
 
 use super::inbox::{Dispatch, Inboxes};
 use crate::config::Config;
-use crate::protocol::ProtocolError;
-use crate::push::{Apps, FrameEncoder, JoinPolicy, PushService};
+use crate::push::{Apps, FrameEncoder, JoinPolicy, ProtoSets, PushService};
 use crate::session::{PomeloSettings, SessionSettings};
 use crate::stats::{ReactorCounters, Snapshot};
 
@@ -40,8 +39,8 @@ impl Shared {
     /// that each reserve `conn_capacity` slots.
     pub fn new(config: &Config, inboxes: Inboxes, conn_capacity: usize) -> Result<Shared, String> {
         let client = &config.client;
-        let pomelo =
-            PomeloSettings::from_config(config).map_err(|e: ProtocolError| e.to_string())?;
+        let protos = ProtoSets::load(config).map_err(|e| e.to_string())?;
+        let pomelo = PomeloSettings::from_config(config, &protos)?;
         let encoder = FrameEncoder::new(pomelo.dict().cloned());
         let apps = Apps::from_config(&config.apps)?;
         let policy = JoinPolicy {
@@ -57,7 +56,7 @@ impl Shared {
                 handshake_timeout_secs: client.handshake_timeout_secs,
             },
             limits: ConnLimits { max_pending_bytes: client.max_pending_bytes, conn_capacity },
-            push: PushService::new(apps, cores, encoder, policy, Instant::now()),
+            push: PushService::new(apps, protos, cores, encoder, policy, Instant::now()),
             inboxes,
             reactors: (0..cores).map(|_| ReactorCounters::default()).collect(),
         })

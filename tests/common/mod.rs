@@ -63,20 +63,7 @@ pub fn test_config(reactors: usize) -> Config {
     let mut config = Config {
         reactors,
         pin_cores: false,
-        apps: vec![
-            AppConfig {
-                apikey: DEMO.into(),
-                secret: DEMO_SECRET.into(),
-                max_clients: None,
-                push_rate_per_sec: None,
-            },
-            AppConfig {
-                apikey: OTHER.into(),
-                secret: OTHER_SECRET.into(),
-                max_clients: None,
-                push_rate_per_sec: None,
-            },
-        ],
+        apps: vec![AppConfig::new(DEMO, DEMO_SECRET), AppConfig::new(OTHER, OTHER_SECRET)],
         ..Config::default()
     };
     config.client.listen = "127.0.0.1:0".parse().unwrap();

@@ -122,6 +122,25 @@ pub fn decode_message(
     data: &[u8],
     code_to_route: &HashMap<u16, String>,
 ) -> Result<ServerMessage, String> {
+    decode_message_with(data, code_to_route, &|_, body| decode_json(body))
+}
+
+/// Whose body a [`decode_message_with`] decoder is handed.
+#[derive(Debug, Clone, Copy)]
+pub enum BodyOf<'a> {
+    /// The response to the request with this id.
+    Response(u64),
+    /// A push on this route.
+    Push(&'a str),
+}
+
+/// [`decode_message`] with the bodies decoded by `body` (JSON, or protobuf for a route with a
+/// proto).
+pub fn decode_message_with(
+    data: &[u8],
+    code_to_route: &HashMap<u16, String>,
+    body: &dyn Fn(BodyOf<'_>, &[u8]) -> Result<Value, String>,
+) -> Result<ServerMessage, String> {
     let (&flag, rest) = data.split_first().ok_or("empty DATA package")?;
     if flag & 0xe0 != 0 {
         return Err(format!("message flag {flag:#04x} sets reserved bits"));
@@ -137,7 +156,7 @@ pub fn decode_message(
             if id == 0 {
                 return Err("response with id 0".into());
             }
-            Ok(ServerMessage::Response { id, body: decode_json(&rest[used..])? })
+            Ok(ServerMessage::Response { id, body: body(BodyOf::Response(id), &rest[used..])? })
         }
         MSG_PUSH => {
             let (route, used) = if compressed {
@@ -159,7 +178,8 @@ pub fn decode_message(
                     .map_err(|e| format!("push route is not UTF-8: {e}"))?;
                 (route.to_owned(), 1 + len)
             };
-            Ok(ServerMessage::Push { route, body: decode_json(&rest[used..])? })
+            let body = body(BodyOf::Push(&route), &rest[used..])?;
+            Ok(ServerMessage::Push { route, body })
         }
         other => Err(format!("server sent message type {other} (flag {flag:#04x})")),
     }
@@ -177,7 +197,7 @@ pub fn decode_kick(body: &[u8]) -> Result<String, String> {
         .ok_or_else(|| format!("kick body without a string reason: {v}"))
 }
 
-fn decode_json(body: &[u8]) -> Result<Value, String> {
+pub fn decode_json(body: &[u8]) -> Result<Value, String> {
     serde_json::from_slice(body).map_err(|e| {
         format!(
             "body is not JSON ({e}): {:?}",

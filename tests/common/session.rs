@@ -19,7 +19,11 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use super::pomelo::{self, ServerMessage, decode_kick, decode_message, encode_package};
+use shaddock::protocol::protobuf::Protos;
+
+use super::pomelo::{
+    self, BodyOf, ServerMessage, decode_json, decode_kick, decode_message_with, encode_package,
+};
 use super::{ENTER, HANDSHAKE_BODY, IO_TIMEOUT, PUSH_ALL, PUSH_BY_CLIENT_ID};
 
 /// How a connection ended, seen from the client.
@@ -136,6 +140,18 @@ pub struct Session<W> {
     code_to_route: HashMap<u16, String>,
     route_to_code: HashMap<String, u16>,
     timeout: Duration,
+    /// Set by [`use_protos`](Self::use_protos): requests and bodies of routes with a proto are
+    /// protobuf, as a client that received them in the handshake does.
+    protos: Option<Box<ClientProtos>>,
+    /// The route of each request sent, to decode its response with the route's proto.
+    routes_by_id: HashMap<u64, String>,
+}
+
+/// The protos a client holds: `server` decodes what the server sends, `client` encodes requests.
+#[derive(Debug)]
+pub struct ClientProtos {
+    pub server: Protos,
+    pub client: Protos,
 }
 
 impl<W: Wire> Session<W> {
@@ -149,7 +165,16 @@ impl<W: Wire> Session<W> {
             code_to_route: HashMap::new(),
             route_to_code: HashMap::new(),
             timeout: IO_TIMEOUT,
+            protos: None,
+            routes_by_id: HashMap::new(),
         }
+    }
+
+    /// From now on, requests on routes with a client proto are sent protobuf-encoded and bodies
+    /// on routes with a server proto are decoded with it (the protos in Pomelo's own format).
+    pub fn use_protos(&mut self, server: &Value, client: &Value) {
+        let parse = |raw: &Value| Protos::parse(raw).expect("the test's protos parse");
+        self.protos = Some(Box::new(ClientProtos { server: parse(server), client: parse(client) }));
     }
 
     /// Changes how long one wait may take (default [`IO_TIMEOUT`]).
@@ -180,6 +205,16 @@ impl<W: Wire> Session<W> {
     /// Sends the HANDSHAKE package.
     pub fn send_handshake(&mut self) {
         self.send_package(pomelo::HANDSHAKE, HANDSHAKE_BODY.as_bytes());
+    }
+
+    /// Handshake with `body` (e.g. one that names a cached `protoVersion`), response, ack and
+    /// the first heartbeat; returns the handshake response.
+    pub fn pomelo_handshake_with(&mut self, body: &Value) -> Value {
+        self.send_package(pomelo::HANDSHAKE, body.to_string().as_bytes());
+        let response = self.read_handshake_response();
+        self.send_ack();
+        self.read_heartbeat();
+        response
     }
 
     /// Reads the handshake response, asserts code 200, and remembers its dict and heartbeat.
@@ -234,9 +269,18 @@ impl<W: Wire> Session<W> {
 
     // ---- requests -------------------------------------------------------------------------
 
-    /// Sends a request with an uncompressed route and JSON body, and returns the response body.
+    /// Sends a request with an uncompressed route and a JSON body (protobuf if the route has a
+    /// client proto, see [`use_protos`](Self::use_protos)), and returns the response body.
     pub fn request(&mut self, route: &str, body: Value) -> Value {
-        self.request_bytes(route, body.to_string().as_bytes())
+        let bytes = match &self.protos {
+            Some(protos) if protos.client.has(route) => {
+                let mut out = bytes::BytesMut::new();
+                protos.client.encode(route, &body, &mut out).expect("the body fits its proto");
+                out.to_vec()
+            }
+            _ => body.to_string().into_bytes(),
+        };
+        self.request_bytes(route, &bytes)
     }
 
     /// Sends a request whose body is arbitrary bytes (e.g. malformed JSON); returns the response.
@@ -260,6 +304,7 @@ impl<W: Wire> Session<W> {
     /// Sends a request without waiting; returns its id for [`read_response`](Self::read_response).
     pub fn send_request(&mut self, route: &str, body: &[u8]) -> u64 {
         let id = self.take_id();
+        self.routes_by_id.insert(id, route.to_owned());
         let message = pomelo::encode_request(id, route, body);
         self.send_package(pomelo::DATA, &message);
         id
@@ -436,7 +481,19 @@ impl<W: Wire> Session<W> {
     }
 
     fn decode(&self, body: &[u8]) -> ServerMessage {
-        decode_message(body, &self.code_to_route).unwrap_or_else(|e| {
+        let decode_body = |of: BodyOf<'_>, bytes: &[u8]| {
+            let route = match of {
+                BodyOf::Push(route) => Some(route),
+                BodyOf::Response(id) => self.routes_by_id.get(&id).map(String::as_str),
+            };
+            match (&self.protos, route) {
+                (Some(protos), Some(route)) if protos.server.has(route) => {
+                    protos.server.decode(route, bytes).map_err(|e| e.to_string())
+                }
+                _ => decode_json(bytes),
+            }
+        };
+        decode_message_with(body, &self.code_to_route, &decode_body).unwrap_or_else(|e| {
             panic!("[{}] undecodable message from the server: {e}", self.label())
         })
     }

@@ -6,7 +6,8 @@
 //!                           "protoVersion":0,"dictVersion":".."},"user":{}}
 //! server -> client  {"code":200,"sys":{"heartbeat":H,
 //!                           "dict":{..},"routeToCode":{..},"codeToRoute":{"1":..},
-//!                           "dictVersion":"..","useDict":true}}
+//!                           "dictVersion":"..","useDict":true,
+//!                           "protos":{"server":..,"client":..,"version":".."},"useProto":true}}
 //!                   {"code":500}   missing `sys`          (HandshakeRejection::MissingSys)
 //!                   {"code":501}   client type refused    (HandshakeRejection::ClientRejected)
 //! client -> server  HANDSHAKE_ACK (empty); the server answers with a HEARTBEAT
@@ -17,8 +18,8 @@
 //!   or non-object `sys` is [`HandshakeRejection::MissingSys`]; the version fields are kept as
 //!   strings whether a client sent a string or a number (`"protoVersion":0` is common).
 //! - The response is written with Pomelo's key order and no whitespace, so it is byte-for-byte
-//!   what Pomelo 2.2.7 sends for the same heartbeat and dictionary (shaddock sends no `protos`
-//!   and no `user`). The dictionary JSON is pre-rendered by [`RouteDict`], so a response costs
+//!   what Pomelo 2.2.7 sends for the same heartbeat, dictionary and protos (shaddock sends no
+//!   `user`). The dictionary JSON is pre-rendered by [`RouteDict`], so a response costs
 //!   one reservation and a few copies, and always fits a package (the dictionary bounds itself).
 //! - JSON is parsed only here, once per connection; serde_json's recursion limit keeps hostile
 //!   nesting from overflowing the stack.
@@ -43,6 +44,20 @@ pub struct HandshakeRequest {
     pub dict_version: Option<String>,
     /// `sys.protoVersion`, the protobuf schema version the client has cached.
     pub proto_version: Option<String>,
+    /// `user.apikey` (or `user.apiKey`): the app a client names before it enters, so that the
+    /// handshake can carry that app's protos.
+    pub user_apikey: Option<String>,
+}
+
+/// What the handshake response says of pomelo-protobuf (Pomelo's `useProtobuf`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProtosOffer<'a> {
+    /// No protos: neither `protos` nor `useProto`.
+    None,
+    /// The client holds this version already: `"useProto":true` only.
+    Cached,
+    /// `"protos":<json>,"useProto":true`; `json` is `{"server":..,"client":..,"version":..}`.
+    Send(&'a [u8]),
 }
 
 /// Why a handshake is refused; the answer is `{"code":<code>}`.
@@ -77,26 +92,35 @@ pub fn decode_request(body: &[u8]) -> Result<HandshakeRequest, HandshakeRejectio
         Some(Value::Number(n)) => Some(n.to_string()),
         _ => None,
     };
+    let user = value.get("user");
+    let user_apikey = ["apikey", "apiKey"]
+        .into_iter()
+        .find_map(|key| user.and_then(|u| u.get(key)).and_then(Value::as_str))
+        .map(str::to_owned);
     Ok(HandshakeRequest {
         client_type: field("type"),
         client_version: field("version"),
         dict_version: field("dictVersion"),
         proto_version: field("protoVersion"),
+        user_apikey,
     })
 }
 
 /// Encodes the whole HANDSHAKE package (header + JSON) exactly as Pomelo 2.2.7 does, key order:
-/// `{"code":200,"sys":{"heartbeat":H,"dict":{..},"routeToCode":{..},"codeToRoute":{"1":..},"dictVersion":"..","useDict":true}}`
+/// `{"code":200,"sys":{"heartbeat":H,"dict":{..},"routeToCode":{..},"codeToRoute":{"1":..},"dictVersion":"..","useDict":true,"protos":{..},"useProto":true}}`
 ///
 /// `heartbeat` is omitted when `None`; with `dict` `None` there are no dictionary keys and no
 /// `useDict`; when `include_dict` is false (the client already holds this dictVersion)
-/// `dict`/`routeToCode`/`codeToRoute`/`dictVersion` are omitted but `"useDict":true` stays.
+/// `dict`/`routeToCode`/`codeToRoute`/`dictVersion` are omitted but `"useDict":true` stays;
+/// `protos` says what goes after it ([`ProtosOffer`]). A body too large for a package (huge
+/// protos) is refused with [`ProtocolError::BodyTooLarge`] and nothing is written.
 pub fn encode_response(
     heartbeat_secs: Option<u32>,
     dict: Option<&RouteDict>,
     include_dict: bool,
+    protos: ProtosOffer<'_>,
     out: &mut BytesMut,
-) {
+) -> Result<(), ProtocolError> {
     const OPEN: &[u8] = br#"{"code":200,"sys":{"#;
     const CLOSE: &[u8] = b"}}";
     const HEARTBEAT: &[u8] = br#""heartbeat":"#;
@@ -105,6 +129,8 @@ pub fn encode_response(
     const CODE_TO_ROUTE: &[u8] = br#","codeToRoute":"#;
     const DICT_VERSION: &[u8] = br#","dictVersion":"#;
     const USE_DICT: &[u8] = br#""useDict":true"#;
+    const PROTOS: &[u8] = br#""protos":"#;
+    const USE_PROTO: &[u8] = br#""useProto":true"#;
 
     let dict_len = |d: &RouteDict| {
         DICT.len()
@@ -122,6 +148,14 @@ pub fn encode_response(
     }
     if let Some(d) = dict {
         len += USE_DICT.len() + if include_dict { dict_len(d) } else { 0 };
+    }
+    len += match protos {
+        ProtosOffer::None => 0,
+        ProtosOffer::Cached => 1 + USE_PROTO.len(),
+        ProtosOffer::Send(json) => 2 + PROTOS.len() + json.len() + USE_PROTO.len(),
+    };
+    if len > package::MAX_BODY_LEN {
+        return Err(ProtocolError::BodyTooLarge(len));
     }
 
     let start = out.len();
@@ -150,6 +184,18 @@ pub fn encode_response(
             out.put_u8(b',');
         }
         out.put_slice(USE_DICT);
+        first = false;
+    }
+    if protos != ProtosOffer::None {
+        if !first {
+            out.put_u8(b',');
+        }
+        if let ProtosOffer::Send(json) = protos {
+            out.put_slice(PROTOS);
+            out.put_slice(json);
+            out.put_u8(b',');
+        }
+        out.put_slice(USE_PROTO);
     }
     out.put_slice(CLOSE);
 
@@ -160,6 +206,7 @@ pub fn encode_response(
     if let Some(header_len) = out.get_mut(start + 1..start + HEADER_LEN) {
         header_len.copy_from_slice(&[hi, mid, lo]);
     }
+    Ok(())
 }
 
 /// Encodes the whole HANDSHAKE package refusing the client: `{"code":500}` or `{"code":501}`.
@@ -185,8 +232,10 @@ pub struct HandshakeResponse {
     pub dict_version: Option<String>,
     /// `sys.useDict`.
     pub use_dict: bool,
-    /// `sys.useProto` (Pomelo with protobuf; shaddock never sets it).
+    /// `sys.useProto`: pomelo-protobuf is on.
     pub use_proto: bool,
+    /// `sys.protos`, `{server, client, version}` in Pomelo's parsed form; `None` when left out.
+    pub protos: Option<Value>,
 }
 
 /// Decodes the JSON body of a server's HANDSHAKE package.
@@ -224,6 +273,7 @@ pub fn decode_response(body: &[u8]) -> Result<HandshakeResponse, ProtocolError> 
     response.dict_version = sys.get("dictVersion").and_then(Value::as_str).map(str::to_owned);
     response.use_dict = sys.get("useDict").and_then(Value::as_bool).unwrap_or(false);
     response.use_proto = sys.get("useProto").and_then(Value::as_bool).unwrap_or(false);
+    response.protos = sys.get("protos").cloned();
     Ok(response)
 }
 
@@ -238,7 +288,7 @@ mod tests {
 
     fn response(heartbeat: Option<u32>, dict: Option<&RouteDict>, include: bool) -> Vec<u8> {
         let mut out = BytesMut::from(&b"prefix"[..]);
-        encode_response(heartbeat, dict, include, &mut out);
+        encode_response(heartbeat, dict, include, ProtosOffer::None, &mut out).unwrap();
         let out = out.split_off(6);
         let (pkg, used) = package::decode(&out, package::MAX_BODY_LEN).unwrap().unwrap();
         assert_eq!(used, out.len(), "one whole package");
@@ -250,7 +300,7 @@ mod tests {
     fn run_2_response_is_byte_exact() {
         let dict = RouteDict::new([ENTER, PUSH_ALL], []).unwrap();
         let mut out = BytesMut::new();
-        encode_response(Some(1), Some(&dict), true, &mut out);
+        encode_response(Some(1), Some(&dict), true, ProtosOffer::None, &mut out).unwrap();
         assert_eq!(&out[..4], &[0x01, 0x00, 0x01, 0x53]);
         assert_eq!(&out[4..], RUN_2_BODY.as_bytes());
     }
@@ -272,6 +322,46 @@ mod tests {
         assert!(full.ends_with(br#","useDict":true}}"#));
         let max = response(Some(u32::MAX), Some(&dict), true);
         assert!(max.starts_with(br#"{"code":200,"sys":{"heartbeat":4294967295,"dict":"#));
+    }
+
+    #[test]
+    fn protos_follow_the_dictionary() {
+        let dict = RouteDict::new([ENTER], []).unwrap();
+        let protos = br#"{"server":{},"client":{},"version":"v"}"#;
+        let encode = |dict: Option<&RouteDict>, offer: ProtosOffer<'_>| {
+            let mut out = BytesMut::new();
+            encode_response(Some(5), dict, false, offer, &mut out).unwrap();
+            String::from_utf8(out[HEADER_LEN..].to_vec()).unwrap()
+        };
+        assert_eq!(
+            encode(Some(&dict), ProtosOffer::Send(protos)),
+            r#"{"code":200,"sys":{"heartbeat":5,"useDict":true,"protos":{"server":{},"client":{},"version":"v"},"useProto":true}}"#
+        );
+        assert_eq!(
+            encode(None, ProtosOffer::Cached),
+            r#"{"code":200,"sys":{"heartbeat":5,"useProto":true}}"#
+        );
+        let mut out = BytesMut::new();
+        encode_response(None, None, false, ProtosOffer::Cached, &mut out).unwrap();
+        assert_eq!(&out[HEADER_LEN..], br#"{"code":200,"sys":{"useProto":true}}"#);
+        let decoded = decode_response(encode(Some(&dict), ProtosOffer::Send(protos)).as_bytes());
+        let decoded = decoded.unwrap();
+        assert!(decoded.use_proto && decoded.use_dict);
+        assert_eq!(decoded.protos.unwrap()["version"], "v");
+        let huge = vec![b' '; package::MAX_BODY_LEN];
+        let mut out = BytesMut::from(&b"kept"[..]);
+        let refused = encode_response(None, None, false, ProtosOffer::Send(&huge), &mut out);
+        assert!(matches!(refused, Err(ProtocolError::BodyTooLarge(_))));
+        assert_eq!(&out[..], b"kept");
+    }
+
+    #[test]
+    fn the_user_may_name_an_app() {
+        let named = |body: &str| decode_request(body.as_bytes()).unwrap().user_apikey;
+        assert_eq!(named(r#"{"sys":{},"user":{"apikey":"demo"}}"#).as_deref(), Some("demo"));
+        assert_eq!(named(r#"{"sys":{},"user":{"apiKey":"demo"}}"#).as_deref(), Some("demo"));
+        assert_eq!(named(r#"{"sys":{},"user":{"apikey":7}}"#), None);
+        assert_eq!(named(r#"{"sys":{},"user":"demo"}"#), None);
     }
 
     #[test]
@@ -325,6 +415,7 @@ mod tests {
                 client_version: Some("0.0.1".into()),
                 dict_version: Some("abc".into()),
                 proto_version: Some("0".into()),
+                user_apikey: None,
             }
         );
         let numeric = decode_request(br#"{"sys":{"dictVersion":0,"protoVersion":"x"}}"#).unwrap();

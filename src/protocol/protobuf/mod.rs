@@ -79,7 +79,12 @@ impl Protos {
         todo!()
     }
 
-    pub fn encode(&self, _route: &str, _msg: &Value, _out: &mut BytesMut) -> Result<(), CodecError> {
+    pub fn encode(
+        &self,
+        _route: &str,
+        _msg: &Value,
+        _out: &mut BytesMut,
+    ) -> Result<(), CodecError> {
         todo!()
     }
 
@@ -90,4 +95,11 @@ impl Protos {
 
 pub fn version(_client: &Protos, _server: &Protos) -> String {
     todo!()
+}
+
+impl Protos {
+    /// Every route (top-level key other than a root `message X`), in the file's order.
+    pub fn routes(&self) -> impl Iterator<Item = &str> {
+        std::iter::empty()
+    }
 }

@@ -17,7 +17,13 @@ fn service(
     max_clients: Option<usize>,
 ) -> PushService {
     let refuse_duplicates = duplicate == DuplicatePolicy::Refuse;
-    let apps = TestApps { rate, refuse_duplicates, max_clients, on_add_users_limit: 2, dict: None };
+    let apps = TestApps {
+        rate,
+        refuse_duplicates,
+        max_clients,
+        on_add_users_limit: 2,
+        ..TestApps::default()
+    };
     apps.service(Instant::now())
 }
 

@@ -38,7 +38,7 @@ use crate::protocol::websocket::frame::{self as ws, MAX_SERVER_HEADER_LEN, OpCod
 use crate::push::{ClientJoin, Outlet, PushService, Refusal};
 use crate::stats::KickReason;
 use request::Request;
-use route::Resolved;
+use route::{Resolved, RouteName};
 pub use settings::PomeloSettings;
 
 /// Where a session is in Pomelo's lifecycle.
@@ -68,6 +68,8 @@ pub struct PomeloSession {
     since: u32,
     /// Finds this client's clientId in its channel's presence (clients only).
     key: PresenceKey,
+    /// The app the session entered; before it enters, the app its handshake named
+    /// (`user.apikey`), or [`AppId::NONE`]. Its protos are the connection's protos.
     app: AppId,
     state: State,
     transport: Transport,
@@ -79,7 +81,7 @@ impl PomeloSession {
         PomeloSession {
             since,
             key: PresenceKey(0),
-            app: AppId(0),
+            app: AppId::NONE,
             state: State::Handshaking,
             transport,
         }
@@ -127,8 +129,15 @@ impl PomeloSession {
                 match handshake::decode_request(pkg.body) {
                     Ok(request) => {
                         self.state = State::WaitAck;
-                        let pomelo = &cx.settings.pomelo;
-                        let answer = pomelo.handshake_reply(request.dict_version.as_deref());
+                        let named = request.user_apikey.as_deref().map(|k| cx.push.lookup(k));
+                        if let Some(Ok(app)) = named {
+                            self.app = app;
+                        }
+                        let answer = cx.settings.pomelo.handshake_reply(
+                            cx.push.protos().id_of(self.app),
+                            request.dict_version.as_deref(),
+                            request.proto_version.as_deref(),
+                        );
                         self.put_package(answer, cx.transmit);
                         Flow::Continue
                     }
@@ -225,7 +234,7 @@ impl PomeloSession {
                 Some(name) => name,
                 None => {
                     let refusal = Refusal::new(404, format!("unknown route code {code}"));
-                    self.respond(msg.id, &response::refusal(&refusal), cx.transmit);
+                    self.respond(msg.id, "", &response::refusal(&refusal), cx);
                     return Flow::Continue;
                 }
             },
@@ -239,21 +248,53 @@ impl PomeloSession {
             Resolved::Unknown => {
                 response::refusal(&Refusal::new(404, format!("unknown route {route:?}")))
             }
-            Resolved::Known(name) => match request::parse(name, msg.body) {
+            Resolved::Known(name) => match self.parse_request(name, route, msg.body, cx) {
                 Ok(request) => self.execute(request, cx).unwrap_or_else(|r| response::refusal(&r)),
                 Err(refusal) => response::refusal(&refusal),
             },
         };
-        self.respond(msg.id, &answer, cx.transmit);
+        self.respond(msg.id, route, &answer, cx);
         Flow::Continue
     }
 
-    /// Queues a RESPONSE for request `id` (nothing for a notify, whose id is 0).
-    fn respond(&self, id: u32, body: &Value, out: &mut BytesMut) {
+    /// The request in `body`: protobuf if the connection's client protos have `route`, else
+    /// JSON.
+    fn parse_request(
+        &self,
+        name: RouteName,
+        route: &str,
+        body: &[u8],
+        cx: &Context<'_>,
+    ) -> Result<Request, Refusal> {
+        let client = &cx.push.protos().of(self.app).client;
+        if !client.has(route) {
+            return request::parse(name, body);
+        }
+        let value = client.decode(route, body).map_err(|e| {
+            Refusal::bad_request(format!("the body does not decode with the {route} proto: {e}"))
+        })?;
+        request::parse_value(name, value)
+    }
+
+    /// Queues a RESPONSE for request `id` to `route` (nothing for a notify, whose id is 0):
+    /// protobuf if the connection's server protos have the route, else JSON.
+    fn respond(&self, id: u32, route: &str, body: &Value, cx: &mut Context<'_>) {
         if id == 0 {
             return;
         }
-        let body = serde_json::to_vec(body).unwrap_or_else(|_| b"{\"code\":500}".to_vec());
+        let server = &cx.push.protos().of(self.app).server;
+        let body = if server.has(route) {
+            let mut encoded = BytesMut::new();
+            if let Err(e) = server.encode(route, body, &mut encoded) {
+                // Only for a route shaddock does not serve (its own routes' protos were
+                // checked at start); Pomelo too answers with an empty body then.
+                tracing::warn!(route, error = %e, "response does not fit the route's proto");
+            }
+            encoded.to_vec()
+        } else {
+            serde_json::to_vec(body).unwrap_or_else(|_| b"{\"code\":500}".to_vec())
+        };
+        let out = &mut *cx.transmit;
         let msg = Message::response(id, &body);
         let mut package = BytesMut::with_capacity(HEADER_LEN + message::encoded_len(&msg));
         match message::encode_package(&msg, &mut package) {
@@ -269,6 +310,7 @@ impl PomeloSession {
             Request::EnterClient { apikey, client_id } => {
                 let app = push.lookup(&apikey)?;
                 self.check_not_entered()?;
+                self.check_protos(app, push)?;
                 match push.enter_client(app, cx.me, self.form(), &client_id, cx.outlet)? {
                     ClientJoin::Duplicate => Ok(response::duplicate_login()),
                     ClientJoin::Joined(key) => {
@@ -282,6 +324,7 @@ impl PomeloSession {
             Request::EnterServer { apikey, secret } => {
                 let app = push.authenticate(&apikey, secret.as_deref())?;
                 self.check_not_entered()?;
+                self.check_protos(app, push)?;
                 self.state = State::Working(Role::Manager);
                 self.app = app;
                 let (users, count) = push.enter_manager(app, cx.me);
@@ -309,6 +352,18 @@ impl PomeloSession {
             State::Working(Role::None) => Ok(()),
             _ => Err(Refusal::new(409, "this session has already entered")),
         }
+    }
+
+    /// The app entered must use the protos the handshake sent (those of the app it named, or
+    /// the global ones).
+    fn check_protos(&self, app: AppId, push: &PushService) -> Result<(), Refusal> {
+        let protos = push.protos();
+        if protos.id_of(app) == protos.id_of(self.app) {
+            return Ok(());
+        }
+        Err(Refusal::bad_request(
+            "this app has protos of its own: name it in the handshake (user.apikey)",
+        ))
     }
 
     /// Only the app's own management session may push to its channel.

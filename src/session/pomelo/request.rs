@@ -25,6 +25,12 @@ pub enum Request {
 pub fn parse(route: RouteName, body: &[u8]) -> Result<Request, Refusal> {
     let value: Value = serde_json::from_slice(body)
         .map_err(|e| Refusal::bad_request(format!("malformed JSON body: {e}")))?;
+    parse_value(route, value)
+}
+
+/// Checks a request to `route` whose body is already a value (JSON parsed, or protobuf
+/// decoded).
+pub fn parse_value(route: RouteName, value: Value) -> Result<Request, Refusal> {
     let Value::Object(fields) = value else {
         return Err(Refusal::bad_request("the body must be a JSON object"));
     };

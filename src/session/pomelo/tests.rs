@@ -51,22 +51,23 @@ impl World {
         dict: Option<RouteDict>,
     ) -> World {
         let refuse_duplicates = duplicate == DuplicatePolicy::Refuse;
-        let apps = TestApps {
-            rate,
-            refuse_duplicates,
-            max_clients,
-            dict: dict.clone(),
-            ..TestApps::default()
-        };
+        World::of(TestApps { rate, refuse_duplicates, max_clients, dict, ..TestApps::default() })
+    }
+
+    /// The world of `apps` (their dictionary and protos too).
+    pub(super) fn of(apps: TestApps) -> World {
         let t0 = Instant::now();
+        let push = apps.service(t0);
+        let pomelo =
+            PomeloSettings::new(HEARTBEAT_SECS, HEARTBEAT_TIMEOUT, apps.dict, push.protos());
         World {
             settings: SessionSettings {
-                pomelo: PomeloSettings::new(HEARTBEAT_SECS, HEARTBEAT_TIMEOUT, dict),
+                pomelo: pomelo.expect("handshakes fit"),
                 max_package_bytes: 1024,
                 allowed_origins: Vec::new(),
                 handshake_timeout_secs: HANDSHAKE_TIMEOUT,
             },
-            push: apps.service(t0),
+            push,
             out: Recorder::default(),
             t0,
         }
@@ -509,3 +510,6 @@ mod websocket {
         assert!(String::from_utf8(sent).unwrap().starts_with("HTTP/1.1 403 "));
     }
 }
+
+#[path = "protobuf_tests.rs"]
+mod protobuf;
