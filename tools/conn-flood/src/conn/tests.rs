@@ -20,7 +20,8 @@ const ID: Identity<'static> = Identity {
 fn handshake_answer() -> BytesMut {
     let dict = RouteDict::new([pomelo::ENTER, pomelo::PUSH_ALL], ["onMsg"]).unwrap();
     let mut out = BytesMut::new();
-    handshake::encode_response(Some(30), Some(&dict), true, &mut out);
+    handshake::encode_response(Some(30), Some(&dict), true, handshake::ProtosOffer::None, &mut out)
+        .expect("fits");
     out
 }
 
