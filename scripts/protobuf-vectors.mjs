@@ -135,6 +135,15 @@ function decodeOnly(raw, route, hexBytes) {
   return { route, hex: hexBytes, decoded: protobuf.decode(route, Buffer.from(hexBytes, 'hex')) };
 }
 
+// What the browser build (lib/client/protobuf.js, the one web clients load) sends: it writes
+// wire type 2 in every integer field's key (`TYPES[type] || 2`), which the server decodes anyway.
+function fromBrowser(raw, route, msg) {
+  const browser = require('pomelo-protobuf/lib/client/protobuf.js');
+  const parsed = protobuf.parse(raw);
+  browser.init({ encoderProtos: parsed, decoderProtos: parsed });
+  return decodeOnly(raw, route, hex(browser.encode(route, msg)));
+}
+
 const pomeloVersion = (client, server) =>
   createHash('md5').update(JSON.stringify(protobuf.parse(client)) + JSON.stringify(protobuf.parse(server))).digest('base64');
 
@@ -152,6 +161,7 @@ const out = {
     ['types', 'readme'],
   ].map(([client, server]) => ({ client, server, version: pomeloVersion(sets[client], sets[server]) })),
   decode_only: [
+    { set: 'platform', ...fromBrowser(sets.platform, 'pushserver.pushHandler.pushAll', { apikey: 'demo', msg: { title: 'from a browser', badge: 300, ids: [1, 300], tags: ['ü'] } }) },
     // CESU-8 (what the browser build writes for U+1F600), then a truncated sequence.
     { set: 'types', ...decodeOnly(sets.types, 'all', '320b' + 'eda0bdedb880' + 'e282' + 'c3a4' + '21') },
     // A non-repeated field twice: the last one wins; keeps its first position.

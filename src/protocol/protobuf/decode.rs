@@ -1,6 +1,9 @@
 //! Decoding bytes with a message's proto into a JSON object (npm `decoder.js`).
 //!
-//! Fields are read until the message's bytes end, each by its proto's type: a non-repeated
+//! Fields are read until the message's bytes end, each by its proto's type (the key's wire
+//! type is ignored, as Node ignores it: pomelo-protobuf's browser build writes wire type 2 for
+//! every `uInt32`, `sInt32` and `int32` field, so a check would refuse every browser client's
+//! integers): a non-repeated
 //! field's last occurrence wins, a repeated one's occurrences append. Keys come out in the order
 //! they were first met (JavaScript's order, so integer-like names first). Missing required
 //! fields are not an error, as in Node; everything Node would throw on or misread is (see the
@@ -8,7 +11,7 @@
 
 use serde_json::{Map, Number, Value};
 
-use super::{CodecError, FieldType, Kind, MAX_DEPTH, Path, Protos, Rule, js_key_order};
+use super::{CodecError, Kind, MAX_DEPTH, Path, Protos, Rule, js_key_order};
 use crate::protocol::wire;
 
 pub(super) fn decode(protos: &Protos, message: usize, bytes: &[u8]) -> Result<Value, CodecError> {
@@ -59,14 +62,9 @@ fn read_message(
             return Err(path.error(format!("tag {tag} is not in the proto")));
         };
         let (field, kind) = (&proto.fields[index], proto.kinds[index]);
+        // The key's wire type is not read, as Node's decoder does not read it: the browser
+        // build writes 2 for every varint field (`TYPES[type] || 2`, and uInt32's is 0).
         let here = Path::Field(path, &field.name);
-        let wire_type = (key & 7) as u8;
-        if wire_type != kind.wire_type() {
-            return Err(here.error(format!(
-                "wire type {wire_type}, but the proto says {}",
-                type_name(&field.kind)
-            )));
-        }
         if field.rule != Rule::Repeated {
             let value = read_value(protos, kind, r, end, &here, depth)?;
             object.insert(field.name.to_string(), value);
@@ -170,16 +168,4 @@ fn in_js_order(object: Map<String, Value>) -> Map<String, Value> {
     let order: Vec<usize> = keys.into_iter().map(|(_, i)| i).collect();
     let mut slots: Vec<Option<(String, Value)>> = ordered.into_iter().map(Some).collect();
     order.into_iter().filter_map(|i| slots[i].take()).collect()
-}
-
-fn type_name(kind: &FieldType) -> &str {
-    match kind {
-        FieldType::UInt32 => "uInt32",
-        FieldType::SInt32 => "sInt32",
-        FieldType::Int32 => "int32",
-        FieldType::Float => "float",
-        FieldType::Double => "double",
-        FieldType::String => "string",
-        FieldType::Message(name) => name,
-    }
 }

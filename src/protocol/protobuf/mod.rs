@@ -37,8 +37,10 @@
 //! type into garbage: such a message is refused with a [`CodecError`] naming the field. That is
 //! `null`; a string, boolean or object in a number field; a number in a string field; a
 //! non-object for a message; a non-list for a repeated field; a negative `uInt32`; a fraction in
-//! an integer field; an integer beyond 64 bits; a body with a tag the proto does not have, with
-//! a wire type its proto does not give, or that ends inside a field. Node truncates fractions
+//! an integer field; an integer beyond 64 bits; a body with a tag the proto does not have, or
+//! that ends inside a field. Like Node, the decoder reads every field by its proto's type and
+//! ignores the key's wire type (the browser build of pomelo-protobuf 0.4.0 writes 2 for every
+//! integer field). Node truncates fractions
 //! (`parseInt`) and accepts numeric strings; shaddock refuses them as a client's mistake.
 
 mod decode;
