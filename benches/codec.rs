@@ -1,5 +1,6 @@
 //! Codec costs on the hot paths: decoding a client request in place, encoding a push once for a
-//! broadcast, and encoding the handshake answer every new connection gets.
+//! broadcast, encoding the handshake answer every new connection gets, and pomelo-protobuf
+//! against JSON for the same bodies.
 //!
 //! Run with `cargo bench --bench codec`.
 
@@ -8,6 +9,7 @@ use std::hint::black_box;
 use bytes::BytesMut;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use shaddock::protocol::pomelo::{Message, Route, RouteDict, handshake, message, package};
+use shaddock::protocol::protobuf::Protos;
 
 /// pomelo-captures.md, run 1 conn 3: the client's `connector.entryHandler.enter` request.
 const ENTER_REQUEST: &[u8] = b"\x04\x00\x00\x5e\x00\x01\x1cconnector.entryHandler.enter\
@@ -85,5 +87,47 @@ fn encode_handshake(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, decode_request, encode_push, encode_handshake);
+/// pomelo-protobuf: an `onMsg` push body encoded with the test protos (what a broadcast to an app
+/// with protos costs once, before any recipient), against `serde_json` serializing the same body,
+/// and an `enter` request decoded with the client protos against JSON parsing.
+fn protobuf(c: &mut Criterion) {
+    let load = |name: &str| {
+        let path = format!("{}/tests/data/protos/{name}", env!("CARGO_MANIFEST_DIR"));
+        let json: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(path).expect("test protos")).expect("JSON");
+        Protos::parse(&json).expect("valid protos")
+    };
+    let (server, client) = (load("serverProtos.json"), load("clientProtos.json"));
+    let body = serde_json::json!({"msg": {"title": "Sale", "body": "50% off today, only in the app",
+        "badge": 3, "tags": ["promo", "retail"], "ids": [1, 300, 70000]}});
+    let mut group = c.benchmark_group("protobuf");
+    let mut out = BytesMut::with_capacity(1024);
+    group.bench_function("encode_on_msg", |b| {
+        b.iter(|| {
+            out.clear();
+            server.encode("onMsg", black_box(&body), &mut out).expect("fits");
+            black_box(out.len())
+        })
+    });
+    group.bench_function("json_on_msg", |b| {
+        b.iter(|| black_box(serde_json::to_vec(black_box(&body)).expect("serializes").len()))
+    });
+    let enter =
+        serde_json::json!({"role": "client", "apikey": "demo-apikey", "clientId": "android-2"});
+    let route = "connector.entryHandler.enter";
+    let mut encoded = BytesMut::new();
+    client.encode(route, &enter, &mut encoded).expect("fits");
+    let json = serde_json::to_vec(&enter).expect("serializes");
+    group.bench_function("decode_enter", |b| {
+        b.iter(|| black_box(client.decode(route, black_box(&encoded)).expect("decodes")))
+    });
+    group.bench_function("json_enter", |b| {
+        b.iter(|| {
+            black_box(serde_json::from_slice::<serde_json::Value>(black_box(&json)).expect("JSON"))
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, decode_request, encode_push, encode_handshake, protobuf);
 criterion_main!(benches);

@@ -113,6 +113,38 @@ pub fn varint_len(v: u32) -> usize {
     significant.div_ceil(7).max(1)
 }
 
+/// Appends `v` as a minimal 64-bit varint (pomelo-protobuf's integers).
+pub fn encode_varint64(mut v: u64, out: &mut BytesMut) {
+    while v >= 0x80 {
+        out.put_u8((v as u8 & 0x7f) | 0x80);
+        v >>= 7;
+    }
+    out.put_u8(v as u8);
+}
+
+/// The number of bytes [`encode_varint64`] writes for `v` (1..=10).
+pub fn varint64_len(v: u64) -> usize {
+    let significant = 64 - v.leading_zeros() as usize;
+    significant.div_ceil(7).max(1)
+}
+
+/// Decodes a 64-bit varint from the front of `buf`: the value and its length, or `None` when
+/// `buf` ends inside it or it does not fit 64 bits (more than ten bytes, or bits past the 64th).
+pub fn decode_varint64(buf: &[u8]) -> Option<(u64, usize)> {
+    let mut value: u64 = 0;
+    for (i, &byte) in buf.iter().take(10).enumerate() {
+        let bits = u64::from(byte & 0x7f);
+        if i == 9 && bits > 1 {
+            return None;
+        }
+        value |= bits << (7 * i);
+        if byte & 0x80 == 0 {
+            return Some((value, i + 1));
+        }
+    }
+    None
+}
+
 /// The longest prefix of `s` of at most `max` bytes that ends on a character boundary.
 pub fn truncate_str(s: &str, max: usize) -> &str {
     let mut end = s.len().min(max);

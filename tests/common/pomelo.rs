@@ -134,12 +134,15 @@ pub enum BodyOf<'a> {
     Push(&'a str),
 }
 
+/// Decodes a message body, given whose it is.
+pub type BodyDecoder<'a> = dyn Fn(BodyOf<'_>, &[u8]) -> Result<Value, String> + 'a;
+
 /// [`decode_message`] with the bodies decoded by `body` (JSON, or protobuf for a route with a
 /// proto).
 pub fn decode_message_with(
     data: &[u8],
     code_to_route: &HashMap<u16, String>,
-    body: &dyn Fn(BodyOf<'_>, &[u8]) -> Result<Value, String>,
+    body: &BodyDecoder<'_>,
 ) -> Result<ServerMessage, String> {
     let (&flag, rest) = data.split_first().ok_or("empty DATA package")?;
     if flag & 0xe0 != 0 {

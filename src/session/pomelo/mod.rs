@@ -288,7 +288,7 @@ impl PomeloSession {
             if let Err(e) = server.encode(route, body, &mut encoded) {
                 // Only for a route shaddock does not serve (its own routes' protos were
                 // checked at start); Pomelo too answers with an empty body then.
-                tracing::warn!(route, error = %e, "response does not fit the route's proto");
+                tracing::debug!(route, error = %e, "response does not fit the route's proto");
             }
             encoded.to_vec()
         } else {
