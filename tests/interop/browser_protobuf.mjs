@@ -4,7 +4,13 @@
 //
 //   node --experimental-websocket tests/interop/browser_protobuf.mjs \
 //        --host 127.0.0.1 --port 3010 --apikey demo --secret SECRET \
-//        [--protos-dir tests/data/protos] [--timeout-ms 45000] [--screenshot /tmp/page.png]
+//        [--protos-dir tests/data/protos] [--control-port 3011] [--client-varints yes|no]
+//        [--timeout-ms 45000] [--screenshot /tmp/page.png]
+//
+// --client-varints and --control-port as in pomelo_protobuf.mjs: `no` leaves badge and ids out
+// of the Notices management's real client encodes (shaddock's codec refuses the wire type the
+// client build gives integer fields); with a control port, a Notice with every field is pushed
+// over HTTP too, and the page must show it.
 //
 // Serves browser_protobuf_page.html (and exactly the files it loads) from 127.0.0.1:0. A
 // management session (the same client in Node, also with the protos) enters; the page enters as a
@@ -30,6 +36,7 @@ import {
   Tap,
   check,
   checkInstalled,
+  httpPush,
   init,
   main,
   newSession,
@@ -83,6 +90,8 @@ await main(
       apikey: 'demo',
       secret: '',
       'protos-dir': join(INTEROP_DIR, '..', 'data', 'protos'),
+      'control-port': null,
+      'client-varints': 'yes',
       'timeout-ms': 45000,
       screenshot: null,
     });
@@ -92,6 +101,11 @@ await main(
     if (!existsSync(CHROMIUM)) {
       throw new Error(`${CHROMIUM} is missing: install Debian's Chromium with \`apt-get install chromium\``);
     }
+    check(['yes', 'no'].includes(opt['client-varints']), '--client-varints is yes or no', opt['client-varints']);
+    const varints = opt['client-varints'] === 'yes';
+    result.client_varints = varints;
+    const fromClient = (notice) =>
+      varints ? notice : Object.fromEntries(Object.entries(notice).filter(([k]) => !['badge', 'ids'].includes(k)));
     const { chromium } = await import('playwright-core');
     const server = { host: opt.host, port: opt.port };
     const tag = `${process.pid}-${Date.now() % 100000}`;
@@ -154,10 +168,16 @@ await main(
       check(state.state === 'entered', `the page enters as ${clientId}`, state);
       return state;
     };
-    const pushAndShow = async (notice, recipients) => {
+    const pushAndShow = async (notice, recipients, http = false) => {
       const before = (await pageState()).notices.length;
-      const r = await request(admin, PUSH_ALL, { apikey: opt.apikey, msg: notice });
-      check(same(r, { code: 200, msg: 'push is ok.', recipients }), 'pushAll response', r);
+      let r;
+      if (http) {
+        r = await httpPush({ host: opt.host, port: Number(opt['control-port']) }, opt.apikey, opt.secret, notice);
+        check(r.status === 200 && r.body.recipients === recipients, 'HTTP push', r);
+      } else {
+        r = await request(admin, PUSH_ALL, { apikey: opt.apikey, msg: notice });
+        check(same(r, { code: 200, msg: 'push is ok.', recipients }), 'pushAll response', r);
+      }
       try {
         await page.waitForFunction((n) => document.querySelectorAll('#notices li').length > n, before, {
           timeout: 10000,
@@ -206,14 +226,21 @@ await main(
     check(add.body.msg === 'add ok', 'onAdd for the page', add.body);
 
     result.step = 'pushAll of a Notice to the page';
-    const notice = {
+    const full = {
       title: `Sale — näh ${tag}`,
       body: '50% off, 中文 — today',
       badge: 7,
       tags: ['promo', 'näh'],
       ids: [1, 300, 70000],
     };
+    const notice = fromClient(full);
     result.push = await pushAndShow(notice, 1);
+    const pushedFirst = [notice];
+    if (opt['control-port'] !== null) {
+      result.step = 'a Notice with every field over HTTP';
+      result.http_push = await pushAndShow({ ...full, title: `over HTTP — ${tag}` }, 1, true);
+      pushedFirst.push(result.http_push.shown.msg);
+    }
 
     result.step = 'the page loads again as another client (protos from localStorage)';
     const second = `browser-pb-again-${tag}`;
@@ -225,7 +252,7 @@ await main(
     await until(`management gets onLeave for ${first}`, () =>
       admin.pushes.find((p) => p.route === 'onLeave' && p.body.clientId === first),
     );
-    const notice2 = { title: `again — 中文 ${tag}`, ids: [4294967295] };
+    const notice2 = fromClient({ title: `again — 中文 ${tag}`, ids: [4294967295] });
     result.push_again = await pushAndShow(notice2, 1);
 
     result.step = 'the wire, as Chromium saw it';
@@ -238,10 +265,15 @@ await main(
     check(w2.handshake.useProto === true && !w2.handshake.protos, 'second handshake: useProto, no protos', w2);
     check(w2.sent_protoVersion === version, 'second load: the cached protoVersion', w2.sent_protoVersion);
     for (const [i, w] of [w1, w2].entries()) {
+      const pushed = [pushedFirst, [notice2]][i];
       check(w.requests.length === 1 && w.requests[0].type === 'request' && !w.requests[0].json, `load ${i + 1}: enter is protobuf`, w.requests);
       check(w.responses.length === 1 && !w.responses[0].json, `load ${i + 1}: its response is protobuf`, w.responses);
-      check(w.on_msg.length === 1 && !w.on_msg[0].json, `load ${i + 1}: onMsg is protobuf`, w.on_msg);
-      check(same(w.on_msg[0].decoded, { msg: [notice, notice2][i] }), `load ${i + 1}: onMsg decodes with Pomelo's server build`, w.on_msg);
+      check(w.on_msg.length === pushed.length && w.on_msg.every((m) => !m.json), `load ${i + 1}: onMsg is protobuf`, w.on_msg);
+      check(
+        same(w.on_msg.map((m) => m.decoded), pushed.map((msg) => ({ msg }))),
+        `load ${i + 1}: onMsg decodes with Pomelo's server build`,
+        w.on_msg,
+      );
     }
     if (opt.screenshot) {
       await page.screenshot({ path: opt.screenshot, fullPage: true });

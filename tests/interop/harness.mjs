@@ -267,6 +267,27 @@ export function request(session, route, body, timeoutMs = 5000) {
   });
 }
 
+/**
+ * `POST /api/apps/{apikey}/push {"msg": msg}` on shaddock's control port (`port`, on `host`),
+ * with the app's secret; bounded. Resolves to {status, body}.
+ */
+export async function httpPush({ host, port }, apikey, secret, msg, timeoutMs = 5000) {
+  const res = await fetch(`http://${host}:${port}/api/apps/${encodeURIComponent(apikey)}/push`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', authorization: `Bearer ${secret}` },
+    body: JSON.stringify({ msg }),
+    signal: AbortSignal.timeout(timeoutMs),
+  });
+  const text = await res.text();
+  let body = text;
+  try {
+    body = JSON.parse(text);
+  } catch (e) {
+    // not JSON: keep the text
+  }
+  return { status: res.status, body };
+}
+
 /** Waits until `cond()` holds, checking every 10 ms, failing after `timeoutMs`. */
 export async function until(what, cond, timeoutMs = 5000) {
   const deadline = Date.now() + timeoutMs;

@@ -5,8 +5,16 @@
 //
 //   node --experimental-websocket tests/interop/pomelo_protobuf.mjs \
 //        --host 127.0.0.1 --port 3010 --apikey demo --secret SECRET \
-//        [--protos-dir tests/data/protos] [--timeout-ms 20000]
+//        [--protos-dir tests/data/protos] [--control-port 3011] [--client-varints yes|no]
+//        [--timeout-ms 20000]
 //   (or SHADDOCK_HOST, SHADDOCK_PORT, SHADDOCK_APIKEY, SHADDOCK_SECRET, SHADDOCK_PROTOS_DIR, ...)
+//
+// --client-varints no leaves the integer fields (badge, ids) out of the Notices that the real
+// client encodes (management's pushAll / pushByClientId): pomelo-protobuf's client build keys
+// every uInt32/sInt32/int32 field with wire type 2 (`constant.TYPES[type] || 2`, and the type
+// code of those is 0), which Pomelo's decoder ignores but shaddock's codec refuses (400, "wire
+// type 2, but the proto says uInt32"). With --control-port, a Notice with every field is also
+// pushed over the control port's HTTP API (shaddock encodes it, the client build decodes it).
 //
 // A management session and a client, both the real client with the protos the handshake gives:
 //  - the handshake carries sys.protos {server, client, version} and useProto; server and client
@@ -31,7 +39,20 @@ import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
-import { ENTER, INTEROP_DIR, PUSH_ALL, check, init, main, newSession, options, request, same, until } from './harness.mjs';
+import {
+  ENTER,
+  INTEROP_DIR,
+  PUSH_ALL,
+  check,
+  httpPush,
+  init,
+  main,
+  newSession,
+  options,
+  request,
+  same,
+  until,
+} from './harness.mjs';
 
 const PUSH_BY_CLIENT_ID = 'pushserver.pushHandler.pushByClientId';
 // pomelo-protobuf 0.4.0's server build (lib/protobuf.js), the codec a Pomelo server runs: an
@@ -74,8 +95,16 @@ await main(
       apikey: 'demo',
       secret: '',
       'protos-dir': join(INTEROP_DIR, '..', 'data', 'protos'),
+      'control-port': null,
+      'client-varints': 'yes',
       'timeout-ms': 20000,
     });
+    check(['yes', 'no'].includes(opt['client-varints']), '--client-varints is yes or no', opt['client-varints']);
+    const varints = opt['client-varints'] === 'yes';
+    result.client_varints = varints;
+    // What the real client can send: without integer fields when --client-varints no.
+    const fromClient = (notice) =>
+      varints ? notice : Object.fromEntries(Object.entries(notice).filter(([k]) => !['badge', 'ids'].includes(k)));
     check(Number.isInteger(opt.port) && opt.port > 0 && opt.port < 65536, '--port must be a port number', opt.port);
     result.timeout_ms = opt['timeout-ms'];
     const server = { host: opt.host, port: opt.port };
@@ -133,13 +162,13 @@ await main(
     check(add.body.msg === 'add ok' && add.body.count === entered.count + 1, 'onAdd', add.body);
 
     result.step = 'pushAll of a Notice';
-    const notice = {
+    const notice = fromClient({
       title: `Sale — näh ${tag}`,
       body: '50% off, 中文, ünïcödé — today',
       badge: 3,
       tags: ['promo', 'näh', '中文'],
       ids: [1, 300, 70000],
-    };
+    });
     const pushed = await request(admin, PUSH_ALL, { apikey: opt.apikey, msg: notice });
     result.push_all = pushed;
     check(same(pushed, { code: 200, msg: 'push is ok.', recipients: 1 }), 'pushAll response', pushed);
@@ -148,12 +177,32 @@ await main(
     check(same(got.body, { msg: notice }), 'onMsg is the pushed Notice, deep-equal', got.body);
 
     result.step = 'pushByClientId';
-    const just = { title: `just you, ${client.label}`, badge: 0, tags: ['—'] };
+    const just = fromClient({ title: `just you, ${client.label}`, badge: 0, tags: ['—'] });
     const byId = await request(admin, PUSH_BY_CLIENT_ID, { apikey: opt.apikey, clientId: client.label, msg: just });
     result.push_by_client_id = byId;
     check(same(byId, { code: 200, msg: 'push is ok.', recipients: 1 }), 'pushByClientId response', byId);
     const got2 = await until('the client gets the second onMsg', () => client.pushes.filter((p) => p.route === 'onMsg')[1]);
     check(same(got2.body, { msg: just }), 'onMsg (pushByClientId) deep-equal', got2.body);
+    const onMsgSent = [notice, just];
+
+    if (opt['control-port'] !== null) {
+      result.step = 'a Notice with every field over HTTP';
+      const full = {
+        title: `over HTTP — ${tag}`,
+        body: 'näh',
+        badge: 42,
+        tags: ['a', '中文'],
+        ids: [0, 127, 128, 4294967295],
+      };
+      const control = { host: opt.host, port: Number(opt['control-port']) };
+      const r = await httpPush(control, opt.apikey, opt.secret, full);
+      result.http_push = r;
+      check(r.status === 200 && r.body.recipients === 1, 'HTTP push', r);
+      const got3 = await until('the client gets the HTTP onMsg', () => client.pushes.filter((p) => p.route === 'onMsg')[2]);
+      result.on_msg_http = got3.body;
+      check(same(got3.body, { msg: full }), 'onMsg (HTTP, every field) deep-equal', got3.body);
+      onMsgSent.push(full);
+    }
 
     result.step = 'the wire';
     const adminWire = wire(admin);
@@ -188,19 +237,22 @@ await main(
       check(!looksJson(m.body), `the ${m.route} response body is not JSON`, Buffer.from(m.body).toString());
     }
     const onMsgs = clientWire.filter((m) => m.dir === 'received' && m.type === 'push' && m.route === 'onMsg');
-    check(onMsgs.length === 2, 'two onMsg pushes on the wire', onMsgs.length);
+    check(onMsgs.length === onMsgSent.length, 'every onMsg push on the wire', onMsgs.length);
     for (const [i, m] of onMsgs.entries()) {
       check(!looksJson(m.body), 'the onMsg body is not JSON', Buffer.from(m.body).toString());
       const read = pomeloDecode(expected.server, 'onMsg', m.body);
-      check(same(read, { msg: [notice, just][i] }), "Pomelo's server build reads the onMsg push", read);
+      check(same(read, { msg: onMsgSent[i] }), "Pomelo's server build reads the onMsg push", read);
     }
     const onAdds = adminWire.filter((m) => m.dir === 'received' && m.type === 'push' && m.route === 'onAdd');
     check(onAdds.length === 1 && !looksJson(onAdds[0].body), 'the onAdd push is protobuf', onAdds.length);
     pomeloServerBuild.setEncoderProtos(expected.server);
-    const asPomelo = pomeloServerBuild.encode('onMsg', { msg: notice });
-    const jsonBody = Buffer.byteLength(JSON.stringify({ msg: notice }));
-    const push = onMsgs[0];
+    // The last onMsg: the HTTP one with every field when there is one.
+    const measured = onMsgSent[onMsgSent.length - 1];
+    const asPomelo = pomeloServerBuild.encode('onMsg', { msg: measured });
+    const jsonBody = Buffer.byteLength(JSON.stringify({ msg: measured }));
+    const push = onMsgs[onMsgs.length - 1];
     result.on_msg_bytes = {
+      notice: measured,
       package: push.size,
       message_header: push.size - 4 - push.body.length,
       body_protobuf: push.body.length,
@@ -224,7 +276,7 @@ await main(
     check(hs2.useProto === true && !('protos' in hs2), 'a current protoVersion: useProto and no protos', hs2);
     const cachedEnter = await request(cached, ENTER, { role: 'client', apikey: opt.apikey, clientId: cached.label });
     check(same(cachedEnter, { code: 200, msg: 'add ok' }), 'the cached client enters', cachedEnter);
-    const third = { title: `to both — ${tag}`, ids: [4294967295, 0] };
+    const third = fromClient({ title: `to both — ${tag}`, ids: [4294967295, 0] });
     const pushed3 = await request(admin, PUSH_ALL, { apikey: opt.apikey, msg: third });
     check(same(pushed3, { code: 200, msg: 'push is ok.', recipients: 2 }), 'pushAll to both', pushed3);
     for (const c of [client, cached]) {
