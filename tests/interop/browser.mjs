@@ -16,15 +16,11 @@
 // error in the page fails the run. Prints one JSON line and exits 0, or 1 with `error`.
 // Run by tests/interop_browser.rs.
 
-import { existsSync, readFileSync } from 'node:fs';
-import http from 'node:http';
-import { join } from 'node:path';
+import { existsSync } from 'node:fs';
 import {
   CHROMIUM,
   CHROMIUM_ARGS,
   ENTER,
-  INTEROP_DIR,
-  LOAD_ORDER,
   PUSH_ALL,
   check,
   checkInstalled,
@@ -32,41 +28,18 @@ import {
   main,
   newSession,
   options,
+  pageFiles,
   request,
+  serveStatic,
   until,
 } from './harness.mjs';
 
 const PAGE = 'browser_page.html';
-const SERVED = new Map(
-  [PAGE, 'browser_page.js', ...LOAD_ORDER].map((f) => [
-    `/${f}`,
-    { file: join(INTEROP_DIR, f), type: f.endsWith('.html') ? 'text/html' : 'text/javascript' },
-  ]),
-);
+const SERVED = pageFiles([PAGE, 'browser_page.js']);
 
 let staticServer = null;
 let browser = null;
 const sessions = [];
-
-/** Serves SERVED, and 404 for anything else; records every request. */
-function serveStatic(requests) {
-  return new Promise((resolve, reject) => {
-    const server = http.createServer((req, res) => {
-      const path = new URL(req.url, 'http://localhost').pathname;
-      const entry = SERVED.get(path);
-      requests.push(`${entry ? 200 : 404} ${path}`);
-      if (!entry) {
-        res.writeHead(404, { 'content-type': 'text/plain' });
-        res.end('not found\n');
-        return;
-      }
-      res.writeHead(200, { 'content-type': `${entry.type}; charset=utf-8`, 'cache-control': 'no-store' });
-      res.end(readFileSync(entry.file));
-    });
-    server.on('error', reject);
-    server.listen(0, '127.0.0.1', () => resolve(server));
-  });
-}
 
 await main(
   'browser',
@@ -100,7 +73,7 @@ await main(
     result.step = 'static server';
     const served = [];
     result.served = served;
-    staticServer = await serveStatic(served);
+    staticServer = await serveStatic(SERVED, served);
     const pagePort = staticServer.address().port;
     const query = new URLSearchParams({ host: opt.host, port: String(opt.port), apikey: opt.apikey, clientId });
     const url = `http://127.0.0.1:${pagePort}/${PAGE}?${query}`;

@@ -1,12 +1,18 @@
-// Shared by pomelo_node.mjs and browser.mjs: loads the real pomelo-jsclient-websocket 0.1.1 into
-// a browser-like vm context per session (the glue is listed at the top of pomelo_node.mjs),
-// watches each session's WebSocket, and reports one JSON line.
+// Shared by the interop scripts (pomelo_node.mjs, browser.mjs, pomelo_protobuf.mjs,
+// browser_protobuf.mjs, ...): loads the real pomelo-jsclient-websocket 0.1.1 into a browser-like
+// vm context per session (the glue is listed at the top of pomelo_node.mjs), watches each
+// session's WebSocket (tap.mjs), serves test pages, and reports one JSON line.
 
 import { existsSync, readFileSync } from 'node:fs';
+import http from 'node:http';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Console } from 'node:console';
 import vm from 'node:vm';
+
+import { Tap } from './tap.mjs';
+
+export { Tap };
 
 export const INTEROP_DIR = dirname(fileURLToPath(import.meta.url));
 
@@ -97,80 +103,42 @@ export function options(defaults) {
   return out;
 }
 
-// ---- watching the wire ---------------------------------------------------------------------
+// ---- serving a test page ----------------------------------------------------------------------
 
 /**
- * What one session's WebSocket carried, decoded independently of the client: packages by type,
- * the handshake response, and whether requests went out with dictionary-compressed routes.
+ * The files a test page needs, by URL path: `pageFiles` (the page and its scripts, in
+ * tests/interop/) and LOAD_ORDER.
  */
-export class Tap {
-  constructor() {
-    this.url = null;
-    this.extensions = null;
-    this.protocol = null;
-    this.handshake = null;
-    this.received = { handshake: 0, heartbeat: 0, data: 0, kick: 0, other: 0 };
-    this.sent = { handshake: 0, ack: 0, heartbeat: 0, data: 0, other: 0 };
-    this.requests = { compressed: 0, uncompressed: 0 };
-    this.pushes = { compressed: 0, uncompressed: 0 };
-    this.kicks = [];
-  }
+export function pageFiles(pageFiles) {
+  return new Map(
+    [...pageFiles, ...LOAD_ORDER].map((f) => [
+      `/${f}`,
+      { file: join(INTEROP_DIR, f), type: f.endsWith('.html') ? 'text/html' : 'text/javascript' },
+    ]),
+  );
+}
 
-  static packages(data) {
-    const bytes = new Uint8Array(data);
-    const out = [];
-    for (let at = 0; at + 4 <= bytes.length; ) {
-      const len = (bytes[at + 1] << 16) | (bytes[at + 2] << 8) | bytes[at + 3];
-      out.push({ type: bytes[at], body: bytes.subarray(at + 4, at + 4 + len) });
-      at += 4 + len;
-    }
-    return out;
-  }
-
-  onSend(data) {
-    for (const { type, body } of Tap.packages(data)) {
-      const name = { 1: 'handshake', 2: 'ack', 3: 'heartbeat', 4: 'data' }[type] || 'other';
-      this.sent[name]++;
-      // Message flag: bit 0 = route is a dictionary code, bits 1..3 = type (0 = request).
-      if (type === 4 && ((body[0] >> 1) & 7) === 0) {
-        this.requests[body[0] & 1 ? 'compressed' : 'uncompressed']++;
+/**
+ * A static HTTP server on 127.0.0.1:0 that serves `served` (from pageFiles) and 404 for anything
+ * else; records every request in `requests`.
+ */
+export function serveStatic(served, requests) {
+  return new Promise((resolve, reject) => {
+    const server = http.createServer((req, res) => {
+      const path = new URL(req.url, 'http://localhost').pathname;
+      const entry = served.get(path);
+      requests.push(`${entry ? 200 : 404} ${path}`);
+      if (!entry) {
+        res.writeHead(404, { 'content-type': 'text/plain' });
+        res.end('not found\n');
+        return;
       }
-    }
-  }
-
-  onReceive(data) {
-    for (const { type, body } of Tap.packages(data)) {
-      const name = { 1: 'handshake', 3: 'heartbeat', 4: 'data', 5: 'kick' }[type] || 'other';
-      this.received[name]++;
-      const text = () => new TextDecoder().decode(body);
-      if (type === 1) this.handshake = JSON.parse(text());
-      if (type === 5) this.kicks.push(text());
-      if (type === 4 && ((body[0] >> 1) & 7) === 3) {
-        this.pushes[body[0] & 1 ? 'compressed' : 'uncompressed']++;
-      }
-    }
-  }
-
-  summary() {
-    const sys = (this.handshake && this.handshake.sys) || {};
-    return {
-      url: this.url,
-      extensions: this.extensions,
-      protocol: this.protocol,
-      handshake: this.handshake && {
-        code: this.handshake.code,
-        heartbeat: sys.heartbeat,
-        useDict: sys.useDict,
-        dict_routes: sys.dict ? Object.keys(sys.dict).length : 0,
-        protos: 'protos' in sys,
-      },
-      received: this.received,
-      sent: this.sent,
-      requests: this.requests,
-      pushes: this.pushes,
-      kicks: this.kicks,
-    };
-  }
+      res.writeHead(200, { 'content-type': `${entry.type}; charset=utf-8`, 'cache-control': 'no-store' });
+      res.end(readFileSync(entry.file));
+    });
+    server.on('error', reject);
+    server.listen(0, '127.0.0.1', () => resolve(server));
+  });
 }
 
 // ---- a session: one copy of the real client --------------------------------------------------
@@ -178,9 +146,10 @@ export class Tap {
 /**
  * One session: the four library scripts and glue.js evaluated in a fresh vm context that looks
  * like a browser window, so each session gets its own copy of the client's module state (the
- * client is a singleton, `window.pomelo`).
+ * client is a singleton, `window.pomelo`). `storage` (a Map, or entries) is what its localStorage
+ * holds to begin with, as a browser's would from an earlier visit; `session.storage` is its Map.
  */
-export function newSession(label) {
+export function newSession(label, { storage = [] } = {}) {
   checkInstalled();
   if (typeof globalThis.WebSocket !== 'function') {
     throw new Error(
@@ -217,7 +186,7 @@ export function newSession(label) {
     warn: (...a) => logger.warn(`[${label}]`, ...a),
     info: (...a) => logger.info(`[${label}]`, ...a),
   };
-  const store = new Map();
+  const store = new Map(storage);
   const localStorage = {
     getItem: (k) => (store.has(k) ? store.get(k) : null),
     setItem: (k, v) => store.set(k, String(v)),
@@ -248,6 +217,8 @@ export function newSession(label) {
     label,
     pomelo,
     tap,
+    window: context.window,
+    storage: store,
     pushes: [],
     closes: [],
     kicks: [],
@@ -294,6 +265,27 @@ export function request(session, route, body, timeoutMs = 5000) {
       resolve(response);
     });
   });
+}
+
+/**
+ * `POST /api/apps/{apikey}/push {"msg": msg}` on shaddock's control port (`port`, on `host`),
+ * with the app's secret; bounded. Resolves to {status, body}.
+ */
+export async function httpPush({ host, port }, apikey, secret, msg, timeoutMs = 5000) {
+  const res = await fetch(`http://${host}:${port}/api/apps/${encodeURIComponent(apikey)}/push`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', authorization: `Bearer ${secret}` },
+    body: JSON.stringify({ msg }),
+    signal: AbortSignal.timeout(timeoutMs),
+  });
+  const text = await res.text();
+  let body = text;
+  try {
+    body = JSON.parse(text);
+  } catch (e) {
+    // not JSON: keep the text
+  }
+  return { status: res.status, body };
 }
 
 /** Waits until `cond()` holds, checking every 10 ms, failing after `timeoutMs`. */

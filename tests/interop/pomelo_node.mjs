@@ -28,7 +28,9 @@
 //    it sends `packet.buffer`, which is exact only for a Uint8Array of its own.
 //  - `window.protobuf`: pomelo-protobuf 0.4.0 lib/client/protobuf.js, its documented browser
 //    build. It exports to `module.exports`; glue.js copies that to window.protobuf. It is only
-//    used if a handshake carries protos (shaddock's carries none; the tap checks).
+//    used if a handshake carries protos (here shaddock's carries none; the tap checks; with
+//    protos, pomelo_protobuf.mjs). glue.js also aliases protobuf.decodeStr to protobuf.decode,
+//    which 0.1.1 calls but the client build lacks (explained in glue.js).
 //  - `module`: protocol.js, protobuf.js and pomelo-client.js all end with an unconditional
 //    `module.exports = ...`, a ReferenceError in a plain browser page; glue.js gives each script a
 //    fresh throwaway `module` object (the same glue.js runs in the browser test page).
