@@ -9,13 +9,9 @@
 //! - in headless Chromium (`tests/interop/browser_protobuf.mjs`): the page's client gets the
 //!   protos, shows a pushed Notice, and on a second load uses the protos from localStorage.
 //!
-//! Known defect, kept visible: pomelo-protobuf's client build keys every `uInt32` / `sInt32` /
-//! `int32` field with wire type 2 (`constant.TYPES[type] || 2`; their type code is 0, which is
-//! falsy), Pomelo's own decoder ignores wire types, and shaddock's codec refuses the field
-//! ("wire type 2, but the proto says uInt32"). So the two tests that must pass run with
-//! `--client-varints no` (the Notices the real client encodes have no integer fields; a Notice
-//! with every field reaches the client over the HTTP API instead, encoded by shaddock), and the
-//! full scenario is the ignored test below: `cargo test --test interop_protobuf -- --ignored`.
+//! The Notices the real client encodes carry integer fields: its client build keys every
+//! `uInt32` / `sInt32` / `int32` field with wire type 2 (`constant.TYPES[type] || 2`; their type
+//! code is 0, which is falsy), which Pomelo's decoder, and so shaddock's, ignores.
 
 mod common;
 #[path = "interop/runner.rs"]
@@ -35,7 +31,7 @@ fn protos_dir() -> PathBuf {
 
 /// A server with the test protos, and the arguments that point a script at it (and at the same
 /// protos files, which the scripts parse with Pomelo's own parser to check the handshake).
-fn server_with_protos(timeout_ms: u64, client_varints: bool) -> (TestServer, Vec<String>) {
+fn server_with_protos(timeout_ms: u64) -> (TestServer, Vec<String>) {
     let mut config = test_config(2);
     config.client.server_protos = Some(protos_dir().join("serverProtos.json"));
     config.client.client_protos = Some(protos_dir().join("clientProtos.json"));
@@ -45,7 +41,6 @@ fn server_with_protos(timeout_ms: u64, client_varints: bool) -> (TestServer, Vec
     let extra = [
         ("--protos-dir", protos_dir().display().to_string()),
         ("--control-port", server.control_addr().port().to_string()),
-        ("--client-varints", if client_varints { "yes" } else { "no" }.to_string()),
     ];
     args.extend(extra.into_iter().flat_map(|(flag, value)| [flag.to_string(), value]));
     (server, args)
@@ -55,14 +50,13 @@ fn push_ok(recipients: u64) -> Value {
     json!({"code": 200, "msg": "push is ok.", "recipients": recipients})
 }
 
-/// Runs `pomelo_protobuf.mjs` and checks its result.
-fn node_scenario(client_varints: bool) {
+#[test]
+fn pomelo_jsclient_in_node_speaks_protobuf_with_the_handshake_protos_and_then_the_cached_ones() {
     runner::require_node_modules();
-    let (_server, args) = server_with_protos(20000, client_varints);
+    let (_server, args) = server_with_protos(20000);
     let run = runner::run_script("pomelo_protobuf.mjs", &args, Duration::from_secs(40));
     run.assert_ok();
     let r = &run.result;
-    assert_eq!(r["client_varints"], client_varints, "{r}");
 
     let hs = &r["handshake"];
     assert_eq!(hs["useProto"], true, "{r}");
@@ -76,9 +70,8 @@ fn node_scenario(client_varints: bool) {
     let notice = &r["on_msg"]["msg"];
     assert!(notice["title"].as_str().is_some_and(|t| t.contains("— näh")), "{r}");
     assert!(notice["body"].as_str().is_some_and(|t| t.contains("中文")), "{r}");
-    if client_varints {
-        assert_eq!(notice["ids"], json!([1, 300, 70000]), "{r}");
-    }
+    assert_eq!(notice["ids"], json!([1, 300, 70000]), "{r}");
+    assert_eq!(notice["badge"], 3, "{r}");
     assert_eq!(r["http_push"]["status"], 200, "{r}");
     assert_eq!(r["on_msg_http"]["msg"]["ids"], json!([0, 127, 128, 4294967295u64]), "{r}");
     assert_eq!(r["on_msg_http"]["msg"]["badge"], 42, "{r}");
@@ -104,18 +97,6 @@ fn node_scenario(client_varints: bool) {
 }
 
 #[test]
-fn pomelo_jsclient_in_node_speaks_protobuf_with_the_handshake_protos_and_then_the_cached_ones() {
-    node_scenario(false);
-}
-
-#[test]
-#[ignore = "known defect: shaddock's codec refuses the wire type 2 that pomelo-protobuf's client \
-            build writes for uInt32 fields (badge, ids); passes once the codec accepts it"]
-fn pomelo_jsclient_in_node_pushes_notices_with_integer_fields() {
-    node_scenario(true);
-}
-
-#[test]
 fn pomelo_jsclient_in_headless_chromium_shows_a_protobuf_push_and_reuses_the_cached_protos() {
     assert!(
         Path::new(CHROMIUM).exists(),
@@ -123,7 +104,7 @@ fn pomelo_jsclient_in_headless_chromium_shows_a_protobuf_push_and_reuses_the_cac
          (.ci/run does)"
     );
     runner::require_node_modules();
-    let (_server, args) = server_with_protos(45000, false);
+    let (_server, args) = server_with_protos(45000);
     let run = runner::run_script("browser_protobuf.mjs", &args, Duration::from_secs(75));
     run.assert_ok();
     let r = &run.result;
@@ -135,6 +116,7 @@ fn pomelo_jsclient_in_headless_chromium_shows_a_protobuf_push_and_reuses_the_cac
     assert_eq!(r["push_again"]["response"], push_ok(1), "{r}");
     let shown = &r["push"]["shown"]["msg"];
     assert!(shown["body"].as_str().is_some_and(|b| b.contains("中文")), "{r}");
+    assert_eq!((&shown["ids"], &shown["badge"]), (&json!([1, 300, 70000]), &json!(7)), "{r}");
     let over_http = &r["http_push"]["shown"]["msg"];
     assert_eq!(over_http["ids"], json!([1, 300, 70000]), "{r}");
     assert_eq!(over_http["badge"], 7, "{r}");

@@ -4,13 +4,11 @@
 //
 //   node --experimental-websocket tests/interop/browser_protobuf.mjs \
 //        --host 127.0.0.1 --port 3010 --apikey demo --secret SECRET \
-//        [--protos-dir tests/data/protos] [--control-port 3011] [--client-varints yes|no]
+//        [--protos-dir tests/data/protos] [--control-port 3011]
 //        [--timeout-ms 45000] [--screenshot /tmp/page.png]
 //
-// --client-varints and --control-port as in pomelo_protobuf.mjs: `no` leaves badge and ids out
-// of the Notices management's real client encodes (shaddock's codec refuses the wire type the
-// client build gives integer fields); with a control port, a Notice with every field is pushed
-// over HTTP too, and the page must show it.
+// --control-port as in pomelo_protobuf.mjs: with a control port, a Notice with every field is
+// pushed over HTTP too, and the page must show it.
 //
 // Serves browser_protobuf_page.html (and exactly the files it loads) from 127.0.0.1:0. A
 // management session (the same client in Node, also with the protos) enters; the page enters as a
@@ -91,7 +89,6 @@ await main(
       secret: '',
       'protos-dir': join(INTEROP_DIR, '..', 'data', 'protos'),
       'control-port': null,
-      'client-varints': 'yes',
       'timeout-ms': 45000,
       screenshot: null,
     });
@@ -101,11 +98,6 @@ await main(
     if (!existsSync(CHROMIUM)) {
       throw new Error(`${CHROMIUM} is missing: install Debian's Chromium with \`apt-get install chromium\``);
     }
-    check(['yes', 'no'].includes(opt['client-varints']), '--client-varints is yes or no', opt['client-varints']);
-    const varints = opt['client-varints'] === 'yes';
-    result.client_varints = varints;
-    const fromClient = (notice) =>
-      varints ? notice : Object.fromEntries(Object.entries(notice).filter(([k]) => !['badge', 'ids'].includes(k)));
     const { chromium } = await import('playwright-core');
     const server = { host: opt.host, port: opt.port };
     const tag = `${process.pid}-${Date.now() % 100000}`;
@@ -233,9 +225,8 @@ await main(
       tags: ['promo', 'näh'],
       ids: [1, 300, 70000],
     };
-    const notice = fromClient(full);
-    result.push = await pushAndShow(notice, 1);
-    const pushedFirst = [notice];
+    result.push = await pushAndShow(full, 1);
+    const pushedFirst = [full];
     if (opt['control-port'] !== null) {
       result.step = 'a Notice with every field over HTTP';
       result.http_push = await pushAndShow({ ...full, title: `over HTTP — ${tag}` }, 1, true);
@@ -252,7 +243,7 @@ await main(
     await until(`management gets onLeave for ${first}`, () =>
       admin.pushes.find((p) => p.route === 'onLeave' && p.body.clientId === first),
     );
-    const notice2 = fromClient({ title: `again — 中文 ${tag}`, ids: [4294967295] });
+    const notice2 = { title: `again — 中文 ${tag}`, ids: [4294967295] };
     result.push_again = await pushAndShow(notice2, 1);
 
     result.step = 'the wire, as Chromium saw it';

@@ -5,16 +5,15 @@
 //
 //   node --experimental-websocket tests/interop/pomelo_protobuf.mjs \
 //        --host 127.0.0.1 --port 3010 --apikey demo --secret SECRET \
-//        [--protos-dir tests/data/protos] [--control-port 3011] [--client-varints yes|no]
+//        [--protos-dir tests/data/protos] [--control-port 3011]
 //        [--timeout-ms 20000]
 //   (or SHADDOCK_HOST, SHADDOCK_PORT, SHADDOCK_APIKEY, SHADDOCK_SECRET, SHADDOCK_PROTOS_DIR, ...)
 //
-// --client-varints no leaves the integer fields (badge, ids) out of the Notices that the real
-// client encodes (management's pushAll / pushByClientId): pomelo-protobuf's client build keys
-// every uInt32/sInt32/int32 field with wire type 2 (`constant.TYPES[type] || 2`, and the type
-// code of those is 0), which Pomelo's decoder ignores but shaddock's codec refuses (400, "wire
-// type 2, but the proto says uInt32"). With --control-port, a Notice with every field is also
-// pushed over the control port's HTTP API (shaddock encodes it, the client build decodes it).
+// The Notices the real client encodes carry integer fields (badge, ids): pomelo-protobuf's
+// client build keys every uInt32/sInt32/int32 field with wire type 2 (`constant.TYPES[type] ||
+// 2`, and their type code is 0), which Pomelo's decoder and shaddock's ignore. With
+// --control-port, a Notice with every field is also pushed over the control port's HTTP API
+// (shaddock encodes it, the client build decodes it).
 //
 // A management session and a client, both the real client with the protos the handshake gives:
 //  - the handshake carries sys.protos {server, client, version} and useProto; server and client
@@ -96,15 +95,8 @@ await main(
       secret: '',
       'protos-dir': join(INTEROP_DIR, '..', 'data', 'protos'),
       'control-port': null,
-      'client-varints': 'yes',
       'timeout-ms': 20000,
     });
-    check(['yes', 'no'].includes(opt['client-varints']), '--client-varints is yes or no', opt['client-varints']);
-    const varints = opt['client-varints'] === 'yes';
-    result.client_varints = varints;
-    // What the real client can send: without integer fields when --client-varints no.
-    const fromClient = (notice) =>
-      varints ? notice : Object.fromEntries(Object.entries(notice).filter(([k]) => !['badge', 'ids'].includes(k)));
     check(Number.isInteger(opt.port) && opt.port > 0 && opt.port < 65536, '--port must be a port number', opt.port);
     result.timeout_ms = opt['timeout-ms'];
     const server = { host: opt.host, port: opt.port };
@@ -162,13 +154,13 @@ await main(
     check(add.body.msg === 'add ok' && add.body.count === entered.count + 1, 'onAdd', add.body);
 
     result.step = 'pushAll of a Notice';
-    const notice = fromClient({
+    const notice = {
       title: `Sale — näh ${tag}`,
       body: '50% off, 中文, ünïcödé — today',
       badge: 3,
       tags: ['promo', 'näh', '中文'],
       ids: [1, 300, 70000],
-    });
+    };
     const pushed = await request(admin, PUSH_ALL, { apikey: opt.apikey, msg: notice });
     result.push_all = pushed;
     check(same(pushed, { code: 200, msg: 'push is ok.', recipients: 1 }), 'pushAll response', pushed);
@@ -177,7 +169,7 @@ await main(
     check(same(got.body, { msg: notice }), 'onMsg is the pushed Notice, deep-equal', got.body);
 
     result.step = 'pushByClientId';
-    const just = fromClient({ title: `just you, ${client.label}`, badge: 0, tags: ['—'] });
+    const just = { title: `just you, ${client.label}`, badge: 0, tags: ['—'] };
     const byId = await request(admin, PUSH_BY_CLIENT_ID, { apikey: opt.apikey, clientId: client.label, msg: just });
     result.push_by_client_id = byId;
     check(same(byId, { code: 200, msg: 'push is ok.', recipients: 1 }), 'pushByClientId response', byId);
@@ -276,7 +268,7 @@ await main(
     check(hs2.useProto === true && !('protos' in hs2), 'a current protoVersion: useProto and no protos', hs2);
     const cachedEnter = await request(cached, ENTER, { role: 'client', apikey: opt.apikey, clientId: cached.label });
     check(same(cachedEnter, { code: 200, msg: 'add ok' }), 'the cached client enters', cachedEnter);
-    const third = fromClient({ title: `to both — ${tag}`, ids: [4294967295, 0] });
+    const third = { title: `to both — ${tag}`, ids: [4294967295, 0] };
     const pushed3 = await request(admin, PUSH_ALL, { apikey: opt.apikey, msg: third });
     check(same(pushed3, { code: 200, msg: 'push is ok.', recipients: 2 }), 'pushAll to both', pushed3);
     for (const c of [client, cached]) {
