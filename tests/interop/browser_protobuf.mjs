@@ -10,7 +10,7 @@
 // --control-port as in pomelo_protobuf.mjs: with a control port, a Notice with every field is
 // pushed over HTTP too, and the page must show it.
 //
-// Serves browser_protobuf_page.html (and exactly the files it loads) from 127.0.0.1:0. A
+// Serves browser_page.html (and exactly the files it loads) from 127.0.0.1:0. A
 // management session (the same client in Node, also with the protos) enters; the page enters as a
 // client, its handshake brings the protos (the page shows the version its client stored in
 // localStorage); management pushes a Notice with pushAll; the page shows the onMsg body as JSON,
@@ -46,8 +46,8 @@ import {
   until,
 } from './harness.mjs';
 
-const PAGE = 'browser_protobuf_page.html';
-const SERVED = pageFiles([PAGE, 'browser_protobuf_page.js']);
+const PAGE = 'browser_page.html';
+const SERVED = pageFiles([PAGE, 'browser_page.js']);
 // pomelo-protobuf's server build (what a Pomelo server runs), to read the page's wire independently.
 const pomeloServerBuild = createRequire(import.meta.url)('pomelo-protobuf');
 
