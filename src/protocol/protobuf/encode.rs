@@ -8,7 +8,7 @@
 use bytes::{BufMut, BytesMut};
 use serde_json::{Map, Value};
 
-use super::{CodecError, Kind, MAX_DEPTH, Path, Protos, Rule, js_key_order};
+use super::{CodecError, Kind, MAX_DEPTH, Path, Protos, Rule, array_index, js_key_order};
 use crate::protocol::wire;
 
 pub(super) fn encode(
@@ -34,10 +34,31 @@ fn entries<'a>(
     message: usize,
     object: &'a Map<String, Value>,
 ) -> impl Iterator<Item = (&'a str, usize, &'a Value)> + use<'a> {
-    let fields = &protos.messages[message].by_name;
-    js_key_order(object.iter().map(|(k, v)| (k.as_str(), v)))
-        .into_iter()
-        .filter_map(move |(name, value)| fields.get(name).map(|&i| (name, i, value)))
+    let proto = &protos.messages[message];
+    let in_order = if object.keys().any(|k| array_index(k).is_some()) {
+        Entries::Reordered(js_key_order(object.iter().map(|(k, v)| (k.as_str(), v))).into_iter())
+    } else {
+        Entries::AsInserted(object.iter())
+    };
+    in_order.filter_map(move |(name, value)| proto.field_named(name).map(|i| (name, i, value)))
+}
+
+/// An object's entries in JavaScript's order, without a copy when insertion order is it (no
+/// integer-like key).
+enum Entries<'a> {
+    AsInserted(serde_json::map::Iter<'a>),
+    Reordered(std::vec::IntoIter<(&'a str, &'a Value)>),
+}
+
+impl<'a> Iterator for Entries<'a> {
+    type Item = (&'a str, &'a Value);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        match self {
+            Entries::AsInserted(iter) => iter.next().map(|(k, v)| (k.as_str(), v)),
+            Entries::Reordered(iter) => iter.next(),
+        }
+    }
 }
 
 /// Checks the object against the message and returns its encoded size; pushes the size of

@@ -120,6 +120,17 @@ enum Kind {
     Message(usize),
 }
 
+impl Message {
+    /// The index of the field called `name`: a scan for the few fields most messages have.
+    fn field_named(&self, name: &str) -> Option<usize> {
+        if self.fields.len() <= 8 {
+            self.fields.iter().position(|f| *f.name == *name)
+        } else {
+            self.by_name.get(name).copied()
+        }
+    }
+}
+
 impl Kind {
     fn wire_type(self) -> u8 {
         match self {
