@@ -181,11 +181,17 @@ impl Server {
         self.stats().kicks(reason)
     }
 
-    /// Graceful drain: stop the control port (no new HTTP pushes), stop accepting, kick every
-    /// client with reason `"shutdown"` spread over `client.drain_secs`, then join every reactor.
+    /// Graceful drain: at once, the reactors stop accepting and start kicking every client with
+    /// reason `"shutdown"` (spread over `client.drain_secs`) and the control port stops taking
+    /// requests; then the control thread finishes its in-flight requests (at most
+    /// `control::SHUTDOWN_GRACE`) and every reactor is joined. Nothing the control thread waits
+    /// for delays the client port's stop.
     pub fn shutdown(mut self) -> io::Result<()> {
-        let mut result = self.control.take().map_or(Ok(()), ControlHandle::shutdown);
         self.stop(self.drain_secs);
+        if let Some(control) = self.control.as_mut() {
+            control.stop_taking_requests();
+        }
+        let mut result = self.control.take().map_or(Ok(()), ControlHandle::shutdown);
         for thread in self.threads.drain(..) {
             match thread.join() {
                 Ok(Ok(())) => {}

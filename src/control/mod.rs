@@ -119,10 +119,16 @@ impl ControlHandle {
         self.local_addr
     }
 
+    /// Tells the control thread to stop accepting and to close connections once their request
+    /// is answered; returns at once ([`shutdown`](Self::shutdown) then waits for it).
+    pub fn stop_taking_requests(&mut self) {
+        self.stop.take().map(|stop| stop.send(()));
+    }
+
     /// Stops accepting, lets in-flight requests finish (at most [`SHUTDOWN_GRACE`]), and joins
     /// the thread.
     pub fn shutdown(mut self) -> io::Result<()> {
-        self.stop.take().map(|stop| stop.send(()));
+        self.stop_taking_requests();
         match self.thread.take().map(JoinHandle::join) {
             None | Some(Ok(Ok(()))) => Ok(()),
             Some(Ok(Err(e))) => Err(e),
