@@ -1,10 +1,16 @@
-//! Connections to the control port that move no bytes for [`IDLE_TIMEOUT`] are closed.
+//! Connections to the control port that move no bytes for [`IDLE_TIMEOUT`], or that take longer
+//! than [`ANSWER_TIMEOUT`] from a request's first bytes to its answer, are closed.
 //!
 //! axum's server sets no timer on hyper, so without this an idle keep-alive connection, or one
-//! that sends half its headers and stops, would hold a socket until the peer goes away. The
-//! listener hands hyper an [`IdleStream`]: any read or write that completes pushes the deadline
-//! back; a read or write still waiting when it passes fails with `TimedOut`, and hyper closes
-//! the connection.
+//! that sends half its headers and stops, would hold a socket until the peer goes away; and a
+//! peer that trickles its request head a byte at a time would hold it forever, since every byte
+//! pushes an idle deadline back (the 408 of [`REQUEST_TIMEOUT`](super::REQUEST_TIMEOUT) starts
+//! only once the head is complete). The listener hands hyper an [`IdleStream`]:
+//! - any read or write that completes pushes the idle deadline back;
+//! - bytes read while no request is open start the answer deadline, and bytes written (the
+//!   answer) end it;
+//! - a read or write still waiting when either deadline passes, or a read that completes after
+//!   the answer deadline, fails with `TimedOut`, and hyper closes the connection.
 
 use std::future::Future;
 use std::io;
@@ -20,16 +26,33 @@ use tokio::time::{Instant, Sleep};
 /// [`REQUEST_TIMEOUT`](super::REQUEST_TIMEOUT), so a request being handled is never cut.
 pub const IDLE_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// How long from a request's first bytes to the first bytes of its answer. Longer than
+/// [`REQUEST_TIMEOUT`](super::REQUEST_TIMEOUT), so a handled request always gets its 408 first.
+pub const ANSWER_TIMEOUT: Duration = Duration::from_secs(12);
+
 /// A TCP listener whose connections close when idle.
 #[derive(Debug)]
 pub struct IdleListener {
     inner: TcpListener,
-    idle: Duration,
+    limits: Limits,
+}
+
+/// The two deadlines of a connection.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// No bytes moved for this long: closed.
+    pub idle: Duration,
+    /// A request's first bytes not answered within this: closed.
+    pub answer: Duration,
+}
+
+impl Limits {
+    pub const DEFAULT: Limits = Limits { idle: IDLE_TIMEOUT, answer: ANSWER_TIMEOUT };
 }
 
 impl IdleListener {
-    pub fn new(inner: TcpListener, idle: Duration) -> IdleListener {
-        IdleListener { inner, idle }
+    pub fn new(inner: TcpListener, limits: Limits) -> IdleListener {
+        IdleListener { inner, limits }
     }
 }
 
@@ -41,7 +64,7 @@ impl axum::serve::Listener for IdleListener {
         // axum's own accept loop: retries, and backs off on errors such as EMFILE.
         let (stream, addr) = axum::serve::Listener::accept(&mut self.inner).await;
         let _ = stream.set_nodelay(true);
-        (IdleStream::new(stream, self.idle), addr)
+        (IdleStream::new(stream, self.limits), addr)
     }
 
     fn local_addr(&self) -> io::Result<std::net::SocketAddr> {
@@ -53,42 +76,56 @@ impl axum::serve::Listener for IdleListener {
 #[derive(Debug)]
 pub struct IdleStream {
     inner: TcpStream,
-    idle: Duration,
-    deadline: Pin<Box<Sleep>>,
+    limits: Limits,
+    idle_at: Instant,
+    /// Set while a request is open (bytes read, no answer written yet).
+    answer_at: Option<Instant>,
+    /// Fires at the earlier of the two deadlines.
+    timer: Pin<Box<Sleep>>,
 }
 
 impl IdleStream {
-    fn new(inner: TcpStream, idle: Duration) -> IdleStream {
-        IdleStream { inner, idle, deadline: Box::pin(tokio::time::sleep(idle)) }
+    fn new(inner: TcpStream, limits: Limits) -> IdleStream {
+        let idle_at = Instant::now() + limits.idle;
+        let timer = Box::pin(tokio::time::sleep_until(idle_at));
+        IdleStream { inner, limits, idle_at, answer_at: None, timer }
     }
 
-    /// Bytes moved: the deadline starts again.
-    fn touch(&mut self) {
-        let next = Instant::now() + self.idle;
-        self.deadline.as_mut().reset(next);
+    fn rearm(&mut self) {
+        let at = self.answer_at.map_or(self.idle_at, |answer| answer.min(self.idle_at));
+        self.timer.as_mut().reset(at);
     }
 
-    /// For an operation that is pending: `TimedOut` once the deadline has passed.
+    /// `read` bytes came in, `wrote` bytes went out: the deadlines move (see the module doc).
+    /// Fails if the bytes read belong to a request whose answer is overdue.
+    fn moved(&mut self, read: usize, wrote: usize) -> io::Result<()> {
+        let now = Instant::now();
+        self.idle_at = now + self.limits.idle;
+        if wrote > 0 {
+            self.answer_at = None;
+        }
+        if read > 0 {
+            match self.answer_at {
+                None => self.answer_at = Some(now + self.limits.answer),
+                Some(at) if now >= at => return Err(timed_out("request not complete in time")),
+                Some(_) => {}
+            }
+        }
+        self.rearm();
+        Ok(())
+    }
+
+    /// For an operation that is pending: `TimedOut` once a deadline has passed.
     fn expired<T>(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<T>> {
-        match self.deadline.as_mut().poll(cx) {
-            Poll::Ready(()) => Poll::Ready(Err(io::Error::new(
-                io::ErrorKind::TimedOut,
-                "control connection idle for too long",
-            ))),
+        match self.timer.as_mut().poll(cx) {
+            Poll::Ready(()) => Poll::Ready(Err(timed_out("control connection idle for too long"))),
             Poll::Pending => Poll::Pending,
         }
     }
+}
 
-    /// The result of an inner operation, with the deadline applied.
-    fn check<T>(&mut self, cx: &mut Context<'_>, poll: Poll<io::Result<T>>) -> Poll<io::Result<T>> {
-        match poll {
-            Poll::Ready(result) => {
-                self.touch();
-                Poll::Ready(result)
-            }
-            Poll::Pending => self.expired(cx),
-        }
-    }
+fn timed_out(why: &'static str) -> io::Error {
+    io::Error::new(io::ErrorKind::TimedOut, why)
 }
 
 impl AsyncRead for IdleStream {
@@ -98,8 +135,29 @@ impl AsyncRead for IdleStream {
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
         let this = self.get_mut();
-        let poll = Pin::new(&mut this.inner).poll_read(cx, buf);
-        this.check(cx, poll)
+        let before = buf.filled().len();
+        match Pin::new(&mut this.inner).poll_read(cx, buf) {
+            Poll::Ready(Ok(())) => {
+                let read = buf.filled().len() - before;
+                Poll::Ready(this.moved(read, 0))
+            }
+            Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
+            Poll::Pending => this.expired(cx),
+        }
+    }
+}
+
+impl IdleStream {
+    fn wrote(
+        &mut self,
+        cx: &mut Context<'_>,
+        poll: Poll<io::Result<usize>>,
+    ) -> Poll<io::Result<usize>> {
+        match poll {
+            Poll::Ready(Ok(n)) => Poll::Ready(self.moved(0, n).map(|()| n)),
+            Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
+            Poll::Pending => self.expired(cx),
+        }
     }
 }
 
@@ -111,7 +169,7 @@ impl AsyncWrite for IdleStream {
     ) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
         let poll = Pin::new(&mut this.inner).poll_write(cx, buf);
-        this.check(cx, poll)
+        this.wrote(cx, poll)
     }
 
     fn poll_write_vectored(
@@ -121,7 +179,7 @@ impl AsyncWrite for IdleStream {
     ) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
         let poll = Pin::new(&mut this.inner).poll_write_vectored(cx, bufs);
-        this.check(cx, poll)
+        this.wrote(cx, poll)
     }
 
     fn is_write_vectored(&self) -> bool {
@@ -162,7 +220,8 @@ mod tests {
             let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
             let mut client = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
             let idle = Duration::from_millis(200);
-            let mut listener = IdleListener::new(listener, idle);
+            let limits = Limits { idle, answer: Duration::from_secs(60) };
+            let mut listener = IdleListener::new(listener, limits);
             let (mut stream, _) = axum::serve::Listener::accept(&mut listener).await;
             client.write_all(b"hello").unwrap();
             assert_eq!(read(&mut stream).await.unwrap(), b"hello");
@@ -170,6 +229,40 @@ mod tests {
             let e = read(&mut stream).await.unwrap_err();
             assert_eq!(e.kind(), io::ErrorKind::TimedOut);
             assert!(started.elapsed() >= idle, "timed out after {:?}", started.elapsed());
+        });
+    }
+
+    #[test]
+    fn a_trickled_request_times_out_and_an_answer_ends_its_deadline() {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_io()
+            .enable_time()
+            .build()
+            .unwrap();
+        runtime.block_on(async {
+            let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let mut client = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+            let answer = Duration::from_millis(300);
+            let limits = Limits { idle: Duration::from_millis(200), answer };
+            let mut listener = IdleListener::new(listener, limits);
+            let (mut stream, _) = axum::serve::Listener::accept(&mut listener).await;
+            // A request answered in time: its deadline ends with the answer.
+            client.write_all(b"GET").unwrap();
+            assert_eq!(read(&mut stream).await.unwrap(), b"GET");
+            let wrote = std::future::poll_fn(|cx| Pin::new(&mut stream).poll_write(cx, b"200"));
+            assert_eq!(wrote.await.unwrap(), 3);
+            // The next one trickles: a byte every 100 ms keeps it from idling, not from its end.
+            let started = Instant::now();
+            let outcome = loop {
+                client.write_all(b"x").unwrap();
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                match read(&mut stream).await {
+                    Ok(_) => assert!(started.elapsed() < answer * 3, "never timed out"),
+                    Err(e) => break e,
+                }
+            };
+            assert_eq!(outcome.kind(), io::ErrorKind::TimedOut);
+            assert!(started.elapsed() >= answer, "timed out after {:?}", started.elapsed());
         });
     }
 }

@@ -19,8 +19,9 @@
 //!   core. Presence is read through the push service; numbers from a counters
 //!   [`Snapshot`](crate::stats::Snapshot).
 //! - **Every request is bounded**: its body by `control.max_body_bytes` (413), its handling by
-//!   [`REQUEST_TIMEOUT`] (408), and a connection that moves no bytes for `IDLE_TIMEOUT` (30 s)
-//!   is closed. Every failure is a JSON `{"error", "code"}` ([`error`]), never a panic.
+//!   [`REQUEST_TIMEOUT`] (408); a connection that moves no bytes for `IDLE_TIMEOUT` (30 s), or
+//!   whose request is not answered within `ANSWER_TIMEOUT` (12 s) of its first byte (a head
+//!   trickled in), is closed ([`idle`]). Every failure is a JSON `{"error", "code"}` ([`error`]), never a panic.
 //! - **Shutdown is graceful and bounded**: [`ControlHandle::shutdown`] stops accepting, lets
 //!   in-flight requests finish for up to [`SHUTDOWN_GRACE`], then drops what is left and joins
 //!   the thread.
@@ -183,7 +184,7 @@ fn serve(
         tokio::runtime::Builder::new_current_thread().enable_io().enable_time().build()?;
     let result = runtime.block_on(async move {
         let listener = tokio::net::TcpListener::from_std(listener)?;
-        let listener = idle::IdleListener::new(listener, idle::IDLE_TIMEOUT);
+        let listener = idle::IdleListener::new(listener, idle::Limits::DEFAULT);
         let (fired, mut fired_rx) = watch::channel(false);
         let signal = async move {
             let _ = stopped.await;
