@@ -93,8 +93,24 @@ impl Channel {
 
     /// Up to `limit` online clientIds (unordered) and the total count.
     pub fn users(&self, limit: usize) -> (Vec<ClientId>, usize) {
+        self.users_within(limit, usize::MAX)
+    }
+
+    /// At most `limit` online clientIds whose JSON list (quotes and commas included) stays
+    /// within `max_bytes`, and the total count.
+    pub fn users_within(&self, limit: usize, max_bytes: usize) -> (Vec<ClientId>, usize) {
         let presence = self.presence();
-        (presence.ids().take(limit).cloned().collect(), presence.len())
+        let mut bytes = 2;
+        let users = presence
+            .ids()
+            .take(limit)
+            .take_while(|id| {
+                bytes += id.as_str().len() + 3;
+                bytes <= max_bytes
+            })
+            .cloned()
+            .collect();
+        (users, presence.len())
     }
 
     /// A page of online clientIds in sorted order: the `limit` smallest ids after `cursor` (all
@@ -122,6 +138,11 @@ impl Channel {
 
     pub fn remove_manager(&self, conn: ConnId) {
         self.managers().retain(|&m| m != conn);
+    }
+
+    /// Whether the app has a management session (only then is an `onAdd` worth building).
+    pub fn has_managers(&self) -> bool {
+        !self.managers().is_empty()
     }
 
     /// A copy of the management sessions (a handful), taken so no lock is held while sending.

@@ -41,7 +41,11 @@ mod tests {
     fn apps() -> PushService {
         let app = |apikey: &str, secret: &str| AppConfig::new(apikey, secret);
         let apps = Apps::from_config(&[app("a", "secret-of-a"), app("b", "secret-of-b")]);
-        let policy = JoinPolicy { duplicate: DuplicatePolicy::Replace, on_add_users_limit: 1 };
+        let policy = JoinPolicy {
+            duplicate: DuplicatePolicy::Replace,
+            on_add_users_limit: 1,
+            manager_list_bytes: 1 << 20,
+        };
         let now = std::time::Instant::now();
         let protos = crate::push::ProtoSets::none(2);
         PushService::new(apps.unwrap(), protos, 1, FrameEncoder::new(None), policy, now)

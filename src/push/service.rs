@@ -21,7 +21,8 @@
 //!   that is sent takes a token or counts.
 //! - Time is passed in (`now`), never read.
 
-use std::time::Instant;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
@@ -38,6 +39,14 @@ use crate::stats::{KickReason, PushCounters};
 /// Most clientIds listed in a management session's enter response.
 pub const USERS_IN_ENTER_RESPONSE: usize = 10_000;
 
+/// An app's `onAdd` carries the `users` list at most this often: joins in between carry the
+/// clientId and the count, so strangers who join and leave cannot make every join cost each
+/// manager the whole list.
+pub const ON_ADD_USERS_EVERY: Duration = Duration::from_secs(1);
+
+/// The most bytes of JSON an `onAdd`'s `users` list takes; a longer list is left out.
+pub const ON_ADD_USERS_BYTES: usize = 16 * 1024;
+
 /// How joins are decided, from the configuration.
 #[derive(Debug, Clone, Copy)]
 pub struct JoinPolicy {
@@ -45,6 +54,9 @@ pub struct JoinPolicy {
     pub duplicate: DuplicatePolicy,
     /// `onAdd` lists every online clientId only while the channel has at most this many.
     pub on_add_users_limit: usize,
+    /// The most bytes of clientIds in a management session's enter response (half its write
+    /// queue's limit, so its own answer never makes it a slow consumer).
+    pub manager_list_bytes: usize,
 }
 
 /// A client's join, as the push service decided it.
@@ -65,6 +77,27 @@ pub struct PushService {
     protos: ProtoSets,
     policy: JoinPolicy,
     counters: PushCounters,
+    users_gate: UsersGate,
+}
+
+/// When each app's `onAdd` may next carry the `users` list.
+#[derive(Debug)]
+struct UsersGate {
+    t0: Instant,
+    /// Per app: milliseconds after `t0` from which the next list may go.
+    next_ms: Box<[AtomicU64]>,
+}
+
+impl UsersGate {
+    /// Whether `app`'s onAdd at `now` may carry the list (and if so, closes the gate for
+    /// [`ON_ADD_USERS_EVERY`]).
+    fn take(&self, app: AppId, now: Instant) -> bool {
+        let ms = now.saturating_duration_since(self.t0).as_millis() as u64;
+        let Some(next) = self.next_ms.get(app.index()) else { return false };
+        let due = next.load(Ordering::Relaxed);
+        let again = ms + ON_ADD_USERS_EVERY.as_millis() as u64;
+        ms >= due && next.compare_exchange(due, again, Ordering::Relaxed, Ordering::Relaxed).is_ok()
+    }
 }
 
 impl PushService {
@@ -79,7 +112,10 @@ impl PushService {
         now: Instant,
     ) -> PushService {
         let rates: Vec<Option<u32>> = apps.iter().map(|app| app.push_rate_per_sec).collect();
+        let users_gate =
+            UsersGate { t0: now, next_ms: (0..apps.len()).map(|_| AtomicU64::new(0)).collect() };
         PushService {
+            users_gate,
             channels: Channels::new(apps.len(), cores),
             rates: PushRates::new(&rates, now),
             apps,
@@ -128,14 +164,17 @@ impl PushService {
         }
     }
 
-    /// `conn` (a connection of wire form `form`) joins `app`'s channel as `client_id`. A
-    /// replaced holder of the clientId is kicked; management sessions hear `onAdd`.
+    /// `conn` (a connection of wire form `form`) joins `app`'s channel as `client_id` at `now`.
+    /// A replaced holder of the clientId is kicked; management sessions hear `onAdd`, with the
+    /// `users` list only while the channel is small, the list short, and the app has not sent
+    /// one in the last [`ON_ADD_USERS_EVERY`].
     pub fn enter_client(
         &self,
         app: AppId,
         conn: ConnId,
         form: WireForm,
         client_id: &str,
+        now: Instant,
         outlet: &mut dyn Outlet,
     ) -> Result<ClientJoin, Refusal> {
         let channel = self.channels.get(app);
@@ -152,7 +191,11 @@ impl PushService {
             outlet.kick(old, KickReason::Replaced);
         }
         let limit = self.policy.on_add_users_limit;
-        let users = (count <= limit).then(|| channel.users(limit).0);
+        let listed = count <= limit && channel.has_managers() && self.users_gate.take(app, now);
+        let users = listed
+            .then(|| channel.users_within(limit, ON_ADD_USERS_BYTES))
+            .filter(|(users, count)| users.len() == *count)
+            .map(|(users, _)| users);
         self.notify_managers(
             app,
             ON_ADD,
@@ -185,7 +228,7 @@ impl PushService {
     pub fn enter_manager(&self, app: AppId, conn: ConnId) -> (Vec<ClientId>, usize) {
         let channel = self.channels.get(app);
         channel.add_manager(conn);
-        channel.users(USERS_IN_ENTER_RESPONSE)
+        channel.users_within(USERS_IN_ENTER_RESPONSE, self.policy.manager_list_bytes)
     }
 
     pub fn leave_manager(&self, app: AppId, conn: ConnId) {

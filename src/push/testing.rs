@@ -36,7 +36,8 @@ impl TestApps {
         let duplicate =
             if self.refuse_duplicates { DuplicatePolicy::Refuse } else { DuplicatePolicy::Replace };
         let limit = if self.on_add_users_limit == 0 { 10 } else { self.on_add_users_limit };
-        let policy = JoinPolicy { duplicate, on_add_users_limit: limit };
+        let policy =
+            JoinPolicy { duplicate, on_add_users_limit: limit, manager_list_bytes: 1 << 20 };
         let encoder = FrameEncoder::new(self.dict.clone());
         let parse = |json: &Option<serde_json::Value>| match json {
             Some(json) => Protos::parse(json).expect("test protos parse"),

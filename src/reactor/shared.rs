@@ -46,6 +46,7 @@ impl Shared {
         let policy = JoinPolicy {
             duplicate: client.duplicate,
             on_add_users_limit: client.on_add_users_limit,
+            manager_list_bytes: client.max_pending_bytes / 2,
         };
         let cores = inboxes.len();
         Ok(Shared {

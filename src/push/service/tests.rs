@@ -32,7 +32,7 @@ fn conn(core: usize, index: usize) -> ConnId {
 }
 
 fn join(service: &PushService, conn: ConnId, form: WireForm, id: &str, out: &mut Recorder) {
-    let joined = service.enter_client(DEMO, conn, form, id, out).unwrap();
+    let joined = service.enter_client(DEMO, conn, form, id, Instant::now(), out).unwrap();
     assert!(matches!(joined, ClientJoin::Joined(_)), "{joined:?}");
 }
 
@@ -115,7 +115,7 @@ fn managers_hear_joins_replacements_and_leaves() {
     assert_eq!((users.len(), count), (0, 0));
     let first = conn(0, 1);
     let Ok(ClientJoin::Joined(key)) =
-        service.enter_client(DEMO, first, WireForm::PomeloTcp, "alice", &mut out)
+        service.enter_client(DEMO, first, WireForm::PomeloTcp, "alice", Instant::now(), &mut out)
     else {
         panic!("alice joins");
     };
@@ -157,9 +157,10 @@ fn refusals_have_their_codes() {
     assert_eq!(service.authenticate("demo", Some("demo-secret")), Ok(DEMO));
 
     join(&service, conn(0, 1), WireForm::PomeloTcp, "alice", &mut out);
-    let again = service.enter_client(DEMO, conn(0, 2), WireForm::PomeloTcp, "alice", &mut out);
+    let now = Instant::now();
+    let again = service.enter_client(DEMO, conn(0, 2), WireForm::PomeloTcp, "alice", now, &mut out);
     assert_eq!(again, Ok(ClientJoin::Duplicate));
-    let full = service.enter_client(DEMO, conn(0, 3), WireForm::PomeloTcp, "bob", &mut out);
+    let full = service.enter_client(DEMO, conn(0, 3), WireForm::PomeloTcp, "bob", now, &mut out);
     assert_eq!(full.unwrap_err().code, 503);
     assert!(out.kicks.is_empty());
 }
@@ -174,4 +175,47 @@ fn presence_pages_in_sorted_order() {
     let (page, total) = service.clients(DEMO, Some("a"), 5);
     let page: Vec<&str> = page.iter().map(ClientId::as_str).collect();
     assert_eq!((page, total), (vec!["b", "c"], 3));
+}
+
+#[test]
+fn on_add_lists_users_at_most_once_a_second_and_only_short_lists() {
+    let service = service(None, DuplicatePolicy::Replace, None);
+    let mut out = Recorder::default();
+    service.enter_manager(DEMO, conn(1, 9));
+    let t0 = Instant::now();
+    let listed = |out: &mut Recorder| {
+        let (_, on_add) = out.deliveries.pop().expect("an onAdd");
+        let body: Value = serde_json::from_slice(&on_add.body).unwrap();
+        body.get("users").cloned()
+    };
+    let enter = |id: &str, index: usize, at: Instant, out: &mut Recorder| {
+        service.enter_client(DEMO, conn(0, index), WireForm::PomeloTcp, id, at, out).unwrap();
+    };
+    enter("a", 1, t0, &mut out);
+    assert_eq!(listed(&mut out), Some(json!(["a"])));
+    // A second join in the same second: clientId and count only.
+    enter("b", 2, t0 + Duration::from_millis(500), &mut out);
+    assert_eq!(listed(&mut out), None);
+    enter("c", 3, t0 + Duration::from_millis(1500), &mut out);
+    // Past on_add_users_limit (2 here): no list, whenever.
+    assert_eq!(listed(&mut out), None);
+
+    // A list longer than ON_ADD_USERS_BYTES is left out, even when it is due.
+    let long = service_with_limit(1000);
+    long.enter_manager(DEMO, conn(1, 9));
+    let id = "x".repeat(200);
+    for i in 0..100 {
+        let at = t0 + Duration::from_secs(10 * i as u64);
+        long.enter_client(DEMO, conn(0, i), WireForm::PomeloTcp, &format!("{id}{i}"), at, &mut out)
+            .unwrap();
+    }
+    let (_, last) = out.deliveries.pop().unwrap();
+    let body: Value = serde_json::from_slice(&last.body).unwrap();
+    assert_eq!(body["count"], 100);
+    assert!(body.get("users").is_none(), "20 KB of ids is no onAdd list");
+    assert!(last.body.len() < 400);
+}
+
+fn service_with_limit(on_add_users_limit: usize) -> PushService {
+    TestApps { on_add_users_limit, ..TestApps::default() }.service(Instant::now())
 }

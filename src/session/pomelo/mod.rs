@@ -311,7 +311,8 @@ impl PomeloSession {
                 let app = push.lookup(&apikey)?;
                 self.check_not_entered()?;
                 self.check_protos(app, push)?;
-                match push.enter_client(app, cx.me, self.form(), &client_id, cx.outlet)? {
+                let now = cx.now.at;
+                match push.enter_client(app, cx.me, self.form(), &client_id, now, cx.outlet)? {
                     ClientJoin::Duplicate => Ok(response::duplicate_login()),
                     ClientJoin::Joined(key) => {
                         self.state = State::Working(Role::Client);

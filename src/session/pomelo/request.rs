@@ -91,6 +91,10 @@ fn client_id(fields: &Map<String, Value>) -> Result<String, Refusal> {
     if id.is_empty() {
         return Err(Refusal::bad_request("field clientId is empty"));
     }
+    if id.chars().any(char::is_control) {
+        // Each would grow sixfold in every JSON list of clientIds sent to management sessions.
+        return Err(Refusal::bad_request("field clientId must not hold control characters"));
+    }
     if id.len() > MAX_CLIENT_ID_BYTES {
         return Err(Refusal::bad_request(format!(
             "field clientId is longer than {MAX_CLIENT_ID_BYTES} bytes"
@@ -167,6 +171,8 @@ mod tests {
             assert_eq!(refusal.code, 400, "{body}");
             assert!(!refusal.msg.is_empty());
         }
+        let control = r#"{"role":"client","apikey":"k","clientId":"a\u0001b"}"#;
+        assert_eq!(p(RouteName::Enter, control).unwrap_err().code, 400);
         let long = format!(r#"{{"role":"client","apikey":"k","clientId":"{}"}}"#, "x".repeat(300));
         assert_eq!(p(RouteName::Enter, &long).unwrap_err().code, 400);
     }
