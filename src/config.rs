@@ -15,7 +15,7 @@
 //! - `backend = "io_uring"` only in a build with the io_uring backend (the `io-uring` cargo
 //!   feature, Linux); `"auto"` is always accepted and falls back to epoll at start;
 //! - `client.heartbeat_secs` is in `1..=86400`, and `client.heartbeat_timeout_secs`, when set, is
-//!   greater than it;
+//!   greater than it and at most `172800` (two days);
 //! - `client.handshake_timeout_secs` is in `1..=3600`, `client.drain_secs` in `0..=3600`;
 //! - `client.max_package_bytes` is in `64..=16_777_215` (Pomelo's 3-byte length) and
 //!   `client.max_pending_bytes >= client.max_package_bytes`;
@@ -453,6 +453,7 @@ impl Config {
                 let heartbeat = c.heartbeat_secs;
                 format!("must be greater than client.heartbeat_secs ({heartbeat}) (got {timeout})")
             })?;
+            in_range("client.heartbeat_timeout_secs", timeout, 2, 172_800)?;
         }
         in_range("client.handshake_timeout_secs", c.handshake_timeout_secs, 1, 3600)?;
         in_range("client.max_package_bytes", c.max_package_bytes, 64, 16_777_215)?;

@@ -123,6 +123,9 @@ fn heartbeat_timeout_must_exceed_heartbeat() {
     assert!(m.contains("greater than client.heartbeat_secs (30) (got 30)"), "{m}");
     let config = parses("[client]\nheartbeat_secs = 30\nheartbeat_timeout_secs = 31\n");
     assert_eq!(config.heartbeat_timeout_secs(), 31);
+    let m =
+        rejects("[client]\nheartbeat_timeout_secs = 4294967295\n", "client.heartbeat_timeout_secs");
+    assert!(m.contains("between 2 and 172800"), "{m}");
 }
 
 #[test]

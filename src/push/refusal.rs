@@ -8,6 +8,18 @@
 
 use std::time::Duration;
 
+use crate::protocol::wire::truncate_str;
+
+/// The most bytes of a peer's input that a refusal echoes.
+pub const ECHO_BYTES: usize = 64;
+
+/// A peer's input as a refusal quotes it: Rust-quoted, its first [`ECHO_BYTES`] bytes only
+/// (then `…`), so an error is never much larger than a bad request's name of the thing.
+pub fn quoted(input: &str) -> String {
+    let kept = truncate_str(input, ECHO_BYTES);
+    if kept.len() == input.len() { format!("{kept:?}") } else { format!("{kept:?}…") }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Refusal {
     pub code: u16,
@@ -37,5 +49,17 @@ impl Refusal {
             Some(detail) => format!("{}: {detail}", self.msg),
             None => self.msg.clone(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn echoes_are_short() {
+        assert_eq!(quoted("demo"), "\"demo\"");
+        let long = quoted(&"\"".repeat(1000));
+        assert!(long.ends_with('…') && long.len() < 4 * ECHO_BYTES, "{long}");
     }
 }

@@ -30,6 +30,7 @@ use super::body::{self, ON_ADD, ON_LEAVE, ON_MSG};
 use super::frame::{Frame, FrameEncoder, Push};
 use super::outlet::Outlet;
 use super::rate::PushRates;
+use super::refusal::quoted;
 use super::{Apps, ProtoSets, Refusal};
 use crate::channel::{Channels, ClientId, Join, PresenceKey};
 use crate::config::DuplicatePolicy;
@@ -148,7 +149,7 @@ impl PushService {
     pub fn lookup(&self, apikey: &str) -> Result<AppId, Refusal> {
         self.apps
             .lookup(apikey)
-            .ok_or_else(|| Refusal::new(404, format!("unknown apikey {apikey:?}")))
+            .ok_or_else(|| Refusal::new(404, format!("unknown apikey {}", quoted(apikey))))
     }
 
     /// The app `apikey` names, if `secret` is its management secret (404, then 401). Another
@@ -272,7 +273,7 @@ impl PushService {
         self.encoder.check(&push).map_err(cannot_encode)?;
         let Some(target) = self.channels.get(app).find(client_id) else {
             return Err(Refusal::new(404, "no such client")
-                .with_detail(format!("{client_id:?} is not online")));
+                .with_detail(format!("{} is not online", quoted(client_id))));
         };
         self.take_token(app, now)?;
         outlet.deliver(target, push);

@@ -35,6 +35,7 @@ use crate::protocol::pomelo::message::{self, Message, MessageType, Route};
 use crate::protocol::pomelo::package::{HEADER_LEN, HEARTBEAT, Package, PackageType};
 use crate::protocol::pomelo::{handshake, kick};
 use crate::protocol::websocket::frame::{self as ws, MAX_SERVER_HEADER_LEN, OpCode};
+use crate::push::refusal::quoted;
 use crate::push::{ClientJoin, Outlet, PushService, Refusal};
 use crate::stats::KickReason;
 use request::Request;
@@ -246,7 +247,7 @@ impl PomeloSession {
         let answer = match route::resolve(route) {
             Resolved::Attack => return Flow::Kick(Kick::new(KickReason::Attack)),
             Resolved::Unknown => {
-                response::refusal(&Refusal::new(404, format!("unknown route {route:?}")))
+                response::refusal(&Refusal::new(404, format!("unknown route {}", quoted(route))))
             }
             Resolved::Known(name) => match self.parse_request(name, route, msg.body, cx) {
                 Ok(request) => self.execute(request, cx).unwrap_or_else(|r| response::refusal(&r)),

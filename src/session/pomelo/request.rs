@@ -8,6 +8,7 @@ use serde_json::{Map, Value};
 
 use super::route::RouteName;
 use crate::push::Refusal;
+use crate::push::refusal::quoted;
 
 /// Longest clientId accepted, in bytes.
 pub const MAX_CLIENT_ID_BYTES: usize = 256;
@@ -65,7 +66,8 @@ fn parse_enter(fields: &Map<String, Value>) -> Result<Request, Refusal> {
             Ok(Request::EnterServer { apikey: apikey(fields)?, secret })
         }
         other => Err(Refusal::bad_request(format!(
-            "field role must be \"client\" or \"server\", not {other:?}"
+            "field role must be \"client\" or \"server\", not {}",
+            quoted(other)
         ))),
     }
 }
