@@ -11,8 +11,9 @@
 //!   or request head) is kept, by [`handle_input`], in the connection's [`InputRest`], and so is
 //!   a fragmented WebSocket message's payload so far, only while the message is unfinished.
 //! - Every size is checked before anything is buffered: a request head past
-//!   [`MAX_REQUEST_HEAD`], a frame or package past `max_package_bytes` is refused as soon as its
-//!   header says so.
+//!   [`MAX_REQUEST_HEAD`], a frame or package past `max_package_bytes` (past
+//!   [`MAX_PACKAGE_BEFORE_ACK`] until the handshake is acked) is refused as soon as its header
+//!   says so.
 //! - Answers of the transport itself (101, a refusal, pong, close) go into the context's
 //!   `transmit`, like the session's.
 
@@ -27,6 +28,18 @@ use crate::stats::KickReason;
 
 /// The largest WebSocket upgrade request head accepted, bytes.
 pub const MAX_REQUEST_HEAD: usize = 8 * 1024;
+
+/// The largest package a session takes before its handshake is acked (a handshake is a few
+/// hundred bytes), so that connections nobody has admitted cannot each hold `max_package_bytes`
+/// of half-sent package until the handshake timeout.
+pub const MAX_PACKAGE_BEFORE_ACK: usize = 16 * 1024;
+
+/// The largest package `session` may send now: `max_package_bytes` once it works, much less
+/// before.
+fn max_package(session: &PomeloSession, cx: &Context<'_>) -> usize {
+    let max = cx.settings.max_package_bytes;
+    if session.is_working() { max } else { max.min(MAX_PACKAGE_BEFORE_ACK) }
+}
 
 /// What a connection keeps of its input between reads, only while it has any.
 #[derive(Debug, Default)]
@@ -138,7 +151,7 @@ fn refuse_upgrade(error: &UpgradeError, cx: &mut Context<'_>) -> Step {
 }
 
 fn decode_package(session: &mut PomeloSession, buf: &[u8], cx: &mut Context<'_>) -> Step {
-    match package::decode(buf, cx.settings.max_package_bytes) {
+    match package::decode(buf, max_package(session, cx)) {
         Ok(Some((pkg, used))) => match session.handle_package(pkg, cx) {
             Flow::Continue => Step::Consumed(used),
             flow => Step::Stop(flow),
@@ -156,7 +169,7 @@ fn decode_frame(
 ) -> Step {
     // A message carries one package: a frame may bring what the message still has room for
     // (control frames, up to 125 bytes, may come between fragments).
-    let max_message = cx.settings.max_package_bytes + HEADER_LEN;
+    let max_message = max_package(session, cx) + HEADER_LEN;
     let so_far = rest.as_ref().map_or(0, |r| r.fragments.len());
     let max_payload = max_message.saturating_sub(so_far).max(MAX_CONTROL_PAYLOAD);
     let (frame, used) = match frame::decode_client_frame(buf, max_payload) {
@@ -210,7 +223,7 @@ fn on_data_frame(
             Flow::Continue
         }
         (OpCode::Continuation, true) => {
-            let max = cx.settings.max_package_bytes + HEADER_LEN;
+            let max = max_package(session, cx) + HEADER_LEN;
             let saved = rest.get_or_insert_default();
             if saved.fragments.len() + frame.payload.len() > max {
                 let error = WsError { close_code: 1009, reason: "message too large" };
@@ -238,10 +251,9 @@ fn on_data_frame(
 
 /// A whole binary WebSocket message: Pomelo packages, none of them cut at the end.
 fn on_message(session: &mut PomeloSession, message: &[u8], cx: &mut Context<'_>) -> Flow {
-    let max = cx.settings.max_package_bytes;
     let mut at = 0;
     while at < message.len() {
-        match package::decode(&message[at..], max) {
+        match package::decode(&message[at..], max_package(session, cx)) {
             Ok(Some((pkg, used))) => {
                 at += used;
                 match session.handle_package(pkg, cx) {

@@ -377,6 +377,22 @@ fn protocol_faults_are_kicks_with_reasons() {
 }
 
 #[test]
+fn before_the_ack_a_package_may_be_only_16_kib() {
+    let world = &mut World::new();
+    world.settings.max_package_bytes = 1 << 20;
+    // 20 KiB announced before the handshake: refused on the header, nothing buffered.
+    let mut early = Conn::new(1);
+    let kick = kick_of(early.input(world, 0, &[1, 0, 0x50, 0]).1);
+    assert_eq!(kick.reason, KickReason::PackageTooLarge);
+    assert!(early.rest.is_none());
+    // Once working, the configured limit applies.
+    let mut working = Conn::new(2);
+    working.open(world, 0);
+    let (_, flow) = working.input(world, 1, &[4, 0, 0x50, 0]);
+    assert_eq!(flow, Flow::Continue, "20 KiB is within max_package_bytes once acked");
+}
+
+#[test]
 fn a_refused_handshake_is_answered_then_closed() {
     let world = &mut World::new();
     let mut conn = Conn::new(1);
