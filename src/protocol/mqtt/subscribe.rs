@@ -133,7 +133,7 @@ impl<'a, T: Copy + FilterEntry> Filters<'a, T> {
     }
 
     /// The number of filters.
-    pub fn len(&self) -> usize {
+    pub fn entry_len(&self) -> usize {
         self.iter().count()
     }
 
@@ -162,7 +162,7 @@ pub trait FilterEntry: Sized {
     /// Reads a filter and its entry.
     fn read<'a>(r: &mut Reader<'a>, v5: bool) -> Result<(&'a str, Self), MqttError>;
     /// The bytes after the filter string.
-    fn len(&self) -> usize;
+    fn entry_len(&self) -> usize;
     /// Writes them.
     fn put(&self, v5: bool, out: &mut BytesMut) -> Result<(), MqttError>;
 }
@@ -184,7 +184,7 @@ impl FilterEntry for SubscriptionOptions {
         }
         Ok((filter, options))
     }
-    fn len(&self) -> usize {
+    fn entry_len(&self) -> usize {
         1
     }
     fn put(&self, v5: bool, out: &mut BytesMut) -> Result<(), MqttError> {
@@ -197,7 +197,7 @@ impl FilterEntry for () {
     fn read<'a>(r: &mut Reader<'a>, _: bool) -> Result<(&'a str, Self), MqttError> {
         Ok((read_filter(r)?, ()))
     }
-    fn len(&self) -> usize {
+    fn entry_len(&self) -> usize {
         0
     }
     fn put(&self, _: bool, _: &mut BytesMut) -> Result<(), MqttError> {
@@ -296,7 +296,7 @@ impl Encoder {
             if f.is_empty() {
                 return Err(MqttError::Encode("empty topic filter"));
             }
-            remaining += field_len(f.len())? + entry.len();
+            remaining += field_len(f.len())? + entry.entry_len();
         }
         let len = self.packet_len(remaining)?;
         // The option bytes are checked before anything is written.
