@@ -392,3 +392,48 @@ proptest! {
         let _ = Decoder::new(version, MAX).decode(&bytes);
     }
 }
+
+/// The packets mosquitto-clients sent (`tests/data/mqtt-captures.md`), in order per run.
+#[test]
+fn mosquitto_captures_decode() {
+    let text = include_str!("../../../tests/data/mqtt-captures.md");
+    let mut runs = 0;
+    for section in text.split("## mosquitto_").skip(1) {
+        let version = if section.starts_with("sub, 5.0") || section.starts_with("pub, 5.0") {
+            V5
+        } else {
+            V3
+        };
+        let block = section.split("```").nth(1).unwrap();
+        let mut kinds = Vec::new();
+        for line in block.lines().filter(|l| !l.trim().is_empty()) {
+            let bytes: Vec<u8> =
+                line.split(' ').map(|h| u8::from_str_radix(h, 16).unwrap()).collect();
+            let (packet, used) = Decoder::new(version, MAX).decode(&bytes).unwrap().unwrap();
+            assert_eq!(used, bytes.len(), "{line}");
+            match packet {
+                Packet::Connect(c) => {
+                    assert_eq!(c.version, version);
+                    assert!(c.client_id == "sub1" || c.client_id == "pub1");
+                    if version == V5 {
+                        assert!(c.properties.receive_maximum.is_some());
+                    }
+                    kinds.push("connect");
+                }
+                Packet::Subscribe(s) => {
+                    assert_eq!(s.filters.iter().next().unwrap().0, "a/#");
+                    kinds.push("subscribe");
+                }
+                Packet::Publish(p) => {
+                    assert_eq!((p.topic, p.payload, p.qos), ("a/b", &b"hi"[..], QoS::AtLeastOnce));
+                    kinds.push("publish");
+                }
+                Packet::Disconnect(_) => kinds.push("disconnect"),
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+        assert_eq!(kinds.len(), 3, "{kinds:?}");
+        runs += 1;
+    }
+    assert_eq!(runs, 4);
+}
