@@ -9,6 +9,8 @@
 //!   varints).
 //! - [`pomelo`]: NetEase Pomelo's "hybrid" protocol: packages, messages, the route dictionary,
 //!   the handshake and the kick.
+//! - [`mqtt`]: MQTT 3.1.1 and 5.0 packets (client → server decode, server → client encode,
+//!   one PUBLISH encoded once for fan-out).
 //!
 //! # Invariants
 //! - No decoder panics or allocates on the hot path (packages and messages are decoded in place
@@ -18,6 +20,7 @@
 //! - Encoders reserve the exact output size once and either write a whole unit or nothing.
 
 pub mod error;
+pub mod mqtt;
 pub mod pomelo;
 pub mod protobuf;
 pub mod sniff;
