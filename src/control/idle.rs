@@ -209,20 +209,26 @@ mod tests {
         })
     }
 
+    fn runtime() -> tokio::runtime::Runtime {
+        let mut builder = tokio::runtime::Builder::new_current_thread();
+        builder.enable_io().enable_time().build().unwrap()
+    }
+
+    /// A client socket and the server's end of it, through an [`IdleListener`] with `limits`.
+    async fn connected(limits: Limits) -> (std::net::TcpStream, IdleStream) {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let client = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let mut listener = IdleListener::new(listener, limits);
+        let (stream, _) = axum::serve::Listener::accept(&mut listener).await;
+        (client, stream)
+    }
+
     #[test]
     fn bytes_push_the_deadline_back_and_silence_times_out() {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_io()
-            .enable_time()
-            .build()
-            .unwrap();
-        runtime.block_on(async {
-            let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-            let mut client = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        runtime().block_on(async {
             let idle = Duration::from_millis(200);
-            let limits = Limits { idle, answer: Duration::from_secs(60) };
-            let mut listener = IdleListener::new(listener, limits);
-            let (mut stream, _) = axum::serve::Listener::accept(&mut listener).await;
+            let (mut client, mut stream) =
+                connected(Limits { idle, answer: Duration::from_secs(60) }).await;
             client.write_all(b"hello").unwrap();
             assert_eq!(read(&mut stream).await.unwrap(), b"hello");
             let started = Instant::now();
@@ -234,18 +240,10 @@ mod tests {
 
     #[test]
     fn a_trickled_request_times_out_and_an_answer_ends_its_deadline() {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_io()
-            .enable_time()
-            .build()
-            .unwrap();
-        runtime.block_on(async {
-            let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-            let mut client = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        runtime().block_on(async {
             let answer = Duration::from_millis(300);
-            let limits = Limits { idle: Duration::from_millis(200), answer };
-            let mut listener = IdleListener::new(listener, limits);
-            let (mut stream, _) = axum::serve::Listener::accept(&mut listener).await;
+            let (mut client, mut stream) =
+                connected(Limits { idle: Duration::from_millis(200), answer }).await;
             // A request answered in time: its deadline ends with the answer.
             client.write_all(b"GET").unwrap();
             assert_eq!(read(&mut stream).await.unwrap(), b"GET");
