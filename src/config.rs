@@ -254,8 +254,10 @@ impl fmt::Debug for AppConfig {
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     /// The file at `path` could not be read.
-    #[error("{}: {}", .path.display(), io_reason(.source))]
-    Read { path: PathBuf, source: io::Error },
+    /// (The I/O error is held as `error`, not as a `source`, so that a report that prints
+    /// causes does not say the reason twice.)
+    #[error("{}: {}", .path.display(), io_reason(.error))]
+    Read { path: PathBuf, error: io::Error },
     /// The text is not TOML, or a value does not fit its key: a wrong type, an unknown key, a
     /// missing required key. `key` is the key path when one could be named; `line` and `column`
     /// (1-based, in characters) locate the fault; `message` starts with the key path.
@@ -360,7 +362,7 @@ impl Config {
     /// file paths in it (the protos) are taken relative to the file's directory.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
         let text = std::fs::read_to_string(path)
-            .map_err(|source| ConfigError::Read { path: path.to_owned(), source })?;
+            .map_err(|error| ConfigError::Read { path: path.to_owned(), error })?;
         let mut config = Self::from_toml_str(&text)?;
         if let Some(dir) = path.parent() {
             config.resolve_paths(dir);
@@ -477,6 +479,15 @@ impl Config {
         tracing_subscriber::EnvFilter::builder()
             .parse(level)
             .map_err(|e| invalid("log.level", format!("invalid filter {level:?}: {e}")))?;
+        if let Some(word) = misspelled_level(level) {
+            return Err(invalid(
+                "log.level",
+                format!(
+                    "{word:?} is not a level (trace, debug, info, warn, error, off); a filter for \
+                     a module is written module=level"
+                ),
+            ));
+        }
         ensure(!self.apps.is_empty(), "apps", || "at least one app is required".into())?;
         let count = self.apps.len();
         ensure(count <= MAX_APPS, "apps", || {
@@ -523,6 +534,16 @@ impl AppConfig {
             "must be at least 1 (got 0); leave it unset for no limit".into()
         })
     }
+}
+
+/// A directive that is a bare word but no level: `EnvFilter` reads it as a target name and logs
+/// nothing else, which is never what `level = "infoo"` meant.
+fn misspelled_level(filter: &str) -> Option<&str> {
+    const LEVELS: [&str; 6] = ["trace", "debug", "info", "warn", "error", "off"];
+    filter.split(',').map(str::trim).find(|directive| {
+        let bare = !directive.is_empty() && !directive.contains(['=', '[']);
+        bare && !LEVELS.contains(&directive.to_ascii_lowercase().as_str())
+    })
 }
 
 fn invalid(key: &str, reason: String) -> ConfigError {

@@ -31,7 +31,8 @@ enum Command {
     },
     /// Print the default configuration, every key commented.
     Config,
-    /// Validate a configuration file and say which key is wrong and why.
+    /// Validate a configuration file and say which key is wrong and why. Exit status: 0 valid,
+    /// 1 invalid, 2 valid but with warnings (a placeholder secret).
     Check {
         #[arg(long, short)]
         config: PathBuf,
@@ -46,7 +47,11 @@ fn main() -> ExitCode {
             print!("{}", Config::default_toml());
             Ok(())
         }
-        Command::Check { config: path } => check(&path),
+        Command::Check { config: path } => match check(&path) {
+            Ok(0) => Ok(()),
+            Ok(_) => return ExitCode::from(2),
+            Err(e) => Err(e),
+        },
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -57,12 +62,24 @@ fn main() -> ExitCode {
     }
 }
 
-/// `shaddock check`: the file, then what it names (the protos), as a start would read them.
-fn check(path: &std::path::Path) -> anyhow::Result<()> {
+/// `shaddock check`: the file, then what it names (the protos), as a start would read them;
+/// returns how many warnings it printed.
+fn check(path: &std::path::Path) -> anyhow::Result<usize> {
     let config = Config::load(path)?;
     Server::check(&config).map_err(anyhow::Error::msg)?;
-    println!("{}: ok", path.display());
-    Ok(())
+    let placeholders: Vec<usize> =
+        (0..config.apps.len()).filter(|&i| config.apps[i].secret == PLACEHOLDER_SECRET).collect();
+    for i in &placeholders {
+        eprintln!(
+            "shaddock: warning: apps[{i}].secret is the placeholder of the default file: anyone \
+             who has read it can push to the app's clients; change it"
+        );
+    }
+    match placeholders.len() {
+        0 => println!("{}: ok", path.display()),
+        n => println!("{}: ok, with {n} warning(s)", path.display()),
+    }
+    Ok(placeholders.len())
 }
 
 fn run(path: Option<PathBuf>) -> anyhow::Result<()> {

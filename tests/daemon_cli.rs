@@ -121,8 +121,20 @@ fn default_config_passes_check() {
     ] {
         assert!(text.contains(key), "default config lacks {key}:\n{text}");
     }
+    // Valid, but its placeholder secret is a warning: exit status 2, the key named.
     let out = check("default", &text);
+    assert_eq!(out.status.code(), Some(2), "{}", output_text(&out));
+    assert!(output_text(&out).contains("apps[0].secret"), "{}", output_text(&out));
+    let changed = text.replace("change-me-please", "a-real-secret-123");
+    let out = check("changed", &changed);
     assert!(out.status.success(), "check rejects the default config: {}", output_text(&out));
+}
+
+#[test]
+fn check_says_a_missing_file_once() {
+    let out = Command::new(BIN).args(["check", "--config", "/nonexistent/shaddock.toml"]).output();
+    let text = output_text(&out.expect("run shaddock check"));
+    assert_eq!(text.matches("No such file or directory").count(), 1, "{text}");
 }
 
 #[test]

@@ -146,6 +146,10 @@ fn control_must_not_share_the_client_address() {
 fn log_level_must_be_a_filter() {
     rejects("[log]\nlevel = \" \"\n", "log.level");
     rejects("[log]\nlevel = \"shaddock=loud\"\n", "log.level");
+    let m = rejects("[log]\nlevel = \"infoo\"\n", "log.level");
+    assert!(m.contains("\"infoo\" is not a level"), "{m}");
+    rejects("[log]\nlevel = \"warn,shaddock\"\n", "log.level");
+    parses("[log]\nlevel = \"WARN,shaddock::push=debug,tower=off\"\n");
     let config = parses("[log]\nformat = \"json\"\nlevel = \"warn,shaddock=debug\"\n");
     assert_eq!(config.log.format, LogFormat::Json);
 }
