@@ -95,6 +95,8 @@ fn run(path: Option<PathBuf>) -> anyhow::Result<()> {
             secret,
             "no SHADDOCK_DEMO_SECRET set: generated a management secret for the demo app"
         );
+        // Ready to paste into the shell that runs the README's curl examples.
+        eprintln!("export SECRET={secret}");
     }
     for app in config.apps.iter().filter(|a| a.secret == PLACEHOLDER_SECRET) {
         tracing::warn!(apikey = %app.apikey, "this app still has the placeholder secret from the default file: change it");
