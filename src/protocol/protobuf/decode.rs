@@ -27,10 +27,20 @@ struct Reader<'a> {
 }
 
 impl Reader<'_> {
-    fn varint(&mut self, end: usize) -> Option<u64> {
-        let (value, len) = wire::decode_varint64(self.buf.get(self.pos..end)?)?;
-        self.pos += len;
-        Some(value)
+    /// A varint (`what` it is, for the error: truncated, or past 64 bits, which Node would
+    /// still sum into a rounded double).
+    fn varint(&mut self, end: usize, path: &Path<'_>, what: &str) -> Result<u64, CodecError> {
+        let bytes = self.buf.get(self.pos..end).unwrap_or_default();
+        match wire::decode_varint64(bytes) {
+            Some((value, len)) => {
+                self.pos += len;
+                Ok(value)
+            }
+            None if bytes.iter().take(10).any(|&b| b < 0x80) || bytes.len() >= 10 => {
+                Err(path.error(format!("{what} is beyond 64 bits")))
+            }
+            None => Err(path.error(format!("ends inside {what}"))),
+        }
     }
 
     fn take(&mut self, len: usize, end: usize) -> Option<&[u8]> {
@@ -55,7 +65,7 @@ fn read_message(
     let proto = &protos.messages[message];
     let mut object = Map::new();
     while r.pos < end {
-        let key = r.varint(end).ok_or_else(|| path.error("ends inside a field's key"))?;
+        let key = r.varint(end, path, "a field's key")?;
         let tag = key >> 3;
         let found = u32::try_from(tag).ok().and_then(|t| proto.by_tag.get(&t));
         let Some(&index) = found else {
@@ -80,7 +90,7 @@ fn read_message(
             items.push(item);
             continue;
         }
-        let count = r.varint(end).ok_or_else(|| here.error("ends inside the element count"))?;
+        let count = r.varint(end, &here, "the element count")?;
         // Every element takes at least one byte: a count past what is left is a lie.
         let left = (end - r.pos) as u64;
         if count > left {
@@ -105,10 +115,10 @@ fn read_value(
 ) -> Result<Value, CodecError> {
     let truncated = || path.error("ends inside the value");
     Ok(match kind {
-        Kind::UInt32 => Value::from(as_node_sums(r.varint(end).ok_or_else(truncated)?) as u64),
+        Kind::UInt32 => Value::from(as_node_sums(r.varint(end, path, "the value")?) as u64),
         Kind::SInt32 => {
             // decodeSInt32, on doubles: `((n % 2 + n) / 2) * (odd ? -1 : 1)`.
-            let n = as_node_sums(r.varint(end).ok_or_else(truncated)?);
+            let n = as_node_sums(r.varint(end, path, "the value")?);
             let odd = n % 2.0 == 1.0;
             let magnitude = (n % 2.0 + n) / 2.0;
             Value::from((if odd { -magnitude } else { magnitude }) as i64)
@@ -125,13 +135,13 @@ fn read_value(
             number(f64::from_le_bytes(le))
         }
         Kind::String => {
-            let len = r.varint(end).ok_or_else(truncated)?;
+            let len = r.varint(end, path, "the value")?;
             let len = usize::try_from(len).map_err(|_| truncated())?;
             let bytes = r.take(len, end).ok_or_else(truncated)?;
             Value::String(String::from_utf8_lossy(bytes).into_owned())
         }
         Kind::Message(message) => {
-            let len = r.varint(end).ok_or_else(truncated)?;
+            let len = r.varint(end, path, "the value")?;
             let stop = usize::try_from(len)
                 .ok()
                 .and_then(|len| r.pos.checked_add(len))

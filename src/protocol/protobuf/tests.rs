@@ -210,7 +210,8 @@ fn every_malformed_body_is_refused_naming_the_field() {
     }
     // A varint past 64 bits.
     let e = p.decode("onMsg", &[0x18, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f]);
-    assert_eq!(e.expect_err("too long").path, "n");
+    let e = e.expect_err("too long");
+    assert_eq!((e.path.as_str(), e.reason.as_str()), ("n", "the value is beyond 64 bits"));
 }
 
 #[test]
