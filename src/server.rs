@@ -203,6 +203,7 @@ impl Server {
     }
 
     fn stop(&self, drain_secs: u32) {
+        self.shared.push.begin_shutdown();
         self.shared.inboxes.send_all(|| Command::Shutdown { drain_secs });
     }
 }

@@ -1,5 +1,5 @@
 //! The control port closes a connection that trickles its request head, a byte at a time, for
-//! longer than its answer deadline (`control::idle::ANSWER_TIMEOUT`, 12 s): every byte used to
+//! longer than its answer deadline (`control::idle::ANSWER_TIMEOUT`, 20 s): every byte used to
 //! push the idle deadline back, so such a connection was held forever.
 
 mod common;
@@ -18,7 +18,7 @@ fn a_request_head_trickled_a_byte_at_a_time_is_cut_off() {
     conn.set_read_timeout(Some(Duration::from_millis(500))).unwrap();
     let started = Instant::now();
     let closed = loop {
-        assert!(started.elapsed() < Duration::from_secs(20), "still open after 20 s");
+        assert!(started.elapsed() < Duration::from_secs(30), "still open after 30 s");
         if conn.write_all(b"a").is_err() {
             break started.elapsed();
         }
@@ -34,7 +34,7 @@ fn a_request_head_trickled_a_byte_at_a_time_is_cut_off() {
             Err(_) => break started.elapsed(),
         }
     };
-    assert!(closed >= Duration::from_secs(10), "cut off early, after {closed:?}");
+    assert!(closed >= Duration::from_secs(19), "cut off early, after {closed:?}");
     // A request that completes is still answered, on a fresh connection.
     let health = common::http::get(server.control_addr(), "/healthz", None);
     assert_eq!(health.status, 200);

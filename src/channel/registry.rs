@@ -18,6 +18,7 @@ use super::client_id::ClientId;
 use super::presence::{Presence, PresenceKey};
 use crate::config::DuplicatePolicy;
 use crate::ids::{AppId, ConnId, Forms, WireForm};
+use crate::protocol::pomelo::json_str_len;
 
 /// The outcome of a client joining.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -96,8 +97,8 @@ impl Channel {
         self.users_within(limit, usize::MAX)
     }
 
-    /// At most `limit` online clientIds whose JSON list (quotes and commas included) stays
-    /// within `max_bytes`, and the total count.
+    /// At most `limit` online clientIds whose JSON list (escapes, quotes and commas included)
+    /// stays within `max_bytes`, and the total count.
     pub fn users_within(&self, limit: usize, max_bytes: usize) -> (Vec<ClientId>, usize) {
         let presence = self.presence();
         let mut bytes = 2;
@@ -105,7 +106,7 @@ impl Channel {
             .ids()
             .take(limit)
             .take_while(|id| {
-                bytes += id.as_str().len() + 3;
+                bytes += json_str_len(id.as_str()) + 1;
                 bytes <= max_bytes
             })
             .cloned()
@@ -235,6 +236,22 @@ mod tests {
         let (count, replaced, _) = joined(ch.join("a", conn(4), DuplicatePolicy::Replace, Some(1)));
         assert_eq!((count, replaced), (1, Some(conn(1))));
         assert_eq!(ch.count(), 1);
+    }
+
+    #[test]
+    fn users_within_counts_the_json_bytes_escapes_included() {
+        let ch = Channel::new(1);
+        let quotes = "\"".repeat(100);
+        for i in 0..10 {
+            ch.join(&format!("{quotes}{i}"), conn(i), DuplicatePolicy::Replace, None);
+        }
+        let max = 1000;
+        let (users, count) = ch.users_within(usize::MAX, max);
+        let json: Vec<&str> = users.iter().map(ClientId::as_str).collect();
+        let len = serde_json::to_string(&json).unwrap().len();
+        assert_eq!(count, 10);
+        assert!(len <= max, "{len} bytes of JSON for a {max}-byte budget");
+        assert_eq!(users.len(), 4, "each id is 203 bytes escaped, 204 with its comma");
     }
 
     #[test]

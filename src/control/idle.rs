@@ -26,9 +26,10 @@ use tokio::time::{Instant, Sleep};
 /// [`REQUEST_TIMEOUT`](super::REQUEST_TIMEOUT), so a request being handled is never cut.
 pub const IDLE_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// How long from a request's first bytes to the first bytes of its answer. Longer than
-/// [`REQUEST_TIMEOUT`](super::REQUEST_TIMEOUT), so a handled request always gets its 408 first.
-pub const ANSWER_TIMEOUT: Duration = Duration::from_secs(12);
+/// How long from a request's first bytes to the first bytes of its answer: 10 s for the head
+/// to arrive, then [`REQUEST_TIMEOUT`](super::REQUEST_TIMEOUT) for the handler, so a request
+/// whose head came within 10 s always gets its 408 first.
+pub const ANSWER_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// A TCP listener whose connections close when idle.
 #[derive(Debug)]

@@ -20,7 +20,7 @@
 //!   [`Snapshot`](crate::stats::Snapshot).
 //! - **Every request is bounded**: its body by `control.max_body_bytes` (413), its handling by
 //!   [`REQUEST_TIMEOUT`] (408); a connection that moves no bytes for `IDLE_TIMEOUT` (30 s), or
-//!   whose request is not answered within `ANSWER_TIMEOUT` (12 s) of its first byte (a head
+//!   whose request is not answered within `ANSWER_TIMEOUT` (20 s) of its first byte (a head
 //!   trickled in), is closed ([`idle`]). Every failure is a JSON `{"error", "code"}` ([`error`]), never a panic.
 //! - **Shutdown is graceful and bounded**: [`ControlHandle::shutdown`] stops accepting, lets
 //!   in-flight requests finish for up to [`SHUTDOWN_GRACE`], then drops what is left and joins

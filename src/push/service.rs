@@ -17,11 +17,12 @@
 //!   core with members; a push to one client is handed over unencoded and encoded once by the
 //!   core that holds it, in that client's form.
 //! - **Checks in a fixed order**, the first failure answers: app (404), authority (the edge's:
-//!   401 / 403), the push itself (400), the target online (404), the rate (429). Only a push
+//!   401 / 403), the server draining (503), the push itself (400), the target online (404), the
+//!   rate (429). Only a push
 //!   that is sent takes a token or counts.
 //! - Time is passed in (`now`), never read.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
@@ -79,6 +80,9 @@ pub struct PushService {
     policy: JoinPolicy,
     counters: PushCounters,
     users_gate: UsersGate,
+    /// Set when the server starts draining: pushes are refused (503) rather than answered with
+    /// recipients that the draining reactors will not write to.
+    stopping: AtomicBool,
 }
 
 /// When each app's `onAdd` may next carry the `users` list.
@@ -117,6 +121,7 @@ impl PushService {
             UsersGate { t0: now, next_ms: (0..apps.len()).map(|_| AtomicU64::new(0)).collect() };
         PushService {
             users_gate,
+            stopping: AtomicBool::new(false),
             channels: Channels::new(apps.len(), cores),
             rates: PushRates::new(&rates, now),
             apps,
@@ -138,6 +143,18 @@ impl PushService {
 
     pub fn counters(&self) -> &PushCounters {
         &self.counters
+    }
+
+    /// The server is draining: from now on every push is refused with 503.
+    pub fn begin_shutdown(&self) {
+        self.stopping.store(true, Ordering::Relaxed);
+    }
+
+    fn check_running(&self) -> Result<(), Refusal> {
+        match self.stopping.load(Ordering::Relaxed) {
+            false => Ok(()),
+            true => Err(Refusal::new(503, "the server is shutting down")),
+        }
     }
 
     /// Every app's protos.
@@ -245,6 +262,7 @@ impl PushService {
         now: Instant,
         outlet: &mut dyn Outlet,
     ) -> Result<usize, Refusal> {
+        self.check_running()?;
         let channel = self.channels.get(app);
         let push = self.compose(app, ON_MSG, &body::on_msg(msg))?;
         let frame = self.encode(&push, channel)?;
@@ -268,6 +286,7 @@ impl PushService {
         now: Instant,
         outlet: &mut dyn Outlet,
     ) -> Result<usize, Refusal> {
+        self.check_running()?;
         let push = self.compose(app, ON_MSG, &body::on_msg(msg))?;
         // Its one recipient's core encodes it; whichever form that is, it must fit.
         self.encoder.check(&push).map_err(cannot_encode)?;

@@ -219,3 +219,18 @@ fn on_add_lists_users_at_most_once_a_second_and_only_short_lists() {
 fn service_with_limit(on_add_users_limit: usize) -> PushService {
     TestApps { on_add_users_limit, ..TestApps::default() }.service(Instant::now())
 }
+
+#[test]
+fn a_draining_server_refuses_pushes_from_every_edge() {
+    let service = service(None, DuplicatePolicy::Replace, None);
+    let mut out = Recorder::default();
+    join(&service, conn(0, 1), WireForm::PomeloTcp, "alice", &mut out);
+    service.begin_shutdown();
+    let now = Instant::now();
+    for edge in [Edge::Socket, Edge::Http] {
+        assert_eq!(service.push_all(edge, DEMO, &json!(1), now, &mut out).unwrap_err().code, 503);
+        let to = service.push_to(edge, DEMO, "alice", &json!(1), now, &mut out);
+        assert_eq!(to.unwrap_err().code, 503);
+    }
+    assert!(out.broadcasts.is_empty() && out.deliveries.is_empty());
+}
