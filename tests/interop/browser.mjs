@@ -7,38 +7,18 @@
 //   (or SHADDOCK_HOST, SHADDOCK_PORT, SHADDOCK_APIKEY, SHADDOCK_SECRET, SHADDOCK_TIMEOUT_MS,
 //    SHADDOCK_SCREENSHOT)
 //
-// Starts its own static HTTP server on 127.0.0.1:0 that serves browser_page.html, its script and
-// exactly the library files the page loads (from node_modules, with glue.js between them: see
-// harness.mjs and the top of pomelo_node.mjs). A management session (the same client in Node)
+// Serves browser_page.html from its own static HTTP server on 127.0.0.1:0 (harness.mjs
+// openTestPage: the page, its script and exactly the library files it loads, from node_modules
+// with glue.js between them; see the top of pomelo_node.mjs). A management session (the same client in Node)
 // enters; the page enters as a client from its URL parameters and shows each onMsg push in
 // #messages; management sees onAdd for the page's clientId, pushes two messages with pushAll
 // (one not ASCII), and the script reads them back from the page's DOM, in order. Any uncaught
 // error in the page fails the run. Prints one JSON line and exits 0, or 1 with `error`.
 // Run by tests/interop_browser.rs.
 
-import { existsSync } from 'node:fs';
-import {
-  CHROMIUM,
-  CHROMIUM_ARGS,
-  ENTER,
-  PUSH_ALL,
-  check,
-  checkInstalled,
-  init,
-  main,
-  newSession,
-  options,
-  pageFiles,
-  request,
-  serveStatic,
-  until,
-} from './harness.mjs';
+import { ENTER, PUSH_ALL, check, checkInstalled, init, main, newSession, openTestPage, options, request, until } from './harness.mjs';
 
-const PAGE = 'browser_page.html';
-const SERVED = pageFiles([PAGE, 'browser_page.js']);
-
-let staticServer = null;
-let browser = null;
+let testPage = null;
 const sessions = [];
 
 await main(
@@ -55,10 +35,6 @@ await main(
     result.timeout_ms = opt['timeout-ms'];
     check(Number.isInteger(opt.port) && opt.port > 0 && opt.port < 65536, '--port must be a port number', opt.port);
     checkInstalled();
-    if (!existsSync(CHROMIUM)) {
-      throw new Error(`${CHROMIUM} is missing: install Debian's Chromium with \`apt-get install chromium\``);
-    }
-    const { chromium } = await import('playwright-core');
     const server = { host: opt.host, port: opt.port };
     const clientId = `browser-${process.pid}-${Date.now() % 100000}`;
 
@@ -70,24 +46,13 @@ await main(
     result.management_enter = entered;
     check(entered.code === 200 && entered.msg === 'push server is ok.', 'management enter', entered);
 
-    result.step = 'static server';
-    const served = [];
-    result.served = served;
-    staticServer = await serveStatic(SERVED, served);
-    const pagePort = staticServer.address().port;
-    const query = new URLSearchParams({ host: opt.host, port: String(opt.port), apikey: opt.apikey, clientId });
-    const url = `http://127.0.0.1:${pagePort}/${PAGE}?${query}`;
+    result.step = 'serve the page and launch Chromium';
+    testPage = await openTestPage(result);
+    const { page } = testPage;
+    const pageErrors = result.page_errors;
+    const url = testPage.url({ host: opt.host, port: String(opt.port), apikey: opt.apikey, clientId });
     result.page_url = url;
-
-    result.step = 'launch Chromium';
-    browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS, timeout: 20000 });
-    result.browser = `chromium ${browser.version()}`;
-    const page = await browser.newPage();
-    const pageErrors = [];
-    const consoleLines = [];
     const websockets = [];
-    page.on('pageerror', (e) => pageErrors.push(e.message));
-    page.on('console', (m) => consoleLines.push(`${m.type()}: ${m.text()}`));
     page.on('websocket', (ws) => {
       const entry = { url: ws.url(), frames_sent: 0, frames_received: 0, closed: false };
       websockets.push(entry);
@@ -97,8 +62,6 @@ await main(
         entry.closed = true;
       });
     });
-    result.page_errors = pageErrors;
-    result.console = consoleLines;
     result.websockets = websockets;
     const pageState = () =>
       page.evaluate(() => ({
@@ -164,10 +127,6 @@ await main(
   },
   async () => {
     for (const s of sessions) s.pomelo.disconnect();
-    if (browser) await browser.close();
-    if (staticServer) {
-      staticServer.closeAllConnections();
-      await new Promise((r) => staticServer.close(r));
-    }
+    if (testPage) await testPage.close();
   },
 );

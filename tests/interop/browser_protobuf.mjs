@@ -10,7 +10,8 @@
 // --control-port as in pomelo_protobuf.mjs: with a control port, a Notice with every field is
 // pushed over HTTP too, and the page must show it.
 //
-// Serves browser_page.html (and exactly the files it loads) from 127.0.0.1:0. A
+// Serves browser_page.html (and exactly the files it loads) from 127.0.0.1:0 (harness.mjs
+// openTestPage). A
 // management session (the same client in Node, also with the protos) enters; the page enters as a
 // client, its handshake brings the protos (the page shows the version its client stored in
 // localStorage); management pushes a Notice with pushAll; the page shows the onMsg body as JSON,
@@ -22,12 +23,10 @@
 // Any uncaught error in the page fails the run. Prints one JSON line and exits 0, or 1 with
 // `error`. Run by tests/interop_protobuf.rs.
 
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import {
-  CHROMIUM,
-  CHROMIUM_ARGS,
   ENTER,
   INTEROP_DIR,
   PUSH_ALL,
@@ -38,21 +37,17 @@ import {
   init,
   main,
   newSession,
+  openTestPage,
   options,
-  pageFiles,
   request,
   same,
-  serveStatic,
   until,
 } from './harness.mjs';
 
-const PAGE = 'browser_page.html';
-const SERVED = pageFiles([PAGE, 'browser_page.js']);
 // pomelo-protobuf's server build (what a Pomelo server runs), to read the page's wire independently.
 const pomeloServerBuild = createRequire(import.meta.url)('pomelo-protobuf');
 
-let staticServer = null;
-let browser = null;
+let testPage = null;
 const sessions = [];
 
 function pomeloDecode(protos, route, bytes) {
@@ -95,10 +90,6 @@ await main(
     result.timeout_ms = opt['timeout-ms'];
     check(Number.isInteger(opt.port) && opt.port > 0 && opt.port < 65536, '--port must be a port number', opt.port);
     checkInstalled();
-    if (!existsSync(CHROMIUM)) {
-      throw new Error(`${CHROMIUM} is missing: install Debian's Chromium with \`apt-get install chromium\``);
-    }
-    const { chromium } = await import('playwright-core');
     const server = { host: opt.host, port: opt.port };
     const tag = `${process.pid}-${Date.now() % 100000}`;
     const serverProtos = pomeloServerBuild.parse(
@@ -115,27 +106,14 @@ await main(
     const entered = await request(admin, ENTER, { role: 'server', apikey: opt.apikey, secret: opt.secret });
     check(entered.code === 200 && entered.msg === 'push server is ok.', 'management enter', entered);
 
-    result.step = 'static server';
-    const served = [];
-    result.served = served;
-    staticServer = await serveStatic(SERVED, served);
-    const pageUrl = (clientId) => {
-      const query = new URLSearchParams({ host: opt.host, port: String(opt.port), apikey: opt.apikey, clientId });
-      return `http://127.0.0.1:${staticServer.address().port}/${PAGE}?${query}`;
-    };
-
-    result.step = 'launch Chromium';
-    browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS, timeout: 20000 });
-    result.browser = `chromium ${browser.version()}`;
-    const page = await browser.newPage();
-    const pageErrors = [];
-    const consoleLines = [];
+    result.step = 'serve the page and launch Chromium';
+    testPage = await openTestPage(result);
+    const { page } = testPage;
+    const pageErrors = result.page_errors;
+    const pageUrl = (clientId) =>
+      testPage.url({ host: opt.host, port: String(opt.port), apikey: opt.apikey, clientId });
     const websockets = [];
-    page.on('pageerror', (e) => pageErrors.push(e.message));
-    page.on('console', (m) => consoleLines.push(`${m.type()}: ${m.text()}`));
     page.on('websocket', (ws) => websockets.push(watch(ws)));
-    result.page_errors = pageErrors;
-    result.console = consoleLines;
     const pageState = () =>
       page.evaluate(() => ({
         state: document.getElementById('status').getAttribute('data-state'),
@@ -275,10 +253,6 @@ await main(
   },
   async () => {
     for (const s of sessions) s.pomelo.disconnect();
-    if (browser) await browser.close();
-    if (staticServer) {
-      staticServer.closeAllConnections();
-      await new Promise((r) => staticServer.close(r));
-    }
+    if (testPage) await testPage.close();
   },
 );

@@ -141,6 +141,42 @@ export function serveStatic(served, requests) {
   });
 }
 
+/**
+ * The test page (browser_page.html) served from 127.0.0.1:0 and a fresh page of a headless
+ * Chromium, with the page's uncaught errors and console lines recorded into `result`
+ * (`page_errors`, `console`, `served`, `browser`). `url(params)` is the page's address with
+ * those query parameters; `close()` ends the browser and the server. Needs CHROMIUM.
+ */
+export async function openTestPage(result) {
+  if (!existsSync(CHROMIUM)) {
+    throw new Error(`${CHROMIUM} is missing: install Debian's Chromium with \`apt-get install chromium\``);
+  }
+  const page = 'browser_page.html';
+  result.served = [];
+  const server = await serveStatic(pageFiles([page, 'browser_page.js']), result.served);
+  const browser = await (await import('playwright-core')).chromium
+    .launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS, timeout: 20000 })
+    .catch((e) => {
+      server.close();
+      throw e;
+    });
+  result.browser = `chromium ${browser.version()}`;
+  const tab = await browser.newPage();
+  result.page_errors = [];
+  result.console = [];
+  tab.on('pageerror', (e) => result.page_errors.push(e.message));
+  tab.on('console', (m) => result.console.push(`${m.type()}: ${m.text()}`));
+  return {
+    page: tab,
+    url: (params) => `http://127.0.0.1:${server.address().port}/${page}?${new URLSearchParams(params)}`,
+    async close() {
+      await browser.close();
+      server.closeAllConnections();
+      await new Promise((r) => server.close(r));
+    },
+  };
+}
+
 // ---- a session: one copy of the real client --------------------------------------------------
 
 /**
