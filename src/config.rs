@@ -280,8 +280,8 @@ impl ConfigError {
     }
 }
 
-/// An I/O error's reason without the trailing " (os error N)".
-fn io_reason(e: &io::Error) -> String {
+/// An I/O error's reason without the trailing " (os error N)", for messages that name the file.
+pub fn io_reason(e: &io::Error) -> String {
     let text = e.to_string();
     match text.find(" (os error ") {
         Some(at) => text[..at].to_owned(),

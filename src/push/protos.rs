@@ -18,7 +18,7 @@
 use std::fmt;
 use std::path::Path;
 
-use crate::config::Config;
+use crate::config::{Config, io_reason};
 use crate::ids::AppId;
 use crate::protocol::protobuf::{self, FieldType, Protos, Rule};
 
@@ -200,12 +200,6 @@ fn load_file((key, path): (&str, Option<&Path>)) -> Result<Protos, ProtosError> 
         return Err(error("must be a JSON object of routes".into()));
     }
     Protos::parse(&json).map_err(|e| error(e.to_string()))
-}
-
-/// An I/O error's reason without the trailing " (os error N)".
-fn io_reason(e: &std::io::Error) -> String {
-    let text = e.to_string();
-    text.split(" (os error ").next().unwrap_or(&text).to_owned()
 }
 
 /// What shaddock puts in (or reads from) one field of a body.

@@ -65,6 +65,17 @@ pub enum Rule {
     Repeated,
 }
 
+impl Rule {
+    /// The word in a protos file.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Rule::Required => "required",
+            Rule::Optional => "optional",
+            Rule::Repeated => "repeated",
+        }
+    }
+}
+
 /// A field's type, the second word of its key.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum FieldType {
@@ -76,6 +87,21 @@ pub enum FieldType {
     String,
     /// A message type: nested in the message that holds the field, or a root `message X`.
     Message(Box<str>),
+}
+
+impl FieldType {
+    /// The word in a protos file (a message type's own name).
+    pub fn as_str(&self) -> &str {
+        match self {
+            FieldType::UInt32 => "uInt32",
+            FieldType::SInt32 => "sInt32",
+            FieldType::Int32 => "int32",
+            FieldType::Float => "float",
+            FieldType::Double => "double",
+            FieldType::String => "string",
+            FieldType::Message(name) => name,
+        }
+    }
 }
 
 /// One field of a message.

@@ -182,7 +182,7 @@ fn resolve(draft: &Draft<'_>, roots: &HashMap<&str, usize>) -> Result<Message, S
                     None => {
                         return Err(SchemaError {
                             route: draft.route.to_owned(),
-                            field: Some(format!("{} {name} {}", rule_name(field.rule), field.name)),
+                            field: Some(format!("{} {name} {}", field.rule.as_str(), field.name)),
                             reason: format!(
                                 "type {name:?} is neither a simple type nor a message nested \
                                  here or at the root"
@@ -221,9 +221,9 @@ fn render_message(index: usize, drafts: &[Draft<'_>], out: &mut String) {
     {
         put_str(&field.name, out);
         out.push_str(r#":{"option":"#);
-        put_str(rule_name(field.rule), out);
+        put_str(field.rule.as_str(), out);
         out.push_str(r#","type":"#);
-        put_str(type_name(&field.kind), out);
+        put_str(field.kind.as_str(), out);
         out.push_str(&format!(r#","tag":{}}},"#, field.tag));
     }
     out.push_str(r#""__messages":{"#);
@@ -246,26 +246,6 @@ fn render_message(index: usize, drafts: &[Draft<'_>], out: &mut String) {
         put_str(&field.name, out);
     }
     out.push_str("}}");
-}
-
-fn rule_name(rule: Rule) -> &'static str {
-    match rule {
-        Rule::Required => "required",
-        Rule::Optional => "optional",
-        Rule::Repeated => "repeated",
-    }
-}
-
-fn type_name(kind: &FieldType) -> &str {
-    match kind {
-        FieldType::UInt32 => "uInt32",
-        FieldType::SInt32 => "sInt32",
-        FieldType::Int32 => "int32",
-        FieldType::Float => "float",
-        FieldType::Double => "double",
-        FieldType::String => "string",
-        FieldType::Message(name) => name,
-    }
 }
 
 /// A JSON string as `JSON.stringify` writes it (serde_json escapes the same characters the
