@@ -53,7 +53,7 @@ use crate::protocol::ProtocolError;
 use crate::protocol::mqtt::ReasonCode;
 use crate::push::{Outlet, PushService};
 use crate::stats::KickReason;
-pub use mqtt::{MqttConns, MqttSession, MqttSettings};
+pub use mqtt::{MqttConns, MqttSession, MqttConfig};
 pub use pomelo::{PomeloSession, PomeloSettings};
 pub use transport::InputRest;
 
@@ -61,7 +61,7 @@ pub use transport::InputRest;
 #[derive(Debug)]
 pub struct SessionSettings {
     pub pomelo: PomeloSettings,
-    pub mqtt: MqttSettings,
+    pub mqtt: MqttConfig,
     /// Largest package (and WebSocket message payload) accepted, bytes.
     pub max_package_bytes: usize,
     /// WebSocket `Origin`s allowed to upgrade; empty = any.

@@ -14,7 +14,7 @@ use crate::push::outlet::Recorder;
 use crate::push::testing::TestApps;
 use crate::session::transport::handle_input;
 use crate::session::{
-    Context, Flow, InputRest, MqttSettings, Now, PerCore, PomeloSettings, Session, SessionSettings,
+    Context, Flow, InputRest, MqttConfig, Now, PerCore, PomeloSettings, Session, SessionSettings,
 };
 
 pub const HEARTBEAT_SECS: u32 = 30;
@@ -56,7 +56,7 @@ impl World {
         World {
             settings: SessionSettings {
                 pomelo: pomelo.expect("handshakes fit"),
-                mqtt: MqttSettings::default(),
+                mqtt: MqttConfig::default(),
                 max_package_bytes: MAX_PACKAGE,
                 allowed_origins: Vec::new(),
                 handshake_timeout_secs: HANDSHAKE_TIMEOUT,

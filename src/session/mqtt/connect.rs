@@ -18,11 +18,12 @@ use crate::protocol::mqtt::{
 use crate::push::topic::{self, Topic};
 use crate::session::{Context, Flow};
 
-/// What the server tells every v5 client in CONNACK: QoS 1 at most, retained messages yes,
-/// wildcards, subscription identifiers and shared subscriptions no.
+/// What the server tells every v5 client in CONNACK: retained messages yes, wildcards,
+/// subscription identifiers and shared subscriptions no. No Maximum QoS: a manager may publish
+/// at QoS 2 (a client's publish is refused whatever its QoS); subscriptions are granted QoS 1
+/// at most in the SUBACK.
 fn server_properties(max_packet: u32) -> Properties<'static> {
     Properties {
-        maximum_qos: Some(1),
         retain_available: Some(1),
         wildcard_subscription_available: Some(0),
         subscription_identifier_available: Some(0),

@@ -23,7 +23,7 @@ use std::time::Instant;
 use bytes::{Bytes, BytesMut};
 use serde_json::Value;
 
-use super::{MqttSession, MqttSettings};
+use super::{MqttSession, MqttConfig};
 use crate::channel::ClientId;
 use crate::ids::{AppId, ConnId, Edge, Transport};
 use crate::protocol::mqtt::{QoS, SharedPublish};
@@ -181,7 +181,7 @@ impl MqttConns {
         &mut self,
         session: &MqttSession,
         me: ConnId,
-        settings: &MqttSettings,
+        settings: &MqttConfig,
         frame: &'f Frame,
         scratch: &mut BytesMut,
     ) -> Staged<'f> {
@@ -221,7 +221,7 @@ impl MqttConns {
         &mut self,
         session: &MqttSession,
         me: ConnId,
-        settings: &MqttSettings,
+        settings: &MqttConfig,
         out: &mut BytesMut,
     ) {
         let Some(extra) = self.table.get_mut(&me) else { return };
@@ -237,7 +237,7 @@ impl MqttConns {
 }
 
 /// The most QoS 1 deliveries `extra`'s client may have in flight.
-fn window(extra: &Extra, settings: &MqttSettings) -> u16 {
+fn window(extra: &Extra, settings: &MqttConfig) -> u16 {
     extra.receive_max.unwrap_or(u16::MAX).min(settings.max_inflight).max(1)
 }
 

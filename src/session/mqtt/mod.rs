@@ -49,26 +49,8 @@ use crate::protocol::mqtt::{
 use crate::protocol::websocket::frame::{self as ws, OpCode};
 use crate::push::{Outlet, PushService};
 use crate::stats::KickReason;
+pub use crate::config::MqttConfig;
 pub use flight::{MqttConns, Staged};
-
-/// The MQTT settings every session reads, from `[mqtt]`.
-#[derive(Debug, Clone, Copy)]
-pub struct MqttSettings {
-    /// The longest keep alive honoured, seconds; v5 clients asking for more (or for none) are
-    /// told this one (Server Keep Alive), v3.1.1 clients are held to it.
-    pub max_keepalive_secs: u16,
-    /// The most QoS 1 deliveries in flight (sent, not acknowledged) per connection.
-    pub max_inflight: u16,
-    /// The most QoS 1 deliveries waiting behind a full window per connection; past it the
-    /// client is a slow consumer.
-    pub max_queued: u32,
-}
-
-impl Default for MqttSettings {
-    fn default() -> MqttSettings {
-        MqttSettings { max_keepalive_secs: 1200, max_inflight: 32, max_queued: 1000 }
-    }
-}
 
 /// What the session is, one bit each (see [`MqttSession`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

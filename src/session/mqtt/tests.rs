@@ -81,6 +81,13 @@ fn publish(
     out.to_vec()
 }
 
+/// A v5 client's PUBACK of `id`.
+fn puback(id: u16) -> Vec<u8> {
+    let mut out = BytesMut::new();
+    Encoder::new(V5).puback(&PubResponse::success(id), &mut out).unwrap();
+    out.to_vec()
+}
+
 /// Decodes what the server sent as the client would: every packet, in order.
 fn packets(version: ProtocolVersion, bytes: &[u8]) -> Vec<Sent> {
     let mut at = 0;
@@ -534,37 +541,20 @@ fn qos1_deliveries_keep_a_window_and_release_it_on_puback() {
         world.per_core.mqtt.stage(&session, phone.me, &settings, &frames[4], &mut scratch),
         crate::session::mqtt::Staged::Slow
     ));
+    let delivery = |id, payload: &[u8]| Sent::Publish {
+        topic: "push/demo".into(),
+        qos: 1,
+        id,
+        retain: false,
+        payload: payload.to_vec(),
+    };
     // PUBACK 1 releases one waiting delivery, with the next id, in order.
-    let mut ack = BytesMut::new();
-    Encoder::new(V5).puback(&PubResponse::success(1), &mut ack).unwrap();
-    let sent = phone.feed(&mut world, 1, &ack);
-    assert_eq!(
-        packets(V5, &sent),
-        vec![Sent::Publish {
-            topic: "push/demo".into(),
-            qos: 1,
-            id: 3,
-            retain: false,
-            payload: b"2".to_vec()
-        }]
-    );
+    let sent = phone.feed(&mut world, 1, &puback(1));
+    assert_eq!(packets(V5, &sent), vec![delivery(3, b"2")]);
     // PUBACK 3 acknowledges 2 as well, and releases the last one.
-    let mut ack = BytesMut::new();
-    Encoder::new(V5).puback(&PubResponse::success(3), &mut ack).unwrap();
-    let sent = phone.feed(&mut world, 1, &ack);
-    assert_eq!(
-        packets(V5, &sent),
-        vec![Sent::Publish {
-            topic: "push/demo".into(),
-            qos: 1,
-            id: 4,
-            retain: false,
-            payload: b"3".to_vec()
-        }]
-    );
-    let mut ack = BytesMut::new();
-    Encoder::new(V5).puback(&PubResponse::success(4), &mut ack).unwrap();
-    assert!(phone.feed(&mut world, 1, &ack).is_empty());
+    let sent = phone.feed(&mut world, 1, &puback(3));
+    assert_eq!(packets(V5, &sent), vec![delivery(4, b"3")]);
+    assert!(phone.feed(&mut world, 1, &puback(4)).is_empty());
     // Nothing in flight: the extras are gone.
     assert!(world.per_core.mqtt.is_empty());
 }
