@@ -11,7 +11,8 @@
 //! - refusals as the clients themselves report them (their exit status and message): a client's
 //!   PUBLISH, a wrong password or unknown apikey, a will on a client, MQTT 3.1, a subscription
 //!   outside the client's own topics;
-//! - MQTT.js at QoS 1 and with a retained message, on 3.1.1 and 5.0;
+//! - a management session's will, published when its connection drops;
+//! - MQTT.js at QoS 1, with a retained message, and pinging at Keep Alive 1 s, on 3.1.1 and 5.0;
 //! - one pushAll reaches a Pomelo TCP, a Pomelo WebSocket, a mosquitto_sub and an MQTT.js client
 //!   of one app exactly once each, and the presence list has all four.
 //!
@@ -25,9 +26,9 @@ mod common;
 mod runner;
 
 use std::fmt;
-use std::io::Read;
+use std::io::{Read, Write};
 use std::net::SocketAddr;
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
@@ -66,6 +67,7 @@ fn require_mosquitto_clients() {
 struct Proc {
     name: String,
     child: Option<Child>,
+    stdin: Option<ChildStdin>,
     stdout: Option<JoinHandle<String>>,
     stderr: Option<JoinHandle<String>>,
     deadline: Instant,
@@ -119,9 +121,14 @@ impl Finished {
 impl Proc {
     /// Starts `program args`, bounded by [`PROC_LIMIT`].
     fn spawn(program: &str, args: &[String]) -> Proc {
+        Proc::spawn_with(program, args, Stdio::null())
+    }
+
+    /// [`Proc::spawn`] with `stdin`.
+    fn spawn_with(program: &str, args: &[String], stdin: Stdio) -> Proc {
         let child = Command::new(program)
             .args(args)
-            .stdin(Stdio::null())
+            .stdin(stdin)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
@@ -133,9 +140,11 @@ impl Proc {
     fn from_child(name: String, mut child: Child, limit: Duration) -> Proc {
         let stdout = reader(child.stdout.take().expect("piped stdout"));
         let stderr = reader(child.stderr.take().expect("piped stderr"));
+        let stdin = child.stdin.take();
         Proc {
             name,
             child: Some(child),
+            stdin,
             stdout: Some(stdout),
             stderr: Some(stderr),
             deadline: Instant::now() + limit,
@@ -158,6 +167,20 @@ impl Proc {
             let finished = self.collect(status);
             panic!("exited early, while {while_}: {finished}");
         }
+    }
+
+    /// Writes `line` and a newline to the process's stdin (piped by [`Proc::spawn_with`]).
+    fn write_line(&mut self, line: &str) {
+        let stdin = self.stdin.as_mut().expect("a piped stdin");
+        writeln!(stdin, "{line}").and_then(|()| stdin.flush()).expect("write to stdin");
+    }
+
+    /// Kills the process (SIGKILL: its connections end without a goodbye) and collects it.
+    fn kill(mut self) -> Finished {
+        let mut child = self.child.take().expect("a running process");
+        let _ = child.kill();
+        let status = child.wait().expect("wait after kill");
+        self.collect(status)
     }
 
     /// Waits for the process to exit; past its bound it is killed and the test fails.
@@ -387,6 +410,57 @@ fn mosquitto_pub_text_and_personal_pushes_reach_the_right_clients() {
         );
         s.finish().assert_exact(0, &expected, "");
         assert_eq!(pomelo.next_push(), onmsg(json!("end")), "{version}");
+        pomelo.assert_no_pending_push();
+    }
+}
+
+#[test]
+fn a_managers_will_is_pushed_when_its_connection_drops() {
+    require_mosquitto_clients();
+    let server = start(test_config(2));
+    let (addr, control) = (server.client_addr(), server.control_addr());
+    let port = addr.port();
+    let mut pomelo = common::client(addr, DEMO, "pomelo-tcp");
+    for version in VERSIONS {
+        let id = format!("heir-{version}");
+        let mut s = sub(port, version, &id, 2, &["-q", "1"]);
+        wait_online(control, &["pomelo-tcp", &id], &mut [&mut s]);
+        // mosquitto_pub -l publishes each line of its stdin; a line shows it is connected. Then
+        // it is killed, so its connection ends without DISCONNECT and the will is published.
+        let args: Vec<String> = [
+            "-h",
+            "127.0.0.1",
+            "-p",
+            &port.to_string(),
+            "-V",
+            version,
+            "-i",
+            &format!("dying-{version}"),
+            "-u",
+            DEMO,
+            "-P",
+            DEMO_SECRET,
+            "-t",
+            "push/demo",
+            "-q",
+            "1",
+            "-l",
+            "--will-topic",
+            "push/demo",
+            "--will-payload",
+            r#"{"will":1}"#,
+            "--will-qos",
+            "1",
+        ]
+        .iter()
+        .map(|a| a.to_string())
+        .collect();
+        let mut manager = Proc::spawn_with("mosquitto_pub", &args, Stdio::piped());
+        manager.write_line("alive");
+        assert_eq!(pomelo.next_push(), onmsg(json!("alive")), "{version}");
+        manager.kill();
+        assert_eq!(pomelo.next_push(), onmsg(json!({"will": 1})), "{version}");
+        s.finish().assert_exact(0, "\"alive\"\n{\"will\":1}\n", "");
         pomelo.assert_no_pending_push();
     }
 }
@@ -621,6 +695,35 @@ fn mqtt_js_3_1_1_retained_message_reaches_a_new_subscriber_first() {
 #[test]
 fn mqtt_js_5_retained_message_reaches_a_new_subscriber_first() {
     mqtt_js_retained_message(5);
+}
+
+fn mqtt_js_keepalive(version: u8) {
+    runner::require_node_modules();
+    let server = start(test_config(2));
+    let args = mqtt_js_args(&server, version, "keepalive");
+    let run = runner::run_script("mqtt_ws.mjs", &args, Duration::from_secs(40));
+    run.assert_ok();
+    let r = &run.result;
+    // Three and a half seconds at Keep Alive 1: every PINGREQ but perhaps the last answered.
+    let (sent, answered) = (r["pings"]["pingreq"].as_u64(), r["pings"]["pingresp"].as_u64());
+    assert!(answered >= Some(2) && sent.zip(answered).is_some_and(|(s, a)| a + 1 >= s), "{r}");
+    assert_eq!(
+        r["connack"]["serverKeepAlive"],
+        Value::Null,
+        "1 s is within the server's bound: {r}"
+    );
+    assert_eq!(r["received"], json!([message("push/demo", "\"still here\"", 1, false)]), "{r}");
+    assert_eq!((&r["errors"], &r["closes"]), (&json!([]), &json!(0)), "{r}");
+}
+
+#[test]
+fn mqtt_js_3_1_1_keepalive_pings_are_answered_and_the_session_stays() {
+    mqtt_js_keepalive(4);
+}
+
+#[test]
+fn mqtt_js_5_keepalive_pings_are_answered_and_the_session_stays() {
+    mqtt_js_keepalive(5);
 }
 
 // ---- 5. one channel, four kinds of client ---------------------------------------------------

@@ -4,7 +4,7 @@
 //
 //   node --experimental-websocket tests/interop/mqtt_ws.mjs --host 127.0.0.1 --port 3010 \
 //        --control-port 3080 --apikey demo --secret SECRET --protocol-version 4|5 \
-//        --scenario qos1|retain|hold [--count 5] [--client-id ID] [--timeout-ms 20000]
+//        --scenario qos1|retain|keepalive|hold [--count 5] [--client-id ID] [--timeout-ms 20000]
 //
 // Scenarios:
 //  - qos1: a client subscribes to push/{apikey} at QoS 1, then `count` pushes {"n": i} are made
@@ -13,6 +13,8 @@
 //    message; a new subscriber gets it first, with the RETAIN flag; a later HTTP push arrives
 //    without it; an empty retained payload clears it (and is not pushed); a subscriber after that
 //    gets no retained message.
+//  - keepalive: a client with Keep Alive 1 s idles for 3.5 s (MQTT.js pings; every PINGREQ must
+//    be answered, or MQTT.js closes), then an HTTP push must still reach it.
 //  - hold: one client (--client-id) subscribes at QoS 1 and waits for `count` messages, made by
 //    someone else (the Rust test); for the mixed-channel test.
 // After the last expected message every scenario waits a further 300 ms, so a duplicate would be
@@ -55,7 +57,11 @@ function connect(label, url, opts) {
       if (!rec.connack) reject(new Error(`${label}: the connection closed before a CONNACK`));
     });
     client.once('connect', (connack) => {
-      rec.connack = { sessionPresent: connack.sessionPresent, reasonCode: connack.reasonCode ?? connack.returnCode ?? 0 };
+      rec.connack = {
+        sessionPresent: connack.sessionPresent,
+        reasonCode: connack.reasonCode ?? connack.returnCode ?? 0,
+        serverKeepAlive: connack.properties?.serverKeepAlive ?? null,
+      };
       resolve(rec);
     });
   });
@@ -142,6 +148,24 @@ await main(
       result.first = summary(first);
       result.second = summary(second);
       result.manager = summary(manager);
+    } else if (opt.scenario === 'keepalive') {
+      // Keep Alive 1 s: MQTT.js pings every second it sends nothing, and closes the connection
+      // itself if a PINGRESP does not come in time; the server closes one silent for 1.5 s.
+      const sub = await connect('keepalive', url, { ...asClient(`js-keepalive-v${version}`), keepalive: 1 });
+      const counts = { pingreq: 0, pingresp: 0 };
+      sub.client.on('packetsend', (p) => {
+        if (p.cmd === 'pingreq') counts.pingreq += 1;
+      });
+      sub.client.on('packetreceive', (p) => {
+        if (p.cmd === 'pingresp') counts.pingresp += 1;
+      });
+      result.granted = await subscribe(sub, topic);
+      await sleep(3500);
+      result.pings = { ...counts };
+      result.answer = await push(control, opt, 'still here');
+      await until('the push after 3.5 s of pings arrives', () => sub.received.length >= 1);
+      await sleep(300);
+      Object.assign(result, summary(sub));
     } else if (opt.scenario === 'hold') {
       check(opt['client-id'], '--client-id is required with --scenario hold');
       const sub = await connect('hold', url, asClient(opt['client-id']));
@@ -151,7 +175,7 @@ await main(
       await sleep(300);
       Object.assign(result, summary(sub));
     } else {
-      throw new Error(`unknown --scenario ${JSON.stringify(opt.scenario)} (qos1, retain or hold)`);
+      throw new Error(`unknown --scenario ${JSON.stringify(opt.scenario)} (qos1, retain, keepalive or hold)`);
     }
   },
   async () => {
