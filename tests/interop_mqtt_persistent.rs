@@ -8,6 +8,7 @@
 //! `tests/interop_mqtt.rs` so the rest can land first.
 
 mod common;
+#[allow(dead_code)] // only the Python half of the runner runs here
 #[path = "interop/runner.rs"]
 mod runner;
 

@@ -5,8 +5,6 @@
 //! Missing prerequisites fail the test with the command that installs them; they never skip it,
 //! since CI installs them (`.ci/run`).
 
-#![allow(dead_code)] // each test binary uses a different part (only the paho tests run Python)
-
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
@@ -108,12 +106,14 @@ pub fn run_script(script: &str, args: &[String], limit: Duration) -> Run {
 }
 
 /// `tests/interop/.venv/bin/python`, the Python that has the pinned PyPI packages.
+#[allow(dead_code)] // only the paho tests run Python
 pub fn venv_python() -> PathBuf {
     interop_dir().join(".venv").join("bin").join("python")
 }
 
 /// Fails unless `tests/interop/.venv` has the packages pinned in `tests/interop/requirements.txt`
 /// (paho-mqtt).
+#[allow(dead_code)] // only the paho tests run Python
 pub fn require_python_packages() {
     let install = "run `python3 -m venv tests/interop/.venv && tests/interop/.venv/bin/pip install \
                    -r tests/interop/requirements.txt` (from the repository root; .ci/run and \
@@ -129,6 +129,7 @@ pub fn require_python_packages() {
 
 /// Starts `tests/interop/.venv/bin/python tests/interop/<script> <args>` from the repository
 /// root, with stdout and stderr piped.
+#[allow(dead_code)] // only the paho tests run Python
 pub fn spawn_python(script: &str, args: &[String]) -> Child {
     Command::new(venv_python())
         .arg(interop_dir().join(script))
@@ -149,6 +150,7 @@ pub fn spawn_python(script: &str, args: &[String]) -> Child {
 }
 
 /// Runs `script` with [`spawn_python`]; kills it and fails after `limit`.
+#[allow(dead_code)] // only the paho tests run Python
 pub fn run_python(script: &str, args: &[String], limit: Duration) -> Run {
     finish(script, spawn_python(script, args), limit)
 }
