@@ -1,5 +1,6 @@
-//! Runs one script of `tests/interop/` with Node against an in-process server, bounded in time,
-//! and returns the JSON line it prints. Included by `tests/interop_*.rs` with `#[path]`.
+//! Runs one script of `tests/interop/` with Node (or, for paho-mqtt, with the Python of
+//! `tests/interop/.venv`) against an in-process server, bounded in time, and returns the JSON
+//! line it prints. Included by `tests/interop_*.rs` with `#[path]`.
 //!
 //! Missing prerequisites fail the test with the command that installs them; they never skip it,
 //! since CI installs them (`.ci/run`).
@@ -26,6 +27,7 @@ pub fn require_node_modules() {
         "pomelo-protobuf",
         "component-emitter",
         "playwright-core",
+        "mqtt",
     ] {
         let manifest = modules.join(package).join("package.json");
         assert!(
@@ -100,12 +102,67 @@ pub fn spawn_node(script: &str, args: &[String]) -> Child {
 
 /// Runs `script` with [`spawn_node`]; kills it and fails after `limit`.
 pub fn run_script(script: &str, args: &[String], limit: Duration) -> Run {
-    let mut child = spawn_node(script, args);
+    finish(script, spawn_node(script, args), limit)
+}
+
+/// `tests/interop/.venv/bin/python`, the Python that has the pinned PyPI packages.
+#[allow(dead_code)] // only the paho tests run Python
+pub fn venv_python() -> PathBuf {
+    interop_dir().join(".venv").join("bin").join("python")
+}
+
+/// Fails unless `tests/interop/.venv` has the packages pinned in `tests/interop/requirements.txt`
+/// (paho-mqtt).
+#[allow(dead_code)] // only the paho tests run Python
+pub fn require_python_packages() {
+    let install = "run `python3 -m venv tests/interop/.venv && tests/interop/.venv/bin/pip install \
+                   -r tests/interop/requirements.txt` (from the repository root; .ci/run and \
+                   scripts/test do)";
+    let python = venv_python();
+    assert!(python.is_file(), "{} is missing: {install}", python.display());
+    let lib = interop_dir().join(".venv").join("lib");
+    let found = std::fs::read_dir(&lib).into_iter().flatten().flatten().any(|entry| {
+        entry.path().join("site-packages").join("paho").join("mqtt").join("client.py").is_file()
+    });
+    assert!(found, "paho-mqtt is not installed in {}: {install}", lib.display());
+}
+
+/// Starts `tests/interop/.venv/bin/python tests/interop/<script> <args>` from the repository
+/// root, with stdout and stderr piped.
+#[allow(dead_code)] // only the paho tests run Python
+pub fn spawn_python(script: &str, args: &[String]) -> Child {
+    Command::new(venv_python())
+        .arg(interop_dir().join(script))
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env_remove("PYTHONPATH")
+        .env("PYTHONUNBUFFERED", "1")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| {
+            panic!(
+                "cannot run {} ({e}): see `require_python_packages` for the install command",
+                venv_python().display()
+            )
+        })
+}
+
+/// Runs `script` with [`spawn_python`]; kills it and fails after `limit`.
+#[allow(dead_code)] // only the paho tests run Python
+pub fn run_python(script: &str, args: &[String], limit: Duration) -> Run {
+    finish(script, spawn_python(script, args), limit)
+}
+
+/// Waits for a script started by [`spawn_node`] or [`spawn_python`]; kills it and fails after
+/// `limit`; parses the last line of its stdout.
+pub fn finish(script: &str, mut child: Child, limit: Duration) -> Run {
     let stdout = reader(&mut child, true);
     let stderr = reader(&mut child, false);
     let deadline = Instant::now() + limit;
     let status = loop {
-        if let Some(status) = child.try_wait().expect("wait for node") {
+        if let Some(status) = child.try_wait().expect("wait for the script") {
             break status;
         }
         if Instant::now() >= deadline {
