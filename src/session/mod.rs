@@ -53,7 +53,7 @@ use crate::protocol::ProtocolError;
 use crate::protocol::mqtt::ReasonCode;
 use crate::push::{Outlet, PushService};
 use crate::stats::KickReason;
-pub use mqtt::{MqttConns, MqttSession, MqttConfig};
+pub use mqtt::{MqttConfig, MqttConns, MqttSession};
 pub use pomelo::{PomeloSession, PomeloSettings};
 pub use transport::InputRest;
 

@@ -23,7 +23,7 @@ use std::time::Instant;
 use bytes::{Bytes, BytesMut};
 use serde_json::Value;
 
-use super::{MqttSession, MqttConfig};
+use super::{MqttConfig, MqttSession};
 use crate::channel::ClientId;
 use crate::ids::{AppId, ConnId, Edge, Transport};
 use crate::protocol::mqtt::{QoS, SharedPublish};

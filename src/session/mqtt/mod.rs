@@ -42,6 +42,7 @@ use bytes::BytesMut;
 
 use super::{Context, Flow, Kick};
 use crate::channel::PresenceKey;
+pub use crate::config::MqttConfig;
 use crate::ids::{AppId, ConnId, Frontend, Transport, WireForm};
 use crate::protocol::mqtt::{
     Decoder, Disconnect, Encoder, MqttError, Packet, Properties, ProtocolVersion, ReasonCode,
@@ -49,7 +50,6 @@ use crate::protocol::mqtt::{
 use crate::protocol::websocket::frame::{self as ws, OpCode};
 use crate::push::{Outlet, PushService};
 use crate::stats::KickReason;
-pub use crate::config::MqttConfig;
 pub use flight::{MqttConns, Staged};
 
 /// What the session is, one bit each (see [`MqttSession`]).
