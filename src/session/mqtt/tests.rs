@@ -507,7 +507,7 @@ fn qos1_deliveries_keep_a_window_and_release_it_on_puback() {
         })
         .collect();
     let mut scratch = BytesMut::new();
-    let settings = world.settings.mqtt;
+    let settings = world.settings.mqtt.clone();
     let mut stage = |world: &mut World, i: usize| match world.per_core.mqtt.stage(
         &session,
         phone.me,
