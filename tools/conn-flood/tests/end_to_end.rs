@@ -90,7 +90,7 @@ fn every_phase_adds_up_with_200_connections_in_one_loop() {
     assert!(idle.per_conn.server_rss.is_some() && idle.per_conn.slab.is_some());
 
     let b = s.broadcast.as_ref().unwrap();
-    assert_eq!(b.recipients, 200.0, "{:?}", b.refusals);
+    assert_eq!(b.recipients, Some(200.0), "{:?}", b.refusals);
     assert_eq!((b.stayed_up, b.deliveries, b.lost, b.complete_pushes), (200, 600, 0, 3));
     assert_eq!(b.latency.count, 600);
     assert_eq!(b.last_recipient_ms.len(), 3);
