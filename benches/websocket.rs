@@ -122,7 +122,7 @@ fn handshake(c: &mut Criterion) {
     group.bench_function("encode_accept", |b| {
         b.iter(|| {
             out.clear();
-            upgrade::encode_accept(black_box("dGhlIHNhbXBsZSBub25jZQ=="), &mut out);
+            upgrade::encode_accept(black_box("dGhlIHNhbXBsZSBub25jZQ=="), None, &mut out);
             black_box(out.len())
         })
     });

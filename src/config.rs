@@ -74,6 +74,8 @@ pub struct Config {
     pub client: ClientConfig,
     /// `[control]`: the HTTP control port.
     pub control: ControlConfig,
+    /// `[mqtt]`: the MQTT frontend's limits.
+    pub mqtt: MqttConfig,
     /// `[log]`: logging.
     pub log: LogConfig,
     /// `[[apps]]`: the apps whose channels clients may join.
@@ -346,6 +348,7 @@ impl Config {
             backend: BackendChoice::Epoll,
             client: ClientConfig::default(),
             control: ControlConfig::default(),
+            mqtt: MqttConfig::default(),
             log: LogConfig::default(),
             apps: Vec::new(),
         }
@@ -474,6 +477,7 @@ impl Config {
             format!("must not be the same address as client.listen ({})", c.listen)
         })?;
         in_range("control.max_body_bytes", self.control.max_body_bytes, 64, 16_777_215)?;
+        self.mqtt.validate()?;
         let level = self.log.level.trim();
         ensure(!level.is_empty(), "log.level", || "must not be empty".into())?;
         tracing_subscriber::EnvFilter::builder()
@@ -682,5 +686,8 @@ fn line_column(text: &str, offset: usize) -> (usize, usize) {
     (before.matches('\n').count() + 1, before[line_start..].chars().count() + 1)
 }
 
+mod mqtt;
 #[cfg(test)]
 mod tests;
+
+pub use mqtt::MqttConfig;

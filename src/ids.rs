@@ -66,12 +66,16 @@ pub enum Transport {
     WebSocket,
 }
 
-/// The protocol a client speaks on the client port (see `session`'s frontend contract). MQTT
-/// and Socket.IO join here.
+/// The protocol a client speaks on the client port (see `session`'s frontend contract).
+/// Socket.IO joins here.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Frontend {
     /// NetEase Pomelo's hybrid protocol.
     Pomelo,
+    /// MQTT 3.1.1.
+    Mqtt311,
+    /// MQTT 5.0.
+    Mqtt5,
 }
 
 /// A frontend over a transport: the shape of a connection's bytes, and so the form a push takes
@@ -82,16 +86,35 @@ pub enum WireForm {
     PomeloTcp,
     /// Each Pomelo package in its own binary WebSocket message.
     PomeloWebSocket,
+    /// MQTT 3.1.1 packets on raw TCP.
+    Mqtt311Tcp,
+    /// MQTT 3.1.1 packets in binary WebSocket messages (subprotocol `mqtt`).
+    Mqtt311WebSocket,
+    /// MQTT 5.0 packets on raw TCP.
+    Mqtt5Tcp,
+    /// MQTT 5.0 packets in binary WebSocket messages.
+    Mqtt5WebSocket,
 }
 
 impl WireForm {
-    pub const ALL: [WireForm; 2] = [WireForm::PomeloTcp, WireForm::PomeloWebSocket];
+    pub const ALL: [WireForm; 6] = [
+        WireForm::PomeloTcp,
+        WireForm::PomeloWebSocket,
+        WireForm::Mqtt311Tcp,
+        WireForm::Mqtt311WebSocket,
+        WireForm::Mqtt5Tcp,
+        WireForm::Mqtt5WebSocket,
+    ];
     pub const COUNT: usize = WireForm::ALL.len();
 
     pub fn new(frontend: Frontend, transport: Transport) -> WireForm {
         match (frontend, transport) {
             (Frontend::Pomelo, Transport::Tcp) => WireForm::PomeloTcp,
             (Frontend::Pomelo, Transport::WebSocket) => WireForm::PomeloWebSocket,
+            (Frontend::Mqtt311, Transport::Tcp) => WireForm::Mqtt311Tcp,
+            (Frontend::Mqtt311, Transport::WebSocket) => WireForm::Mqtt311WebSocket,
+            (Frontend::Mqtt5, Transport::Tcp) => WireForm::Mqtt5Tcp,
+            (Frontend::Mqtt5, Transport::WebSocket) => WireForm::Mqtt5WebSocket,
         }
     }
 
@@ -103,13 +126,17 @@ impl WireForm {
     pub fn frontend(self) -> Frontend {
         match self {
             WireForm::PomeloTcp | WireForm::PomeloWebSocket => Frontend::Pomelo,
+            WireForm::Mqtt311Tcp | WireForm::Mqtt311WebSocket => Frontend::Mqtt311,
+            WireForm::Mqtt5Tcp | WireForm::Mqtt5WebSocket => Frontend::Mqtt5,
         }
     }
 
     pub fn transport(self) -> Transport {
         match self {
-            WireForm::PomeloTcp => Transport::Tcp,
-            WireForm::PomeloWebSocket => Transport::WebSocket,
+            WireForm::PomeloTcp | WireForm::Mqtt311Tcp | WireForm::Mqtt5Tcp => Transport::Tcp,
+            WireForm::PomeloWebSocket | WireForm::Mqtt311WebSocket | WireForm::Mqtt5WebSocket => {
+                Transport::WebSocket
+            }
         }
     }
 }

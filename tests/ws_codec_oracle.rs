@@ -89,7 +89,7 @@ impl Read for Loopback {
                 Ok(None) => return Err(io::ErrorKind::WouldBlock.into()),
                 Ok(Some((request, used))) => {
                     match upgrade::check_origin(&request, &self.allowed_origins) {
-                        Ok(()) => upgrade::encode_accept(request.key, &mut answer),
+                        Ok(()) => upgrade::encode_accept(request.key, None, &mut answer),
                         Err(e) => upgrade::encode_rejection(&e, &mut answer),
                     }
                     self.from_client.drain(..used);

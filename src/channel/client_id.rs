@@ -7,6 +7,23 @@
 
 use std::fmt;
 
+/// The longest clientId accepted, bytes.
+pub const MAX_BYTES: usize = 256;
+
+/// Why `id` cannot be a clientId, whichever frontend brought it; `None` if it can.
+pub fn fault(id: &str) -> Option<&'static str> {
+    if id.is_empty() {
+        Some("is empty")
+    } else if id.chars().any(char::is_control) {
+        // Each would grow sixfold in every JSON list of clientIds sent to management sessions.
+        Some("must not hold control characters")
+    } else if id.len() > MAX_BYTES {
+        Some("is longer than 256 bytes")
+    } else {
+        None
+    }
+}
+
 /// The longest id stored inline, bytes.
 pub const INLINE_CAPACITY: usize = 22;
 

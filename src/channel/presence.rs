@@ -76,6 +76,11 @@ impl Presence {
         Some(client_id)
     }
 
+    /// The id that `conn` holds under `key`, if it still holds one.
+    pub fn id_of(&self, key: PresenceKey, conn: ConnId) -> Option<&ClientId> {
+        self.table.find(spread(key), |&(_, holder)| holder == conn).map(|(id, _)| id)
+    }
+
     pub fn ids(&self) -> impl Iterator<Item = &ClientId> {
         self.table.iter().map(|(id, _)| id)
     }

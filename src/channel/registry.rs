@@ -84,6 +84,11 @@ impl Channel {
         Some((client_id, presence.len()))
     }
 
+    /// The clientId `conn` holds under `key`, if it still holds one.
+    pub fn client_id_of(&self, key: PresenceKey, conn: ConnId) -> Option<ClientId> {
+        self.presence().id_of(key, conn).cloned()
+    }
+
     pub fn find(&self, client_id: &str) -> Option<ConnId> {
         self.presence().get(client_id)
     }

@@ -1,8 +1,9 @@
-//! Transport sniffing: the client port serves raw Pomelo TCP and WebSocket, and the first bytes a
-//! client sends decide which (DESIGN §2, "One port, two transports").
+//! Transport sniffing: the client port serves raw Pomelo TCP, raw MQTT and WebSocket, and the
+//! first bytes a client sends decide which (DESIGN §2, "One port, two transports").
 //!
 //! ```text
 //!  "GET /ws HTTP/1.1\r\n..."   an HTTP request line  -> Http   (a WebSocket upgrade, any path)
+//!   10 ...                     an MQTT CONNECT       -> Mqtt   (no Pomelo package type is 0x10)
 //!   01 00 00 2f 7b 22 ...      anything else         -> Pomelo (a HANDSHAKE package starts with 0x01)
 //! ```
 //!
@@ -23,6 +24,8 @@
 pub enum Sniffed {
     /// An HTTP request line: a WebSocket upgrade request (or an HTTP request to refuse).
     Http,
+    /// `0x10`, an MQTT CONNECT's first byte: MQTT packets over TCP.
+    Mqtt,
     /// Anything else: raw Pomelo packages over TCP.
     Pomelo,
 }
@@ -40,6 +43,9 @@ const METHODS: [&[u8]; 9] = [
     b"TRACE ",
 ];
 
+/// The first byte of an MQTT CONNECT (packet type 1, flags 0), every version.
+const MQTT_CONNECT: u8 = 0x10;
+
 /// The longest `"METHOD "` prefix (`"OPTIONS "`, `"CONNECT "`): no answer needs more bytes.
 pub const MAX_SNIFF_LEN: usize = 8;
 
@@ -49,6 +55,9 @@ pub const MAX_SNIFF_LEN: usize = 8;
 /// the bytes cannot be the start of one (a Pomelo handshake starts with `0x01`); `None` while
 /// `first` is a strict prefix of `"METHOD "` (e.g. `"GE"`, or empty): wait for more, never guess.
 pub fn sniff(first: &[u8]) -> Option<Sniffed> {
+    if first.first() == Some(&MQTT_CONNECT) {
+        return Some(Sniffed::Mqtt);
+    }
     let mut undecided = false;
     for method in METHODS {
         if first.starts_with(method) {
@@ -116,6 +125,15 @@ mod tests {
     }
 
     #[test]
+    fn an_mqtt_connect_is_mqtt_at_once() {
+        assert_eq!(sniff(&[0x10]), Some(Sniffed::Mqtt));
+        // mosquitto_sub's 3.1.1 CONNECT (tests/data/mqtt-captures.md).
+        assert_eq!(sniff(b"\x10\x17\x00\x04MQTT\x04\x02\x00\x3c"), Some(Sniffed::Mqtt));
+        // Any other MQTT packet first is not a CONNECT: Pomelo's decoder refuses it.
+        assert_eq!(sniff(&[0x30, 0x02]), Some(Sniffed::Pomelo));
+    }
+
+    #[test]
     fn empty_is_undecided() {
         assert_eq!(sniff(b""), None);
     }
@@ -127,6 +145,7 @@ mod tests {
                 None => prop_assert!(bytes.len() < MAX_SNIFF_LEN
                     && METHODS.iter().any(|m| m.starts_with(&bytes))),
                 Some(Sniffed::Http) => prop_assert!(METHODS.iter().any(|m| bytes.starts_with(m))),
+                Some(Sniffed::Mqtt) => prop_assert_eq!(bytes[0], MQTT_CONNECT),
                 Some(Sniffed::Pomelo) => prop_assert!(!METHODS.iter().any(|m| m.starts_with(&bytes) || bytes.starts_with(m))),
             }
         }

@@ -14,11 +14,17 @@
 //! - `PomeloWebSocket`: the same package behind a binary WebSocket frame header. Server frames
 //!   are unmasked, so this form too is the same for every recipient; when both Pomelo forms are
 //!   asked for they share one buffer, the header just before the package.
+//! - `Mqtt311Tcp` / `Mqtt5Tcp`: a QoS 0 PUBLISH on the push's MQTT topic with its MQTT payload
+//!   ([`MqttPush`]); `Mqtt311WebSocket` / `Mqtt5WebSocket`: the same behind a binary frame
+//!   header. A QoS 1 recipient gets its own small header (its packet id) and the shared payload:
+//!   the frame keeps, per version, the [`SharedPublish`] that makes both
+//!   ([`Frame::mqtt`]). A push without an MQTT form (`onAdd`, `onLeave`) leaves them empty.
 
 use bytes::{Bytes, BytesMut};
 
 use crate::ids::{Forms, WireForm};
 use crate::protocol::ProtocolError;
+use crate::protocol::mqtt::{Properties, ProtocolVersion, SharedPublish};
 use crate::protocol::pomelo::RouteDict;
 use crate::protocol::pomelo::message::{self, Message, Route};
 use crate::protocol::pomelo::package::{HEADER_LEN, MAX_BODY_LEN};
@@ -34,6 +40,17 @@ pub struct Push {
     /// What a Pomelo client receives instead of `body`, when the route has a server proto: the
     /// body encoded with it (pomelo-protobuf), once for every recipient.
     pub pomelo_body: Option<Bytes>,
+    /// What an MQTT client receives, if this push reaches MQTT clients at all (`onMsg` does).
+    pub mqtt: Option<MqttPush>,
+}
+
+/// A push as MQTT clients receive it: a PUBLISH on `topic` carrying `payload`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MqttPush {
+    /// `push/{apikey}` for the channel, `push/{apikey}/{clientId}` for one client.
+    pub topic: String,
+    /// The push's `msg`, as JSON.
+    pub payload: Bytes,
 }
 
 impl Push {
@@ -41,7 +58,7 @@ impl Push {
     pub fn new(route: &'static str, body: &serde_json::Value) -> Push {
         // A `Value` always serializes: its keys are strings.
         let json = serde_json::to_vec(body).unwrap_or_default();
-        Push { route, body: Bytes::from(json), pomelo_body: None }
+        Push { route, body: Bytes::from(json), pomelo_body: None, mqtt: None }
     }
 
     /// A push of `body` on `route`, for Pomelo clients encoded with `server`'s proto of the
@@ -64,18 +81,33 @@ impl Push {
     pub fn pomelo_body(&self) -> &Bytes {
         self.pomelo_body.as_ref().unwrap_or(&self.body)
     }
+
+    /// The same push, reaching MQTT clients as `payload` on `topic`.
+    pub fn with_mqtt(self, topic: String, payload: Bytes) -> Push {
+        Push { mqtt: Some(MqttPush { topic, payload }), ..self }
+    }
 }
 
 /// A push encoded in the forms its recipients need; the others are empty.
 #[derive(Debug, Clone)]
 pub struct Frame {
+    /// Per form, what every recipient of it gets (for MQTT forms: at QoS 0).
     forms: [Bytes; WireForm::COUNT],
+    /// Per MQTT version (3.1.1, 5.0), the PUBLISH for QoS 1 recipients, if encoded.
+    mqtt: [Option<SharedPublish>; 2],
 }
 
 impl Frame {
-    /// The bytes a client of `form` receives; empty if the frame was not encoded for it.
+    /// The bytes a client of `form` receives; empty if the frame was not encoded for it. For an
+    /// MQTT form, the QoS 0 PUBLISH.
     pub fn bytes(&self, form: WireForm) -> &Bytes {
         &self.forms[form.index()]
+    }
+
+    /// The PUBLISH of this push for MQTT `version` clients at QoS 1 (a per-connection header,
+    /// then the shared payload), if the frame was encoded for that version.
+    pub fn mqtt(&self, version: ProtocolVersion) -> Option<&SharedPublish> {
+        self.mqtt[mqtt_index(version)].as_ref()
     }
 
     /// The forms this frame holds.
@@ -118,7 +150,7 @@ impl FrameEncoder {
 
     /// Encodes `push` once for each of `forms`.
     pub fn encode(&self, push: &Push, forms: Forms) -> Result<Frame, ProtocolError> {
-        let mut frame = Frame { forms: Default::default() };
+        let mut frame = Frame { forms: Default::default(), mqtt: Default::default() };
         let tcp = forms.contains(WireForm::PomeloTcp);
         let websocket = forms.contains(WireForm::PomeloWebSocket);
         if tcp || websocket {
@@ -138,8 +170,47 @@ impl FrameEncoder {
                 frame.forms[WireForm::PomeloWebSocket.index()] = encoded;
             }
         }
+        if let Some(mqtt) = &push.mqtt {
+            for (version, tcp, websocket) in [
+                (ProtocolVersion::V311, WireForm::Mqtt311Tcp, WireForm::Mqtt311WebSocket),
+                (ProtocolVersion::V5, WireForm::Mqtt5Tcp, WireForm::Mqtt5WebSocket),
+            ] {
+                if forms.contains(tcp) || forms.contains(websocket) {
+                    let publish = encode_mqtt(mqtt, version)?;
+                    if forms.contains(websocket) {
+                        frame.forms[websocket.index()] = in_ws_frame(&publish.qos0());
+                    }
+                    frame.forms[tcp.index()] = publish.qos0();
+                    frame.mqtt[mqtt_index(version)] = Some(publish);
+                }
+            }
+        }
         Ok(frame)
     }
+}
+
+fn mqtt_index(version: ProtocolVersion) -> usize {
+    match version {
+        ProtocolVersion::V311 => 0,
+        ProtocolVersion::V5 => 1,
+    }
+}
+
+/// The push's PUBLISH for `version` clients, encoded once (no properties, not retained).
+pub fn encode_mqtt(
+    mqtt: &MqttPush,
+    version: ProtocolVersion,
+) -> Result<SharedPublish, ProtocolError> {
+    SharedPublish::new(version, &mqtt.topic, false, &Properties::default(), mqtt.payload.clone())
+        .map_err(|_| ProtocolError::Malformed("the push does not fit an MQTT PUBLISH"))
+}
+
+/// `packet` in one binary WebSocket frame.
+fn in_ws_frame(packet: &[u8]) -> Bytes {
+    let mut out = BytesMut::with_capacity(ws::header_len(packet.len()) + packet.len());
+    ws::encode_header(true, OpCode::Binary, packet.len(), &mut out);
+    out.extend_from_slice(packet);
+    out.freeze()
 }
 
 #[cfg(test)]
@@ -185,6 +256,28 @@ mod tests {
         let package = frame.bytes(WireForm::PomeloTcp);
         // PUSH with a compressed route: flag 0x07, then the 2-byte code.
         assert_eq!(&package[4..7], &[0x07, (code >> 8) as u8, code as u8]);
+    }
+
+    #[test]
+    fn mqtt_forms_share_the_payload() {
+        let payload = Bytes::from_static(b"{\"a\":1}");
+        let push = hi().with_mqtt("push/demo".into(), payload.clone());
+        let frame = FrameEncoder::new(None).encode(&push, Forms::all()).unwrap();
+        // QoS 0, 3.1.1: 0x30, remaining length, topic, payload.
+        let v3 = frame.bytes(WireForm::Mqtt311Tcp);
+        assert_eq!(&v3[..], b"\x30\x12\x00\x09push/demo{\"a\":1}");
+        // 5.0 adds an empty property length after the topic.
+        assert_eq!(&frame.bytes(WireForm::Mqtt5Tcp)[..], b"\x30\x13\x00\x09push/demo\x00{\"a\":1}");
+        let ws = frame.bytes(WireForm::Mqtt311WebSocket);
+        assert_eq!(&ws[..2], &[0x82, v3.len() as u8]);
+        assert_eq!(&ws[2..], &v3[..]);
+        // QoS 1: the payload is the push's own allocation.
+        let shared = frame.mqtt(ProtocolVersion::V5).unwrap();
+        assert_eq!(shared.payload().as_ptr(), payload.as_ptr());
+        // A push without an MQTT form encodes none.
+        let pomelo_only = FrameEncoder::new(None).encode(&hi(), Forms::all()).unwrap();
+        assert!(pomelo_only.bytes(WireForm::Mqtt5Tcp).is_empty());
+        assert!(pomelo_only.mqtt(ProtocolVersion::V311).is_none());
     }
 
     fn hex(s: &str) -> Vec<u8> {

@@ -6,6 +6,8 @@
 //! - [`frame`]: a [`Push`] and its [`Frame`], encoded once per wire form.
 //! - [`outlet`]: the [`Outlet`] the service hands its effects on connections to.
 //! - [`protos`]: the apps' pomelo-protobuf protos ([`ProtoSets`]), loaded and checked at start.
+//! - [`topic`]: the MQTT topics of an app's channel and of one client.
+//! - [`retained`]: each app's retained MQTT message.
 //! - [`apps`], [`rate`], [`body`] (the pushes' routes and JSON bodies), [`refusal`].
 //!
 //! Nothing here touches a connection or reads a clock.
@@ -17,9 +19,11 @@ pub mod outlet;
 pub mod protos;
 pub mod rate;
 pub mod refusal;
+pub mod retained;
 pub mod service;
 #[cfg(test)]
 pub(crate) mod testing;
+pub mod topic;
 
 pub use apps::{App, Apps};
 pub use frame::{Frame, FrameEncoder, Push};

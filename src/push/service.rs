@@ -1,14 +1,14 @@
 //! The push service: the one path every edge takes to the push platform.
 //!
-//! A Pomelo management session, the HTTP API (and later the MQTT and Socket.IO frontends and
-//! the cluster bus) call the same functions here and get the same answers: the same
+//! A Pomelo or MQTT management session, the HTTP API (and later the Socket.IO frontend and the
+//! cluster bus) call the same functions here and get the same answers: the same
 //! [`Refusal`] codes, the same rate limit (one bucket per app, whichever edge pushes), the same
 //! counters (`shaddock_pushes_total{source}` is labelled by [`Edge`], nothing else differs).
 //!
 //! # What it owns
 //! The apps (apikeys, secrets, limits, protos), the channel registry (presence, management sessions,
-//! members per core and per wire form), the per-app push rates, the [`FrameEncoder`] and the
-//! push counters.
+//! members per core and per wire form), the per-app push rates, the apps' retained MQTT
+//! messages, the [`FrameEncoder`] and the push counters.
 //!
 //! # Invariants
 //! - **It never touches a connection.** Effects on connections (a broadcast per core, a push to
@@ -25,6 +25,7 @@
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use bytes::Bytes;
 use serde_json::Value;
 
 use super::body::{self, ON_ADD, ON_LEAVE, ON_MSG};
@@ -32,7 +33,8 @@ use super::frame::{Frame, FrameEncoder, Push};
 use super::outlet::Outlet;
 use super::rate::PushRates;
 use super::refusal::quoted;
-use super::{Apps, ProtoSets, Refusal};
+use super::retained::Retained;
+use super::{Apps, ProtoSets, Refusal, topic};
 use crate::channel::{Channels, ClientId, Join, PresenceKey};
 use crate::config::DuplicatePolicy;
 use crate::ids::{AppId, ConnId, Edge, WireForm};
@@ -80,6 +82,7 @@ pub struct PushService {
     policy: JoinPolicy,
     counters: PushCounters,
     users_gate: UsersGate,
+    retained: Retained,
     /// Set when the server starts draining: pushes are refused (503) rather than answered with
     /// recipients that the draining reactors will not write to.
     stopping: AtomicBool,
@@ -123,6 +126,7 @@ impl PushService {
             users_gate,
             stopping: AtomicBool::new(false),
             channels: Channels::new(apps.len(), cores),
+            retained: Retained::new(apps.len()),
             rates: PushRates::new(&rates, now),
             apps,
             encoder,
@@ -158,6 +162,11 @@ impl PushService {
     }
 
     /// Every app's protos.
+    /// The apikey of `app`.
+    pub fn apikey(&self, app: AppId) -> &str {
+        &self.apps.get(app).apikey
+    }
+
     pub fn protos(&self) -> &ProtoSets {
         &self.protos
     }
@@ -241,6 +250,11 @@ impl PushService {
         }
     }
 
+    /// The clientId that `conn`, a client of `app`, holds under `key` (`None` once replaced).
+    pub fn client_id_of(&self, app: AppId, key: PresenceKey, conn: ConnId) -> Option<ClientId> {
+        self.channels.get(app).client_id_of(key, conn)
+    }
+
     /// `conn` becomes a management session of `app` (the edge authenticated it); returns who is
     /// online (at most [`USERS_IN_ENTER_RESPONSE`]) and how many.
     pub fn enter_manager(&self, app: AppId, conn: ConnId) -> (Vec<ClientId>, usize) {
@@ -264,7 +278,9 @@ impl PushService {
     ) -> Result<usize, Refusal> {
         self.check_running()?;
         let channel = self.channels.get(app);
-        let push = self.compose(app, ON_MSG, &body::on_msg(msg))?;
+        let push = self
+            .compose(app, ON_MSG, &body::on_msg(msg))?
+            .with_mqtt(topic::channel(self.apikey(app)), mqtt_payload(msg));
         let frame = self.encode(&push, channel)?;
         self.take_token(app, now)?;
         let mut recipients = 0;
@@ -287,7 +303,9 @@ impl PushService {
         outlet: &mut dyn Outlet,
     ) -> Result<usize, Refusal> {
         self.check_running()?;
-        let push = self.compose(app, ON_MSG, &body::on_msg(msg))?;
+        let push = self
+            .compose(app, ON_MSG, &body::on_msg(msg))?
+            .with_mqtt(topic::client(self.apikey(app), client_id), mqtt_payload(msg));
         // Its one recipient's core encodes it; whichever form that is, it must fit.
         self.encoder.check(&push).map_err(cannot_encode)?;
         let Some(target) = self.channels.get(app).find(client_id) else {
@@ -298,6 +316,17 @@ impl PushService {
         outlet.deliver(target, push);
         self.counters.pushed(edge);
         Ok(1)
+    }
+
+    /// Keeps `msg` as `app`'s retained MQTT message (what a new MQTT subscriber receives first);
+    /// `None` clears it.
+    pub fn retain(&self, app: AppId, msg: Option<&Value>) {
+        self.retained.set(app, msg.map(mqtt_payload).unwrap_or_default());
+    }
+
+    /// `app`'s retained MQTT message: the payload a new subscriber receives first.
+    pub fn retained(&self, app: AppId) -> Option<Bytes> {
+        self.retained.get(app)
     }
 
     /// A page of `app`'s online clientIds in sorted order after `cursor`, and the total.
@@ -358,6 +387,12 @@ impl PushService {
             outlet.deliver(manager, push.clone());
         }
     }
+}
+
+/// What an MQTT client receives of a push's `msg`: its JSON.
+fn mqtt_payload(msg: &Value) -> Bytes {
+    // A `Value` always serializes: its keys are strings.
+    Bytes::from(serde_json::to_vec(msg).unwrap_or_default())
 }
 
 fn cannot_encode(e: crate::protocol::ProtocolError) -> Refusal {

@@ -40,6 +40,7 @@ impl Reactor {
                 push: &shared.push,
                 outlet: &mut outlet,
                 transmit: &mut self.transmit,
+                per_core: &mut self.per_core,
             };
             session::transport::handle_input(&mut session, data, &mut rest, &mut cx)
         };
@@ -85,11 +86,16 @@ impl Reactor {
         if !before.is_working() && after.is_working() {
             stats::add(&counters.handshakes, 1);
         }
-        if let (None, Some(app)) = (before.member_of(), after.member_of()) {
-            let slot = self.members.add(app, index as u32);
-            if let Some(conn) = self.conns.get_mut(index) {
-                conn.member_slot = slot;
+        match (before.member_of(), after.member_of()) {
+            (None, Some(app)) => {
+                let slot = self.members.add(app, index as u32);
+                if let Some(conn) = self.conns.get_mut(index) {
+                    conn.member_slot = slot;
+                }
             }
+            // Left the channel and stays connected (an MQTT UNSUBSCRIBE).
+            (Some(app), None) => self.remove_member(index, app),
+            _ => {}
         }
         self.schedule(index, after.deadline(&self.shared.sessions) + 1);
     }
@@ -101,7 +107,16 @@ impl Reactor {
         let me = ConnId::new(self.core, index, conn.generation);
         let shared = &*self.shared;
         let mut outlet = Dispatch::from_reactor(self.core, &mut self.local, &shared.inboxes);
-        let Some(app) = conn.session.leave(me, &shared.push, &mut outlet) else { return };
+        let left =
+            conn.session.leave(me, &shared.push, &mut outlet, &mut self.per_core, self.now_at);
+        if let Some(app) = left {
+            self.remove_member(index, app);
+        }
+    }
+
+    /// Takes the connection off this core's member list of `app`'s channel.
+    fn remove_member(&mut self, index: usize, app: crate::ids::AppId) {
+        let Some(conn) = self.conns.get_mut(index) else { return };
         let slot = std::mem::replace(&mut conn.member_slot, u32::MAX);
         if let Some(moved) = self.members.remove(app, slot) {
             if let Some(moved_conn) = self.conns.get_mut(moved as usize) {

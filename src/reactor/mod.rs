@@ -54,7 +54,7 @@ use bytes::BytesMut;
 use crate::channel::LocalMembers;
 use crate::ids::{AppId, Forms};
 use crate::push::Frame;
-use crate::session::{Flow, Kick, Now};
+use crate::session::{Flow, Kick, Now, PerCore};
 use crate::stats::{self, KickReason, ReactorCounters};
 use inbox::{Command, Inbox};
 use shared::Shared;
@@ -112,6 +112,12 @@ pub struct Reactor {
     /// The connection `transmit` belongs to (`usize::MAX` when none).
     transmitting: usize,
     batch: Vec<Frame>,
+    /// What sessions keep per connection off the slots (MQTT's in-flight windows...).
+    per_core: PerCore,
+    /// Where per-member headers (an MQTT QoS 1 delivery's packet id) are cut from.
+    headers: BytesMut,
+    /// One MQTT member's parts to send, kept between members.
+    parts: Vec<bytes::Bytes>,
     epoch: Instant,
     /// Seconds since `epoch`, read once per turn.
     now: u32,
@@ -141,6 +147,9 @@ impl Reactor {
             transmit: BytesMut::new(),
             transmitting: usize::MAX,
             batch: Vec::new(),
+            per_core: PerCore::default(),
+            headers: BytesMut::new(),
+            parts: Vec::new(),
             epoch: Instant::now(),
             now: 0,
             now_at: Instant::now(),

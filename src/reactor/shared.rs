@@ -11,7 +11,7 @@ use std::time::Instant;
 use super::inbox::{Dispatch, Inboxes};
 use crate::config::Config;
 use crate::push::{Apps, FrameEncoder, JoinPolicy, ProtoSets, PushService};
-use crate::session::{PomeloSettings, SessionSettings};
+use crate::session::{MqttSettings, PomeloSettings, SessionSettings};
 use crate::stats::{ReactorCounters, Snapshot};
 
 /// What a reactor enforces per connection, resolved once.
@@ -52,6 +52,11 @@ impl Shared {
         Ok(Shared {
             sessions: SessionSettings {
                 pomelo,
+                mqtt: MqttSettings {
+                    max_keepalive_secs: config.mqtt.max_keepalive_secs,
+                    max_inflight: config.mqtt.max_inflight,
+                    max_queued: config.mqtt.max_queued,
+                },
                 max_package_bytes: client.max_package_bytes,
                 allowed_origins: client.allowed_origins.clone(),
                 handshake_timeout_secs: client.handshake_timeout_secs,

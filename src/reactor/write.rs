@@ -16,8 +16,10 @@ use bytes::Bytes;
 use super::outbox::{NO_BYTES, Outbox};
 use super::sys::MAX_IOVECS;
 use super::{Liveness, Reactor};
+use crate::ids::ConnId;
 use crate::push::Frame;
-use crate::session::Kick;
+use crate::session::mqtt::Staged;
+use crate::session::{Kick, MqttSession, Session};
 use crate::stats::{self, KickReason};
 
 impl Reactor {
@@ -66,22 +68,75 @@ impl Reactor {
     /// already queued; only what the socket refuses is queued (sharing the frames, not copying
     /// them).
     pub(super) fn send(&mut self, index: usize, frames: &[Frame]) -> Liveness {
-        let Some(conn) = self.conns.get_mut(index) else { return Liveness::Gone };
+        let Some(conn) = self.conns.get(index) else { return Liveness::Gone };
         let Some(form) = conn.session.form() else { return Liveness::Open };
         if conn.closing.is_closing() {
             return Liveness::Open;
         }
+        if let Session::Mqtt(session) = conn.session {
+            let me = ConnId::new(self.core, index, conn.generation);
+            return self.send_mqtt(index, me, &session, frames);
+        }
+        self.send_parts(index, frames, |frame| frame.bytes(form))
+    }
+
+    /// An MQTT member: each frame staged by its session (the shared QoS 0 packet, or its own
+    /// QoS 1 header and the shared payload, or nothing while its window is full).
+    fn send_mqtt(
+        &mut self,
+        index: usize,
+        me: ConnId,
+        session: &MqttSession,
+        frames: &[Frame],
+    ) -> Liveness {
+        let mut parts = std::mem::take(&mut self.parts);
+        let settings = &self.shared.sessions.mqtt;
+        let mut slow = false;
+        for frame in frames {
+            match self.per_core.mqtt.stage(session, me, settings, frame, &mut self.headers) {
+                Staged::Whole(bytes) if !bytes.is_empty() => parts.push(bytes.clone()),
+                Staged::Whole(_) | Staged::Nothing => {}
+                Staged::Split { header, payload } => {
+                    parts.push(header);
+                    parts.push(payload);
+                }
+                Staged::Slow => slow = true,
+            }
+        }
+        let liveness = if slow {
+            self.kick(index, &Kick::new(KickReason::Slow));
+            Liveness::Gone
+        } else {
+            self.send_parts(index, &parts, |part| part)
+        };
+        parts.clear();
+        self.parts = parts;
+        liveness
+    }
+
+    /// Writes `bytes` of each of `parts` behind anything already queued; only what the socket
+    /// refuses is queued (sharing the parts' bytes, not copying them).
+    fn send_parts<'p, T>(
+        &mut self,
+        index: usize,
+        parts: &'p [T],
+        bytes: impl Fn(&'p T) -> &'p Bytes,
+    ) -> Liveness {
+        let Some(conn) = self.conns.get_mut(index) else { return Liveness::Gone };
+        if parts.is_empty() {
+            return Liveness::Open;
+        }
         if let Some(out) = conn.out.as_mut() {
             let before = out.len();
-            frames.iter().for_each(|f| out.push(f.bytes(form).clone()));
+            parts.iter().for_each(|p| out.push(bytes(p).clone()));
             let queued = (out.len() - before) as u64;
             stats::add(&self.shared.reactors[self.core].queued_bytes, queued);
             return self.check_pending(index);
         }
         let mut bufs = [&NO_BYTES; MAX_IOVECS];
-        let count = frames.len().min(MAX_IOVECS);
-        for (buf, frame) in bufs.iter_mut().zip(frames) {
-            *buf = frame.bytes(form);
+        let count = parts.len().min(MAX_IOVECS);
+        for (buf, part) in bufs.iter_mut().zip(parts) {
+            *buf = bytes(part);
         }
         let offered: usize = bufs[..count].iter().map(|b| b.len()).sum();
         let Ok(written) = self.driver.send(index, &conn.stream, &bufs[..count], 0) else {
@@ -90,27 +145,27 @@ impl Reactor {
         };
         let counters = &self.shared.reactors[self.core];
         stats::add(&counters.bytes_written, written as u64);
-        let total: usize = frames.iter().map(|f| f.bytes(form).len()).sum();
+        let total: usize = parts.iter().map(|p| bytes(p).len()).sum();
         if written == total {
             return Liveness::Open;
         }
         let socket_full = written < offered;
         let mut written = written;
         let mut out = Box::<Outbox>::default();
-        for frame in frames.iter().map(|f| f.bytes(form)) {
-            if written >= frame.len() {
-                written -= frame.len();
+        for part in parts.iter().map(&bytes) {
+            if written >= part.len() {
+                written -= part.len();
             } else if out.is_empty() {
-                out.push_written(frame.clone(), written);
+                out.push_written(part.clone(), written);
                 written = 0;
             } else {
-                out.push(frame.clone());
+                out.push(part.clone());
             }
         }
         stats::add(&counters.queued_bytes, out.len() as u64);
         conn.out = Some(out);
         if !socket_full {
-            // More frames than one writev takes, and the socket took them all: no writable
+            // More parts than one writev takes, and the socket took them all: no writable
             // event is coming, so keep writing now.
             self.on_writable(index);
         }

@@ -11,15 +11,16 @@
 //! A frontend is a protocol clients speak on the client port. Every frontend provides:
 //!
 //! 1. **Recognition.** How its first bytes are told apart from every other frontend's, in
-//!    [`transport::decode`]'s opening step (today: an HTTP request line is a WebSocket upgrade,
-//!    anything else is Pomelo; an MQTT CONNECT would be `0x10`, which no Pomelo package starts
-//!    with) and, over WebSocket, by the upgrade (its subprotocol).
+//!    [`transport::decode`]'s opening step (an HTTP request line is a WebSocket upgrade, an MQTT
+//!    CONNECT is `0x10`, which no Pomelo package starts with, anything else is Pomelo) and, over
+//!    WebSocket, by the upgrade (its subprotocol: `mqtt`).
 //! 2. **A codec** under `protocol/`: bytes in, bytes out, no state beyond one unit.
 //! 3. **A session type**, one variant of [`Session`]: small enough to live inline in the
 //!    reactor's connection slot (an idle connection holds no buffer), with `handle_package`-style
 //!    inputs, `deadline` / `handle_timeout`, `encode_kick`, `leave` and the [`WireForm`] it
 //!    receives pushes in. A session keeps its identity in the push service (the app it entered,
-//!    its presence key) and gives it back on `leave`.
+//!    its presence key) and gives it back on `leave`. What it needs beyond its slot goes in the
+//!    core's [`PerCore`], only while it is needed.
 //! 4. **How it encodes a push**: its [`WireForm`]s in `ids` and one arm in
 //!    [`FrameEncoder::encode`](crate::push::FrameEncoder::encode).
 //!
@@ -33,8 +34,13 @@
 //!   frames, and the frontend's units inside them.
 //! - [`pomelo`]: the Pomelo hybrid session (handshake → ack → working, heartbeats, the push
 //!   routes).
+//! - [`mqtt`]: the MQTT 3.1.1 / 5.0 session (CONNECT, subscriptions as channel joins, QoS 1
+//!   deliveries, a manager's publishes as pushes).
 
+pub mod mqtt;
 pub mod pomelo;
+#[cfg(test)]
+pub(crate) mod testing;
 pub mod transport;
 
 use std::borrow::Cow;
@@ -44,8 +50,10 @@ use bytes::BytesMut;
 
 use crate::ids::{AppId, ConnId, Transport, WireForm};
 use crate::protocol::ProtocolError;
+use crate::protocol::mqtt::ReasonCode;
 use crate::push::{Outlet, PushService};
 use crate::stats::KickReason;
+pub use mqtt::{MqttConns, MqttSession, MqttSettings};
 pub use pomelo::{PomeloSession, PomeloSettings};
 pub use transport::InputRest;
 
@@ -53,6 +61,7 @@ pub use transport::InputRest;
 #[derive(Debug)]
 pub struct SessionSettings {
     pub pomelo: PomeloSettings,
+    pub mqtt: MqttSettings,
     /// Largest package (and WebSocket message payload) accepted, bytes.
     pub max_package_bytes: usize,
     /// WebSocket `Origin`s allowed to upgrade; empty = any.
@@ -69,6 +78,13 @@ pub struct Now {
     pub at: Instant,
 }
 
+/// What the sessions of one core keep off their connections' slots, per connection and only
+/// while they need it. The reactor owns it; the sessions alone read and write it.
+#[derive(Debug, Default)]
+pub struct PerCore {
+    pub mqtt: MqttConns,
+}
+
 /// What a session is given with each input.
 pub struct Context<'a> {
     pub now: Now,
@@ -80,6 +96,8 @@ pub struct Context<'a> {
     pub outlet: &'a mut dyn Outlet,
     /// Bytes for this connection, already framed for its transport, sent after the input.
     pub transmit: &'a mut BytesMut,
+    /// The core's per-connection session extras.
+    pub per_core: &'a mut PerCore,
 }
 
 impl std::fmt::Debug for Context<'_> {
@@ -116,6 +134,9 @@ pub struct Kick {
     pub text: Cow<'static, str>,
     /// The close code a WebSocket client gets after the kick.
     pub close_code: u16,
+    /// The reason code an MQTT 5.0 client's DISCONNECT carries, when the kick names one (else
+    /// the MQTT session picks one for `reason`).
+    pub mqtt: Option<ReasonCode>,
 }
 
 impl Kick {
@@ -127,7 +148,17 @@ impl Kick {
             KickReason::Shutdown => 1001,
             _ => 1000,
         };
-        Kick { reason, text: Cow::Borrowed(reason.as_str()), close_code }
+        Kick { reason, text: Cow::Borrowed(reason.as_str()), close_code, mqtt: None }
+    }
+
+    /// A kick of an MQTT session with its 5.0 reason code and text.
+    pub fn mqtt(reason: KickReason, code: ReasonCode, text: &'static str) -> Kick {
+        Kick { text: Cow::Borrowed(text), ..Kick::new(reason) }.with_mqtt(code)
+    }
+
+    /// The same kick, with `code` as its MQTT 5.0 reason code.
+    pub fn with_mqtt(self, code: ReasonCode) -> Kick {
+        Kick { mqtt: Some(code), ..self }
     }
 
     /// The kick for a protocol error: `package too large`, or `protocol error: ...`.
@@ -141,19 +172,26 @@ impl Kick {
 }
 
 /// A connection's session: which frontend, and where it is in that frontend's lifecycle. It
-/// lives inline in the connection's slot (12 bytes; see the size test).
+/// lives inline in the connection's slot (14 bytes, 2-aligned: the frontends' sessions are
+/// packed; see the size test).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Session {
     /// Accepted at `since`; the first bytes will say which frontend and transport.
     Opening {
-        since: u32,
+        since: Secs,
     },
     Pomelo(PomeloSession),
+    Mqtt(MqttSession),
 }
+
+/// A second on the reactor's clock, 2-aligned so that a [`Session`] packs into its slot.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(C, packed(2))]
+pub struct Secs(pub u32);
 
 impl Session {
     pub fn new(now: u32) -> Session {
-        Session::Opening { since: now }
+        Session::Opening { since: Secs(now) }
     }
 
     /// The transport, once the first bytes chose it.
@@ -161,6 +199,7 @@ impl Session {
         match self {
             Session::Opening { .. } => None,
             Session::Pomelo(s) => Some(s.transport()),
+            Session::Mqtt(s) => Some(s.transport()),
         }
     }
 
@@ -169,6 +208,7 @@ impl Session {
         match self {
             Session::Opening { .. } => None,
             Session::Pomelo(s) => Some(s.form()),
+            Session::Mqtt(s) => Some(s.form()),
         }
     }
 
@@ -177,6 +217,7 @@ impl Session {
         match self {
             Session::Opening { .. } => false,
             Session::Pomelo(s) => s.is_working(),
+            Session::Mqtt(s) => s.is_working(),
         }
     }
 
@@ -185,14 +226,19 @@ impl Session {
         match self {
             Session::Opening { .. } => None,
             Session::Pomelo(s) => s.member_of(),
+            Session::Mqtt(s) => s.member_of(),
         }
     }
 
     /// The second after which, without activity, [`handle_timeout`](Self::handle_timeout) acts.
     pub fn deadline(&self, settings: &SessionSettings) -> u32 {
         match self {
-            Session::Opening { since } => since.saturating_add(settings.handshake_timeout_secs),
+            Session::Opening { since } => {
+                let Secs(since) = *since;
+                since.saturating_add(settings.handshake_timeout_secs)
+            }
             Session::Pomelo(s) => s.deadline(settings),
+            Session::Mqtt(s) => s.deadline(settings),
         }
     }
 
@@ -205,6 +251,7 @@ impl Session {
         match self {
             Session::Opening { .. } => Flow::Abort,
             Session::Pomelo(s) => s.expire(),
+            Session::Mqtt(s) => s.expire(),
         }
     }
 
@@ -214,20 +261,25 @@ impl Session {
         match self {
             Session::Opening { .. } => {}
             Session::Pomelo(s) => s.encode_kick(kick, out),
+            Session::Mqtt(s) => s.encode_kick(kick, out),
         }
     }
 
-    /// Leaves whatever the session entered; returns the app whose member list the connection
-    /// was on (a client), so that its core takes it off.
+    /// Leaves whatever the session entered and drops what it kept in `per_core`; returns the
+    /// app whose member list the connection was on (a client), so that its core takes it off.
+    /// `now` is for what leaving sends (an MQTT manager's will).
     pub fn leave(
         &mut self,
         me: ConnId,
         push: &PushService,
         outlet: &mut dyn Outlet,
+        per_core: &mut PerCore,
+        now: Instant,
     ) -> Option<AppId> {
         match self {
             Session::Opening { .. } => None,
             Session::Pomelo(s) => s.leave(me, push, outlet),
+            Session::Mqtt(s) => s.leave(me, push, outlet, per_core, now),
         }
     }
 }
@@ -238,7 +290,8 @@ mod tests {
 
     #[test]
     fn a_session_fits_its_slot() {
-        assert!(std::mem::size_of::<Session>() <= 12, "{}", std::mem::size_of::<Session>());
+        assert!(std::mem::size_of::<Session>() <= 14, "{}", std::mem::size_of::<Session>());
+        assert!(std::mem::align_of::<Session>() <= 2, "{}", std::mem::align_of::<Session>());
     }
 
     #[test]

@@ -2,14 +2,17 @@
 //! WebSocket upgrade and frames, and the frontend's packages inside them.
 //!
 //! ```text
-//! Opening --"GET / HTTP/1.1 ... Upgrade: websocket"--> 101, WebSocket frames --> packages
-//!         --anything else-----------------------------> packages on the TCP stream
+//! Opening --"GET / HTTP/1.1 ... Upgrade: websocket"--> 101, WebSocket frames --> Pomelo packages
+//!         --the same with "Sec-WebSocket-Protocol: mqtt"--> 101 "mqtt", frames --> MQTT packets
+//!         --0x10 (an MQTT CONNECT)--------------------> MQTT packets on the TCP stream
+//!         --anything else-----------------------------> Pomelo packages on the TCP stream
 //! ```
 //!
 //! # Invariants
 //! - Input is decoded in place; only what [`decode`] did not use (an unfinished package, frame
 //!   or request head) is kept, by [`handle_input`], in the connection's [`InputRest`], and so is
-//!   a fragmented WebSocket message's payload so far, only while the message is unfinished.
+//!   a fragmented WebSocket message's payload so far, only while the message is unfinished, and
+//!   an MQTT packet cut between two WebSocket messages (MQTT over WebSocket is a byte stream).
 //! - Every size is checked before anything is buffered: a request head past
 //!   [`MAX_REQUEST_HEAD`], a frame or package past `max_package_bytes` (past
 //!   [`MAX_PACKAGE_BEFORE_ACK`] until the handshake is acked) is refused as soon as its header
@@ -17,9 +20,10 @@
 //! - Answers of the transport itself (101, a refusal, pong, close) go into the context's
 //!   `transmit`, like the session's.
 
-use super::{Context, Flow, Kick, PomeloSession, Session};
+use super::{Context, Flow, Kick, MqttSession, PomeloSession, Secs, Session};
 use crate::ids::Transport;
 use crate::protocol::ProtocolError;
+use crate::protocol::mqtt::MqttError;
 use crate::protocol::pomelo::package::{self, HEADER_LEN};
 use crate::protocol::sniff::{self, Sniffed};
 use crate::protocol::websocket::frame::{self, ClientFrame, MAX_CONTROL_PAYLOAD, OpCode, WsError};
@@ -34,11 +38,11 @@ pub const MAX_REQUEST_HEAD: usize = 8 * 1024;
 /// of half-sent package until the handshake timeout.
 pub const MAX_PACKAGE_BEFORE_ACK: usize = 16 * 1024;
 
-/// The largest package `session` may send now: `max_package_bytes` once it works, much less
-/// before.
-fn max_package(session: &PomeloSession, cx: &Context<'_>) -> usize {
+/// The largest package (or MQTT packet) a session may send now: `max_package_bytes` once it
+/// works, much less before.
+fn max_package(working: bool, cx: &Context<'_>) -> usize {
     let max = cx.settings.max_package_bytes;
-    if session.is_working() { max } else { max.min(MAX_PACKAGE_BEFORE_ACK) }
+    if working { max } else { max.min(MAX_PACKAGE_BEFORE_ACK) }
 }
 
 /// What a connection keeps of its input between reads, only while it has any.
@@ -50,11 +54,13 @@ pub struct InputRest {
     pub fragments: Vec<u8>,
     /// A fragmented WebSocket message has started and not finished.
     pub in_message: bool,
+    /// MQTT over WebSocket: the start of a packet that the next message continues.
+    pub stream: Vec<u8>,
 }
 
 impl InputRest {
     pub fn is_empty(&self) -> bool {
-        self.tail.is_empty() && !self.in_message
+        self.tail.is_empty() && !self.in_message && self.stream.is_empty()
     }
 }
 
@@ -107,10 +113,16 @@ pub fn decode(
     let mut at = 0;
     loop {
         let step = match session {
-            &mut Session::Opening { since } => decode_opening(session, since, &buf[at..], cx),
+            &mut Session::Opening { since: Secs(since) } => {
+                decode_opening(session, since, &buf[at..], cx)
+            }
             Session::Pomelo(s) => match s.transport() {
                 Transport::WebSocket => decode_frame(s, &mut buf[at..], rest, cx),
                 Transport::Tcp => decode_package(s, &buf[at..], cx),
+            },
+            Session::Mqtt(s) => match s.transport() {
+                Transport::WebSocket => decode_frame(s, &mut buf[at..], rest, cx),
+                Transport::Tcp => decode_mqtt(s, &buf[at..], cx),
             },
         };
         match step {
@@ -121,12 +133,16 @@ pub fn decode(
     }
 }
 
-/// The first bytes: raw Pomelo, or a WebSocket upgrade whose whole head must arrive.
+/// The first bytes: raw Pomelo, raw MQTT, or a WebSocket upgrade whose whole head must arrive.
 fn decode_opening(session: &mut Session, since: u32, buf: &[u8], cx: &mut Context<'_>) -> Step {
     match sniff::sniff(buf) {
         None => Step::NeedMore,
         Some(Sniffed::Pomelo) => {
             *session = Session::Pomelo(PomeloSession::new(since, Transport::Tcp));
+            Step::Consumed(0)
+        }
+        Some(Sniffed::Mqtt) => {
+            *session = Session::Mqtt(MqttSession::on_tcp(since));
             Step::Consumed(0)
         }
         Some(Sniffed::Http) => match upgrade::decode_request(buf, MAX_REQUEST_HEAD) {
@@ -135,8 +151,17 @@ fn decode_opening(session: &mut Session, since: u32, buf: &[u8], cx: &mut Contex
                 if let Err(e) = upgrade::check_origin(&request, &cx.settings.allowed_origins) {
                     return refuse_upgrade(&e, cx);
                 }
-                upgrade::encode_accept(request.key, cx.transmit);
-                *session = Session::Pomelo(PomeloSession::new(since, Transport::WebSocket));
+                if request.mqtt {
+                    upgrade::encode_accept(
+                        request.key,
+                        Some(upgrade::MQTT_SUBPROTOCOL),
+                        cx.transmit,
+                    );
+                    *session = Session::Mqtt(MqttSession::awaiting_connect(since));
+                } else {
+                    upgrade::encode_accept(request.key, None, cx.transmit);
+                    *session = Session::Pomelo(PomeloSession::new(since, Transport::WebSocket));
+                }
                 Step::Consumed(used)
             }
             Err(e) => refuse_upgrade(&e, cx),
@@ -151,7 +176,7 @@ fn refuse_upgrade(error: &UpgradeError, cx: &mut Context<'_>) -> Step {
 }
 
 fn decode_package(session: &mut PomeloSession, buf: &[u8], cx: &mut Context<'_>) -> Step {
-    match package::decode(buf, max_package(session, cx)) {
+    match package::decode(buf, max_package(session.is_working(), cx)) {
         Ok(Some((pkg, used))) => match session.handle_package(pkg, cx) {
             Flow::Continue => Step::Consumed(used),
             flow => Step::Stop(flow),
@@ -161,15 +186,127 @@ fn decode_package(session: &mut PomeloSession, buf: &[u8], cx: &mut Context<'_>)
     }
 }
 
-fn decode_frame(
-    session: &mut PomeloSession,
+/// MQTT packets on the TCP stream, one step: a whole packet to the session.
+fn decode_mqtt(session: &mut MqttSession, buf: &[u8], cx: &mut Context<'_>) -> Step {
+    let decoder = session.decoder(max_package(session.is_working(), cx));
+    match decoder.decode(buf) {
+        Ok(Some((packet, used))) => match session.handle_packet(packet, cx) {
+            Flow::Continue => Step::Consumed(used),
+            flow => Step::Stop(flow),
+        },
+        Ok(None) => Step::NeedMore,
+        Err(e) => Step::Stop(mqtt_fault(session, &e, cx)),
+    }
+}
+
+/// A packet that could not be decoded: before CONNECT an unsupported version still gets its
+/// CONNACK; anything else ends the connection ([`MqttSession::fault`]).
+fn mqtt_fault(session: &MqttSession, error: &MqttError, cx: &mut Context<'_>) -> Flow {
+    if session.is_working() {
+        return session.fault(error, cx);
+    }
+    session.refuse_connect(error, cx)
+}
+
+/// A frontend inside WebSocket messages.
+trait InWebSocket {
+    fn is_working(&self) -> bool;
+    /// The largest message this session takes now.
+    fn max_message(&self, cx: &Context<'_>) -> usize;
+    /// A whole binary message.
+    fn on_message(
+        &mut self,
+        message: &[u8],
+        rest: &mut Option<Box<InputRest>>,
+        cx: &mut Context<'_>,
+    ) -> Flow;
+    /// Why a text frame is refused.
+    const NOT_TEXT: &'static str;
+}
+
+impl InWebSocket for PomeloSession {
+    const NOT_TEXT: &'static str = "text frames are not Pomelo packages";
+
+    fn is_working(&self) -> bool {
+        PomeloSession::is_working(self)
+    }
+
+    /// A message carries one package.
+    fn max_message(&self, cx: &Context<'_>) -> usize {
+        max_package(self.is_working(), cx) + HEADER_LEN
+    }
+
+    fn on_message(
+        &mut self,
+        message: &[u8],
+        _rest: &mut Option<Box<InputRest>>,
+        cx: &mut Context<'_>,
+    ) -> Flow {
+        on_message(self, message, cx)
+    }
+}
+
+impl InWebSocket for MqttSession {
+    const NOT_TEXT: &'static str = "text frames are not MQTT packets";
+
+    fn is_working(&self) -> bool {
+        MqttSession::is_working(self)
+    }
+
+    /// A message carries any part of the packet stream; one packet at most, as clients send.
+    fn max_message(&self, cx: &Context<'_>) -> usize {
+        max_package(self.is_working(), cx)
+    }
+
+    fn on_message(
+        &mut self,
+        message: &[u8],
+        rest: &mut Option<Box<InputRest>>,
+        cx: &mut Context<'_>,
+    ) -> Flow {
+        let mut stream = rest.as_mut().map(|r| std::mem::take(&mut r.stream)).unwrap_or_default();
+        if stream.is_empty() {
+            let (consumed, flow) = decode_mqtt_stream(self, message, cx);
+            if flow == Flow::Continue && consumed < message.len() {
+                rest.get_or_insert_default().stream = message[consumed..].to_vec();
+            }
+            return flow;
+        }
+        stream.extend_from_slice(message);
+        let (consumed, flow) = decode_mqtt_stream(self, &stream, cx);
+        stream.drain(..consumed);
+        if flow == Flow::Continue && !stream.is_empty() {
+            rest.get_or_insert_default().stream = stream;
+        }
+        flow
+    }
+}
+
+/// Every whole MQTT packet in `buf`; how many bytes they took.
+fn decode_mqtt_stream(
+    session: &mut MqttSession,
+    buf: &[u8],
+    cx: &mut Context<'_>,
+) -> (usize, Flow) {
+    let mut at = 0;
+    loop {
+        match decode_mqtt(session, &buf[at..], cx) {
+            Step::Consumed(n) => at += n,
+            Step::NeedMore => return (at, Flow::Continue),
+            Step::Stop(flow) => return (at, flow),
+        }
+    }
+}
+
+fn decode_frame<S: InWebSocket>(
+    session: &mut S,
     buf: &mut [u8],
     rest: &mut Option<Box<InputRest>>,
     cx: &mut Context<'_>,
 ) -> Step {
-    // A message carries one package: a frame may bring what the message still has room for
-    // (control frames, up to 125 bytes, may come between fragments).
-    let max_message = max_package(session, cx) + HEADER_LEN;
+    // A frame may bring what the message still has room for (control frames, up to 125 bytes,
+    // may come between fragments).
+    let max_message = session.max_message(cx);
     let so_far = rest.as_ref().map_or(0, |r| r.fragments.len());
     let max_payload = max_message.saturating_sub(so_far).max(MAX_CONTROL_PAYLOAD);
     let (frame, used) = match frame::decode_client_frame(buf, max_payload) {
@@ -180,7 +317,7 @@ fn decode_frame(
     let flow = match frame.opcode {
         OpCode::Binary | OpCode::Continuation => on_data_frame(session, frame, rest, cx),
         OpCode::Text => {
-            let error = WsError { close_code: 1003, reason: "text frames are not Pomelo packages" };
+            let error = WsError { close_code: 1003, reason: S::NOT_TEXT };
             ws_fault(session, error, cx)
         }
         OpCode::Ping => {
@@ -207,15 +344,15 @@ fn decode_frame(
 }
 
 /// A binary frame, whole or a fragment; a finished message goes to the session.
-fn on_data_frame(
-    session: &mut PomeloSession,
+fn on_data_frame<S: InWebSocket>(
+    session: &mut S,
     frame: ClientFrame<'_>,
     rest: &mut Option<Box<InputRest>>,
     cx: &mut Context<'_>,
 ) -> Flow {
     let in_message = rest.as_ref().is_some_and(|r| r.in_message);
     match (frame.opcode, in_message) {
-        (OpCode::Binary, false) if frame.fin => on_message(session, frame.payload, cx),
+        (OpCode::Binary, false) if frame.fin => session.on_message(frame.payload, rest, cx),
         (OpCode::Binary, false) => {
             let saved = rest.get_or_insert_default();
             saved.in_message = true;
@@ -223,7 +360,7 @@ fn on_data_frame(
             Flow::Continue
         }
         (OpCode::Continuation, true) => {
-            let max = max_package(session, cx) + HEADER_LEN;
+            let max = session.max_message(cx);
             let saved = rest.get_or_insert_default();
             if saved.fragments.len() + frame.payload.len() > max {
                 let error = WsError { close_code: 1009, reason: "message too large" };
@@ -235,7 +372,7 @@ fn on_data_frame(
             }
             saved.in_message = false;
             let message = std::mem::take(&mut saved.fragments);
-            on_message(session, &message, cx)
+            session.on_message(&message, rest, cx)
         }
         (OpCode::Continuation, false) => {
             let error =
@@ -253,7 +390,7 @@ fn on_data_frame(
 fn on_message(session: &mut PomeloSession, message: &[u8], cx: &mut Context<'_>) -> Flow {
     let mut at = 0;
     while at < message.len() {
-        match package::decode(&message[at..], max_package(session, cx)) {
+        match package::decode(&message[at..], max_package(session.is_working(), cx)) {
             Ok(Some((pkg, used))) => {
                 at += used;
                 match session.handle_package(pkg, cx) {
@@ -273,7 +410,7 @@ fn on_message(session: &mut PomeloSession, message: &[u8], cx: &mut Context<'_>)
 
 /// A WebSocket protocol error: a working session is kicked (the close frame after the kick
 /// carries the error's code); any other gets the close frame with the error's code.
-fn ws_fault(session: &PomeloSession, error: WsError, cx: &mut Context<'_>) -> Flow {
+fn ws_fault<S: InWebSocket>(session: &S, error: WsError, cx: &mut Context<'_>) -> Flow {
     tracing::debug!(conn = ?cx.me, %error, "WebSocket protocol error");
     if session.is_working() {
         let kick = if error.close_code == 1009 {

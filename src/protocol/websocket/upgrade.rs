@@ -53,6 +53,9 @@ pub struct UpgradeRequest<'a> {
     pub key: &'a str,
     /// The `Origin` header, if any (browsers always send one).
     pub origin: Option<&'a str>,
+    /// `Sec-WebSocket-Protocol` lists `mqtt` (MQTT over WebSocket, MQTT 5.0 §6; MQTT.js sends
+    /// it): the connection speaks MQTT inside the frames, and the 101 names the subprotocol.
+    pub mqtt: bool,
 }
 
 /// Why an upgrade request is refused; [`UpgradeError::status`] is the HTTP status to answer.
@@ -170,7 +173,8 @@ pub fn decode_request(
         ),
         None => None,
     };
-    Ok(Some((UpgradeRequest { path, key, origin }, head_len)))
+    let mqtt = has_token(headers, "Sec-WebSocket-Protocol", MQTT_SUBPROTOCOL);
+    Ok(Some((UpgradeRequest { path, key, origin, mqtt }, head_len)))
 }
 
 /// `allowed` empty = any origin (and a missing Origin is fine); otherwise the Origin header must
@@ -191,10 +195,14 @@ pub fn accept_key(key: &str) -> String {
     String::from_utf8_lossy(encode_accept_key(key, &mut out)).into_owned()
 }
 
-/// Appends the `101 Switching Protocols` answer to a request with `key`.
+/// The WebSocket subprotocol of MQTT.
+pub const MQTT_SUBPROTOCOL: &str = "mqtt";
+
+/// Appends the `101 Switching Protocols` answer to a request with `key`, naming `subprotocol`
+/// when the connection takes one (`mqtt`).
 ///
-/// Never an extensions header (no permessage-deflate, even if offered), no subprotocol.
-pub fn encode_accept(key: &str, out: &mut BytesMut) {
+/// Never an extensions header (no permessage-deflate, even if offered).
+pub fn encode_accept(key: &str, subprotocol: Option<&str>, out: &mut BytesMut) {
     const HEAD: &[u8] = b"HTTP/1.1 101 Switching Protocols\r\n\
         Upgrade: websocket\r\n\
         Connection: Upgrade\r\n\
@@ -205,6 +213,10 @@ pub fn encode_accept(key: &str, out: &mut BytesMut) {
     out.reserve(HEAD.len() + accept.len() + TAIL.len());
     out.put_slice(HEAD);
     out.put_slice(accept);
+    if let Some(subprotocol) = subprotocol {
+        out.put_slice(b"\r\nSec-WebSocket-Protocol: ");
+        out.put_slice(subprotocol.as_bytes());
+    }
     out.put_slice(TAIL);
 }
 
@@ -339,6 +351,24 @@ mod tests {
     }
 
     #[test]
+    fn the_mqtt_subprotocol_is_recognised_and_named_in_the_answer() {
+        // MQTT.js in a browser or Node: `Sec-WebSocket-Protocol: mqtt`.
+        let head = format!(
+            "GET /mqtt HTTP/1.1\r\n{HOST}\r\n{UPGRADE}\r\n{CONNECTION}\r\n{KEY}\r\n{VERSION}\r\n\
+             Sec-WebSocket-Protocol: mqtt\r\n\r\n"
+        );
+        let (req, _) = decode(head.as_bytes()).unwrap().unwrap();
+        assert!(req.mqtt);
+        let mut out = BytesMut::new();
+        encode_accept(req.key, Some(MQTT_SUBPROTOCOL), &mut out);
+        assert!(out.ends_with(b"=\r\nSec-WebSocket-Protocol: mqtt\r\n\r\n"), "{out:?}");
+        let listed = head.replace("Protocol: mqtt", "Protocol: mqttv3.1, MQTT");
+        assert!(decode(listed.as_bytes()).unwrap().unwrap().0.mqtt);
+        let other = head.replace("Protocol: mqtt", "Protocol: chat");
+        assert!(!decode(other.as_bytes()).unwrap().unwrap().0.mqtt);
+    }
+
+    #[test]
     fn rfc_accept_key() {
         assert_eq!(accept_key("dGhlIHNhbXBsZSBub25jZQ=="), "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=");
     }
@@ -353,10 +383,11 @@ mod tests {
                 path: "/chat?x=1",
                 key: "dGhlIHNhbXBsZSBub25jZQ==",
                 origin: Some("http://127.0.0.1:3080"),
+                mqtt: false,
             }
         );
         let mut out = BytesMut::new();
-        encode_accept(req.key, &mut out);
+        encode_accept(req.key, None, &mut out);
         assert_eq!(
             &out[..],
             b"HTTP/1.1 101 Switching Protocols\r\n\

@@ -8,7 +8,7 @@
 //! ```
 //!
 //! # Invariants
-//! - **Inline and small**: 12 bytes, in the connection's slot; no buffer, no allocation while
+//! - **Inline and small**: 12 bytes, 2-aligned, in the connection's slot; no buffer, no allocation while
 //!   idle. `since` is the accept time until the ack, then the time of the last heartbeat: every
 //!   deadline derives from it.
 //! - **Errors are answers.** A request that cannot be served gets a RESPONSE with `code` and a
@@ -63,8 +63,10 @@ enum Role {
     Manager,
 }
 
-/// One Pomelo connection's session. See the module doc.
+/// One Pomelo connection's session. See the module doc. 2-aligned, so that it packs into the
+/// connection's slot beside the other frontends' sessions; every field is read by value.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(C, packed(2))]
 pub struct PomeloSession {
     since: u32,
     /// Finds this client's clientId in its channel's presence (clients only).

@@ -7,11 +7,9 @@
 use serde_json::{Map, Value};
 
 use super::route::RouteName;
+use crate::channel::client_id;
 use crate::push::Refusal;
 use crate::push::refusal::quoted;
-
-/// Longest clientId accepted, in bytes.
-pub const MAX_CLIENT_ID_BYTES: usize = 256;
 
 /// A parsed push-platform request.
 #[derive(Debug, Clone, PartialEq)]
@@ -90,19 +88,10 @@ fn client_id(fields: &Map<String, Value>) -> Result<String, Refusal> {
         Some(_) => return Err(Refusal::bad_request("field clientId must be a string")),
         None => return Err(Refusal::bad_request("missing field clientId")),
     };
-    if id.is_empty() {
-        return Err(Refusal::bad_request("field clientId is empty"));
+    match client_id::fault(&id) {
+        Some(fault) => Err(Refusal::bad_request(format!("field clientId {fault}"))),
+        None => Ok(id),
     }
-    if id.chars().any(char::is_control) {
-        // Each would grow sixfold in every JSON list of clientIds sent to management sessions.
-        return Err(Refusal::bad_request("field clientId must not hold control characters"));
-    }
-    if id.len() > MAX_CLIENT_ID_BYTES {
-        return Err(Refusal::bad_request(format!(
-            "field clientId is longer than {MAX_CLIENT_ID_BYTES} bytes"
-        )));
-    }
-    Ok(id)
 }
 
 fn msg(fields: &Map<String, Value>) -> Result<Value, Refusal> {

@@ -2,113 +2,26 @@
 //! and what it transmits, the flow it returns, its deadlines and the push service's effects
 //! checked byte for byte and state by state.
 
-use std::time::{Duration, Instant};
-
 use bytes::BytesMut;
 use serde_json::{Value, json};
 
 use crate::config::DuplicatePolicy;
-use crate::ids::{AppId, ConnId, Edge, Transport, WireForm};
+use crate::ids::{AppId, Edge, Transport, WireForm};
 use crate::protocol::pomelo::handshake;
 use crate::protocol::pomelo::message::{self, Message, MessageType, Route};
 use crate::protocol::pomelo::package::{self, HANDSHAKE_ACK, HEARTBEAT, PackageType};
 use crate::protocol::pomelo::{RouteDict, kick};
 use crate::protocol::websocket::frame::{self as ws, OpCode};
-use crate::push::PushService;
-use crate::push::outlet::Recorder;
-use crate::push::testing::TestApps;
-use crate::session::transport::handle_input;
-use crate::session::{
-    Context, Flow, InputRest, Kick, Now, PomeloSettings, Session, SessionSettings,
-};
+use crate::session::testing::{Conn, HANDSHAKE_TIMEOUT, HEARTBEAT_SECS, HEARTBEAT_TIMEOUT, World};
+use crate::session::{Flow, Kick};
 use crate::stats::KickReason;
 
 const ENTER: &str = "connector.entryHandler.enter";
 const PUSH_ALL: &str = "pushserver.pushHandler.pushAll";
 const PUSH_BY_CLIENT_ID: &str = "pushserver.pushHandler.pushByClientId";
 const HANDSHAKE: &[u8] = br#"{"sys":{"type":"test","version":"0.0.1"},"user":{}}"#;
-const HEARTBEAT_SECS: u32 = 30;
-const HEARTBEAT_TIMEOUT: u32 = 60;
-const HANDSHAKE_TIMEOUT: u32 = 10;
-
-/// The settings and push service one or more sessions share.
-struct World {
-    settings: SessionSettings,
-    push: PushService,
-    out: Recorder,
-    t0: Instant,
-}
-
-impl World {
-    fn new() -> World {
-        World::with(None, DuplicatePolicy::Replace, None, None)
-    }
-
-    fn with(
-        rate: Option<u32>,
-        duplicate: DuplicatePolicy,
-        max_clients: Option<usize>,
-        dict: Option<RouteDict>,
-    ) -> World {
-        let refuse_duplicates = duplicate == DuplicatePolicy::Refuse;
-        World::of(TestApps { rate, refuse_duplicates, max_clients, dict, ..TestApps::default() })
-    }
-
-    /// The world of `apps` (their dictionary and protos too).
-    pub(super) fn of(apps: TestApps) -> World {
-        let t0 = Instant::now();
-        let push = apps.service(t0);
-        let pomelo =
-            PomeloSettings::new(HEARTBEAT_SECS, HEARTBEAT_TIMEOUT, apps.dict, push.protos());
-        World {
-            settings: SessionSettings {
-                pomelo: pomelo.expect("handshakes fit"),
-                max_package_bytes: 1024,
-                allowed_origins: Vec::new(),
-                handshake_timeout_secs: HANDSHAKE_TIMEOUT,
-            },
-            push,
-            out: Recorder::default(),
-            t0,
-        }
-    }
-}
-
-/// One connection's session and what it keeps between inputs.
-struct Conn {
-    me: ConnId,
-    session: Session,
-    rest: Option<Box<InputRest>>,
-}
 
 impl Conn {
-    fn new(index: usize) -> Conn {
-        Conn { me: ConnId::new(0, index, 1), session: Session::new(0), rest: None }
-    }
-
-    /// Feeds `bytes` at second `now`; returns what the session transmitted and its flow.
-    fn input(&mut self, world: &mut World, now: u32, bytes: &[u8]) -> (Vec<u8>, Flow) {
-        let mut transmit = BytesMut::new();
-        let mut cx = Context {
-            now: Now { secs: now, at: world.t0 + Duration::from_secs(now.into()) },
-            me: self.me,
-            settings: &world.settings,
-            push: &world.push,
-            outlet: &mut world.out,
-            transmit: &mut transmit,
-        };
-        let mut data = bytes.to_vec();
-        let flow = handle_input(&mut self.session, &mut data, &mut self.rest, &mut cx);
-        (transmit.to_vec(), flow)
-    }
-
-    /// Feeds `bytes`, which must leave the session going on; returns what it transmitted.
-    fn feed(&mut self, world: &mut World, now: u32, bytes: &[u8]) -> Vec<u8> {
-        let (sent, flow) = self.input(world, now, bytes);
-        assert_eq!(flow, Flow::Continue);
-        sent
-    }
-
     /// Handshake and ack over raw TCP at second `now`.
     fn open(&mut self, world: &mut World, now: u32) {
         let (_, flow) = self.input(world, now, &pkg(PackageType::Handshake, HANDSHAKE));
@@ -236,12 +149,12 @@ fn a_client_enters_and_managers_hear_it() {
     assert_eq!((to, on_add.route), (manager.me, "onAdd"));
 
     // Leaving: the member list's app comes back, managers hear onLeave.
-    let left = alice.session.leave(alice.me, &world.push, &mut world.out);
+    let left = alice.leave(world);
     assert_eq!(left, Some(AppId(0)));
     let (to, on_leave) = world.out.deliveries.pop().unwrap();
     assert_eq!((to, on_leave.route), (manager.me, "onLeave"));
-    assert_eq!(alice.session.leave(alice.me, &world.push, &mut world.out), None, "once");
-    assert_eq!(manager.session.leave(manager.me, &world.push, &mut world.out), None);
+    assert_eq!(alice.leave(world), None, "once");
+    assert_eq!(manager.leave(world), None);
 }
 
 #[test]

@@ -1,0 +1,34 @@
+//! `[mqtt]`: the MQTT frontend's limits. MQTT clients connect on the client port (a CONNECT's
+//! first byte, or a WebSocket upgrade with subprotocol `mqtt`); these keys bound what each
+//! connection may ask for.
+
+use serde::{Deserialize, Serialize};
+
+use super::{ConfigError, in_range};
+
+/// `[mqtt]`.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MqttConfig {
+    /// The longest keep alive honoured, seconds (`1..=43_690`, so that 1.5 × it fits 16 bits).
+    pub max_keepalive_secs: u16,
+    /// QoS 1 deliveries in flight per connection (`1..=65_535`).
+    pub max_inflight: u16,
+    /// QoS 1 deliveries waiting behind a full window per connection (`0..=1_000_000`).
+    pub max_queued: u32,
+}
+
+impl Default for MqttConfig {
+    fn default() -> Self {
+        MqttConfig { max_keepalive_secs: 1200, max_inflight: 32, max_queued: 1000 }
+    }
+}
+
+impl MqttConfig {
+    pub(super) fn validate(&self) -> Result<(), ConfigError> {
+        in_range("mqtt.max_keepalive_secs", self.max_keepalive_secs, 1, 43_690)?;
+        in_range("mqtt.max_inflight", self.max_inflight, 1, u16::MAX)?;
+        in_range("mqtt.max_queued", self.max_queued, 0, 1_000_000)?;
+        Ok(())
+    }
+}

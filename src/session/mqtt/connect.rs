@@ -1,0 +1,194 @@
+//! CONNECT: who the connection is (the username names the app, the password makes it a
+//! management session), its keep alive and limits, answered with CONNACK.
+//!
+//! Refusals, in this order, each the version's own (v5 reason code / v3.1.1 return code):
+//! an authentication method (0x8C / 4), no username or an unknown app (0x86 / 4), a wrong
+//! secret (0x86 / 4), a client with a will or a manager's will outside its app (0x87 / 5), a
+//! clientId that cannot be one (0x85 / 2). A refused CONNECT closes the connection after its
+//! CONNACK [MQTT-3.2.2-5].
+
+use bytes::BytesMut;
+
+use super::flight::ManagerWill;
+use super::{Flags, MqttSession};
+use crate::channel::{ClientId, client_id};
+use crate::protocol::mqtt::{
+    ConnAck, Connect, Encoder, MqttError, Properties, ProtocolVersion, ReasonCode,
+};
+use crate::push::topic::{self, Topic};
+use crate::session::{Context, Flow};
+
+/// What the server tells every v5 client in CONNACK: QoS 1 at most, retained messages yes,
+/// wildcards, subscription identifiers and shared subscriptions no.
+fn server_properties(max_packet: u32) -> Properties<'static> {
+    Properties {
+        maximum_qos: Some(1),
+        retain_available: Some(1),
+        wildcard_subscription_available: Some(0),
+        subscription_identifier_available: Some(0),
+        shared_subscription_available: Some(0),
+        maximum_packet_size: Some(max_packet),
+        ..Properties::default()
+    }
+}
+
+impl MqttSession {
+    pub(super) fn on_connect(&mut self, connect: &Connect<'_>, cx: &mut Context<'_>) -> Flow {
+        self.set_flag(Flags::V5, connect.version == ProtocolVersion::V5);
+        let accepted = match self.admit(connect, cx) {
+            Ok(accepted) => accepted,
+            Err((reason, why)) => {
+                tracing::debug!(conn = ?cx.me, ?reason, why, "MQTT CONNECT refused");
+                let properties = Properties { reason_string: Some(why), ..Properties::default() };
+                let ack = ConnAck { session_present: false, reason, properties };
+                self.send(cx, |enc, out| enc.connack(&ack, out));
+                return Flow::Close;
+            }
+        };
+        let max_keepalive = cx.settings.mqtt.max_keepalive_secs;
+        let keepalive = match connect.keep_alive {
+            0 => max_keepalive,
+            asked => asked.min(max_keepalive),
+        };
+        self.span = (u32::from(keepalive) * 3).div_ceil(2).min(u32::from(u16::MAX)) as u16;
+        self.since = cx.now.secs;
+        self.set_flag(Flags::CONNECTED, true);
+        self.set_flag(Flags::MANAGER, accepted.manager);
+        let max_packet = u32::try_from(cx.settings.max_package_bytes).unwrap_or(u32::MAX);
+        let mut properties = server_properties(max_packet);
+        if keepalive != connect.keep_alive {
+            properties.server_keep_alive = Some(keepalive);
+        }
+        let assigned = accepted.assigned.then(|| accepted.client_id.clone());
+        properties.assigned_client_identifier = assigned.as_deref();
+        let limits = &connect.properties;
+        let extra_needed = !accepted.manager
+            || accepted.will.is_some()
+            || limits.maximum_packet_size.is_some()
+            || limits.receive_maximum.is_some();
+        if extra_needed {
+            let extra = cx.per_core.mqtt.entry(cx.me);
+            extra.max_packet = limits.maximum_packet_size;
+            extra.receive_max = limits.receive_maximum;
+            extra.will = accepted.will;
+            if !accepted.manager {
+                extra.client_id = Some(ClientId::new(&accepted.client_id));
+            }
+            self.set_flag(Flags::EXTRA, true);
+        }
+        if accepted.manager {
+            cx.push.enter_manager(self.app, cx.me);
+        }
+        let ack = ConnAck { session_present: false, reason: ReasonCode::Success, properties };
+        self.send(cx, |enc, out| enc.connack(&ack, out));
+        Flow::Continue
+    }
+
+    /// The first packet could not be decoded: a CONNECT of a version not spoken here gets the
+    /// 3.1.1 CONNACK with return code 1 [MQTT-3.1.2-2] (which a 5.0 client reads as 0x84
+    /// too); anything else is closed at once, with nothing to say to a peer that never
+    /// connected.
+    pub fn refuse_connect(&self, error: &MqttError, cx: &mut Context<'_>) -> Flow {
+        tracing::debug!(conn = ?cx.me, %error, "MQTT CONNECT undecodable");
+        match error {
+            MqttError::UnsupportedProtocolVersion(_) | MqttError::UnsupportedProtocolName => {
+                let ack = ConnAck {
+                    session_present: false,
+                    reason: ReasonCode::UnsupportedProtocolVersion,
+                    properties: Properties::default(),
+                };
+                let mut packet = BytesMut::new();
+                if Encoder::new(ProtocolVersion::V311).connack(&ack, &mut packet).is_ok() {
+                    self.frame_into(&packet, cx.transmit);
+                }
+                Flow::Close
+            }
+            _ => Flow::Abort,
+        }
+    }
+
+    /// Decides who `connect` is, or the refusal and why.
+    fn admit(
+        &mut self,
+        connect: &Connect<'_>,
+        cx: &mut Context<'_>,
+    ) -> Result<Accepted, (ReasonCode, &'static str)> {
+        if connect.properties.authentication_method.is_some() {
+            return Err((
+                ReasonCode::BadAuthenticationMethod,
+                "no authentication method is spoken",
+            ));
+        }
+        let bad_login = ReasonCode::BadUserNameOrPassword;
+        let apikey =
+            connect.username.ok_or((bad_login, "the username must be the app's apikey"))?;
+        let app = cx.push.lookup(apikey).map_err(|_| (bad_login, "no app has this apikey"))?;
+        self.app = app;
+        let manager = match connect.password {
+            None => false,
+            Some(password) => {
+                let secret = std::str::from_utf8(password).ok();
+                cx.push
+                    .authenticate(apikey, secret)
+                    .map_err(|_| (bad_login, "the password is not the app's secret"))?;
+                true
+            }
+        };
+        let will = match (&connect.will, manager) {
+            (None, _) => None,
+            (Some(_), false) => {
+                return Err((ReasonCode::NotAuthorized, "clients may not leave a will"));
+            }
+            (Some(will), true) => {
+                let client_id = match topic::parse(will.topic) {
+                    Some(Topic::Channel { apikey: a }) if a == apikey => None,
+                    Some(Topic::Client { apikey: a, client_id }) if a == apikey => {
+                        Some(client_id.to_owned())
+                    }
+                    _ => {
+                        return Err((ReasonCode::NotAuthorized, "a will goes to the app's topics"));
+                    }
+                };
+                let msg = super::publish::payload_msg(will.payload)
+                    .ok_or((ReasonCode::PayloadFormatInvalid, "a will's payload is UTF-8"))?;
+                Some(Box::new(ManagerWill { client_id, msg, retain: will.retain }))
+            }
+        };
+        let (client_id, assigned) = match connect.client_id {
+            "" if connect.clean_start || connect.version == ProtocolVersion::V5 => {
+                (assigned_id(cx), true)
+            }
+            "" => {
+                return Err((
+                    ReasonCode::ClientIdentifierNotValid,
+                    "an empty client identifier needs a clean session",
+                ));
+            }
+            id => match client_id::fault(id) {
+                Some(_) => {
+                    return Err((
+                        ReasonCode::ClientIdentifierNotValid,
+                        "a client identifier is at most 256 bytes, without control characters",
+                    ));
+                }
+                None => (id.to_owned(), false),
+            },
+        };
+        Ok(Accepted { manager, client_id, assigned, will })
+    }
+}
+
+/// Who a CONNECT turned out to be.
+struct Accepted {
+    manager: bool,
+    client_id: String,
+    /// The server made the clientId up (the client sent an empty one).
+    assigned: bool,
+    will: Option<Box<ManagerWill>>,
+}
+
+/// A clientId no other connection of this server holds now: the connection's own id.
+fn assigned_id(cx: &Context<'_>) -> String {
+    let me = cx.me;
+    format!("mqtt-{:x}-{:x}-{:x}", me.core(), me.index(), me.generation())
+}
