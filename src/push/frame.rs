@@ -20,6 +20,8 @@
 //!   the frame keeps, per version, the [`SharedPublish`] that makes both
 //!   ([`Frame::mqtt`]). A push without an MQTT form (`onAdd`, `onLeave`) leaves them empty.
 
+use std::sync::Arc;
+
 use bytes::{Bytes, BytesMut};
 
 use crate::ids::{Forms, WireForm};
@@ -88,9 +90,13 @@ impl Push {
     }
 }
 
-/// A push encoded in the forms its recipients need; the others are empty.
+/// A push encoded in the forms its recipients need; the others are empty. Cloned per core by
+/// reference count: one atomic increment, whatever the forms.
 #[derive(Debug, Clone)]
-pub struct Frame {
+pub struct Frame(Arc<Encoded>);
+
+#[derive(Debug, Default)]
+struct Encoded {
     /// Per form, what every recipient of it gets (for MQTT forms: at QoS 0).
     forms: [Bytes; WireForm::COUNT],
     /// Per MQTT version (3.1.1, 5.0), the PUBLISH for QoS 1 recipients, if encoded.
@@ -101,20 +107,20 @@ impl Frame {
     /// The bytes a client of `form` receives; empty if the frame was not encoded for it. For an
     /// MQTT form, the QoS 0 PUBLISH.
     pub fn bytes(&self, form: WireForm) -> &Bytes {
-        &self.forms[form.index()]
+        &self.0.forms[form.index()]
     }
 
     /// The PUBLISH of this push for MQTT `version` clients at QoS 1 (a per-connection header,
     /// then the shared payload), if the frame was encoded for that version.
     pub fn mqtt(&self, version: ProtocolVersion) -> Option<&SharedPublish> {
-        self.mqtt[mqtt_index(version)].as_ref()
+        self.0.mqtt[mqtt_index(version)].as_ref()
     }
 
     /// The forms this frame holds.
     pub fn forms(&self) -> Forms {
         WireForm::ALL
             .into_iter()
-            .filter(|&f| !self.forms[f.index()].is_empty())
+            .filter(|&f| !self.0.forms[f.index()].is_empty())
             .fold(Forms::NONE, Forms::with)
     }
 }
@@ -150,7 +156,7 @@ impl FrameEncoder {
 
     /// Encodes `push` once for each of `forms`.
     pub fn encode(&self, push: &Push, forms: Forms) -> Result<Frame, ProtocolError> {
-        let mut frame = Frame { forms: Default::default(), mqtt: Default::default() };
+        let mut frame = Encoded::default();
         let tcp = forms.contains(WireForm::PomeloTcp);
         let websocket = forms.contains(WireForm::PomeloWebSocket);
         if tcp || websocket {
@@ -185,7 +191,7 @@ impl FrameEncoder {
                 }
             }
         }
-        Ok(frame)
+        Ok(Frame(Arc::new(frame)))
     }
 }
 
