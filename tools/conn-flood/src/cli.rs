@@ -170,6 +170,11 @@ pub struct Options {
     /// Sustained: the most steps.
     #[arg(long, default_value_t = 8)]
     pub rate_steps: usize,
+    /// Sustained: the search stops after this many steps not held (the best held step is the
+    /// highest held one; a server whose latency dips as frames start to share writes can miss a
+    /// low rate and hold a higher one).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
+    pub rate_misses: u32,
     /// Sustained: seconds per step.
     #[arg(long, default_value_t = 3.0)]
     pub step_secs: f64,

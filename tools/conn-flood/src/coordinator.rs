@@ -388,6 +388,7 @@ impl Run<'_> {
         let settle = Duration::from_millis(opts.settle_ms);
         let step_limit = Duration::from_secs_f64(opts.step_secs * 2.0);
         let mut result = SustainedResult::default();
+        let mut misses = 0;
         for rate in rates(opts.rate_start, opts.rate_factor, opts.rate_max, opts.rate_steps) {
             self.publisher()?;
             self.begin(PhaseKind::Sustained, 0, 0.0)?;
@@ -431,7 +432,10 @@ impl Run<'_> {
                 refusals: got.refusals,
             });
             if !verdict.held() {
-                break;
+                misses += 1;
+                if misses >= opts.rate_misses {
+                    break;
+                }
             }
             self.pass(Duration::from_millis(200))?;
         }
