@@ -3,17 +3,39 @@
 # work for both, each phase on a freshly started server. Results (one JSON line per run) go to
 # $OUT (default target/bench). Loopback only; every run is bounded by conn-flood's own limits.
 #
-#   tools/conn-flood/reference-runs.sh [memory|connect|broadcast|sustained|churn|websocket ...]
+#   tools/conn-flood/reference-runs.sh [memory|connect|broadcast|sustained|churn|websocket|mqtt ...]
+#   (mqtt is mqtt-memory mqtt-broadcast mqtt-sustained; each may be given alone)
 #
 # BACKEND=io_uring runs shaddock on its io_uring backend (default epoll); REDIS=no skips the
 # Redis runs.
+#
+# `mqtt` runs memory, broadcast and sustained over MQTT against shaddock's MQTT frontend and
+# against mosquitto (Debian's package, started here on MQTT_PORT, default 1883, with a config
+# written to $TMPDIR; never the system service). MQTT_VERSION=5 and QOS=1 change what the
+# subscribers speak (default 3.1.1, QoS 0; the names of the results then say so);
+# MOSQUITTO=no skips the mosquitto runs, SHADDOCK_RUNS=no the shaddock ones (and its build).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 OUT=${OUT:-target/bench}
 BACKEND=${BACKEND:-epoll}
 REDIS=${REDIS:-yes}
+MOSQUITTO=${MOSQUITTO:-yes}
+SHADDOCK_RUNS=${SHADDOCK_RUNS:-yes}
+MQTT_PORT=${MQTT_PORT:-1883}
+MQTT_VERSION=${MQTT_VERSION:-3.1.1}
+QOS=${QOS:-0}
+MQTT_TAG=
+if [ "$MQTT_VERSION" != 3.1.1 ] || [ "$QOS" != 0 ]; then
+  MQTT_TAG=-v$MQTT_VERSION-q$QOS
+fi
+# mosquitto listens with a backlog of 100: two loops × 48 connects in flight stay under it.
+MQTT_FLAGS=(--proto mqtt --mqtt-version "$MQTT_VERSION" --qos "$QOS" --connect-window 48)
 mkdir -p "$OUT"
-cargo build --release -q -p shaddock -p conn-flood
+if [ "$SHADDOCK_RUNS" = no ]; then
+  cargo build --release -q -p conn-flood
+else
+  cargo build --release -q -p shaddock -p conn-flood
+fi
 SHADDOCK=target/release/shaddock
 FLOOD=target/release/conn-flood
 SECRET=bench-secret-123
@@ -45,6 +67,15 @@ start_redis() {
   server_pid=$!
   sleep 1
 }
+start_mosquitto() {
+  local conf=${TMPDIR:-/tmp}/conn-flood-mosquitto.conf
+  printf '%s\n' "listener $MQTT_PORT 127.0.0.1" 'allow_anonymous true' 'max_connections -1' \
+    'max_queued_messages 10000' 'persistence false' 'log_dest stderr' 'log_type error' \
+    'log_type warning' >"$conf"
+  mosquitto -c "$conf" >>"$OUT/mosquitto.log" 2>&1 &
+  server_pid=$!
+  sleep 1
+}
 stop_server() {
   kill "$server_pid" 2>/dev/null || true
   wait "$server_pid" 2>/dev/null || true
@@ -57,22 +88,60 @@ run() {
   if [ "$server" = redis ] && [ "$REDIS" = no ]; then
     return
   fi
-  if [ "$server" = shaddock ] && [ "$BACKEND" != epoll ]; then
+  if [ "$server" = mosquitto ] && [ "$MOSQUITTO" = no ]; then
+    return
+  fi
+  if [ "${server%-mqtt}" = shaddock ] && [ "$SHADDOCK_RUNS" = no ]; then
+    return
+  fi
+  case $server in mosquitto | shaddock-mqtt) name=$name$MQTT_TAG ;; esac
+  if [ "${server%-mqtt}" = shaddock ] && [ "$BACKEND" != epoll ]; then
     name=$name-$BACKEND
   fi
-  if [ "$server" = redis ]; then
-    start_redis
-    "$FLOOD" --redis --app demo "$@" --server-pid "$server_pid" >"$OUT/$name.txt" 2>/dev/null
-  else
-    start_shaddock
-    "$FLOOD" --app "demo=$SECRET" "$@" --server-pid "$server_pid" >"$OUT/$name.txt" 2>/dev/null
-  fi
+  case $server in
+    redis)
+      start_redis
+      "$FLOOD" --redis --app demo "$@" --server-pid "$server_pid" >"$OUT/$name.txt" 2>/dev/null ;;
+    mosquitto)
+      start_mosquitto
+      "$FLOOD" "${MQTT_FLAGS[@]}" --target "127.0.0.1:$MQTT_PORT" --app demo "$@" \
+        --server-pid "$server_pid" >"$OUT/$name.txt" 2>/dev/null ;;
+    shaddock-mqtt)
+      start_shaddock
+      "$FLOOD" "${MQTT_FLAGS[@]}" --target 127.0.0.1:3010 --app "demo=$SECRET" "$@" \
+        --server-pid "$server_pid" >"$OUT/$name.txt" 2>/dev/null ;;
+    *)
+      start_shaddock
+      "$FLOOD" --app "demo=$SECRET" "$@" --server-pid "$server_pid" >"$OUT/$name.txt" 2>/dev/null ;;
+  esac
   stop_server
   tail -n 1 "$OUT/$name.txt" >"$OUT/$name.json"
   sed '$d' "$OUT/$name.txt"
 }
 
-for what in "${@:-memory connect broadcast sustained churn websocket}"; do
+# mqtt_run mqtt-memory|mqtt-broadcast|mqtt-sustained: shaddock's MQTT frontend, then mosquitto.
+mqtt_run() {
+  case $1 in
+    mqtt-memory)
+      run memory-shaddock-mqtt shaddock-mqtt -n 19000 --phases connect,idle --idle-secs 20 \
+        --heartbeat-secs 10
+      run memory-mosquitto mosquitto -n 19000 --phases connect,idle --idle-secs 20 \
+        --heartbeat-secs 10 ;;
+    mqtt-broadcast)
+      run broadcast-shaddock-mqtt shaddock-mqtt -n 19000 --phases connect,broadcast --pushes 20
+      run broadcast-mosquitto mosquitto -n 19000 --phases connect,broadcast --pushes 20 ;;
+    mqtt-sustained)
+      # From 1 push a second (mosquitto holds a few), past up to three steps not held (shaddock
+      # misses ~20-70 pushes a second, before frames share writes, and holds more).
+      run sustained-shaddock-mqtt shaddock-mqtt -n 10000 --procs 2 --phases connect,sustained \
+        --rate-start 1 --rate-factor 1.5 --rate-steps 22 --rate-misses 4 --step-secs 3
+      run sustained-mosquitto mosquitto -n 10000 --procs 2 --phases connect,sustained \
+        --rate-start 1 --rate-factor 1.5 --rate-steps 22 --rate-misses 4 --step-secs 3 ;;
+    *) echo "unknown run: $1" >&2; exit 2 ;;
+  esac
+}
+
+for what in "${@:-memory connect broadcast sustained churn websocket mqtt}"; do
   for phase in $what; do
     case $phase in
       memory)
@@ -98,6 +167,9 @@ for what in "${@:-memory connect broadcast sustained churn websocket}"; do
         run broadcast-shaddock-ws shaddock -n 19000 --transport ws --phases connect,broadcast --pushes 20
         run broadcast-shaddock-mix shaddock -n 19000 --transport mix --ws-percent 50 \
           --phases connect,broadcast --pushes 20 ;;
+      mqtt)
+        for part in mqtt-memory mqtt-broadcast mqtt-sustained; do mqtt_run "$part"; done ;;
+      mqtt-*) mqtt_run "$phase" ;;
       *) echo "unknown run: $phase" >&2; exit 2 ;;
     esac
   done

@@ -6,7 +6,9 @@ use std::net::{Ipv4Addr, SocketAddr};
 use anyhow::{bail, ensure};
 use clap::{Parser, ValueEnum};
 
+use crate::conn::MqttOptions;
 use crate::report::{LoopSpec, Mode, PhaseKind};
+use crate::wire::mqtt;
 
 /// The environment variable holding the demo app's secret (as the daemon reads it).
 const DEMO_SECRET_ENV: &str = "SHADDOCK_DEMO_SECRET";
@@ -24,6 +26,38 @@ pub enum Transport {
     Ws,
     /// Both: `--ws-percent` % over WebSocket.
     Mix,
+}
+
+/// The protocol every connection speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Proto {
+    /// Pomelo's hybrid protocol (shaddock).
+    Pomelo,
+    /// Redis `SUBSCRIBE` / `PUBLISH` (the baseline; the same as `--redis`).
+    Redis,
+    /// MQTT: `SUBSCRIBE push/{apikey}` (shaddock's MQTT frontend, or a broker such as mosquitto).
+    Mqtt,
+}
+
+/// The MQTT version.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum MqttVersion {
+    /// 3.1.1 (protocol level 4).
+    #[value(name = "3.1.1", alias = "311", alias = "4")]
+    V311,
+    /// 5.0 (protocol level 5).
+    #[value(name = "5", alias = "5.0")]
+    V5,
+}
+
+/// Who pushes in an MQTT run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum MqttPublisher {
+    /// An MQTT connection (user name the apikey, password the secret) publishing at QoS 1 to
+    /// `push/{apikey}`.
+    Mqtt,
+    /// A Pomelo management session's `pushAll` (shaddock only; answers count the recipients).
+    Pomelo,
 }
 
 /// conn-flood: open many Pomelo (or Redis) connections and measure connect rate, idle memory,
@@ -51,9 +85,25 @@ pub struct Options {
     /// connection i joins app i mod count. With --redis the apikey is the channel.
     #[arg(long = "app", value_name = "APIKEY[=SECRET]", default_value = "demo")]
     pub apps: Vec<String>,
-    /// Speak Redis SUBSCRIBE/PUBLISH instead of Pomelo, for the baseline.
+    /// Speak Redis SUBSCRIBE/PUBLISH instead of Pomelo, for the baseline (`--proto redis`).
     #[arg(long)]
     pub redis: bool,
+    /// The protocol [default: pomelo; redis with --redis].
+    #[arg(long, value_enum, default_value_t = Proto::Pomelo)]
+    pub proto: Proto,
+    /// MQTT: the protocol version.
+    #[arg(long, value_enum, default_value_t = MqttVersion::V311)]
+    pub mqtt_version: MqttVersion,
+    /// MQTT: the QoS subscribers ask for (the publisher publishes at QoS 1).
+    #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u8).range(0..=1))]
+    pub qos: u8,
+    /// MQTT: the keep alive CONNECT asks for, seconds (PINGREQ at half of it, or the server's
+    /// 5.0 Server Keep Alive, unless --heartbeat-secs).
+    #[arg(long, default_value_t = 300)]
+    pub mqtt_keepalive: u16,
+    /// MQTT: who publishes.
+    #[arg(long, value_enum, default_value_t = MqttPublisher::Mqtt)]
+    pub mqtt_publisher: MqttPublisher,
     /// Source addresses to spread connections over, from --source-base upward (each has its own
     /// ephemeral port range). 0 = let the kernel choose.
     #[arg(long, default_value_t = 8)]
@@ -120,6 +170,11 @@ pub struct Options {
     /// Sustained: the most steps.
     #[arg(long, default_value_t = 8)]
     pub rate_steps: usize,
+    /// Sustained: the search stops after this many steps not held (the best held step is the
+    /// highest held one; a server whose latency dips as frames start to share writes can miss a
+    /// low rate and hold a higher one).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
+    pub rate_misses: u32,
     /// Sustained: seconds per step.
     #[arg(long, default_value_t = 3.0)]
     pub step_secs: f64,
@@ -156,12 +211,33 @@ pub struct Options {
 }
 
 impl Options {
+    /// The protocol (`--redis` is `--proto redis`).
+    pub fn proto(&self) -> Proto {
+        if self.redis { Proto::Redis } else { self.proto }
+    }
+
     /// The target address.
     pub fn target(&self) -> SocketAddr {
         self.target.unwrap_or_else(|| {
-            let port = if self.redis { 6379 } else { 3010 };
+            let port = match self.proto() {
+                Proto::Pomelo => 3010,
+                Proto::Redis => 6379,
+                Proto::Mqtt => 1883,
+            };
             SocketAddr::from((Ipv4Addr::LOCALHOST, port))
         })
+    }
+
+    /// MQTT: how subscribers connect.
+    pub fn mqtt_options(&self) -> MqttOptions {
+        MqttOptions {
+            version: match self.mqtt_version {
+                MqttVersion::V311 => mqtt::Version::V311,
+                MqttVersion::V5 => mqtt::Version::V5,
+            },
+            qos: self.qos,
+            keep_alive: self.mqtt_keepalive,
+        }
     }
 
     /// The apps as `(apikey, secret)`.
@@ -209,6 +285,11 @@ impl Options {
         ensure!(self.rate_start > 0.0, "--rate-start must be positive");
         ensure!(self.pushes <= 100_000, "--pushes is at most 100000");
         ensure!(self.churn_push_rate > 0.0, "--churn-push-rate must be positive");
+        ensure!(
+            !(self.redis && self.proto != Proto::Pomelo && self.proto != Proto::Redis),
+            "--redis contradicts --proto {:?}",
+            self.proto
+        );
         if self.sources > 0 {
             ensure!(
                 self.source_base.is_loopback()
@@ -237,15 +318,17 @@ impl Options {
 
     /// The settings every event loop shares (`loops` and `loop_id` are set by the fleet).
     pub fn loop_spec(&self) -> LoopSpec {
-        let mode = if self.redis {
-            Mode::Redis
-        } else {
-            let ws_percent = match self.transport {
-                Transport::Tcp => 0,
-                Transport::Ws => 100,
-                Transport::Mix => self.ws_percent,
-            };
-            Mode::Pomelo { ws_percent, ws_path: self.ws_path.clone() }
+        let mode = match self.proto() {
+            Proto::Redis => Mode::Redis,
+            Proto::Mqtt => Mode::Mqtt(self.mqtt_options()),
+            Proto::Pomelo => {
+                let ws_percent = match self.transport {
+                    Transport::Tcp => 0,
+                    Transport::Ws => 100,
+                    Transport::Mix => self.ws_percent,
+                };
+                Mode::Pomelo { ws_percent, ws_path: self.ws_path.clone() }
+            }
         };
         LoopSpec {
             target: self.target(),
@@ -285,6 +368,24 @@ mod tests {
         let r = parse(&["--redis"]);
         assert_eq!(r.target(), "127.0.0.1:6379".parse().unwrap());
         assert_eq!(r.loop_spec().mode, Mode::Redis);
+        assert_eq!(parse(&["--proto", "redis"]).loop_spec().mode, Mode::Redis);
+    }
+
+    #[test]
+    fn mqtt_options() {
+        let m = parse(&["--proto", "mqtt"]);
+        assert_eq!(m.target(), "127.0.0.1:1883".parse().unwrap());
+        let opts = MqttOptions { version: mqtt::Version::V311, qos: 0, keep_alive: 300 };
+        assert_eq!(m.loop_spec().mode, Mode::Mqtt(opts));
+        let m = parse(&["--proto", "mqtt", "--mqtt-version", "5", "--qos", "1"]);
+        let opts = MqttOptions { version: mqtt::Version::V5, qos: 1, keep_alive: 300 };
+        assert_eq!(m.loop_spec().mode, Mode::Mqtt(opts));
+        assert_eq!(
+            parse(&["--proto", "mqtt", "--mqtt-version", "311"]).mqtt_version,
+            MqttVersion::V311
+        );
+        assert!(Options::try_parse_from(["conn-flood", "--qos", "2"]).is_err());
+        assert!(parse(&["--redis", "--proto", "mqtt"]).check(None).is_err());
     }
 
     #[test]

@@ -5,11 +5,16 @@
 //! Pomelo/TCP   Connecting ─► Handshaking ─► Entering ─► Entered
 //! Pomelo/WS    Connecting ─► Upgrading ─► Handshaking ─► Entering ─► Entered
 //! Redis        Connecting ─► Entering (SUBSCRIBE sent) ─► Entered (confirmed)
+//! MQTT         Connecting ─► Handshaking (CONNECT sent) ─► Entering (SUBSCRIBE sent) ─► Entered
 //!
 //! Handshaking: HANDSHAKE sent; on the answer (code 200) send HANDSHAKE_ACK + enter request id 1
 //! Entering:    on response id 1 with code 200 → Entered; any other code → Fault::Refused
 //! Entered:     pushes → stamp → PhaseBook::deliver; heartbeats answered by the server ignored
 //! anywhere:    KICK → Fault::Kicked, WebSocket close → Fault::Closed
+//!
+//! MQTT:        CONNACK code 0 → SUBSCRIBE `push/{apikey}` (packet id 1) at the run's QoS;
+//!              SUBACK id 1 granted (< 0x80) → Entered; PUBLISH → stamp → deliver, and at QoS 1
+//!              PUBACK its packet id; server DISCONNECT → Fault::Kicked; heartbeats are PINGREQ
 //! ```
 //!
 //! # Invariants
@@ -24,6 +29,7 @@ use shaddock::protocol::pomelo::package::{self, Package, PackageType};
 use shaddock::protocol::pomelo::{handshake, kick};
 
 use crate::phase::{PhaseBook, Tally};
+use crate::wire::mqtt::{self, Packet as MqttPacket};
 use crate::wire::resp::{self, Item};
 use crate::wire::{pomelo, stamp, ws};
 
@@ -43,6 +49,19 @@ pub enum Protocol {
     PomeloWs,
     /// Redis `SUBSCRIBE`.
     Redis,
+    /// MQTT `SUBSCRIBE push/{apikey}`.
+    Mqtt(MqttOptions),
+}
+
+/// How MQTT subscribers connect.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct MqttOptions {
+    /// 3.1.1 or 5.0.
+    pub version: mqtt::Version,
+    /// The QoS subscribed at, 0 or 1.
+    pub qos: u8,
+    /// The keep alive CONNECT asks for, seconds.
+    pub keep_alive: u16,
 }
 
 /// Where a connection is.
@@ -158,6 +177,20 @@ impl Conn {
                 resp::encode_command(&[b"SUBSCRIBE", id.apikey.as_bytes()], io.out);
                 self.stage = Stage::Entering;
             }
+            Protocol::Mqtt(opts) => {
+                let client_id = format!("{}{}", id.client_prefix, id.client_index);
+                let connect = mqtt::Connect {
+                    version: opts.version,
+                    client_id: &client_id,
+                    username: Some(id.apikey),
+                    password: None,
+                    keep_alive: opts.keep_alive,
+                    clean: true,
+                    receive_maximum: None,
+                };
+                mqtt::encode_connect(&connect, io.out);
+                self.stage = Stage::Handshaking;
+            }
         }
     }
 
@@ -169,6 +202,7 @@ impl Conn {
                 ws::encode_client_frame(ws::OP_BINARY, &package::HEARTBEAT, MASK, out);
             }
             Protocol::Redis => out.extend_from_slice(REDIS_PING),
+            Protocol::Mqtt(_) => out.extend_from_slice(&mqtt::PINGREQ),
         }
     }
 
@@ -192,7 +226,65 @@ impl Conn {
             }
             Protocol::PomeloWs => self.receive_ws(input, id, io),
             Protocol::Redis => self.receive_redis(input, io),
+            Protocol::Mqtt(opts) => self.receive_mqtt(opts, input, id, io),
         }
+    }
+
+    fn receive_mqtt(
+        &mut self,
+        opts: MqttOptions,
+        input: &[u8],
+        id: &Identity<'_>,
+        io: &mut Io<'_>,
+    ) -> Result<usize, Fault> {
+        let mut used = 0;
+        while let Some((packet, n)) = mqtt::decode(&input[used..], opts.version, io.max_package)
+            .map_err(|e| Fault::Protocol(format!("mqtt: {e:?}")))?
+        {
+            match packet {
+                MqttPacket::Publish { qos, packet_id, payload, .. } => {
+                    if let Some((seq, send_ns)) = stamp::find(payload) {
+                        io.book.deliver(&mut self.tally, seq, send_ns, io.now_ns);
+                    }
+                    match qos {
+                        0 => {}
+                        1 => mqtt::encode_puback(packet_id, io.out),
+                        _ => return Err(Fault::Protocol("a QoS 2 PUBLISH".into())),
+                    }
+                }
+                MqttPacket::ConnAck { code, server_keep_alive, .. }
+                    if self.stage == Stage::Handshaking =>
+                {
+                    if code != 0 {
+                        return Err(Fault::Refused(format!("CONNACK code 0x{code:02x}")));
+                    }
+                    if io.learned.heartbeat_secs.is_none() {
+                        // PINGREQ at half the keep alive the server holds us to.
+                        let keep_alive = server_keep_alive.unwrap_or(opts.keep_alive);
+                        io.learned.heartbeat_secs =
+                            (keep_alive > 0).then(|| (u32::from(keep_alive) / 2).max(1));
+                    }
+                    let filter = format!("push/{}", id.apikey);
+                    mqtt::encode_subscribe(opts.version, 1, &filter, opts.qos, io.out);
+                    self.stage = Stage::Entering;
+                }
+                MqttPacket::SubAck { packet_id: 1, code } if self.stage == Stage::Entering => {
+                    if code >= 0x80 {
+                        return Err(Fault::Refused(format!("SUBACK code 0x{code:02x}")));
+                    }
+                    self.stage = Stage::Entered;
+                }
+                MqttPacket::ConnAck { .. } | MqttPacket::SubAck { .. } => {
+                    return Err(Fault::Protocol(format!("unexpected {packet:?}")));
+                }
+                MqttPacket::Disconnect { reason } => {
+                    return Err(Fault::Kicked(format!("DISCONNECT 0x{reason:02x}")));
+                }
+                MqttPacket::PingResp | MqttPacket::PubAck { .. } | MqttPacket::Other(_) => {}
+            }
+            used += n;
+        }
+        Ok(used)
     }
 
     fn receive_ws(

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 
-use crate::cli::{Options, Transport};
+use crate::cli::{MqttPublisher, Options, Proto, Transport};
 use crate::clock::now_ns;
 use crate::fleet::Fleet;
 use crate::latency::Latency;
@@ -80,15 +80,22 @@ struct Run<'a> {
 impl Run<'_> {
     fn phases(&mut self) -> anyhow::Result<Summary> {
         let opts = self.opts;
+        let mqtt = opts.mqtt_options();
         let mut summary = Summary {
-            server: if opts.redis { "redis" } else { "shaddock" }.into(),
+            server: match opts.proto() {
+                Proto::Pomelo => "shaddock",
+                Proto::Redis => "redis",
+                Proto::Mqtt => "mqtt",
+            }
+            .into(),
             target: opts.target().to_string(),
             conns: opts.conns,
-            transport: match (opts.redis, opts.transport) {
-                (true, _) => "redis".into(),
-                (false, Transport::Tcp) => "tcp".into(),
-                (false, Transport::Ws) => "ws".into(),
-                (false, Transport::Mix) => format!("mix:{}% ws", opts.ws_percent),
+            transport: match (opts.proto(), opts.transport) {
+                (Proto::Redis, _) => "redis".into(),
+                (Proto::Mqtt, _) => format!("mqtt {} qos {}", mqtt.version.name(), mqtt.qos),
+                (Proto::Pomelo, Transport::Tcp) => "tcp".into(),
+                (Proto::Pomelo, Transport::Ws) => "ws".into(),
+                (Proto::Pomelo, Transport::Mix) => format!("mix:{}% ws", opts.ws_percent),
             },
             msg_bytes: opts.msg_bytes,
             ..Summary::default()
@@ -233,7 +240,11 @@ impl Run<'_> {
     fn publisher(&mut self) -> anyhow::Result<&mut Publisher> {
         if self.publisher.is_none() {
             let opts = self.opts;
-            let dialect = if opts.redis { Dialect::Redis } else { Dialect::Pomelo };
+            let dialect = match (opts.proto(), opts.mqtt_publisher) {
+                (Proto::Pomelo, _) | (Proto::Mqtt, MqttPublisher::Pomelo) => Dialect::Pomelo,
+                (Proto::Redis, _) => Dialect::Redis,
+                (Proto::Mqtt, MqttPublisher::Mqtt) => Dialect::Mqtt(opts.mqtt_options().version),
+            };
             let publisher = Publisher::connect(
                 dialect,
                 opts.target(),
@@ -342,7 +353,9 @@ impl Run<'_> {
             let publisher = self.publisher()?;
             publisher.publish(seq)?;
             let got = publisher.collect(publisher.requests_per_push(), settle);
-            recipients.push(got.recipients as f64);
+            if got.counted > 0 {
+                recipients.push(got.recipients as f64);
+            }
             refusals.extend(got.refusals);
             complete_pushes += usize::from(self.await_caught()?);
             self.pass(Duration::from_millis(opts.push_gap_ms))?;
@@ -354,7 +367,8 @@ impl Run<'_> {
         refusals.dedup();
         Ok(BroadcastResult {
             pushes: opts.pushes,
-            recipients: recipients.iter().sum::<f64>() / recipients.len().max(1) as f64,
+            recipients: (!recipients.is_empty())
+                .then(|| recipients.iter().sum::<f64>() / recipients.len() as f64),
             stayed_up: stats.stayed_up,
             deliveries: stats.deliveries,
             lost: stats.lost,
@@ -374,6 +388,7 @@ impl Run<'_> {
         let settle = Duration::from_millis(opts.settle_ms);
         let step_limit = Duration::from_secs_f64(opts.step_secs * 2.0);
         let mut result = SustainedResult::default();
+        let mut misses = 0;
         for rate in rates(opts.rate_start, opts.rate_factor, opts.rate_max, opts.rate_steps) {
             self.publisher()?;
             self.begin(PhaseKind::Sustained, 0, 0.0)?;
@@ -417,7 +432,10 @@ impl Run<'_> {
                 refusals: got.refusals,
             });
             if !verdict.held() {
-                break;
+                misses += 1;
+                if misses >= opts.rate_misses {
+                    break;
+                }
             }
             self.pass(Duration::from_millis(200))?;
         }

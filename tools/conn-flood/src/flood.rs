@@ -112,6 +112,7 @@ impl Flood {
             .map(|index| {
                 let protocol = match &spec.mode {
                     Mode::Redis => Protocol::Redis,
+                    Mode::Mqtt(opts) => Protocol::Mqtt(*opts),
                     Mode::Pomelo { ws_percent, .. } if index % 100 < u64::from(*ws_percent) => {
                         Protocol::PomeloWs
                     }
@@ -122,7 +123,7 @@ impl Flood {
             .collect();
         let ws_path = match &spec.mode {
             Mode::Pomelo { ws_path, .. } => ws_path.clone(),
-            Mode::Redis => String::new(),
+            Mode::Redis | Mode::Mqtt(_) => String::new(),
         };
         let now = now_ns();
         Flood {

@@ -1,5 +1,6 @@
 //! conn-flood: the load tool of shaddock (issue 5). It opens many Pomelo connections (raw TCP,
-//! WebSocket or a mix; or Redis subscribers for the baseline), spread over source addresses and,
+//! WebSocket or a mix; or Redis subscribers for the baseline; or MQTT subscribers, against
+//! shaddock's MQTT frontend or mosquitto), spread over source addresses and,
 //! past one process's file limit, over worker processes, and measures in phases: connect rate,
 //! idle memory per connection, single-broadcast latency, sustained fan-out, and churn.
 //!

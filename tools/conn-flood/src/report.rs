@@ -183,6 +183,8 @@ pub enum Mode {
     },
     /// Redis `SUBSCRIBE` on a channel named by the apikey.
     Redis,
+    /// MQTT `SUBSCRIBE` to `push/{apikey}`, the apikey as user name.
+    Mqtt(crate::conn::MqttOptions),
 }
 
 /// Everything one event loop needs to know, the same for every loop but `loop_id`.

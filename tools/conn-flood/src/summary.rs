@@ -79,8 +79,9 @@ pub struct IdleResult {
 pub struct BroadcastResult {
     /// Single pushes sent.
     pub pushes: usize,
-    /// Recipients the server (or Redis) reported, per push, averaged.
-    pub recipients: f64,
+    /// Recipients the server (or Redis) reported, per push, averaged; `None` when its answers
+    /// carry no count (an MQTT PUBACK).
+    pub recipients: Option<f64>,
     /// Connections that stayed up through the phase.
     pub stayed_up: u64,
     /// Deliveries counted.
@@ -238,7 +239,10 @@ impl Summary {
                 &mut t,
                 "broadcast",
                 "pushes / recipients",
-                format!("{} / {:.0}", b.pushes, b.recipients),
+                match b.recipients {
+                    Some(n) => format!("{} / {n:.0}", b.pushes),
+                    None => format!("{} / not reported (MQTT PUBACK)", b.pushes),
+                },
             );
             row(&mut t, "", "deliveries / lost", format!("{} / {}", b.deliveries, b.lost));
             row(

@@ -90,7 +90,7 @@ fn every_phase_adds_up_with_200_connections_in_one_loop() {
     assert!(idle.per_conn.server_rss.is_some() && idle.per_conn.slab.is_some());
 
     let b = s.broadcast.as_ref().unwrap();
-    assert_eq!(b.recipients, 200.0, "{:?}", b.refusals);
+    assert_eq!(b.recipients, Some(200.0), "{:?}", b.refusals);
     assert_eq!((b.stayed_up, b.deliveries, b.lost, b.complete_pushes), (200, 600, 0, 3));
     assert_eq!(b.latency.count, 600);
     assert_eq!(b.last_recipient_ms.len(), 3);
@@ -137,5 +137,73 @@ fn worker_processes_report_over_pipes() {
     assert_eq!(json["broadcast"]["lost"], 0);
     assert!(json["idle"].is_null(), "only the phases asked for run");
     assert!(stdout.contains("entered / failed"), "a human table first");
+    server.shutdown().unwrap();
+}
+
+#[test]
+fn mqtt_subscribers_over_both_versions_and_qos() {
+    let server = server();
+    let target = server.client_addr().to_string();
+    for (version, qos, publisher) in
+        [("3.1.1", "0", "mqtt"), ("5", "1", "mqtt"), ("3.1.1", "1", "pomelo")]
+    {
+        let opts = options(&[
+            "--proto",
+            "mqtt",
+            "--mqtt-version",
+            version,
+            "--qos",
+            qos,
+            "--mqtt-publisher",
+            publisher,
+            "--target",
+            &target,
+            "--app",
+            &format!("demo={SECRET}"),
+            "-n",
+            "100",
+            "--phases",
+            "connect,idle,broadcast,sustained",
+            "--heartbeat-secs",
+            "0.1",
+            "--idle-secs",
+            "0.3",
+            "--pushes",
+            "3",
+            "--push-gap-ms",
+            "0",
+            "--rate-start",
+            "20",
+            "--rate-steps",
+            "2",
+            "--step-secs",
+            "0.3",
+            "--settle-ms",
+            "10000",
+            "--max-secs",
+            "60",
+            "--quiet",
+        ]);
+        let what = format!("MQTT {version} QoS {qos}, {publisher} publisher");
+        let s = conn_flood::run(&opts, None).unwrap_or_else(|e| panic!("{what}: {e:#}"));
+        let connect = s.connect.as_ref().unwrap();
+        assert_eq!((connect.entered, connect.failed), (100, 0), "{what}: {:?}", connect.errors);
+        let idle = s.idle.as_ref().unwrap();
+        assert_eq!((idle.held, idle.dropped), (100, 0), "{what}: PINGREQ keeps everyone in");
+        let b = s.broadcast.as_ref().unwrap();
+        assert!(b.refusals.is_empty(), "{what}: {:?}", b.refusals);
+        let counted = if publisher == "pomelo" { Some(100.0) } else { None };
+        assert_eq!(b.recipients, counted, "{what}");
+        assert_eq!(
+            (b.stayed_up, b.deliveries, b.lost, b.complete_pushes),
+            (100, 300, 0, 3),
+            "{what}"
+        );
+        for step in &s.sustained.as_ref().unwrap().steps {
+            let o = &step.outcome;
+            assert_eq!((o.recipients, o.lost), (100, 0), "{what}: {step:?}");
+            assert_eq!(o.deliveries, o.sent * o.recipients, "{what}: {step:?}");
+        }
+    }
     server.shutdown().unwrap();
 }

@@ -281,3 +281,119 @@ fn redis_subscriber() {
         assert_eq!(err, Fault::Refused("ERR nope".into()));
     }
 }
+
+/// A PUBLISH from the server carrying stamp `seq` (shaddock's payload is the JSON string, with
+/// its quotes; mosquitto's the stamp itself).
+fn mqtt_publish(version: mqtt::Version, qos: u8, packet_id: u16, seq: u64) -> BytesMut {
+    let mut msg = BytesMut::new();
+    stamp::encode(seq, 0, 100, &mut msg);
+    let payload = format!("\"{}\"", std::str::from_utf8(&msg).unwrap());
+    let mut out = BytesMut::new();
+    mqtt::encode_publish(version, "push/demo", qos, packet_id, payload.as_bytes(), &mut out);
+    out
+}
+
+/// An MQTT subscriber through CONNACK, SUBACK, three PUBLISHes (one stale) and a PINGRESP, the
+/// server's bytes cut in `piece`s.
+fn mqtt_conversation(version: mqtt::Version, qos: u8, piece: usize) {
+    let v5 = version == mqtt::Version::V5;
+    let opts = MqttOptions { version, qos, keep_alive: 300 };
+    let mut h = Harness::new();
+    let mut conn = Conn::new(Protocol::Mqtt(opts));
+    let connect = h.start(&mut conn);
+    assert_eq!(conn.stage, Stage::Handshaking);
+    let mut expected = BytesMut::new();
+    mqtt::encode_connect(
+        &mqtt::Connect {
+            version,
+            client_id: "c7",
+            username: Some("demo"),
+            password: None,
+            keep_alive: 300,
+            clean: true,
+            receive_maximum: None,
+        },
+        &mut expected,
+    );
+    assert_eq!(connect, expected.to_vec());
+    assert_eq!(connect[0..2], [0x10, if v5 { 0x15 } else { 0x14 }]);
+
+    // CONNACK (5.0: with Server Keep Alive 60) → SUBSCRIBE push/demo.
+    let connack: &[u8] = if v5 { &[0x20, 0x06, 0, 0, 0x03, 0x13, 0, 60] } else { &[0x20, 2, 0, 0] };
+    let sent = h.feed(&mut conn, connack, piece).unwrap();
+    assert_eq!(conn.stage, Stage::Entering);
+    assert_eq!(h.learned.heartbeat_secs, Some(if v5 { 30 } else { 150 }));
+    let mut subscribe = BytesMut::new();
+    mqtt::encode_subscribe(version, 1, "push/demo", qos, &mut subscribe);
+    assert_eq!(sent, subscribe.to_vec());
+
+    h.book.begin(5, 4, std::iter::once((&mut conn.tally, true)));
+    let mut server = BytesMut::new();
+    let suback: &[u8] = if v5 { &[0x90, 4, 0, 1, 0, qos] } else { &[0x90, 3, 0, 1, qos] };
+    server.extend_from_slice(suback);
+    server.extend_from_slice(&mqtt_publish(version, qos, 1, 5));
+    server.extend_from_slice(&mqtt_publish(version, qos, 2, 4)); // stale
+    server.extend_from_slice(&[0xd0, 0x00]);
+    server.extend_from_slice(&mqtt_publish(version, qos, 3, 6));
+    let sent = h.feed(&mut conn, &server, piece).unwrap();
+    assert_eq!(conn.stage, Stage::Entered);
+    let stats = h.book.stats(std::iter::once(&conn.tally));
+    assert_eq!((stats.deliveries, stats.stale), (2, 1));
+    assert!(h.pending.is_empty());
+    if qos == 1 {
+        assert_eq!(sent, [0x40, 2, 0, 1, 0x40, 2, 0, 2, 0x40, 2, 0, 3], "a PUBACK for each");
+    } else {
+        assert!(sent.is_empty());
+    }
+    let mut ping = BytesMut::new();
+    conn.heartbeat(&mut ping);
+    assert_eq!(&ping[..], &mqtt::PINGREQ);
+
+    let disconnect: &[u8] = if v5 { &[0xe0, 1, 0x8e] } else { &[0xe0, 0] };
+    let reason = if v5 { "DISCONNECT 0x8e" } else { "DISCONNECT 0x00" };
+    assert_eq!(h.feed(&mut conn, disconnect, piece), Err(Fault::Kicked(reason.into())));
+}
+
+#[test]
+fn mqtt_at_every_split() {
+    for version in [mqtt::Version::V311, mqtt::Version::V5] {
+        for qos in [0, 1] {
+            for piece in [1, 2, 3, 7, 64, 1 << 20] {
+                mqtt_conversation(version, qos, piece);
+            }
+        }
+    }
+}
+
+#[test]
+fn mqtt_refusals_are_faults() {
+    let opts = MqttOptions { version: mqtt::Version::V311, qos: 0, keep_alive: 300 };
+    // Bad user name or password (3.1.1 return code 4).
+    let mut h = Harness::new();
+    let mut conn = Conn::new(Protocol::Mqtt(opts));
+    h.start(&mut conn);
+    let err = h.feed(&mut conn, &[0x20, 2, 0, 4], 1).unwrap_err();
+    assert_eq!(err, Fault::Refused("CONNACK code 0x04".into()));
+    // SUBACK failure.
+    let mut h = Harness::new();
+    let mut conn = Conn::new(Protocol::Mqtt(opts));
+    h.start(&mut conn);
+    h.feed(&mut conn, &[0x20, 2, 0, 0], 1).unwrap();
+    let err = h.feed(&mut conn, &[0x90, 3, 0, 1, 0x80], 1).unwrap_err();
+    assert_eq!(err, Fault::Refused("SUBACK code 0x80".into()));
+    // A second CONNACK, a QoS 2 PUBLISH, a packet too large.
+    let mut h = Harness::new();
+    let mut conn = Conn::new(Protocol::Mqtt(opts));
+    h.start(&mut conn);
+    h.feed(&mut conn, &[0x20, 2, 0, 0], 1).unwrap();
+    assert!(matches!(h.feed(&mut conn, &[0x20, 2, 0, 0], 1), Err(Fault::Protocol(_))));
+    let mut conn = Conn::new(Protocol::Mqtt(opts));
+    let mut h = Harness::new();
+    h.start(&mut conn);
+    let qos2 = mqtt_publish(mqtt::Version::V311, 2, 1, 0);
+    assert!(matches!(h.feed(&mut conn, &qos2, 1 << 20), Err(Fault::Protocol(_))));
+    let mut conn = Conn::new(Protocol::Mqtt(opts));
+    let mut h = Harness::new();
+    h.start(&mut conn);
+    assert!(matches!(h.feed(&mut conn, &[0x30, 0xff, 0xff, 0x7f], 4), Err(Fault::Protocol(_))));
+}

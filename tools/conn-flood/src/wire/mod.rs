@@ -4,8 +4,11 @@
 //! - [`pomelo`]: Pomelo requests out and response fields in, over the library's codecs;
 //! - [`ws`]: WebSocket upgrade, masked client frames, unmasked server frames;
 //! - [`resp`]: Redis RESP2 for `SUBSCRIBE` / `PUBLISH` / `PING`;
+//! - [`mqtt`]: MQTT 3.1.1 / 5.0 CONNECT, SUBSCRIBE, PUBLISH, PUBACK, PINGREQ out and the
+//!   server's packets in;
 //! - [`stamp`]: the sequence number and send time carried inside every pushed message.
 
+pub mod mqtt;
 pub mod pomelo;
 pub mod resp;
 pub mod stamp;
