@@ -16,11 +16,26 @@ pub struct MqttConfig {
     pub max_inflight: u16,
     /// QoS 1 deliveries waiting behind a full window per connection (`0..=1_000_000`).
     pub max_queued: u32,
+    /// How long a persistent session outlives its connection, seconds: a 3.1.1 client's with
+    /// clean session 0, and the most a 5.0 client's Session Expiry Interval gets
+    /// (`0..=31_536_000`; 0 = no persistent sessions).
+    pub session_expiry_secs: u32,
+    /// Pushes an away session keeps (`1..=1_000_000`); past it the oldest is dropped.
+    pub session_max_messages: usize,
+    /// Payload bytes an away session keeps (`1..=1_073_741_824`); past it the oldest is dropped.
+    pub session_max_bytes: usize,
 }
 
 impl Default for MqttConfig {
     fn default() -> Self {
-        MqttConfig { max_keepalive_secs: 1200, max_inflight: 32, max_queued: 1000 }
+        MqttConfig {
+            max_keepalive_secs: 1200,
+            max_inflight: 32,
+            max_queued: 1000,
+            session_expiry_secs: 86_400,
+            session_max_messages: 1000,
+            session_max_bytes: 1 << 20,
+        }
     }
 }
 
@@ -29,6 +44,9 @@ impl MqttConfig {
         in_range("mqtt.max_keepalive_secs", self.max_keepalive_secs, 1, 43_690)?;
         in_range("mqtt.max_inflight", self.max_inflight, 1, u16::MAX)?;
         in_range("mqtt.max_queued", self.max_queued, 0, 1_000_000)?;
+        in_range("mqtt.session_expiry_secs", self.session_expiry_secs, 0, 31_536_000)?;
+        in_range("mqtt.session_max_messages", self.session_max_messages, 1, 1_000_000)?;
+        in_range("mqtt.session_max_bytes", self.session_max_bytes, 1, 1 << 30)?;
         Ok(())
     }
 }

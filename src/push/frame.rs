@@ -46,11 +46,12 @@ pub struct Push {
     pub mqtt: Option<MqttPush>,
 }
 
-/// A push as MQTT clients receive it: a PUBLISH on `topic` carrying `payload`.
+/// A push as MQTT clients receive it: a PUBLISH on `topic` carrying `payload`. Cloned by
+/// reference count (an away session's queue holds clones, never copies).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MqttPush {
     /// `push/{apikey}` for the channel, `push/{apikey}/{clientId}` for one client.
-    pub topic: String,
+    pub topic: Arc<str>,
     /// The push's `msg`, as JSON.
     pub payload: Bytes,
 }
@@ -84,9 +85,14 @@ impl Push {
         self.pomelo_body.as_ref().unwrap_or(&self.body)
     }
 
+    /// A push for MQTT clients only (one an away session kept: its other forms are gone).
+    pub fn mqtt_only(mqtt: MqttPush) -> Push {
+        Push { route: "onMsg", body: Bytes::new(), pomelo_body: None, mqtt: Some(mqtt) }
+    }
+
     /// The same push, reaching MQTT clients as `payload` on `topic`.
     pub fn with_mqtt(self, topic: String, payload: Bytes) -> Push {
-        Push { mqtt: Some(MqttPush { topic, payload }), ..self }
+        Push { mqtt: Some(MqttPush { topic: topic.into(), payload }), ..self }
     }
 }
 
@@ -101,6 +107,8 @@ struct Encoded {
     forms: [Bytes; WireForm::COUNT],
     /// Per MQTT version (3.1.1, 5.0), the PUBLISH for QoS 1 recipients, if encoded.
     mqtt: [Option<SharedPublish>; 2],
+    /// What MQTT clients receive of the push, when it reaches them.
+    source: Option<MqttPush>,
 }
 
 impl Frame {
@@ -114,6 +122,11 @@ impl Frame {
     /// then the shared payload), if the frame was encoded for that version.
     pub fn mqtt(&self, version: ProtocolVersion) -> Option<&SharedPublish> {
         self.0.mqtt[mqtt_index(version)].as_ref()
+    }
+
+    /// The push as MQTT clients receive it, if they do (what an away session keeps).
+    pub fn mqtt_push(&self) -> Option<&MqttPush> {
+        self.0.source.as_ref()
     }
 
     /// The forms this frame holds.
@@ -177,6 +190,7 @@ impl FrameEncoder {
             }
         }
         if let Some(mqtt) = &push.mqtt {
+            frame.source = Some(mqtt.clone());
             for (version, tcp, websocket) in [
                 (ProtocolVersion::V311, WireForm::Mqtt311Tcp, WireForm::Mqtt311WebSocket),
                 (ProtocolVersion::V5, WireForm::Mqtt5Tcp, WireForm::Mqtt5WebSocket),

@@ -7,7 +7,8 @@
 //! - [`outlet`]: the [`Outlet`] the service hands its effects on connections to.
 //! - [`protos`]: the apps' pomelo-protobuf protos ([`ProtoSets`]), loaded and checked at start.
 //! - [`topic`]: the MQTT topics of an app's channel and of one client.
-//! - [`retained`]: each app's retained MQTT message.
+//! - [`retained`]: each app's retained MQTT message. [`parked`]: MQTT sessions whose client is
+//!   away.
 //! - [`apps`], [`rate`], [`body`] (the pushes' routes and JSON bodies), [`refusal`].
 //!
 //! Nothing here touches a connection or reads a clock.
@@ -16,6 +17,7 @@ pub mod apps;
 pub mod body;
 pub mod frame;
 pub mod outlet;
+pub mod parked;
 pub mod protos;
 pub mod rate;
 pub mod refusal;

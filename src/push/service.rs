@@ -31,6 +31,7 @@ use serde_json::Value;
 use super::body::{self, ON_ADD, ON_LEAVE, ON_MSG};
 use super::frame::{Frame, FrameEncoder, Push};
 use super::outlet::Outlet;
+use super::parked::{Parked, ParkedCaps, ParkedSession};
 use super::rate::PushRates;
 use super::refusal::quoted;
 use super::retained::Retained;
@@ -83,6 +84,7 @@ pub struct PushService {
     counters: PushCounters,
     users_gate: UsersGate,
     retained: Retained,
+    parked: Parked,
     /// Set when the server starts draining: pushes are refused (503) rather than answered with
     /// recipients that the draining reactors will not write to.
     stopping: AtomicBool,
@@ -127,6 +129,7 @@ impl PushService {
             stopping: AtomicBool::new(false),
             channels: Channels::new(apps.len(), cores),
             retained: Retained::new(apps.len()),
+            parked: Parked::new(apps.len(), ParkedCaps::default()),
             rates: PushRates::new(&rates, now),
             apps,
             encoder,
@@ -134,6 +137,11 @@ impl PushService {
             policy,
             counters: PushCounters::default(),
         }
+    }
+
+    /// The same service, with away sessions bounded by `caps`.
+    pub fn with_parked_caps(self, caps: ParkedCaps) -> PushService {
+        PushService { parked: Parked::new(self.apps.len(), caps), ..self }
     }
 
     /// How many apps there are (`AppId`s are `0..app_count`).
@@ -288,6 +296,9 @@ impl PushService {
             recipients += members;
             outlet.broadcast(core, app, frame.clone());
         }
+        if let Some(mqtt) = &push.mqtt {
+            recipients += self.parked.offer_all(app, mqtt, now);
+        }
         self.counters.pushed(edge);
         Ok(recipients)
     }
@@ -309,6 +320,14 @@ impl PushService {
         // Its one recipient's core encodes it; whichever form that is, it must fit.
         self.encoder.check(&push).map_err(cannot_encode)?;
         let Some(target) = self.channels.get(app).find(client_id) else {
+            // An MQTT client away with a persistent session gets it when it comes back.
+            let away = push.mqtt.as_ref().filter(|_| self.parked.holds(app, client_id, now));
+            if let Some(mqtt) = away {
+                self.take_token(app, now)?;
+                self.parked.offer_to(app, client_id, mqtt, now);
+                self.counters.pushed(edge);
+                return Ok(1);
+            }
             return Err(Refusal::new(404, "no such client")
                 .with_detail(format!("{} is not online", quoted(client_id))));
         };
@@ -316,6 +335,16 @@ impl PushService {
         outlet.deliver(target, push);
         self.counters.pushed(edge);
         Ok(1)
+    }
+
+    /// Keeps `session` for `client_id` of `app` while its MQTT client is away.
+    pub fn park(&self, app: AppId, client_id: &str, session: ParkedSession, now: Instant) {
+        self.parked.park(app, client_id, session, now);
+    }
+
+    /// Takes back `client_id`'s away session, if it has one that has not expired at `now`.
+    pub fn unpark(&self, app: AppId, client_id: &str, now: Instant) -> Option<ParkedSession> {
+        self.parked.take(app, client_id, now)
     }
 
     /// Keeps `msg` as `app`'s retained MQTT message (what a new MQTT subscriber receives first);

@@ -10,6 +10,7 @@ use std::time::Instant;
 
 use super::inbox::{Dispatch, Inboxes};
 use crate::config::Config;
+use crate::push::parked::ParkedCaps;
 use crate::push::{Apps, FrameEncoder, JoinPolicy, ProtoSets, PushService};
 use crate::session::{PomeloSettings, SessionSettings};
 use crate::stats::{ReactorCounters, Snapshot};
@@ -58,7 +59,11 @@ impl Shared {
                 handshake_timeout_secs: client.handshake_timeout_secs,
             },
             limits: ConnLimits { max_pending_bytes: client.max_pending_bytes, conn_capacity },
-            push: PushService::new(apps, protos, cores, encoder, policy, Instant::now()),
+            push: PushService::new(apps, protos, cores, encoder, policy, Instant::now())
+                .with_parked_caps(ParkedCaps {
+                    max_messages: config.mqtt.session_max_messages,
+                    max_bytes: config.mqtt.session_max_bytes,
+                }),
             inboxes,
             reactors: (0..cores).map(|_| ReactorCounters::default()).collect(),
         })

@@ -63,6 +63,14 @@ impl MqttSession {
         let assigned = accepted.assigned.then(|| accepted.client_id.clone());
         properties.assigned_client_identifier = assigned.as_deref();
         let limits = &connect.properties;
+        let expiry = (!accepted.manager).then(|| self.session_expiry(connect, cx)).flatten();
+        if connect.version == ProtocolVersion::V5
+            && expiry != limits.session_expiry_interval.filter(|&s| s > 0)
+        {
+            // The server shortened it (or keeps no session): say so (MQTT 5.0 §3.2.2.3.2).
+            properties.session_expiry_interval = Some(expiry.unwrap_or(0));
+        }
+        self.set_flag(Flags::PERSISTENT, expiry.is_some());
         let extra_needed = !accepted.manager
             || accepted.will.is_some()
             || limits.maximum_packet_size.is_some()
@@ -72,16 +80,28 @@ impl MqttSession {
             extra.max_packet = limits.maximum_packet_size;
             extra.receive_max = limits.receive_maximum;
             extra.will = accepted.will;
+            extra.session_expiry = expiry;
             if !accepted.manager {
                 extra.client_id = Some(ClientId::new(&accepted.client_id));
             }
             self.set_flag(Flags::EXTRA, true);
         }
+        // Clean start drops a parked session; otherwise the client takes it back.
+        let parked = if accepted.manager {
+            None
+        } else {
+            let parked = cx.push.unpark(self.app, &accepted.client_id, cx.now.at);
+            parked.filter(|_| !connect.clean_start)
+        };
         if accepted.manager {
             cx.push.enter_manager(self.app, cx.me);
         }
-        let ack = ConnAck { session_present: false, reason: ReasonCode::Success, properties };
+        let session_present = parked.is_some();
+        let ack = ConnAck { session_present, reason: ReasonCode::Success, properties };
         self.send(cx, |enc, out| enc.connack(&ack, out));
+        if let Some(parked) = parked {
+            self.resume(parked, cx);
+        }
         Flow::Continue
     }
 

@@ -47,6 +47,8 @@ pub(super) struct Extra {
     pub receive_max: Option<u16>,
     pub flight: Flight,
     pub will: Option<Box<ManagerWill>>,
+    /// A persistent session's expiry, seconds (the session is parked when the connection ends).
+    pub session_expiry: Option<u32>,
 }
 
 impl Extra {
@@ -56,6 +58,7 @@ impl Extra {
             && self.receive_max.is_none()
             && self.flight.is_empty()
             && self.will.is_none()
+            && self.session_expiry.is_none()
     }
 }
 
@@ -65,7 +68,11 @@ pub(super) struct Flight {
     /// The sequence number of the next delivery; its packet id is `next + 1`.
     next: u16,
     in_flight: u16,
-    waiting: VecDeque<SharedPublish>,
+    /// A persistent session's deliveries in flight, oldest first, one per id of the run (`None`
+    /// for one it does not keep: the retained message), so that they outlive the connection.
+    sent: VecDeque<Option<Frame>>,
+    /// Deliveries waiting for room in the window, oldest first.
+    pub waiting: VecDeque<Frame>,
 }
 
 /// Packet ids run 1..=65535: sequence numbers 0..65535.
@@ -74,6 +81,30 @@ const IDS: u32 = 65_535;
 impl Flight {
     fn is_empty(&self) -> bool {
         self.in_flight == 0 && self.waiting.is_empty()
+    }
+
+    /// Remembers the delivery just given the last id (persistent sessions only).
+    pub fn keep(&mut self, frame: Option<Frame>) {
+        self.sent.push_back(frame);
+    }
+
+    /// The kept deliveries in flight with their packet ids, oldest first.
+    pub fn kept(&mut self) -> impl Iterator<Item = (u16, Frame)> + '_ {
+        let first = (u32::from(self.next) + IDS - u32::from(self.in_flight)) % IDS;
+        self.sent.drain(..).enumerate().filter_map(move |(i, frame)| {
+            let id = ((first + i as u32) % IDS + 1) as u16;
+            frame.map(|f| (id, f))
+        })
+    }
+
+    /// Takes up a run of ids in flight again (a resumed session's unacknowledged deliveries,
+    /// sent again with their ids): `ids` are consecutive, oldest first.
+    pub fn resume(&mut self, ids: impl Iterator<Item = (u16, Option<Frame>)>) {
+        for (id, frame) in ids {
+            self.next = (u32::from(id) % IDS) as u16;
+            self.in_flight += 1;
+            self.sent.push_back(frame);
+        }
     }
 
     /// Takes the next packet id.
@@ -95,7 +126,10 @@ impl Flight {
         if age >= u32::from(self.in_flight) {
             return false;
         }
-        self.in_flight -= age as u16 + 1;
+        let acked = age as u16 + 1;
+        self.in_flight -= acked;
+        let kept = usize::from(acked).min(self.sent.len());
+        self.sent.drain(..kept);
         true
     }
 }
@@ -157,10 +191,14 @@ impl MqttConns {
         self.table.remove(&me)
     }
 
-    /// A normal DISCONNECT: the manager's will is not sent.
-    pub(super) fn forget_will(&mut self, me: ConnId) {
+    /// A normal DISCONNECT: the manager's will is not sent, and a persistent session's expiry
+    /// becomes `expiry` if the client names one (at most `most`).
+    pub(super) fn on_disconnect(&mut self, me: ConnId, expiry: Option<u32>, most: u32) {
         if let Some(extra) = self.table.get_mut(&me) {
             extra.will = None;
+            if let (Some(_), Some(secs)) = (extra.session_expiry, expiry) {
+                extra.session_expiry = Some(secs.min(most)).filter(|&s| s > 0);
+            }
         }
         self.tidy(me);
     }
@@ -204,14 +242,17 @@ impl MqttConns {
             if flight.waiting.len() >= settings.max_queued as usize {
                 return Staged::Slow;
             }
-            flight.waiting.push_back(shared.clone());
+            flight.waiting.push_back(frame.clone());
             return Staged::Nothing;
         }
         let id = flight.take_id();
+        if session.is_persistent() {
+            flight.keep(Some(frame.clone()));
+        }
         if scratch.capacity() < 1024 {
             scratch.reserve(64 * 1024);
         }
-        header(session.transport(), shared, id, scratch);
+        header(session.transport(), shared, id, false, scratch);
         Staged::Split { header: scratch.split().freeze(), payload: shared.payload() }
     }
 
@@ -228,10 +269,14 @@ impl MqttConns {
         let window = window(extra, settings);
         let flight = &mut extra.flight;
         while flight.in_flight < window {
-            let Some(shared) = flight.waiting.pop_front() else { break };
+            let Some(frame) = flight.waiting.pop_front() else { break };
+            let Some(shared) = frame.mqtt(session.version()) else { continue };
             let id = flight.take_id();
-            header(session.transport(), &shared, id, out);
+            header(session.transport(), shared, id, false, out);
             out.extend_from_slice(&shared.payload());
+            if session.is_persistent() {
+                flight.keep(Some(frame.clone()));
+            }
         }
     }
 }
@@ -241,13 +286,20 @@ fn window(extra: &Extra, settings: &MqttConfig) -> u16 {
     extra.receive_max.unwrap_or(u16::MAX).min(settings.max_inflight).max(1)
 }
 
-/// Appends a QoS 1 delivery's header with `id` (behind a binary frame header on WebSocket).
-fn header(transport: Transport, shared: &SharedPublish, id: u16, out: &mut BytesMut) {
+/// Appends a QoS 1 delivery's header with `id` (behind a binary frame header on WebSocket),
+/// with DUP when it is sent again.
+pub(super) fn header(
+    transport: Transport,
+    shared: &SharedPublish,
+    id: u16,
+    dup: bool,
+    out: &mut BytesMut,
+) {
     if transport == Transport::WebSocket {
         ws::encode_header(true, OpCode::Binary, shared.qos1_len(), out);
     }
     // `id` is never 0 and the QoS is 1: the header always encodes.
-    let _ = shared.header(QoS::AtLeastOnce, id, false, out);
+    let _ = shared.header(QoS::AtLeastOnce, id, dup, out);
 }
 
 #[cfg(test)]

@@ -31,6 +31,7 @@
 
 mod connect;
 mod flight;
+mod persist;
 mod publish;
 mod subscribe;
 #[cfg(test)]
@@ -69,6 +70,8 @@ impl Flags {
     const QOS1: u8 = 1 << 5;
     /// The core's [`MqttConns`] may hold something for this connection (limits, flight, will).
     const EXTRA: u8 = 1 << 6;
+    /// The session outlives the connection (3.1.1 clean session 0, 5.0 session expiry > 0).
+    const PERSISTENT: u8 = 1 << 7;
 
     fn has(self, bit: u8) -> bool {
         self.0 & bit != 0
@@ -156,6 +159,11 @@ impl MqttSession {
         self.flags().has(Flags::MEMBER).then_some(self.app)
     }
 
+    /// The session outlives its connection.
+    pub fn is_persistent(&self) -> bool {
+        self.flags().has(Flags::PERSISTENT)
+    }
+
     /// Deliveries to this session go at QoS 1.
     pub fn at_qos1(&self) -> bool {
         self.flags().has(Flags::QOS1)
@@ -226,9 +234,11 @@ impl MqttSession {
                 });
                 Flow::Continue
             }
-            Packet::Disconnect(_) => {
-                // A normal disconnection: a manager's will is discarded [MQTT-3.14.4-3].
-                cx.per_core.mqtt.forget_will(cx.me);
+            Packet::Disconnect(disconnect) => {
+                // A normal disconnection: a manager's will is discarded [MQTT-3.14.4-3]; a v5
+                // client may change its session's expiry (not from 0 [MQTT-3.14.2-2]).
+                let expiry = disconnect.properties.session_expiry_interval;
+                cx.per_core.mqtt.on_disconnect(cx.me, expiry, cx.settings.mqtt.session_expiry_secs);
                 Flow::Close
             }
             Packet::Auth(_) => {
@@ -280,8 +290,8 @@ impl MqttSession {
         per_core: &mut super::PerCore,
         now: std::time::Instant,
     ) -> Option<AppId> {
-        let extra = self.flags().has(Flags::EXTRA).then(|| per_core.mqtt.remove(me)).flatten();
-        if let Some(will) = extra.and_then(|e| e.will) {
+        let mut extra = per_core.mqtt.remove(me);
+        if let Some(will) = extra.as_mut().and_then(|e| e.will.take()) {
             will.publish(self.app, push, now, outlet);
         }
         if self.is_manager() && self.is_working() {
@@ -290,6 +300,7 @@ impl MqttSession {
         self.set_flag(Flags::CONNECTED, false);
         let member = self.member_of();
         if let Some(app) = member {
+            self.park(app, me, extra.as_mut(), push, now);
             push.leave_client(app, me, self.form(), self.key, outlet);
             self.set_flag(Flags::MEMBER, false);
         }

@@ -89,7 +89,10 @@ impl MqttSession {
     }
 
     /// Enters the app's channel with the clientId kept since CONNECT.
-    fn enter(&mut self, cx: &mut Context<'_>) -> Result<(), (ReasonCode, Option<&'static str>)> {
+    pub(super) fn enter(
+        &mut self,
+        cx: &mut Context<'_>,
+    ) -> Result<(), (ReasonCode, Option<&'static str>)> {
         let me = cx.me;
         let Some(client_id) = cx.per_core.mqtt.get(me).and_then(|e| e.client_id.clone()) else {
             return Err((
@@ -133,7 +136,12 @@ impl MqttSession {
         let Some(payload) = cx.push.retained(self.app) else { return };
         let topic = topic::channel(cx.push.apikey(self.app));
         let (qos, packet_id) = if self.at_qos1() {
-            (QoS::AtLeastOnce, cx.per_core.mqtt.entry(cx.me).flight.take_id())
+            let flight = &mut cx.per_core.mqtt.entry(cx.me).flight;
+            let id = flight.take_id();
+            if self.is_persistent() {
+                flight.keep(None);
+            }
+            (QoS::AtLeastOnce, id)
         } else {
             (QoS::AtMostOnce, 0)
         };

@@ -155,7 +155,7 @@ impl Sent {
                                     usize::from(u16::from_be_bytes([props[p + 1], props[p + 2]]));
                                 p += 3 + n;
                             }
-                            0x27 => p += 5,
+                            0x27 | 0x11 => p += 5,
                             0x24 | 0x25 | 0x28 | 0x29 | 0x2A => p += 2,
                             other => panic!("unexpected CONNACK property {other:#x}"),
                         }
@@ -423,7 +423,7 @@ fn a_manager_publishes_pushes_and_hears_the_verdict() {
         boss.feed(&mut world, 1, &publish(V5, "push/demo/phone", QoS::AtLeastOnce, 8, false, b"1"));
     assert_eq!(packets(V5, &sent), vec![Sent::PubAck { id: 8, reason: 0 }]);
     let (_, push) = world.out.deliveries.pop().unwrap();
-    assert_eq!(push.mqtt.as_ref().unwrap().topic, "push/demo/phone");
+    assert_eq!(&*push.mqtt.as_ref().unwrap().topic, "push/demo/phone");
     let sent =
         boss.feed(&mut world, 1, &publish(V5, "push/demo/ghost", QoS::AtLeastOnce, 9, false, b"1"));
     assert_eq!(packets(V5, &sent), vec![Sent::PubAck { id: 9, reason: 0x10 }]);
@@ -677,4 +677,106 @@ fn the_decoder_follows_the_version() {
     let d: Decoder = mqtt(&five).decoder(1024);
     assert_eq!(d.version, V5);
     let Ok(Some((Packet::PingReq, 2))) = d.decode(&[0xC0, 0x00]) else { panic!() };
+}
+
+/// A 3.1.1 client with clean session 0, subscribed at QoS 1.
+fn persistent(world: &mut World, index: usize, id: &str) -> (Conn, Vec<u8>) {
+    let mut conn = Conn::new(index);
+    let c = Connect { clean_start: false, ..connect(V3, id, None) };
+    let sent = conn.feed(world, 0, &encode_connect(&c));
+    (conn, sent)
+}
+
+fn push_all(world: &mut World, msg: serde_json::Value) -> usize {
+    let at = world.at(1);
+    world.push.push_all(Edge::Http, AppId(0), &msg, at, &mut world.out).unwrap()
+}
+
+#[test]
+fn a_persistent_session_outlives_its_connection_and_resends_with_dup() {
+    let mut world = World::new();
+    let (mut phone, sent) = persistent(&mut world, 1, "phone");
+    assert_eq!(sent, [0x20, 0x02, 0x00, 0x00], "no session yet");
+    phone.feed(&mut world, 0, &subscribe(V3, 1, &[("push/demo", QoS::AtLeastOnce)]));
+    assert!(mqtt(&phone).is_persistent());
+    // One delivery in flight, never acknowledged.
+    push_all(&mut world, json!("first"));
+    let (_, _, frame) = world.out.broadcasts.pop().unwrap();
+    let session = mqtt(&phone);
+    let settings = world.settings.mqtt.clone();
+    let mut scratch = BytesMut::new();
+    let staged = world.per_core.mqtt.stage(&session, phone.me, &settings, &frame, &mut scratch);
+    assert!(matches!(staged, crate::session::mqtt::Staged::Split { .. }), "{staged:?}");
+    // The connection drops: the session is parked, not online.
+    assert_eq!(phone.leave(&mut world), Some(AppId(0)));
+    assert!(world.per_core.mqtt.is_empty());
+    assert_eq!(world.push.clients(AppId(0), None, 10).1, 0);
+    // Pushes while away are queued and counted; a personal one too.
+    assert_eq!(push_all(&mut world, json!("second")), 1);
+    let at = world.at(1);
+    let to_phone =
+        world.push.push_to(Edge::Http, AppId(0), "phone", &json!("third"), at, &mut world.out);
+    assert_eq!(to_phone, Ok(1));
+    // Back with clean session 0: session present, in the channel again, the unacknowledged
+    // one sent again with DUP and its id, then the queued ones.
+    let (back, sent) = persistent(&mut world, 2, "phone");
+    assert_eq!(&sent[..4], &[0x20, 0x02, 0x01, 0x00], "session present");
+    assert_eq!(sent[4], 0x3A, "DUP, QoS 1");
+    let delivery = |id, topic: &str, payload: &[u8]| Sent::Publish {
+        topic: topic.into(),
+        qos: 1,
+        id,
+        retain: false,
+        payload: payload.to_vec(),
+    };
+    assert_eq!(
+        packets(V3, &sent[4..]),
+        vec![
+            delivery(1, "push/demo", b"\"first\""),
+            delivery(2, "push/demo", b"\"second\""),
+            delivery(3, "push/demo/phone", b"\"third\""),
+        ]
+    );
+    assert_eq!(mqtt(&back).member_of(), Some(AppId(0)));
+    assert!(mqtt(&back).at_qos1());
+    assert_eq!(world.push.clients(AppId(0), None, 10).1, 1);
+}
+
+#[test]
+fn clean_start_drops_a_parked_session_and_a_replaced_connection_parks_nothing() {
+    let mut world = World::new();
+    let (mut phone, _) = persistent(&mut world, 1, "phone");
+    phone.feed(&mut world, 0, &subscribe(V3, 1, &[("push/demo", QoS::AtLeastOnce)]));
+    phone.leave(&mut world);
+    // Clean session 1: nothing is present, and nothing is parked any more.
+    let mut clean = Conn::new(2);
+    let sent = clean.feed(&mut world, 0, &encode_connect(&connect(V3, "phone", None)));
+    assert_eq!(sent, [0x20, 0x02, 0x00, 0x00]);
+    assert_eq!(push_all(&mut world, json!(1)), 0);
+    // A persistent session replaced by a newer connection: the old one's leave parks nothing.
+    let (mut old, _) = persistent(&mut world, 3, "tablet");
+    old.feed(&mut world, 0, &subscribe(V3, 1, &[("push/demo", QoS::AtLeastOnce)]));
+    let (mut new, _) = persistent(&mut world, 4, "tablet");
+    new.feed(&mut world, 0, &subscribe(V3, 1, &[("push/demo", QoS::AtLeastOnce)]));
+    old.leave(&mut world);
+    assert_eq!(push_all(&mut world, json!(2)), 1, "only the online one");
+}
+
+#[test]
+fn a_v5_session_expiry_is_capped_and_said_in_connack() {
+    let mut world = World::new();
+    world.settings.mqtt.session_expiry_secs = 600;
+    let mut conn = Conn::new(1);
+    let asked = Properties { session_expiry_interval: Some(u32::MAX), ..Properties::default() };
+    let c = Connect { properties: asked, ..connect(V5, "five", None) };
+    let sent = conn.feed(&mut world, 0, &encode_connect(&c));
+    // CONNACK properties carry Session Expiry Interval 600 (0x11, u32).
+    let at = sent.windows(5).position(|w| w == [0x11, 0, 0, 0x02, 0x58]);
+    assert!(at.is_some(), "{sent:02x?}");
+    assert!(mqtt(&conn).is_persistent());
+    // Expiry 0 (the default): no session kept.
+    let mut plain = client(&mut world, 2, V5, "plain", Some(QoS::AtLeastOnce));
+    assert!(!mqtt(&plain).is_persistent());
+    plain.leave(&mut world);
+    assert_eq!(push_all(&mut world, json!(1)), 0);
 }
