@@ -258,6 +258,28 @@ impl PushService {
         }
     }
 
+    /// `conn` connects as `client_id` of `app` (an MQTT CONNECT, before it enters the channel):
+    /// an online holder of the clientId is kicked as replaced, or, with `duplicate = "refuse"`,
+    /// the connection is refused (`false`).
+    pub fn take_over(
+        &self,
+        app: AppId,
+        client_id: &str,
+        conn: ConnId,
+        outlet: &mut dyn Outlet,
+    ) -> bool {
+        match self.channels.get(app).find(client_id) {
+            Some(holder) if holder != conn => {
+                if self.policy.duplicate == DuplicatePolicy::Refuse {
+                    return false;
+                }
+                outlet.kick(holder, KickReason::Replaced);
+                true
+            }
+            _ => true,
+        }
+    }
+
     /// The clientId that `conn`, a client of `app`, holds under `key` (`None` once replaced).
     pub fn client_id_of(&self, app: AppId, key: PresenceKey, conn: ConnId) -> Option<ClientId> {
         self.channels.get(app).client_id_of(key, conn)

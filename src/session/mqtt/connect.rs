@@ -195,6 +195,14 @@ impl MqttSession {
                 None => (id.to_owned(), false),
             },
         };
+        // The same clientId online elsewhere: it is taken over [MQTT-3.1.4-2] (kicked with
+        // "replaced", v5 DISCONNECT 0x8E), or refused with `duplicate = "refuse"`.
+        if !manager && !cx.push.take_over(app, &client_id, cx.me, cx.outlet) {
+            return Err((
+                ReasonCode::ClientIdentifierNotValid,
+                "duplicate log in: the clientId is online",
+            ));
+        }
         Ok(Accepted { manager, client_id, assigned, will })
     }
 }

@@ -110,6 +110,9 @@ impl MqttSession {
         );
         match joined {
             Ok(ClientJoin::Joined(key)) => {
+                // A session the clientId parked while this connection was opening (its older
+                // connection left after the takeover) is stale now: this one holds the clientId.
+                let _ = cx.push.unpark(self.app, client_id.as_str(), cx.now.at);
                 self.key = key;
                 self.set_flag(Flags::MEMBER, true);
                 cx.per_core.mqtt.entry(me).client_id = None;

@@ -780,3 +780,22 @@ fn a_v5_session_expiry_is_capped_and_said_in_connack() {
     plain.leave(&mut world);
     assert_eq!(push_all(&mut world, json!(1)), 0);
 }
+
+#[test]
+fn a_connect_takes_the_client_id_over_or_is_refused_as_a_duplicate() {
+    let mut world = World::new();
+    let old = client(&mut world, 1, V5, "phone", Some(QoS::AtMostOnce));
+    world.out.kicks.clear();
+    let _new = client(&mut world, 2, V5, "phone", None);
+    assert_eq!(world.out.kicks, vec![(old.me, KickReason::Replaced)], "kicked at CONNECT");
+    let mut out = BytesMut::new();
+    old.session.encode_kick(&crate::session::Kick::new(KickReason::Replaced), &mut out);
+    assert_eq!(packets(V5, &out), vec![Sent::Disconnect { reason: 0x8E }]);
+    // With duplicate = "refuse", the newcomer is refused instead.
+    let mut world = World::with(None, crate::config::DuplicatePolicy::Refuse, None, None);
+    let _first = client(&mut world, 1, V3, "phone", Some(QoS::AtMostOnce));
+    let mut second = Conn::new(2);
+    let (sent, flow) = second.input(&mut world, 0, &encode_connect(&connect(V3, "phone", None)));
+    assert_eq!((sent, flow), (vec![0x20, 0x02, 0x00, 0x02], Flow::Close));
+    assert!(world.out.kicks.is_empty());
+}
