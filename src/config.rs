@@ -19,7 +19,8 @@
 //! - `client.handshake_timeout_secs` is in `1..=3600`, `client.drain_secs` in `0..=3600`;
 //! - `client.max_package_bytes` is in `64..=16_777_215` (Pomelo's 3-byte length) and
 //!   `client.max_pending_bytes >= client.max_package_bytes`;
-//! - `control.listen` and `client.listen` are not the same address;
+//! - `control.listen` and `client.listen` are not the same address, and `mqtt.listen`, when
+//!   set, is neither;
 //! - `control.max_body_bytes` is in `64..=16_777_215`;
 //! - `log.level` is a non-empty `tracing` `EnvFilter` directive;
 //! - `apps` holds 1..=`MAX_APPS` apps; every `apikey` is 1..=128 printable ASCII bytes without spaces and
@@ -477,6 +478,15 @@ impl Config {
             format!("must not be the same address as client.listen ({})", c.listen)
         })?;
         in_range("control.max_body_bytes", self.control.max_body_bytes, 64, 16_777_215)?;
+        if let Some(mqtt) = self.mqtt.listen {
+            ensure(!same_address(mqtt, c.listen), "mqtt.listen", || {
+                format!("must not be the same address as client.listen ({})", c.listen)
+            })?;
+            let control = self.control.listen;
+            ensure(!same_address(mqtt, control), "mqtt.listen", || {
+                format!("must not be the same address as control.listen ({control})")
+            })?;
+        }
         self.mqtt.validate()?;
         let level = self.log.level.trim();
         ensure(!level.is_empty(), "log.level", || "must not be empty".into())?;

@@ -18,11 +18,12 @@ use crate::reactor::sys::{self, Backend, Driver, Seed};
 use crate::session::PomeloSettings;
 use crate::stats::{KickReason, Snapshot};
 
-/// A running server: its reactors, listening on the client port, and the control thread,
-/// listening on the control port.
+/// A running server: its reactors, listening on the client port (and on `mqtt.listen` when
+/// set), and the control thread, listening on the control port.
 #[derive(Debug)]
 pub struct Server {
     client_addr: SocketAddr,
+    mqtt_addr: Option<SocketAddr>,
     control_addr: SocketAddr,
     shared: Arc<Shared>,
     backend: Backend,
@@ -47,8 +48,9 @@ impl Server {
     }
 
     /// Validates `config`, picks the reactors' backend (`backend`; `"auto"` probes io_uring and
-    /// falls back to epoll), binds the client port (port 0 picks a free one) and starts one
-    /// reactor thread per configured core, then the control thread on `control.listen`.
+    /// falls back to epoll), binds the client port and `mqtt.listen` when set (port 0 picks a
+    /// free one) and starts one reactor thread per configured core, each accepting on both,
+    /// then the control thread on `control.listen`.
     pub fn start(config: Config) -> io::Result<Server> {
         Server::start_with_probe(config, sys::probe_io_uring)
     }
@@ -60,13 +62,13 @@ impl Server {
         let open_files = crate::limits::raise_open_files();
         let cores = config.reactor_count();
         let backend = sys::resolve(config.backend, probe)?;
-        let listeners = sys::bind_listeners(config.client.listen, cores)?;
-        let client_addr = listeners[0].local_addr()?;
+        let (listeners, client_addr, mqtt_addr) = bind_ports(&config, cores)?;
         let (seeds, inboxes) = seeds(backend, cores)?;
         let shared = Shared::new(&config, inboxes, conn_capacity(open_files, cores));
         let shared = Arc::new(shared.map_err(invalid)?);
         let mut server = Server {
             client_addr,
+            mqtt_addr,
             control_addr: config.control.listen,
             shared,
             backend,
@@ -83,28 +85,32 @@ impl Server {
             ?open_files,
             "client port listening addr={client_addr}"
         );
+        if let Some(mqtt_addr) = mqtt_addr {
+            tracing::info!(reactors = cores, "mqtt port listening addr={mqtt_addr}");
+        }
         server.start_control(&config)?;
         Ok(server)
     }
 
-    /// One thread per core, pinned when asked, each building its backend from its seed.
+    /// One thread per core, pinned when asked, each building its backend from its seed and its
+    /// listeners.
     fn spawn_reactors(
         &mut self,
         seeds: Vec<ReactorSeed>,
-        listeners: Vec<TcpListener>,
+        listeners: Listeners,
         pin_cores: bool,
     ) -> io::Result<Vec<Started>> {
         let core_ids =
             if pin_cores { core_affinity::get_core_ids().unwrap_or_default() } else { Vec::new() };
         let mut started = Vec::with_capacity(seeds.len());
-        for (core, (seed, listener)) in seeds.into_iter().zip(listeners).enumerate() {
+        for (core, (seed, listeners)) in seeds.into_iter().zip(listeners).enumerate() {
             let shared = Arc::clone(&self.shared);
             let pin = (!core_ids.is_empty()).then(|| core_ids[core % core_ids.len()]);
             let (ready, ready_rx) = mpsc::sync_channel(1);
             started.push(ready_rx);
             let thread = std::thread::Builder::new()
                 .name(format!("reactor-{core}"))
-                .spawn(move || run_reactor(core, pin, seed, listener, shared, ready))?;
+                .spawn(move || run_reactor(core, pin, seed, listeners, shared, ready))?;
             self.threads.push(thread);
         }
         Ok(started)
@@ -150,6 +156,12 @@ impl Server {
     /// The address the client port is bound to (with the real port when the config said 0).
     pub fn client_addr(&self) -> SocketAddr {
         self.client_addr
+    }
+
+    /// The address `mqtt.listen` is bound to (with the real port when the config said 0), or
+    /// `None` when it is not set.
+    pub fn mqtt_addr(&self) -> Option<SocketAddr> {
+        self.mqtt_addr
     }
 
     /// The address the control port is bound to (with the real port when the config said 0).
@@ -208,6 +220,30 @@ impl Server {
     }
 }
 
+/// Each reactor's listeners, one of each port: the client port's, then `mqtt.listen`'s when set.
+type Listeners = Vec<Vec<TcpListener>>;
+
+/// Binds the client port and `mqtt.listen` when set, one listener per reactor each; the
+/// listeners by reactor and the addresses bound (port 0 resolved).
+fn bind_ports(
+    config: &Config,
+    cores: usize,
+) -> io::Result<(Listeners, SocketAddr, Option<SocketAddr>)> {
+    let client = sys::bind_listeners(config.client.listen, cores)?;
+    let client_addr = client[0].local_addr()?;
+    let mut listeners: Listeners = client.into_iter().map(|l| vec![l]).collect();
+    let Some(listen) = config.mqtt.listen else {
+        return Ok((listeners, client_addr, None));
+    };
+    let mqtt = sys::bind_listeners(listen, cores)
+        .map_err(|e| io::Error::new(e.kind(), format!("mqtt.listen {listen}: {e}")))?;
+    let mqtt_addr = mqtt[0].local_addr()?;
+    for (own, listener) in listeners.iter_mut().zip(mqtt) {
+        own.push(listener);
+    }
+    Ok((listeners, client_addr, Some(mqtt_addr)))
+}
+
 /// Each reactor's backend seed and inbox, for a backend of `kind`, and all the inboxes.
 fn seeds(kind: Backend, cores: usize) -> io::Result<(Vec<ReactorSeed>, Inboxes)> {
     let mut seeds = Vec::with_capacity(cores);
@@ -227,14 +263,14 @@ fn run_reactor(
     core: usize,
     pin: Option<core_affinity::CoreId>,
     (seed, inbox): (Seed, Arc<Inbox>),
-    listener: TcpListener,
+    listeners: Vec<TcpListener>,
     shared: Arc<Shared>,
     ready: mpsc::SyncSender<io::Result<()>>,
 ) -> io::Result<()> {
     if let Some(id) = pin {
         core_affinity::set_for_current(id);
     }
-    let sys = match Driver::new(seed, listener) {
+    let sys = match Driver::new(seed, listeners) {
         Ok(sys) => sys,
         Err(e) => {
             let _ = ready.send(Err(io::Error::new(e.kind(), e.to_string())));

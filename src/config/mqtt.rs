@@ -1,6 +1,8 @@
-//! `[mqtt]`: the MQTT frontend's limits. MQTT clients connect on the client port (a CONNECT's
-//! first byte, or a WebSocket upgrade with subprotocol `mqtt`); these keys bound what each
-//! connection may ask for.
+//! `[mqtt]`: the MQTT frontend's port and limits. MQTT clients connect on the client port (a
+//! CONNECT's first byte, or a WebSocket upgrade with subprotocol `mqtt`), and on `listen` too
+//! when it is set; the other keys bound what each connection may ask for.
+
+use std::net::SocketAddr;
 
 use serde::{Deserialize, Serialize};
 
@@ -10,6 +12,11 @@ use super::{ConfigError, in_range};
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct MqttConfig {
+    /// A dedicated port every reactor also accepts on (1883 by convention), handled exactly as
+    /// the client port; unset (the default) = none. Checked against the other ports in
+    /// `Config::validate`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub listen: Option<SocketAddr>,
     /// The longest keep alive honoured, seconds (`1..=43_690`, so that 1.5 × it fits 16 bits).
     pub max_keepalive_secs: u16,
     /// QoS 1 deliveries in flight per connection (`1..=65_535`).
@@ -29,6 +36,7 @@ pub struct MqttConfig {
 impl Default for MqttConfig {
     fn default() -> Self {
         MqttConfig {
+            listen: None,
             max_keepalive_secs: 1200,
             max_inflight: 32,
             max_queued: 1000,

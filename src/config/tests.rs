@@ -61,6 +61,7 @@ fn serialized_config_parses_back() {
     config.apps[0].max_clients = Some(5);
     config.apps[0].push_rate_per_sec = Some(50);
     config.control.max_body_bytes = 4096;
+    config.mqtt.listen = Some("0.0.0.0:1883".parse().unwrap());
     let text = toml::to_string(&config).unwrap();
     assert_eq!(Config::from_toml_str(&text).unwrap(), config);
 }
@@ -140,6 +141,28 @@ fn control_must_not_share_the_client_address() {
     rejects("[control]\nlisten = \"0.0.0.0:3010\"\n", "control.listen");
     parses("[client]\nlisten = \"127.0.0.1:0\"\n[control]\nlisten = \"127.0.0.1:0\"\n");
     parses("[client]\nlisten = \"[::1]:3010\"\n[control]\nlisten = \"127.0.0.1:3010\"\n");
+}
+
+#[test]
+fn mqtt_listen_is_off_by_default_and_must_differ_from_the_other_ports() {
+    assert_eq!(Config::default().mqtt.listen, None);
+    assert_eq!(parses("").mqtt.listen, None);
+    let config = parses("[mqtt]\nlisten = \"127.0.0.1:1883\"\n");
+    assert_eq!(config.mqtt.listen, Some("127.0.0.1:1883".parse().unwrap()));
+    let m = rejects("[mqtt]\nlisten = \"127.0.0.1:3010\"\n", "mqtt.listen");
+    assert_eq!(m, "mqtt.listen: must not be the same address as client.listen (127.0.0.1:3010)");
+    rejects("[mqtt]\nlisten = \"0.0.0.0:3010\"\n", "mqtt.listen");
+    let m = rejects("[mqtt]\nlisten = \"127.0.0.1:3080\"\n", "mqtt.listen");
+    assert_eq!(m, "mqtt.listen: must not be the same address as control.listen (127.0.0.1:3080)");
+    rejects("[mqtt]\nlisten = \"[::]:3080\"\n", "mqtt.listen");
+    // Port 0 picks a free port for each: no collision.
+    parses(
+        "[client]\nlisten = \"127.0.0.1:0\"\n[control]\nlisten = \"127.0.0.1:0\"\n\
+         [mqtt]\nlisten = \"127.0.0.1:0\"\n",
+    );
+    parses("[mqtt]\nlisten = \"[::1]:3010\"\n");
+    let m = rejects("[mqtt]\nlisten = \"nope\"\n", "mqtt.listen");
+    assert!(m.contains("invalid socket address"), "{m}");
 }
 
 #[test]

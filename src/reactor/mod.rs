@@ -2,16 +2,18 @@
 //!
 //! # What a reactor owns
 //! A reactor is one thread with its own I/O backend ([`sys::Driver`]: epoll or io_uring), its own
-//! `SO_REUSEPORT` listener on the client port (held by the backend), its [`ConnTable`], its timer
-//! wheel, its local member lists and its [`Inbox`].
+//! `SO_REUSEPORT` listeners (the client port's, and `mqtt.listen`'s when set; held by the
+//! backend, their connections handled alike), its [`ConnTable`], its timer wheel, its local
+//! member lists and its [`Inbox`].
 //! Nothing outside this module touches a connection; other threads talk to a reactor only by
 //! sending it [`Command`]s.
 //!
 //! # Never blocks
 //! The only blocking call is the backend's wait ([`sys::Driver::wait`]). Every
 //! readiness is drained until `WouldBlock`, except that one connection gets at most
-//! `READS_PER_TURN` reads per loop turn and the listener `ACCEPTS_PER_TURN` accepts, after which
-//! they are revisited on the next turn (fairness), and the push path takes no lock.
+//! `READS_PER_TURN` reads per loop turn and the listeners `ACCEPTS_PER_TURN` accepts between
+//! them (the backend takes from each in turn), after which they are revisited on the next turn
+//! (fairness), and the push path takes no lock.
 //!
 //! # No buffer for an idle connection
 //! Reads go into a buffer the backend lends (epoll: one per-core scratch buffer; io_uring: a

@@ -4,8 +4,12 @@
 //! # Invariants
 //! - Connections are registered once for read and write interest, edge-triggered, under the
 //!   token `generation << 32 | index`; write interest is thus always armed and costs nothing.
-//! - `LISTENER` and `WAKER` have all generation bits set, which no connection has
-//!   (generations are 24 bits), so no connection token collides with them.
+//! - Every listener's token ([`listener_token`]: the `i`th below `LISTENERS`) and `WAKER` have
+//!   all generation bits set, which no connection has (generations are 24 bits), so no
+//!   connection token collides with them.
+//! - Listeners are edge-triggered: one is `ready` from its event until an accept on it fails
+//!   with `WouldBlock`, and [`Epoll::accept`] takes from the ready ones in turn, so that no
+//!   listener is forgotten with connections queued and none starves another.
 //! - The scratch buffer is lent by [`Epoll::recv`] and given back by [`Epoll::recycle`]; between
 //!   the two, `scratch` is empty (a `recv` without a `recycle` would allocate a new one).
 
@@ -21,13 +25,24 @@ use mio::{Events, Interest, Poll, Token};
 
 use super::{Event, MAX_IOVECS, Recv, RecvBuf};
 
-pub(super) const LISTENER: Token = Token(usize::MAX - 1);
 pub(super) const WAKER: Token = Token(usize::MAX - 2);
+/// The first listener's token; the `i`th is `LISTENERS - i`.
+const LISTENERS: usize = usize::MAX - 3;
+
+/// The token of listener `i` (there are far fewer than 2^32 listeners).
+fn listener_token(i: usize) -> Token {
+    Token(LISTENERS - i)
+}
+
+/// The listener whose token this is, if it is one.
+fn listener_index(token: usize) -> Option<usize> {
+    (token >> 32 == 0xFFFF_FFFF && token <= LISTENERS).then(|| LISTENERS - token)
+}
 
 /// The per-core read buffer.
 const SCRATCH_BYTES: usize = 64 * 1024;
 
-/// One reactor's epoll instance and listener.
+/// One reactor's epoll instance and listeners.
 #[derive(Debug)]
 pub struct Epoll {
     poll: Poll,
@@ -35,22 +50,39 @@ pub struct Epoll {
     /// What the last wait observed, in delivery order, and how much of it was delivered.
     ready: Vec<Event>,
     delivered: usize,
-    listener: Option<TcpListener>,
+    /// Emptied by `stop_accepting`.
+    listeners: Vec<Listening>,
+    /// The listener `accept` tries first.
+    next_listener: usize,
     scratch: Vec<u8>,
+}
+
+/// A listener, and whether it may have connections queued (edge-triggered: until an accept on
+/// it fails with `WouldBlock`).
+#[derive(Debug)]
+struct Listening {
+    listener: TcpListener,
+    ready: bool,
 }
 
 impl Epoll {
     /// Takes the core's poll (whose registry already holds the inbox's waker under `WAKER`)
-    /// and its non-blocking listener.
-    pub fn new(poll: Poll, listener: net::TcpListener) -> io::Result<Epoll> {
-        let mut listener = TcpListener::from_std(listener);
-        poll.registry().register(&mut listener, LISTENER, Interest::READABLE)?;
+    /// and its non-blocking listeners.
+    pub fn new(poll: Poll, listeners: Vec<net::TcpListener>) -> io::Result<Epoll> {
+        let mut listening = Vec::with_capacity(listeners.len());
+        for (i, listener) in listeners.into_iter().enumerate() {
+            let mut listener = TcpListener::from_std(listener);
+            poll.registry().register(&mut listener, listener_token(i), Interest::READABLE)?;
+            // Ready until first seen empty: costs one accept, misses nothing queued before.
+            listening.push(Listening { listener, ready: true });
+        }
         Ok(Epoll {
             poll,
             events: Events::with_capacity(1024),
             ready: Vec::with_capacity(1024),
             delivered: 0,
-            listener: Some(listener),
+            listeners: listening,
+            next_listener: 0,
             scratch: vec![0; SCRATCH_BYTES],
         })
     }
@@ -65,9 +97,15 @@ impl Epoll {
         }
         for event in self.events.iter() {
             match event.token() {
-                LISTENER => self.ready.push(Event::Accept),
                 WAKER => self.ready.push(Event::Wake),
                 Token(token) => {
+                    if let Some(i) = listener_index(token) {
+                        if let Some(listening) = self.listeners.get_mut(i) {
+                            listening.ready = true;
+                            self.ready.push(Event::Accept);
+                        }
+                        continue;
+                    }
                     let index = token & 0xFFFF_FFFF;
                     let generation = (token >> 32) as u32;
                     if event.is_writable() {
@@ -88,17 +126,32 @@ impl Epoll {
         event
     }
 
+    /// One connection from the ready listeners, taken in turn (the next call starts at the
+    /// listener after this one's); a listener found empty is no longer ready. `WouldBlock` when
+    /// none is ready.
     pub fn accept(&mut self) -> io::Result<TcpStream> {
-        let Some(listener) = self.listener.as_ref() else {
-            return Err(io::ErrorKind::WouldBlock.into());
-        };
-        let (stream, _) = listener.accept()?;
-        Ok(stream.into())
+        let count = self.listeners.len();
+        for step in 0..count {
+            let i = (self.next_listener + step) % count;
+            let listening = &mut self.listeners[i];
+            if !listening.ready {
+                continue;
+            }
+            match listening.listener.accept() {
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => listening.ready = false,
+                result => {
+                    // Taken, or failed some other way (still ready: the reactor comes back).
+                    self.next_listener = (i + 1) % count;
+                    return result.map(|(stream, _)| stream.into());
+                }
+            }
+        }
+        Err(io::ErrorKind::WouldBlock.into())
     }
 
     pub fn stop_accepting(&mut self) {
-        if let Some(mut listener) = self.listener.take() {
-            let _ = self.poll.registry().deregister(&mut listener);
+        for mut listening in self.listeners.drain(..) {
+            let _ = self.poll.registry().deregister(&mut listening.listener);
         }
     }
 

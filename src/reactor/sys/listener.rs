@@ -1,5 +1,5 @@
-//! The client-port listeners: one `SO_REUSEPORT` socket per reactor, so the kernel spreads
-//! accepts over the cores.
+//! A port's listeners (the client port's, and `mqtt.listen`'s when set): one `SO_REUSEPORT`
+//! socket per reactor, so the kernel spreads accepts over the cores.
 //!
 //! Port 0 binds the first listener to a free port and the rest to that same port. The listeners
 //! are non-blocking and carry `TCP_NODELAY`, which accepted sockets inherit (pushes are small and

@@ -13,12 +13,14 @@
 //! # The contract
 //! Every backend provides, for one reactor and on that reactor's thread only:
 //!
-//! 1. **Accept on the core's listener.** The backend owns the core's `SO_REUSEPORT` listener
-//!    (one of [`bind_listeners`]'s, handed to [`Driver::new`]). [`Event::Accept`] says
-//!    connections may be waiting; [`Driver::accept`] hands them out one at a time and fails with
-//!    `WouldBlock` when there is none for now (so the reactor may stop early and come back next
-//!    turn: what is not taken stays queued). [`Driver::stop_accepting`] closes the listener for
-//!    good.
+//! 1. **Accept on the core's listeners.** The backend owns the core's `SO_REUSEPORT` listeners,
+//!    one per port (each one of its port's [`bind_listeners`], handed to [`Driver::new`]: the
+//!    client port's first, then `mqtt.listen`'s when set). [`Event::Accept`] says connections
+//!    may be waiting on one of them; [`Driver::accept`] hands them out one at a time, from any
+//!    listener that has one and none starving another, and fails with `WouldBlock` only when no
+//!    listener has one for now (so the reactor may stop early and come back next turn: what is
+//!    not taken stays queued, on every listener). [`Driver::stop_accepting`] closes all of them
+//!    for good.
 //! 2. **Open a connection.** [`Driver::open`] starts watching a newly accepted socket under the
 //!    reactor's `(index, generation)` for it. Every event names that pair, so the reactor can
 //!    drop an event for a connection that closed and whose slot was reused.
@@ -158,7 +160,7 @@ pub(crate) fn loopback(backend: Backend) -> io::Result<(Driver, Waker, std::net:
     let listener = bind_listeners(([127, 0, 0, 1], 0).into(), 1)?.remove(0);
     let addr = listener.local_addr()?;
     let (seed, waker) = seed(backend)?;
-    Ok((Driver::new(seed, listener)?, waker, addr))
+    Ok((Driver::new(seed, vec![listener])?, waker, addr))
 }
 
 /// Contract 8: wakes a reactor from another thread.
@@ -186,7 +188,7 @@ impl Waker {
 /// Something a backend observed; see the contract in the module doc.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Event {
-    /// The listener may have connections to accept.
+    /// One of the listeners may have connections to accept.
     Accept,
     /// The inbox's waker fired.
     Wake,
@@ -263,13 +265,13 @@ macro_rules! each {
 }
 
 impl Driver {
-    /// Builds the backend on the reactor's thread, with the core's listener (one of
-    /// [`bind_listeners`]'s).
-    pub fn new(seed: Seed, listener: TcpListener) -> io::Result<Driver> {
+    /// Builds the backend on the reactor's thread, with the core's listeners (one of each
+    /// port's [`bind_listeners`]: the client port's first).
+    pub fn new(seed: Seed, listeners: Vec<TcpListener>) -> io::Result<Driver> {
         match seed {
-            Seed::Epoll(poll) => Ok(Driver::Epoll(Epoll::new(poll, listener)?)),
+            Seed::Epoll(poll) => Ok(Driver::Epoll(Epoll::new(poll, listeners)?)),
             #[cfg(all(feature = "io-uring", target_os = "linux"))]
-            Seed::IoUring(wake) => Ok(Driver::IoUring(uring::Uring::new(listener, wake)?)),
+            Seed::IoUring(wake) => Ok(Driver::IoUring(uring::Uring::new(listeners, wake)?)),
             #[cfg(not(all(feature = "io-uring", target_os = "linux")))]
             Seed::IoUring(_) => Err(io::ErrorKind::Unsupported.into()),
         }
@@ -293,12 +295,12 @@ impl Driver {
         each!(self, b => b.next_event())
     }
 
-    /// Contract 1: one accepted connection, or `WouldBlock`.
+    /// Contract 1: one accepted connection from any listener, or `WouldBlock` when none has one.
     pub fn accept(&mut self) -> io::Result<TcpStream> {
         each!(self, b => b.accept())
     }
 
-    /// Contract 1: closes the listener; `accept` fails with `WouldBlock` from now on.
+    /// Contract 1: closes every listener; `accept` fails with `WouldBlock` from now on.
     pub fn stop_accepting(&mut self) {
         each!(self, b => b.stop_accepting())
     }

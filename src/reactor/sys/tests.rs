@@ -1,5 +1,5 @@
-//! The contract, checked on every backend this build and kernel have: accept, input, send from
-//! an offset, wake, close; and how `auto` resolves.
+//! The contract, checked on every backend this build and kernel have: accept (on each of several
+//! listeners), input, send from an offset, wake, close; and how `auto` resolves.
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -101,6 +101,62 @@ fn every_backend_keeps_the_contract() {
         driver.stop_accepting();
         let error = driver.accept().unwrap_err();
         assert_eq!(error.kind(), io::ErrorKind::WouldBlock);
+    }
+}
+
+/// Accepts until `count` connections were taken (bounded), as the reactor does: on each
+/// `Accept`, until `WouldBlock`.
+fn accept_n(driver: &mut Driver, count: usize) -> Vec<TcpStream> {
+    let mut taken = Vec::new();
+    while taken.len() < count {
+        wait_for(driver, |e| e == Event::Accept);
+        loop {
+            match driver.accept() {
+                Ok(stream) => taken.push(stream),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) => panic!("{:?}: accept: {e}", driver.backend()),
+            }
+        }
+    }
+    taken
+}
+
+#[test]
+fn every_backend_accepts_on_each_of_its_listeners() {
+    for backend in backends() {
+        let loopback = || bind_listeners(([127, 0, 0, 1], 0).into(), 1).unwrap().remove(0);
+        let (first, second) = (loopback(), loopback());
+        let addrs = [first.local_addr().unwrap(), second.local_addr().unwrap()];
+        let (seed, _waker) = seed(backend).unwrap();
+        let mut driver = Driver::new(seed, vec![first, second]).unwrap();
+
+        // Each alone, then both at once (several queued on each: every one is taken).
+        for (i, addr) in addrs.iter().enumerate() {
+            let client = TcpStream::connect(addr).unwrap();
+            let taken = accept_n(&mut driver, 1);
+            assert_eq!(taken.len(), 1, "{backend:?}: listener {i}");
+            assert_eq!(taken[0].peer_addr().unwrap(), client.local_addr().unwrap(), "{backend:?}");
+        }
+        let clients: Vec<TcpStream> =
+            (0..6).map(|i| TcpStream::connect(addrs[i % 2]).unwrap()).collect();
+        let taken = accept_n(&mut driver, clients.len());
+        let mut peers: Vec<_> = taken.iter().map(|s| s.peer_addr().unwrap()).collect();
+        let mut want: Vec<_> = clients.iter().map(|c| c.local_addr().unwrap()).collect();
+        peers.sort();
+        want.sort();
+        assert_eq!(peers, want, "{backend:?}");
+        let ports = |port| taken.iter().filter(|s| s.local_addr().unwrap() == port).count();
+        assert_eq!((ports(addrs[0]), ports(addrs[1])), (3, 3), "{backend:?}");
+
+        // Both are closed: nothing more, and nobody listens there.
+        driver.stop_accepting();
+        assert_eq!(driver.accept().unwrap_err().kind(), io::ErrorKind::WouldBlock);
+        driver.wait(Duration::ZERO).unwrap();
+        while driver.next_event().is_some() {}
+        for addr in addrs {
+            let refused = TcpStream::connect(addr).unwrap_err();
+            assert_eq!(refused.kind(), io::ErrorKind::ConnectionRefused, "{backend:?} {addr}");
+        }
     }
 }
 

@@ -1,9 +1,9 @@
-//! Accepting: one multishot accept on the core's listener, the connections it brings queued
-//! until the reactor takes them, and the listener closed by the ring once the accept is
-//! cancelled.
+//! Accepting: one multishot accept on each of the core's listeners (its user data carries the
+//! listener's index), the connections they bring queued together, in completion order, until the
+//! reactor takes them, and each listener closed by the ring once its accept is cancelled.
 
 use std::io;
-use std::net::TcpStream;
+use std::net::{TcpListener, TcpStream};
 use std::os::fd::{AsRawFd, FromRawFd, IntoRawFd, OwnedFd};
 
 use io_uring::types::Fd;
@@ -15,31 +15,40 @@ use crate::reactor::sys::Event;
 /// Capacity the queue of accepted connections keeps once drained.
 const ACCEPTED_KEPT: usize = 256;
 
+/// A listener, and whether its multishot accept is armed.
+#[derive(Debug)]
+pub(super) struct Listening {
+    pub(super) listener: TcpListener,
+    pub(super) armed: bool,
+}
+
 impl Uring {
-    pub(super) fn arm_accept(&mut self) -> io::Result<()> {
-        let Some(listener) = self.listener.as_ref() else { return Ok(()) };
-        let entry = opcode::AcceptMulti::new(Fd(listener.as_raw_fd()))
+    /// Arms the multishot accept of listener `i`.
+    pub(super) fn arm_accept(&mut self, i: usize) -> io::Result<()> {
+        let Some(listening) = self.listeners.get(i) else { return Ok(()) };
+        let entry = opcode::AcceptMulti::new(Fd(listening.listener.as_raw_fd()))
             .flags(libc::SOCK_CLOEXEC)
             .build()
-            .user_data(user_data(ACCEPT, 0));
+            .user_data(user_data(ACCEPT, i as u64));
         // SAFETY: the entry names no memory.
         unsafe { self.push(&entry)? };
-        self.accept_armed = true;
+        self.listeners[i].armed = true;
         Ok(())
     }
 
-    pub(super) fn on_accept(&mut self, result: i32, more: bool) -> Option<Event> {
-        if !more {
-            self.accept_armed = false;
+    /// A completion of listener `i`'s accept.
+    pub(super) fn on_accept(&mut self, i: usize, result: i32, more: bool) -> Option<Event> {
+        if !more && let Some(listening) = self.listeners.get_mut(i) {
+            listening.armed = false;
         }
         if result >= 0 {
             // SAFETY: the kernel just created this descriptor for us; nothing else owns it.
             let stream = TcpStream::from(unsafe { OwnedFd::from_raw_fd(result) });
-            // Accepted as the listener closed: dropping it closes it.
-            self.listener.as_ref()?;
+            // Accepted as the listeners closed: dropping it closes it.
+            self.listeners.get(i)?;
             self.accepted.push_back(Ok(stream));
             if !more {
-                let _ = self.arm_accept();
+                let _ = self.arm_accept(i);
             }
         } else if result == -libc::ECANCELED {
             return None;
@@ -59,29 +68,34 @@ impl Uring {
         if self.accepted.capacity() > ACCEPTED_KEPT {
             self.accepted.shrink_to(ACCEPTED_KEPT);
         }
-        if self.listener.is_some() && !self.accept_armed {
-            self.arm_accept()?;
+        for i in 0..self.listeners.len() {
+            if !self.listeners[i].armed {
+                self.arm_accept(i)?;
+            }
         }
         Err(io::ErrorKind::WouldBlock.into())
     }
 
+    /// Cancels each listener's accept and closes the listener, linked in one submission each.
     pub fn stop_accepting(&mut self) {
-        let Some(listener) = self.listener.take() else { return };
         self.accepted.clear();
-        if !self.accept_armed || self.reserve(2).is_err() {
-            return; // nothing in flight on it: dropping it closes it
+        for (i, Listening { listener, armed }) in
+            std::mem::take(&mut self.listeners).into_iter().enumerate()
+        {
+            if !armed || self.reserve(2).is_err() {
+                continue; // nothing in flight on it: dropping it closes it
+            }
+            let fd = listener.as_raw_fd();
+            let cancel = opcode::AsyncCancel::new(user_data(ACCEPT, i as u64))
+                .build()
+                .flags(squeue::Flags::IO_HARDLINK)
+                .user_data(user_data(CLOSE, 0));
+            let close = opcode::Close::new(Fd(fd)).build().user_data(user_data(CLOSE, 0));
+            // SAFETY: neither entry names memory; the descriptor is handed to the ring to close.
+            let pushed = unsafe { self.push(&cancel).and_then(|()| self.push(&close)) };
+            if pushed.is_ok() {
+                let _ = listener.into_raw_fd();
+            }
         }
-        let fd = listener.as_raw_fd();
-        let cancel = opcode::AsyncCancel::new(user_data(ACCEPT, 0))
-            .build()
-            .flags(squeue::Flags::IO_HARDLINK)
-            .user_data(user_data(CLOSE, 0));
-        let close = opcode::Close::new(Fd(fd)).build().user_data(user_data(CLOSE, 0));
-        // SAFETY: neither entry names memory; the descriptor is handed to the ring to close.
-        let pushed = unsafe { self.push(&cancel).and_then(|()| self.push(&close)) };
-        if pushed.is_ok() {
-            let _ = listener.into_raw_fd();
-        }
-        self.accept_armed = false;
     }
 }

@@ -1,9 +1,9 @@
-//! The io_uring backend: one ring per reactor, multishot accept on the core's listener, one
-//! provided-buffer ring per reactor with one multishot receive per connection on it, sends
-//! batched into few `io_uring_enter`s, and the inbox's eventfd read by the ring.
+//! The io_uring backend: one ring per reactor, a multishot accept on each of the core's
+//! listeners, one provided-buffer ring per reactor with one multishot receive per connection on
+//! it, sends batched into few `io_uring_enter`s, and the inbox's eventfd read by the ring.
 //!
 //! This file sets the ring up, queues submissions and turns completions into events; each
-//! operation's side stands beside it: `accept.rs` (the listener), `recv.rs` (receives on the
+//! operation's side stands beside it: `accept.rs` (the listeners), `recv.rs` (receives on the
 //! buffer ring of `buf_ring.rs`), `send.rs` (one op per connection per turn, its bytes held by
 //! the pin sets of `pins.rs`) and `close.rs` (a connection's close, and the ring's own when it
 //! drops).
@@ -55,6 +55,7 @@ use io_uring::types::{Fd, SubmitArgs, Timespec};
 use io_uring::{IoUring, cqueue, opcode, squeue};
 
 use super::{Event, RING_BUFFERS, Recv};
+use accept::Listening;
 pub use buf_ring::RingBuf;
 use buf_ring::{BUF_GROUP, BufRing};
 use pins::Pins;
@@ -141,8 +142,8 @@ fn build_ring(entries: u32) -> io::Result<IoUring> {
 pub struct Uring {
     ring: IoUring,
     bufs: Rc<BufRing>,
-    listener: Option<TcpListener>,
-    accept_armed: bool,
+    /// The core's listeners, each with its multishot accept; emptied by `stop_accepting`.
+    listeners: Vec<Listening>,
     accepted: VecDeque<io::Result<TcpStream>>,
     wake: OwnedFd,
     wake_buf: Box<u64>,
@@ -168,7 +169,7 @@ pub struct Uring {
 impl std::fmt::Debug for Uring {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Uring")
-            .field("listening", &self.listener.is_some())
+            .field("listeners", &self.listeners.len())
             .field("outstanding", &self.outstanding)
             .field("sends_in_flight", &self.sends_in_flight)
             .field("recv_buffers_lent", &self.bufs.lent.get())
@@ -177,10 +178,14 @@ impl std::fmt::Debug for Uring {
 }
 
 impl Uring {
-    /// Builds the ring (on the reactor's thread), registers the buffer ring, and arms the
-    /// multishot accept on `listener` and the read of the inbox's eventfd `wake`.
-    pub fn new(listener: TcpListener, wake: OwnedFd) -> io::Result<Uring> {
-        listener.set_nonblocking(false)?;
+    /// Builds the ring (on the reactor's thread), registers the buffer ring, and arms a
+    /// multishot accept on each of `listeners` and the read of the inbox's eventfd `wake`.
+    pub fn new(listeners: Vec<TcpListener>, wake: OwnedFd) -> io::Result<Uring> {
+        let mut listening = Vec::with_capacity(listeners.len());
+        for listener in listeners {
+            listener.set_nonblocking(false)?;
+            listening.push(Listening { listener, armed: false });
+        }
         let ring = build_ring(SQ_ENTRIES)?;
         let bufs = Rc::new(BufRing::new(RING_BUFFERS)?);
         // SAFETY: `bufs` stays in this `Uring`, whose `Drop` waits for every operation and
@@ -189,8 +194,7 @@ impl Uring {
         let mut uring = Uring {
             ring,
             bufs,
-            listener: Some(listener),
-            accept_armed: false,
+            listeners: listening,
             accepted: VecDeque::new(),
             wake,
             wake_buf: Box::new(0),
@@ -206,7 +210,9 @@ impl Uring {
             exhaustions: 0,
         };
         uring.arm_wake()?;
-        uring.arm_accept()?;
+        for i in 0..uring.listeners.len() {
+            uring.arm_accept(i)?;
+        }
         Ok(uring)
     }
 
@@ -289,7 +295,7 @@ impl Uring {
             }
             let payload = data & ((1 << 60) - 1);
             let event = match data >> 60 {
-                ACCEPT => self.on_accept(result, more),
+                ACCEPT => self.on_accept(payload as usize, result, more),
                 WAKE => {
                     if let Err(e) = self.arm_wake() {
                         tracing::error!(error = %e, "could not re-arm the inbox's wake read");
