@@ -84,6 +84,15 @@ impl Channel {
         Some((client_id, presence.len()))
     }
 
+    /// Takes `client_id` from `conn`, its holder (taken over before the newcomer enters); the
+    /// count left, or `None` if `conn` does not hold it.
+    pub fn evict(&self, client_id: &str, conn: ConnId) -> Option<usize> {
+        let mut presence = self.presence();
+        let key = presence.key(client_id);
+        presence.remove(key, conn)?;
+        Some(presence.len())
+    }
+
     /// The clientId `conn` holds under `key`, if it still holds one.
     pub fn client_id_of(&self, key: PresenceKey, conn: ConnId) -> Option<ClientId> {
         self.presence().id_of(key, conn).cloned()

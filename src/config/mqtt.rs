@@ -19,7 +19,8 @@ pub struct MqttConfig {
     pub listen: Option<SocketAddr>,
     /// The longest keep alive honoured, seconds (`1..=43_690`, so that 1.5 × it fits 16 bits).
     pub max_keepalive_secs: u16,
-    /// QoS 1 deliveries in flight per connection (`1..=65_535`).
+    /// QoS 1 deliveries in flight per connection (`1..=32_768`: well inside the 65,535 packet
+    /// ids, with room for a retained message and a resumed session's resends).
     pub max_inflight: u16,
     /// QoS 1 deliveries waiting behind a full window per connection (`0..=1_000_000`).
     pub max_queued: u32,
@@ -29,6 +30,9 @@ pub struct MqttConfig {
     pub session_expiry_secs: u32,
     /// Pushes an away session keeps (`1..=1_000_000`); past it the oldest is dropped.
     pub session_max_messages: usize,
+    /// Away sessions kept per app (`0..=10_000_000`), never more than the app's `max_clients`;
+    /// a session that finds no room ends with its connection.
+    pub max_parked_sessions: usize,
     /// Payload bytes an away session keeps (`1..=1_073_741_824`); past it the oldest is dropped.
     pub session_max_bytes: usize,
 }
@@ -41,6 +45,7 @@ impl Default for MqttConfig {
             max_inflight: 32,
             max_queued: 1000,
             session_expiry_secs: 86_400,
+            max_parked_sessions: 100_000,
             session_max_messages: 1000,
             session_max_bytes: 1 << 20,
         }
@@ -50,9 +55,10 @@ impl Default for MqttConfig {
 impl MqttConfig {
     pub(super) fn validate(&self) -> Result<(), ConfigError> {
         in_range("mqtt.max_keepalive_secs", self.max_keepalive_secs, 1, 43_690)?;
-        in_range("mqtt.max_inflight", self.max_inflight, 1, u16::MAX)?;
+        in_range("mqtt.max_inflight", self.max_inflight, 1, 32_768)?;
         in_range("mqtt.max_queued", self.max_queued, 0, 1_000_000)?;
         in_range("mqtt.session_expiry_secs", self.session_expiry_secs, 0, 31_536_000)?;
+        in_range("mqtt.max_parked_sessions", self.max_parked_sessions, 0, 10_000_000)?;
         in_range("mqtt.session_max_messages", self.session_max_messages, 1, 1_000_000)?;
         in_range("mqtt.session_max_bytes", self.session_max_bytes, 1, 1 << 30)?;
         Ok(())

@@ -259,8 +259,9 @@ impl PushService {
     }
 
     /// `conn` connects as `client_id` of `app` (an MQTT CONNECT, before it enters the channel):
-    /// an online holder of the clientId is kicked as replaced, or, with `duplicate = "refuse"`,
-    /// the connection is refused (`false`).
+    /// an online holder of the clientId loses it at once (managers hear `onLeave`, so that it
+    /// neither counts nor parks a session when its close comes) and is kicked as replaced; or,
+    /// with `duplicate = "refuse"`, the connection is refused (`false`).
     pub fn take_over(
         &self,
         app: AppId,
@@ -268,16 +269,16 @@ impl PushService {
         conn: ConnId,
         outlet: &mut dyn Outlet,
     ) -> bool {
-        match self.channels.get(app).find(client_id) {
-            Some(holder) if holder != conn => {
-                if self.policy.duplicate == DuplicatePolicy::Refuse {
-                    return false;
-                }
-                outlet.kick(holder, KickReason::Replaced);
-                true
-            }
-            _ => true,
+        let channel = self.channels.get(app);
+        let Some(holder) = channel.find(client_id).filter(|&h| h != conn) else { return true };
+        if self.policy.duplicate == DuplicatePolicy::Refuse {
+            return false;
         }
+        if let Some(count) = channel.evict(client_id, holder) {
+            self.notify_managers(app, ON_LEAVE, &body::on_leave(client_id, count), outlet);
+        }
+        outlet.kick(holder, KickReason::Replaced);
+        true
     }
 
     /// The clientId that `conn`, a client of `app`, holds under `key` (`None` once replaced).
@@ -346,9 +347,11 @@ impl PushService {
             let away = push.mqtt.as_ref().filter(|_| self.parked.holds(app, client_id, now));
             if let Some(mqtt) = away {
                 self.take_token(app, now)?;
-                self.parked.offer_to(app, client_id, mqtt, now);
-                self.counters.pushed(edge);
-                return Ok(1);
+                // Taken back in between: the client is connecting, not online yet.
+                if self.parked.offer_to(app, client_id, mqtt, now) {
+                    self.counters.pushed(edge);
+                    return Ok(1);
+                }
             }
             return Err(Refusal::new(404, "no such client")
                 .with_detail(format!("{} is not online", quoted(client_id))));
@@ -359,9 +362,11 @@ impl PushService {
         Ok(1)
     }
 
-    /// Keeps `session` for `client_id` of `app` while its MQTT client is away.
-    pub fn park(&self, app: AppId, client_id: &str, session: ParkedSession, now: Instant) {
-        self.parked.park(app, client_id, session, now);
+    /// Keeps `session` for `client_id` of `app` while its MQTT client is away; `false` when the
+    /// app has no room for another away session.
+    pub fn park(&self, app: AppId, client_id: &str, session: ParkedSession, now: Instant) -> bool {
+        let max_clients = self.apps.get(app).max_clients;
+        self.parked.park(app, client_id, session, max_clients, now)
     }
 
     /// Takes back `client_id`'s away session, if it has one that has not expired at `now`.

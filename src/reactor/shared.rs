@@ -61,6 +61,7 @@ impl Shared {
             limits: ConnLimits { max_pending_bytes: client.max_pending_bytes, conn_capacity },
             push: PushService::new(apps, protos, cores, encoder, policy, Instant::now())
                 .with_parked_caps(ParkedCaps {
+                    max_sessions: config.mqtt.max_parked_sessions,
                     max_messages: config.mqtt.session_max_messages,
                     max_bytes: config.mqtt.session_max_bytes,
                 }),

@@ -5,7 +5,8 @@
 //! - A connection with nothing queued is sent to directly; a connection with a queue gets
 //!   new bytes appended to it (order is kept), and the queue drains on writable events.
 //! - Queued broadcast frames are shared, never copied; only unshared bytes (replies) are copied,
-//!   and only when the socket refused them.
+//!   and only when the socket refused them, and so are an MQTT member's own small headers (cut
+//!   from a shared scratch block they must not pin).
 //! - A queue past `max_pending_bytes` is a slow consumer and is kicked; nobody else waits for it.
 //! - `bytes_written` and the `queued_bytes` gauge follow every write and every queue change.
 
@@ -21,6 +22,9 @@ use crate::push::Frame;
 use crate::session::mqtt::Staged;
 use crate::session::{Kick, MqttSession, Session};
 use crate::stats::{self, KickReason};
+
+/// Parts this small are copied when queued rather than shared (see [`Reactor::send_parts`]).
+const SMALL_PART: usize = 256;
 
 impl Reactor {
     /// Sends what `transmit` holds for the connection being read.
@@ -77,7 +81,7 @@ impl Reactor {
             let me = ConnId::new(self.core, index, conn.generation);
             return self.send_mqtt(index, me, &session, frames);
         }
-        self.send_parts(index, frames, |frame| frame.bytes(form))
+        self.send_parts(index, frames, |frame| frame.bytes(form), false)
     }
 
     /// An MQTT member: each frame staged by its session (the shared QoS 0 packet, or its own
@@ -107,7 +111,9 @@ impl Reactor {
             self.kick(index, &Kick::new(KickReason::Slow));
             Liveness::Gone
         } else {
-            self.send_parts(index, &parts, |part| part)
+            // Headers are cut from 64 KiB scratch blocks: queued, each is copied out, so that a
+            // stalled member pins a few bytes, not the blocks.
+            self.send_parts(index, &parts, |part| part, true)
         };
         parts.clear();
         self.parts = parts;
@@ -115,20 +121,26 @@ impl Reactor {
     }
 
     /// Writes `bytes` of each of `parts` behind anything already queued; only what the socket
-    /// refuses is queued (sharing the parts' bytes, not copying them).
+    /// refuses is queued (sharing the parts' bytes, not copying them, but for parts of at most
+    /// [`SMALL_PART`] bytes when `copy_small`).
     fn send_parts<'p, T>(
         &mut self,
         index: usize,
         parts: &'p [T],
         bytes: impl Fn(&'p T) -> &'p Bytes,
+        copy_small: bool,
     ) -> Liveness {
+        let keep = |part: &Bytes| match part.len() {
+            len if copy_small && len <= SMALL_PART => Bytes::copy_from_slice(part),
+            _ => part.clone(),
+        };
         let Some(conn) = self.conns.get_mut(index) else { return Liveness::Gone };
         if parts.is_empty() {
             return Liveness::Open;
         }
         if let Some(out) = conn.out.as_mut() {
             let before = out.len();
-            parts.iter().for_each(|p| out.push(bytes(p).clone()));
+            parts.iter().for_each(|p| out.push(keep(bytes(p))));
             let queued = (out.len() - before) as u64;
             stats::add(&self.shared.reactors[self.core].queued_bytes, queued);
             return self.check_pending(index);
@@ -156,10 +168,10 @@ impl Reactor {
             if written >= part.len() {
                 written -= part.len();
             } else if out.is_empty() {
-                out.push_written(part.clone(), written);
+                out.push_written(keep(part), written);
                 written = 0;
             } else {
-                out.push(part.clone());
+                out.push(keep(part));
             }
         }
         stats::add(&counters.queued_bytes, out.len() as u64);

@@ -96,6 +96,9 @@ impl MqttSession {
         if accepted.manager {
             cx.push.enter_manager(self.app, cx.me);
         }
+        // A session taken back enters the channel before CONNACK says it is present; one that
+        // cannot (the app is full) goes back where it was, and the client hears no session.
+        let parked = parked.and_then(|parked| self.reenter(parked, &accepted.client_id, cx));
         let session_present = parked.is_some();
         let ack = ConnAck { session_present, reason: ReasonCode::Success, properties };
         self.send(cx, |enc, out| enc.connack(&ack, out));
@@ -105,9 +108,9 @@ impl MqttSession {
         Flow::Continue
     }
 
-    /// The first packet could not be decoded: a CONNECT of a version not spoken here gets the
-    /// 3.1.1 CONNACK with return code 1 [MQTT-3.1.2-2] (which a 5.0 client reads as 0x84
-    /// too); anything else is closed at once, with nothing to say to a peer that never
+    /// The first packet could not be decoded: a CONNECT of a protocol level not spoken here
+    /// (3.1's MQIsdp, or a future one) gets the 3.1.1 CONNACK with return code 1
+    /// [MQTT-3.1.2-2]; anything else is closed at once, with nothing to say to a peer that never
     /// connected.
     pub fn refuse_connect(&self, error: &MqttError, cx: &mut Context<'_>) -> Flow {
         tracing::debug!(conn = ?cx.me, %error, "MQTT CONNECT undecodable");
@@ -185,14 +188,16 @@ impl MqttSession {
                     "an empty client identifier needs a clean session",
                 ));
             }
-            id => match client_id::fault(id) {
-                Some(_) => {
+            // Its own topic push/{apikey}/{clientId} must be a topic: no `/`, `+` or `#` in it.
+            id => match client_id::fault(id).is_some() || id.contains(['/', '+', '#']) {
+                true => {
                     return Err((
                         ReasonCode::ClientIdentifierNotValid,
-                        "a client identifier is at most 256 bytes, without control characters",
+                        "a client identifier is 1 to 256 bytes, without control characters, \
+                         '/', '+' or '#'",
                     ));
                 }
-                None => (id.to_owned(), false),
+                false => (id.to_owned(), false),
             },
         };
         // The same clientId online elsewhere: it is taken over [MQTT-3.1.4-2] (kicked with

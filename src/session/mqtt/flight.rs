@@ -15,7 +15,8 @@
 //! - An entry exists only while something in it is not the default; an idle QoS 0 session and
 //!   an idle QoS 1 session with nothing in flight hold none.
 //! - The table is the core's own: no lock, and the reactor's broadcast stages each member
-//!   without allocating (headers are cut from one shared scratch buffer).
+//!   without allocating per member (headers are cut from one shared scratch buffer; the table
+//!   and the queues grow amortized).
 
 use std::collections::{HashMap, VecDeque};
 use std::time::Instant;
@@ -28,6 +29,7 @@ use crate::channel::ClientId;
 use crate::ids::{AppId, ConnId, Edge, Transport};
 use crate::protocol::mqtt::{QoS, SharedPublish};
 use crate::protocol::websocket::frame::{self as ws, OpCode};
+use crate::push::frame::MqttPush;
 use crate::push::{Frame, Outlet, PushService};
 
 /// The MQTT sessions' per-connection extras on one core.
@@ -68,9 +70,9 @@ pub(super) struct Flight {
     /// The sequence number of the next delivery; its packet id is `next + 1`.
     next: u16,
     in_flight: u16,
-    /// A persistent session's deliveries in flight, oldest first, one per id of the run (`None`
-    /// for one it does not keep: the retained message), so that they outlive the connection.
-    sent: VecDeque<Option<Frame>>,
+    /// A persistent session's deliveries in flight, oldest first, one per id of the run, so
+    /// that they outlive the connection.
+    sent: VecDeque<MqttPush>,
     /// Deliveries waiting for room in the window, oldest first.
     pub waiting: VecDeque<Frame>,
 }
@@ -84,26 +86,26 @@ impl Flight {
     }
 
     /// Remembers the delivery just given the last id (persistent sessions only).
-    pub fn keep(&mut self, frame: Option<Frame>) {
-        self.sent.push_back(frame);
+    pub fn keep(&mut self, push: MqttPush) {
+        self.sent.push_back(push);
     }
 
-    /// The kept deliveries in flight with their packet ids, oldest first.
-    pub fn kept(&mut self) -> impl Iterator<Item = (u16, Frame)> + '_ {
+    /// The kept deliveries in flight with their packet ids, oldest first (consecutive: one per
+    /// id of the run).
+    pub fn kept(&mut self) -> impl Iterator<Item = (u16, MqttPush)> + '_ {
         let first = (u32::from(self.next) + IDS - u32::from(self.in_flight)) % IDS;
-        self.sent.drain(..).enumerate().filter_map(move |(i, frame)| {
-            let id = ((first + i as u32) % IDS + 1) as u16;
-            frame.map(|f| (id, f))
-        })
+        let ids = (0..).map(move |i: u32| ((first + i) % IDS + 1) as u16);
+        ids.zip(self.sent.drain(..))
     }
 
     /// Takes up a run of ids in flight again (a resumed session's unacknowledged deliveries,
-    /// sent again with their ids): `ids` are consecutive, oldest first.
-    pub fn resume(&mut self, ids: impl Iterator<Item = (u16, Option<Frame>)>) {
-        for (id, frame) in ids {
+    /// sent again with their ids): `ids` are consecutive, oldest first, as [`kept`](Self::kept)
+    /// gave them.
+    pub fn resume(&mut self, ids: impl Iterator<Item = (u16, MqttPush)>) {
+        for (id, push) in ids {
             self.next = (u32::from(id) % IDS) as u16;
             self.in_flight += 1;
-            self.sent.push_back(frame);
+            self.sent.push_back(push);
         }
     }
 
@@ -191,11 +193,20 @@ impl MqttConns {
         self.table.remove(&me)
     }
 
-    /// A normal DISCONNECT: the manager's will is not sent, and a persistent session's expiry
-    /// becomes `expiry` if the client names one (at most `most`).
-    pub(super) fn on_disconnect(&mut self, me: ConnId, expiry: Option<u32>, most: u32) {
+    /// A DISCONNECT: the manager's will is not sent unless the reason asks for it (v5 0x04),
+    /// and a persistent session's expiry becomes `expiry` if the client names one (at most
+    /// `most`).
+    pub(super) fn on_disconnect(
+        &mut self,
+        me: ConnId,
+        with_will: bool,
+        expiry: Option<u32>,
+        most: u32,
+    ) {
         if let Some(extra) = self.table.get_mut(&me) {
-            extra.will = None;
+            if !with_will {
+                extra.will = None;
+            }
             if let (Some(_), Some(secs)) = (extra.session_expiry, expiry) {
                 extra.session_expiry = Some(secs.min(most)).filter(|&s| s > 0);
             }
@@ -239,15 +250,19 @@ impl MqttConns {
         let window = window(extra, settings);
         let flight = &mut extra.flight;
         if flight.in_flight >= window || !flight.waiting.is_empty() {
-            if flight.waiting.len() >= settings.max_queued as usize {
-                return Staged::Slow;
+            // A persistent session may come back with its whole parked queue waiting.
+            let mut most = settings.max_queued as usize;
+            if session.is_persistent() {
+                most = most.max(settings.session_max_messages);
             }
+            let full = flight.waiting.len() >= most;
+            // Kept even when full: a persistent session parks it (its caps then drop the oldest).
             flight.waiting.push_back(frame.clone());
-            return Staged::Nothing;
+            return if full { Staged::Slow } else { Staged::Nothing };
         }
         let id = flight.take_id();
-        if session.is_persistent() {
-            flight.keep(Some(frame.clone()));
+        if let Some(push) = frame.mqtt_push().filter(|_| session.is_persistent()) {
+            flight.keep(push.clone());
         }
         if scratch.capacity() < 1024 {
             scratch.reserve(64 * 1024);
@@ -274,8 +289,8 @@ impl MqttConns {
             let id = flight.take_id();
             header(session.transport(), shared, id, false, out);
             out.extend_from_slice(&shared.payload());
-            if session.is_persistent() {
-                flight.keep(Some(frame.clone()));
+            if let Some(push) = frame.mqtt_push().filter(|_| session.is_persistent()) {
+                flight.keep(push.clone());
             }
         }
     }

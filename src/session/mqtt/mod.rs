@@ -235,10 +235,13 @@ impl MqttSession {
                 Flow::Continue
             }
             Packet::Disconnect(disconnect) => {
-                // A normal disconnection: a manager's will is discarded [MQTT-3.14.4-3]; a v5
+                // A normal disconnection: a manager's will is discarded [MQTT-3.14.4-3] (not with
+                // v5 reason 0x04, Disconnect with Will Message); a v5
                 // client may change its session's expiry (not from 0 [MQTT-3.14.2-2]).
                 let expiry = disconnect.properties.session_expiry_interval;
-                cx.per_core.mqtt.on_disconnect(cx.me, expiry, cx.settings.mqtt.session_expiry_secs);
+                let with_will = disconnect.reason == ReasonCode::DisconnectWithWill;
+                let most = cx.settings.mqtt.session_expiry_secs;
+                cx.per_core.mqtt.on_disconnect(cx.me, with_will, expiry, most);
                 Flow::Close
             }
             Packet::Auth(_) => {
@@ -315,7 +318,14 @@ impl MqttSession {
         encode: impl FnOnce(&Encoder, &mut BytesMut) -> Result<(), MqttError>,
     ) {
         let mut packet = BytesMut::new();
-        match encode(&self.encoder(), &mut packet) {
+        // A v5 client's Maximum Packet Size: the encoders drop reason strings to fit it.
+        let mut encoder = self.encoder();
+        if self.flags().has(Flags::EXTRA) {
+            if let Some(max) = cx.per_core.mqtt.get(cx.me).and_then(|e| e.max_packet) {
+                encoder = encoder.with_max_packet_size(max);
+            }
+        }
+        match encode(&encoder, &mut packet) {
             Ok(()) => self.frame_into(&packet, cx.transmit),
             Err(e) => tracing::warn!(conn = ?cx.me, error = %e, "MQTT packet not encodable"),
         }

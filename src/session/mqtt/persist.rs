@@ -38,35 +38,53 @@ impl MqttSession {
         Some(asked.min(most)).filter(|&secs| secs > 0)
     }
 
-    /// After CONNACK with session present: enters the channel again, sends the unacknowledged
-    /// deliveries again (DUP) and the queued ones behind them.
-    pub(super) fn resume(&mut self, parked: ParkedSession, cx: &mut Context<'_>) {
+    /// Before CONNACK: enters the channel again with the parked subscription; the session back,
+    /// or `None` (parked again) when it cannot enter.
+    pub(super) fn reenter(
+        &mut self,
+        parked: ParkedSession,
+        client_id: &str,
+        cx: &mut Context<'_>,
+    ) -> Option<ParkedSession> {
         self.set_flag(Flags::QOS1, parked.qos1);
-        if let Err((reason, why)) = self.enter(cx) {
-            tracing::debug!(conn = ?cx.me, ?reason, why, "a resumed session could not enter");
-            return;
+        match self.enter(cx) {
+            Ok(()) => Some(parked),
+            Err((reason, why)) => {
+                tracing::debug!(conn = ?cx.me, ?reason, why, "a resumed session could not enter");
+                self.set_flag(Flags::QOS1, false);
+                cx.push.park(self.app, client_id, parked, cx.now.at);
+                None
+            }
         }
+    }
+
+    /// After CONNACK with session present: sends the unacknowledged deliveries again (DUP) and
+    /// the queued ones behind them.
+    pub(super) fn resume(&mut self, parked: ParkedSession, cx: &mut Context<'_>) {
         let (me, version, transport) = (cx.me, self.version(), self.transport());
         let encode = |push: MqttPush| -> Option<Frame> {
             let form = Forms::one(self.form());
             cx.push.encoder().encode(&Push::mqtt_only(push), form).ok()
         };
         let mut out = BytesMut::new();
-        let mut again = Vec::with_capacity(parked.unacked.len());
-        for (id, push) in parked.unacked {
-            let frame = encode(push);
-            if let Some(shared) = frame.as_ref().and_then(|f| f.mqtt(version)) {
-                header(transport, shared, id, true, &mut out);
-                out.extend_from_slice(&shared.payload());
+        for (id, push) in &parked.unacked {
+            match encode(push.clone()).as_ref().and_then(|f| f.mqtt(version).cloned()) {
+                Some(shared) => {
+                    header(transport, &shared, *id, true, &mut out);
+                    out.extend_from_slice(&shared.payload());
+                }
+                // Cannot happen (it was encoded once already); the id stays in the run, and the
+                // client's next acknowledgement releases it.
+                None => tracing::warn!(conn = ?me, id, "an unacknowledged delivery not encodable"),
             }
-            again.push((id, frame));
         }
+        let again = parked.unacked.into_iter();
         let queued: Vec<Frame> = parked.queued.into_iter().filter_map(encode).collect();
         if parked.dropped > 0 {
             tracing::info!(conn = ?me, dropped = parked.dropped, "a resumed session lost pushes to its caps");
         }
         let extra = cx.per_core.mqtt.entry(me);
-        extra.flight.resume(again.into_iter());
+        extra.flight.resume(again);
         if self.at_qos1() {
             extra.flight.waiting.extend(queued);
         } else {
@@ -97,19 +115,16 @@ impl MqttSession {
         let Some(expiry) = extra.session_expiry else { return };
         // Only the holder of the clientId parks it: a replaced connection does not.
         let Some(client_id) = push.client_id_of(app, self.key, me) else { return };
-        let unacked = extra
-            .flight
-            .kept()
-            .filter_map(|(id, frame)| frame.mqtt_push().map(|p| (id, p.clone())))
-            .collect();
+        let unacked = extra.flight.kept().collect();
         let expiry = Duration::from_secs(expiry.into());
         let mut session = ParkedSession::new(self.at_qos1(), unacked, now, expiry);
         for frame in extra.flight.waiting.drain(..) {
             if let Some(p) = frame.mqtt_push() {
-                session.queued_bytes += p.payload.len();
-                session.queued.push_back(p.clone());
+                session.push_back(p.clone());
             }
         }
-        push.park(app, client_id.as_str(), session, now);
+        if !push.park(app, client_id.as_str(), session, now) {
+            tracing::info!(?app, "no room for another away session: it ends with its connection");
+        }
     }
 }

@@ -12,6 +12,7 @@ use crate::protocol::mqtt::{
     Properties, Publish, QoS, ReasonCode, Subscribe, SubscriptionOptions, Unsubscribe,
 };
 use crate::push::ClientJoin;
+use crate::push::frame::MqttPush;
 use crate::push::topic::{self, Topic};
 use crate::session::{Context, Flow, Kick};
 use crate::stats::KickReason;
@@ -142,7 +143,8 @@ impl MqttSession {
             let flight = &mut cx.per_core.mqtt.entry(cx.me).flight;
             let id = flight.take_id();
             if self.is_persistent() {
-                flight.keep(None);
+                let kept = MqttPush { topic: topic.as_str().into(), payload: payload.clone() };
+                flight.keep(kept);
             }
             (QoS::AtLeastOnce, id)
         } else {

@@ -551,10 +551,11 @@ fn qos1_deliveries_keep_a_window_and_release_it_on_puback() {
     // PUBACK 1 releases one waiting delivery, with the next id, in order.
     let sent = phone.feed(&mut world, 1, &puback(1));
     assert_eq!(packets(V5, &sent), vec![delivery(3, b"2")]);
-    // PUBACK 3 acknowledges 2 as well, and releases the last one.
+    // PUBACK 3 acknowledges 2 as well, and releases the rest (the one that found the queue
+    // full waits too: the reactor kicks the client, and a persistent session would park it).
     let sent = phone.feed(&mut world, 1, &puback(3));
-    assert_eq!(packets(V5, &sent), vec![delivery(4, b"3")]);
-    assert!(phone.feed(&mut world, 1, &puback(4)).is_empty());
+    assert_eq!(packets(V5, &sent), vec![delivery(4, b"3"), delivery(5, b"4")]);
+    assert!(phone.feed(&mut world, 1, &puback(5)).is_empty());
     // Nothing in flight: the extras are gone.
     assert!(world.per_core.mqtt.is_empty());
 }
@@ -798,4 +799,88 @@ fn a_connect_takes_the_client_id_over_or_is_refused_as_a_duplicate() {
     let (sent, flow) = second.input(&mut world, 0, &encode_connect(&connect(V3, "phone", None)));
     assert_eq!((sent, flow), (vec![0x20, 0x02, 0x00, 0x02], Flow::Close));
     assert!(world.out.kicks.is_empty());
+}
+
+#[test]
+fn a_taken_over_persistent_session_parks_nothing_when_its_close_comes_after() {
+    let mut world = World::new();
+    let (mut old, _) = persistent(&mut world, 1, "phone");
+    old.feed(&mut world, 0, &subscribe(V3, 1, &[("push/demo", QoS::AtLeastOnce)]));
+    let mut boss = manager(&mut world, 9, V3);
+    world.out.deliveries.clear();
+    // The reactor's order: the newcomer's CONNECT (clean start), then the old one's close.
+    let mut new = Conn::new(2);
+    new.feed(&mut world, 0, &encode_connect(&connect(V3, "phone", None)));
+    assert_eq!(world.out.kicks, vec![(old.me, KickReason::Replaced)]);
+    let (to, on_leave) = world.out.deliveries.pop().unwrap();
+    assert_eq!((to, on_leave.route), (boss.me, "onLeave"));
+    assert_eq!(old.leave(&mut world), Some(AppId(0)));
+    assert!(world.out.deliveries.is_empty(), "onLeave once");
+    assert_eq!(push_all(&mut world, json!(1)), 0, "nothing parked, nobody subscribed yet");
+    let (_, sent) = persistent(&mut world, 3, "phone");
+    assert_eq!(sent, [0x20, 0x02, 0x00, 0x00], "no session present");
+    boss.leave(&mut world);
+}
+
+#[test]
+fn a_session_that_cannot_enter_again_is_not_present_and_stays_parked() {
+    let mut world = World::with(None, crate::config::DuplicatePolicy::Replace, Some(1), None);
+    let (mut phone, _) = persistent(&mut world, 1, "phone");
+    phone.feed(&mut world, 0, &subscribe(V3, 1, &[("push/demo", QoS::AtLeastOnce)]));
+    phone.leave(&mut world);
+    let _other = client(&mut world, 2, V3, "other", Some(QoS::AtMostOnce));
+    // The app is full: CONNACK says no session, and the session waits for a later try.
+    let (back, sent) = persistent(&mut world, 3, "phone");
+    assert_eq!(sent, [0x20, 0x02, 0x00, 0x00]);
+    assert_eq!(mqtt(&back).member_of(), None);
+    assert_eq!(push_all(&mut world, json!(1)), 2, "the member and the parked session");
+}
+
+#[test]
+fn a_disconnect_with_will_message_keeps_the_managers_will() {
+    let mut world = World::new();
+    for (reason, published) in
+        [(ReasonCode::DisconnectWithWill, true), (ReasonCode::Success, false)]
+    {
+        let will = Will {
+            topic: "push/demo",
+            payload: b"gone",
+            qos: QoS::AtMostOnce,
+            retain: false,
+            properties: Properties::default(),
+        };
+        let c = Connect { will: Some(will), ..connect(V5, "boss", Some(SECRET.as_bytes())) };
+        let mut boss = Conn::new(1);
+        boss.feed(&mut world, 0, &encode_connect(&c));
+        let mut phone = client(&mut world, 2, V5, "phone", Some(QoS::AtMostOnce));
+        world.out.broadcasts.clear();
+        let mut bye = BytesMut::new();
+        let d = crate::protocol::mqtt::Disconnect { reason, properties: Properties::default() };
+        Encoder::new(V5).disconnect(&d, &mut bye).unwrap();
+        assert_eq!(boss.input(&mut world, 1, &bye).1, Flow::Close);
+        boss.leave(&mut world);
+        assert_eq!(world.out.broadcasts.len(), usize::from(published), "{reason:?}");
+        phone.leave(&mut world);
+    }
+}
+
+#[test]
+fn replies_fit_a_v5_clients_maximum_packet_size_and_ids_must_be_topics() {
+    let mut world = World::new();
+    let small = Properties { maximum_packet_size: Some(16), ..Properties::default() };
+    let mut conn = Conn::new(1);
+    conn.feed(
+        &mut world,
+        0,
+        &encode_connect(&Connect { properties: small, ..connect(V5, "tiny", None) }),
+    );
+    // A refused filter's SUBACK drops its reason string to fit 16 bytes.
+    let sent = conn.feed(&mut world, 0, &subscribe(V5, 1, &[("news", QoS::AtMostOnce)]));
+    assert!(sent.len() <= 16, "{sent:02x?}");
+    assert_eq!(packets(V5, &sent), vec![Sent::SubAck { id: 1, codes: vec![0x87] }]);
+    for id in ["a/b", "a+", "#"] {
+        let (sent, flow) =
+            Conn::new(2).input(&mut world, 0, &encode_connect(&connect(V3, id, None)));
+        assert_eq!((sent, flow), (vec![0x20, 0x02, 0x00, 0x02], Flow::Close), "{id}");
+    }
 }
