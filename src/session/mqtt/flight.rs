@@ -214,6 +214,12 @@ impl MqttConns {
         self.tidy(me);
     }
 
+    /// Whether `me`'s window has room for another QoS 1 delivery now.
+    pub(super) fn has_room(&self, me: ConnId, settings: &MqttConfig) -> bool {
+        self.get(me)
+            .is_none_or(|e| e.flight.in_flight < window(e, settings) && e.flight.waiting.is_empty())
+    }
+
     /// How many connections hold extras (for tests and gauges).
     pub fn len(&self) -> usize {
         self.table.len()

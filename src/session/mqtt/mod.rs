@@ -239,6 +239,10 @@ impl MqttSession {
                 // v5 reason 0x04, Disconnect with Will Message); a v5
                 // client may change its session's expiry (not from 0 [MQTT-3.14.2-2]).
                 let expiry = disconnect.properties.session_expiry_interval;
+                if expiry.is_some_and(|secs| secs > 0) && !self.is_persistent() {
+                    let error = MqttError::Protocol("a session expiry set at DISCONNECT after 0");
+                    return self.fault(&error, cx);
+                }
                 let with_will = disconnect.reason == ReasonCode::DisconnectWithWill;
                 let most = cx.settings.mqtt.session_expiry_secs;
                 cx.per_core.mqtt.on_disconnect(cx.me, with_will, expiry, most);

@@ -9,10 +9,11 @@
 use super::{Flags, MqttSession};
 use crate::channel::ClientId;
 use crate::protocol::mqtt::{
-    Properties, Publish, QoS, ReasonCode, Subscribe, SubscriptionOptions, Unsubscribe,
+    Properties, Publish, QoS, ReasonCode, RetainHandling, Subscribe, SubscriptionOptions,
+    Unsubscribe,
 };
 use crate::push::ClientJoin;
-use crate::push::frame::MqttPush;
+use crate::push::frame::{MqttPush, Push};
 use crate::push::topic::{self, Topic};
 use crate::session::{Context, Flow, Kick};
 use crate::stats::KickReason;
@@ -30,17 +31,28 @@ impl MqttSession {
                 "subscription identifiers are not supported",
             ));
         }
-        let was_member = self.member_of().is_some();
         let mut codes = Vec::with_capacity(subscribe.filters.iter().count());
         let mut why = None;
+        let mut retained = false;
         for (filter, options) in subscribe.filters.iter() {
+            let was_member = self.member_of().is_some();
             let (code, reason) = self.subscribe_one(filter, options, cx);
+            // The retained message after every SUBSCRIBE of the channel [MQTT-3.8.4-3], as v5's
+            // Retain Handling asks (0: always, 1: for a new subscription, 2: never).
+            let channel = Some(Topic::Channel { apikey: cx.push.apikey(self.app) });
+            let entered = !code.is_error() && topic::parse(filter) == channel;
+            retained |= entered
+                && match options.retain_handling {
+                    RetainHandling::SendAtSubscribe => true,
+                    RetainHandling::SendIfNew => !was_member,
+                    RetainHandling::DoNotSend => false,
+                };
             why = why.or(reason);
             codes.push(code);
         }
         let properties = Properties { reason_string: why, ..Properties::default() };
         self.send(cx, |enc, out| enc.suback(subscribe.packet_id, &properties, &codes, out));
-        if !was_member && self.member_of().is_some() {
+        if retained && self.member_of().is_some() {
             self.send_retained(cx);
         }
         Flow::Continue
@@ -135,10 +147,19 @@ impl MqttSession {
         }
     }
 
-    /// The app's retained message, to a new member, with RETAIN set.
+    /// The app's retained message, with RETAIN set (behind the deliveries waiting for the
+    /// in-flight window, without RETAIN, when the window is full).
     fn send_retained(&self, cx: &mut Context<'_>) {
         let Some(payload) = cx.push.retained(self.app) else { return };
         let topic = topic::channel(cx.push.apikey(self.app));
+        if self.at_qos1() && !cx.per_core.mqtt.has_room(cx.me, &cx.settings.mqtt) {
+            let push = MqttPush { topic: topic.as_str().into(), payload };
+            let form = crate::ids::Forms::one(self.form());
+            if let Ok(frame) = cx.push.encoder().encode(&Push::mqtt_only(push), form) {
+                cx.per_core.mqtt.entry(cx.me).flight.waiting.push_back(frame);
+            }
+            return;
+        }
         let (qos, packet_id) = if self.at_qos1() {
             let flight = &mut cx.per_core.mqtt.entry(cx.me).flight;
             let id = flight.take_id();

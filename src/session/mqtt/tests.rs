@@ -884,3 +884,90 @@ fn replies_fit_a_v5_clients_maximum_packet_size_and_ids_must_be_topics() {
         assert_eq!((sent, flow), (vec![0x20, 0x02, 0x00, 0x02], Flow::Close), "{id}");
     }
 }
+
+#[test]
+fn every_channel_subscribe_gets_the_retained_message_as_retain_handling_says() {
+    use crate::protocol::mqtt::RetainHandling;
+    let mut world = World::new();
+    world.push.retain(AppId(0), Some(&json!("kept")));
+    let retained = |id| Sent::Publish {
+        topic: "push/demo".into(),
+        qos: 0,
+        id,
+        retain: true,
+        payload: b"\"kept\"".to_vec(),
+    };
+    // 3.1.1: on the first SUBSCRIBE and on every one after [MQTT-3.8.4-3].
+    let mut v3 = client(&mut world, 1, V3, "a", None);
+    for id in [1, 2] {
+        let sent = v3.feed(&mut world, 0, &subscribe(V3, id, &[("push/demo", QoS::AtMostOnce)]));
+        assert_eq!(packets(V3, &sent), vec![Sent::SubAck { id, codes: vec![0] }, retained(0)]);
+    }
+    // 5.0 Retain Handling 1: only for a new subscription; 2: never.
+    let mut v5 = client(&mut world, 2, V5, "b", None);
+    let with = |id, handling| {
+        let options = SubscriptionOptions {
+            retain_handling: handling,
+            ..SubscriptionOptions::qos(QoS::AtMostOnce)
+        };
+        let list = [("push/demo", options)];
+        let s = Subscribe {
+            packet_id: id,
+            properties: Properties::default(),
+            filters: Filters::List(&list),
+        };
+        let mut out = BytesMut::new();
+        Encoder::new(V5).subscribe(&s, &mut out).unwrap();
+        out.to_vec()
+    };
+    let sent = v5.feed(&mut world, 0, &with(1, RetainHandling::SendIfNew));
+    assert_eq!(packets(V5, &sent).len(), 2, "new: sent");
+    let sent = v5.feed(&mut world, 0, &with(2, RetainHandling::SendIfNew));
+    assert_eq!(packets(V5, &sent), vec![Sent::SubAck { id: 2, codes: vec![0] }], "not new");
+    let mut v5b = client(&mut world, 3, V5, "c", None);
+    let sent = v5b.feed(&mut world, 0, &with(1, RetainHandling::DoNotSend));
+    assert_eq!(packets(V5, &sent), vec![Sent::SubAck { id: 1, codes: vec![0] }]);
+}
+
+#[test]
+fn a_retained_message_waits_for_room_in_a_full_window() {
+    let mut world = World::new();
+    world.settings.mqtt.max_inflight = 1;
+    let mut phone = client(&mut world, 1, V5, "phone", Some(QoS::AtLeastOnce));
+    // One delivery in flight fills the window.
+    let push = crate::push::Push::new("onMsg", &json!({"msg": 0}))
+        .with_mqtt("push/demo".into(), Bytes::from_static(b"0"));
+    let frame =
+        world.push.encoder().encode(&push, crate::ids::Forms::one(WireForm::Mqtt5Tcp)).unwrap();
+    let settings = world.settings.mqtt.clone();
+    let mut scratch = BytesMut::new();
+    let session = mqtt(&phone);
+    world.per_core.mqtt.stage(&session, phone.me, &settings, &frame, &mut scratch);
+    world.push.retain(AppId(0), Some(&json!("kept")));
+    let sent = phone.feed(&mut world, 0, &subscribe(V5, 2, &[("push/demo", QoS::AtLeastOnce)]));
+    assert_eq!(packets(V5, &sent), vec![Sent::SubAck { id: 2, codes: vec![1] }], "it waits");
+    let sent = phone.feed(&mut world, 0, &puback(1));
+    assert_eq!(
+        packets(V5, &sent),
+        vec![Sent::Publish {
+            topic: "push/demo".into(),
+            qos: 1,
+            id: 2,
+            retain: false,
+            payload: b"\"kept\"".to_vec()
+        }]
+    );
+}
+
+#[test]
+fn a_session_expiry_cannot_be_set_at_disconnect_after_0() {
+    let mut world = World::new();
+    let mut phone = client(&mut world, 1, V5, "phone", None);
+    let properties = Properties { session_expiry_interval: Some(60), ..Properties::default() };
+    let d = crate::protocol::mqtt::Disconnect { reason: ReasonCode::Success, properties };
+    let mut bye = BytesMut::new();
+    Encoder::new(V5).disconnect(&d, &mut bye).unwrap();
+    let (_, flow) = phone.input(&mut world, 0, &bye);
+    let Flow::Kick(kick) = flow else { panic!("{flow:?}") };
+    assert_eq!(kick.mqtt, Some(ReasonCode::ProtocolError));
+}
