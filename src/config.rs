@@ -77,6 +77,8 @@ pub struct Config {
     pub control: ControlConfig,
     /// `[mqtt]`: the MQTT frontend's limits.
     pub mqtt: MqttConfig,
+    /// `[admission]`: limits on new client connections.
+    pub admission: AdmissionConfig,
     /// `[log]`: logging.
     pub log: LogConfig,
     /// `[[apps]]`: the apps whose channels clients may join.
@@ -350,6 +352,7 @@ impl Config {
             client: ClientConfig::default(),
             control: ControlConfig::default(),
             mqtt: MqttConfig::default(),
+            admission: AdmissionConfig::default(),
             log: LogConfig::default(),
             apps: Vec::new(),
         }
@@ -488,6 +491,7 @@ impl Config {
             })?;
         }
         self.mqtt.validate()?;
+        self.admission.validate()?;
         let level = self.log.level.trim();
         ensure(!level.is_empty(), "log.level", || "must not be empty".into())?;
         tracing_subscriber::EnvFilter::builder()
@@ -696,8 +700,10 @@ fn line_column(text: &str, offset: usize) -> (usize, usize) {
     (before.matches('\n').count() + 1, before[line_start..].chars().count() + 1)
 }
 
+mod admission;
 mod mqtt;
 #[cfg(test)]
 mod tests;
 
+pub use admission::AdmissionConfig;
 pub use mqtt::MqttConfig;

@@ -65,6 +65,44 @@ impl KickReason {
     }
 }
 
+/// Why a new connection was refused before anything was read from it (the admission limits).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refused {
+    /// `admission.max_connections` open.
+    Total,
+    /// `admission.max_per_source` open from its address.
+    PerSource,
+    /// `admission.accept_rate_per_sec` (and its burst) spent.
+    Rate,
+    /// `admission.max_opening` connections still without a finished handshake.
+    Opening,
+}
+
+impl Refused {
+    pub const ALL: [Refused; 4] =
+        [Refused::Total, Refused::PerSource, Refused::Rate, Refused::Opening];
+
+    /// The metrics label.
+    pub fn label(self) -> &'static str {
+        match self {
+            Refused::Total => "total",
+            Refused::PerSource => "per_source",
+            Refused::Rate => "rate",
+            Refused::Opening => "opening",
+        }
+    }
+
+    /// What the log line says.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Refused::Total => "admission.max_connections reached",
+            Refused::PerSource => "admission.max_per_source reached for the source address",
+            Refused::Rate => "admission.accept_rate_per_sec exceeded",
+            Refused::Opening => "admission.max_opening connections still opening",
+        }
+    }
+}
+
 /// Adds to a counter that only the calling thread writes.
 pub fn add(counter: &AtomicU64, n: u64) {
     counter.store(counter.load(Ordering::Relaxed).wrapping_add(n), Ordering::Relaxed);
@@ -75,7 +113,8 @@ pub fn sub(counter: &AtomicU64, n: u64) {
     counter.store(counter.load(Ordering::Relaxed).wrapping_sub(n), Ordering::Relaxed);
 }
 
-fn read(counter: &AtomicU64) -> u64 {
+/// Reads a counter or gauge any thread may read.
+pub fn read(counter: &AtomicU64) -> u64 {
     counter.load(Ordering::Relaxed)
 }
 
@@ -89,6 +128,9 @@ pub struct ReactorCounters {
     pub tcp: AtomicU64,
     /// Open WebSocket connections (gauge).
     pub websocket: AtomicU64,
+    /// Open connections whose session has not finished its handshake (gauge; Pomelo: acked,
+    /// MQTT: CONNECT accepted).
+    pub handshaking: AtomicU64,
     pub accepted: AtomicU64,
     pub closed: AtomicU64,
     /// Handshakes completed (acked).
@@ -101,6 +143,7 @@ pub struct ReactorCounters {
     /// The backend's own gauges, published about once a second.
     pub ring: RingGauges,
     kicks: [AtomicU64; KickReason::ALL.len()],
+    refused: [AtomicU64; Refused::ALL.len()],
 }
 
 /// A receive-buffer ring's gauges (the io_uring backend publishes them; 0 elsewhere): buffers in
@@ -119,6 +162,10 @@ impl ReactorCounters {
         add(&self.kicks[reason as usize], 1);
     }
 
+    pub fn refused(&self, reason: Refused) {
+        add(&self.refused[reason as usize], 1);
+    }
+
     pub fn snapshot(&self) -> ReactorSnapshot {
         let ring = &self.ring;
         let recv_buffers = read(&ring.recv_buffers);
@@ -126,6 +173,7 @@ impl ReactorCounters {
             opening: read(&self.opening),
             tcp: read(&self.tcp),
             websocket: read(&self.websocket),
+            handshaking: read(&self.handshaking),
             accepted: read(&self.accepted),
             closed: read(&self.closed),
             handshakes: read(&self.handshakes),
@@ -133,6 +181,7 @@ impl ReactorCounters {
             bytes_written: read(&self.bytes_written),
             queued_bytes: read(&self.queued_bytes),
             kicks: std::array::from_fn(|i| read(&self.kicks[i])),
+            refused: std::array::from_fn(|i| read(&self.refused[i])),
             ring: (recv_buffers > 0).then(|| RingSnapshot {
                 recv_buffers,
                 recv_buffers_free: read(&ring.recv_buffers_free).min(recv_buffers),
@@ -179,6 +228,7 @@ pub struct ReactorSnapshot {
     pub opening: u64,
     pub tcp: u64,
     pub websocket: u64,
+    pub handshaking: u64,
     pub accepted: u64,
     pub closed: u64,
     pub handshakes: u64,
@@ -186,6 +236,7 @@ pub struct ReactorSnapshot {
     pub bytes_written: u64,
     pub queued_bytes: u64,
     kicks: [u64; KickReason::ALL.len()],
+    refused: [u64; Refused::ALL.len()],
     /// `None` when the reactor's backend has no buffer ring (epoll).
     pub ring: Option<RingSnapshot>,
 }
@@ -250,6 +301,10 @@ impl Snapshot {
 
     pub fn kicks(&self, reason: KickReason) -> u64 {
         self.sum(|r| r.kicks(reason))
+    }
+
+    pub fn refused(&self, reason: Refused) -> u64 {
+        self.sum(|r| r.refused[reason as usize])
     }
 
     /// The buffer rings' gauges summed over reactors, `None` when no reactor has one.

@@ -14,6 +14,7 @@
 //! | `shaddock_pushes_total` | counter | `source` (`socket`, `http`) | pushes the push service sent, by the edge that asked: a management session or the HTTP API |
 //! | `shaddock_deliveries_total` | counter | | frames handed to recipients (a push to N clients counts N) |
 //! | `shaddock_bytes_written_total` | counter | | bytes written to client sockets |
+//! | `shaddock_admission_refused_total` | counter | `reason` (`total`, `per_source`, `rate`, `opening`) | new connections closed unread by an admission limit |
 //! | `shaddock_kicks_total` | counter | `reason` (`heartbeat`, `replaced`, `slow`, `protocol`, `too_large`, `shutdown`, `attack`) | connections the server kicked; `slow` = slow-consumer drops |
 //! | `shaddock_write_queue_bytes` | gauge | | bytes waiting in write queues, all reactors |
 //! | `process_resident_memory_bytes` | gauge | | the daemon's resident memory (`VmRSS`) |
@@ -40,7 +41,7 @@ use prometheus_client::registry::Registry;
 use super::Context;
 use crate::ids::Edge;
 use crate::reactor::shared::Shared;
-use crate::stats::{KickReason, RingSnapshot, Snapshot};
+use crate::stats::{KickReason, Refused, RingSnapshot, Snapshot};
 
 /// The content type prometheus-client's text encoder produces.
 pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
@@ -132,6 +133,17 @@ impl Collector for Counters {
         )?;
         for reason in KickReason::ALL {
             ConstCounter::new(stats.kicks(reason))
+                .encode(family.encode_family(&[("reason", reason.label())])?)?;
+        }
+
+        let mut family = encoder.encode_descriptor(
+            "shaddock_admission_refused",
+            "New connections closed unread by an admission limit, by limit.",
+            None,
+            MetricType::Counter,
+        )?;
+        for reason in Refused::ALL {
+            ConstCounter::new(stats.refused(reason))
                 .encode(family.encode_family(&[("reason", reason.label())])?)?;
         }
 

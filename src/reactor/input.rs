@@ -85,6 +85,7 @@ impl Reactor {
         }
         if !before.is_working() && after.is_working() {
             stats::add(&counters.handshakes, 1);
+            stats::sub(&counters.handshaking, 1);
         }
         match (before.member_of(), after.member_of()) {
             (None, Some(app)) => {

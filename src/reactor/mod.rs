@@ -35,6 +35,7 @@
 //! Wait → accept / read / write per event → run commands (inbox and local) → retry
 //! fairness-capped reads → expire timers → drain step when shutting down.
 
+pub mod admission;
 pub mod conn;
 pub mod inbox;
 mod input;
@@ -120,6 +121,10 @@ pub struct Reactor {
     headers: BytesMut,
     /// One MQTT member's parts to send, kept between members.
     parts: Vec<bytes::Bytes>,
+    /// Each connection's entry in the admission's per-source counts, by slab index.
+    sources: Vec<admission::SourceSlot>,
+    /// When each admission limit's refusals were last logged.
+    refusals_logged: [Option<Instant>; stats::Refused::ALL.len()],
     epoch: Instant,
     /// Seconds since `epoch`, read once per turn.
     now: u32,
@@ -152,6 +157,8 @@ impl Reactor {
             per_core: PerCore::default(),
             headers: BytesMut::new(),
             parts: Vec::new(),
+            sources: Vec::new(),
+            refusals_logged: [None; stats::Refused::ALL.len()],
             epoch: Instant::now(),
             now: 0,
             now_at: Instant::now(),

@@ -8,6 +8,7 @@
 
 use std::time::Instant;
 
+use super::admission::Admission;
 use super::inbox::{Dispatch, Inboxes};
 use crate::config::Config;
 use crate::push::parked::ParkedCaps;
@@ -28,6 +29,8 @@ pub struct ConnLimits {
 #[derive(Debug)]
 pub struct Shared {
     pub sessions: SessionSettings,
+    /// The admission limits' counts, shared by every reactor's accepts.
+    pub admission: Admission,
     pub limits: ConnLimits,
     pub push: PushService,
     pub inboxes: Inboxes,
@@ -51,6 +54,7 @@ impl Shared {
         };
         let cores = inboxes.len();
         Ok(Shared {
+            admission: Admission::new(config.admission.clone(), Instant::now()),
             sessions: SessionSettings {
                 pomelo,
                 mqtt: config.mqtt.clone(),

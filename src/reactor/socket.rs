@@ -7,12 +7,16 @@ use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
 
+use super::admission::SourceSlot;
 use super::conn::Conn;
 use super::sys::Recv;
 use super::{ACCEPTS_PER_TURN, LINGER_SECS, Liveness, READS_PER_TURN, Reactor};
 use crate::ids::Transport;
 use crate::session::Kick;
-use crate::stats::{self, KickReason};
+use crate::stats::{self, KickReason, Refused};
+
+/// How often a reactor logs refusals by one admission limit.
+const REFUSAL_LOG_EVERY: Duration = Duration::from_secs(10);
 
 impl Reactor {
     pub(super) fn accept(&mut self) {
@@ -37,14 +41,30 @@ impl Reactor {
         self.accept_again = true;
     }
 
-    /// Takes a new connection (its `TCP_NODELAY` is inherited from the listener).
+    /// Takes a new connection (its `TCP_NODELAY` is inherited from the listener), if the
+    /// admission limits let it stay; a refused one is closed unread.
     fn admit(&mut self, stream: TcpStream) {
+        let source = stream.peer_addr().ok().map(|addr| addr.ip());
+        let opening = self.shared.reactors.iter().map(|r| stats::read(&r.handshaking)).sum::<u64>();
+        let slot = match self.shared.admission.admit(source, opening as usize, Instant::now()) {
+            Ok(slot) => slot,
+            Err(reason) => {
+                self.counters().refused(reason);
+                self.log_refusal(reason, source);
+                return;
+            }
+        };
         let index = self.conns.next_index();
         let generation = self.conns.next_generation();
         if let Err(e) = self.driver.open(index, generation, &stream) {
             tracing::warn!(core = self.core, error = %e, "could not register a new connection");
+            self.shared.admission.release(slot);
             return;
         }
+        if self.sources.len() <= index {
+            self.sources.resize(index + 1, SourceSlot::NONE);
+        }
+        self.sources[index] = slot;
         let conn = Conn::new(stream, generation, self.now);
         let deadline = conn.session.deadline(&self.shared.sessions);
         let inserted = self.conns.insert(conn);
@@ -53,6 +73,20 @@ impl Reactor {
         let counters = self.counters();
         stats::add(&counters.accepted, 1);
         stats::add(&counters.opening, 1);
+        stats::add(&counters.handshaking, 1);
+    }
+
+    /// Logs a refusal, at most once per 10 s per limit on this reactor (the counter has them
+    /// all).
+    fn log_refusal(&mut self, reason: Refused, source: Option<std::net::IpAddr>) {
+        let now = Instant::now();
+        let last = &mut self.refusals_logged[reason as usize];
+        if last.is_some_and(|at| now.duration_since(at) < REFUSAL_LOG_EVERY) {
+            return;
+        }
+        *last = Some(now);
+        let source = source.map(|ip| ip.to_string()).unwrap_or_default();
+        tracing::warn!(core = self.core, %source, reason = reason.as_str(), "connection refused");
     }
 
     /// Reads until `WouldBlock`, at most `READS_PER_TURN` times.
@@ -154,6 +188,11 @@ impl Reactor {
             let counters = &self.shared.reactors[self.core];
             stats::sub(&counters.queued_bytes, conn.pending_bytes() as u64);
             stats::add(&counters.closed, 1);
+            if !conn.session.is_working() {
+                stats::sub(&counters.handshaking, 1);
+            }
+            let slot = self.sources.get_mut(index).map(|s| std::mem::replace(s, SourceSlot::NONE));
+            self.shared.admission.release(slot.unwrap_or(SourceSlot::NONE));
             let gauge = match conn.session.transport() {
                 None => &counters.opening,
                 Some(Transport::Tcp) => &counters.tcp,

@@ -303,8 +303,9 @@ impl MqttSession {
         }
         if self.is_manager() && self.is_working() {
             push.leave_manager(self.app, me);
+            // Left once: a second leave (the close after a kick) finds nothing to leave.
+            self.set_flag(Flags::MANAGER, false);
         }
-        self.set_flag(Flags::CONNECTED, false);
         let member = self.member_of();
         if let Some(app) = member {
             self.park(app, me, extra.as_mut(), push, now);

@@ -1,0 +1,116 @@
+//! The admission limits (`[admission]`): a connection past one is closed before anything is
+//! read from it, counted in `shaddock_admission_refused_total{reason}`, and the limit frees up
+//! as connections go. Sources are told apart by address: 127.0.0.1 and 127.0.0.2 (bind before
+//! connect).
+
+mod common;
+
+use std::net::{SocketAddr, TcpStream};
+use std::time::Duration;
+
+use common::metrics::Scrape;
+use common::{PomeloClient, TestServer, start, test_config, wait_until};
+use shaddock::config::Config;
+
+fn server(configure: impl FnOnce(&mut Config)) -> TestServer {
+    let mut config = test_config(2);
+    configure(&mut config);
+    start(config)
+}
+
+fn refused(server: &TestServer, reason: &str) -> f64 {
+    Scrape::take(server.control_addr())
+        .sum("shaddock_admission_refused_total", &[("reason", reason)])
+}
+
+/// A raw connection from `source`.
+fn connect_from(source: [u8; 4], to: SocketAddr) -> TcpStream {
+    let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    socket.bind(&SocketAddr::from((source, 0)).into()).unwrap();
+    socket.connect(&to.into()).unwrap();
+    socket.into()
+}
+
+/// Whether the server closes `stream` at once, unread (EOF within a second), or keeps it.
+fn closed_at_once(stream: &TcpStream) -> bool {
+    use std::io::Read;
+    stream.set_read_timeout(Some(Duration::from_secs(1))).unwrap();
+    let mut byte = [0u8; 1];
+    loop {
+        match (&*stream).read(&mut byte) {
+            Ok(0) => return true,
+            Ok(_) => panic!("the server sent bytes to a connection that sent none"),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => return true,
+            Err(_) => return false,
+        }
+    }
+}
+
+#[test]
+fn a_source_past_max_per_source_is_refused_and_others_are_not() {
+    let server = server(|c| c.admission.max_per_source = 3);
+    let addr = server.client_addr();
+    let held: Vec<TcpStream> = (0..3).map(|_| connect_from([127, 0, 0, 1], addr)).collect();
+    wait_until("three open", Duration::from_secs(5), || {
+        server.stats().sum(|r| r.connections()) == 3
+    });
+    let fourth = connect_from([127, 0, 0, 1], addr);
+    assert!(closed_at_once(&fourth), "the fourth from 127.0.0.1 is refused");
+    assert_eq!(refused(&server, "per_source"), 1.0);
+    // Another source is not counted with it.
+    let other = connect_from([127, 0, 0, 2], addr);
+    assert!(!closed_at_once(&other));
+    // A closed connection gives its count back.
+    drop(held);
+    wait_until("the three closed", Duration::from_secs(5), || {
+        server.stats().sum(|r| r.connections()) == 1
+    });
+    let again = connect_from([127, 0, 0, 1], addr);
+    assert!(!closed_at_once(&again));
+    assert_eq!(refused(&server, "per_source"), 1.0);
+}
+
+#[test]
+fn connections_still_opening_are_capped_and_a_finished_handshake_frees_a_place() {
+    let server = server(|c| c.admission.max_opening = 2);
+    let addr = server.client_addr();
+    let silent = connect_from([127, 0, 0, 1], addr);
+    let mut pomelo = PomeloClient::connect_raw(addr);
+    wait_until("two open", Duration::from_secs(5), || server.stats().sum(|r| r.connections()) == 2);
+    assert!(closed_at_once(&connect_from([127, 0, 0, 1], addr)), "a third still-opening one");
+    assert_eq!(refused(&server, "opening"), 1.0);
+    // One finishes its handshake: it no longer counts as opening.
+    pomelo.pomelo_handshake();
+    wait_until("the handshake counted", Duration::from_secs(5), || {
+        server.stats().sum(|r| r.handshaking) == 1
+    });
+    assert!(!closed_at_once(&connect_from([127, 0, 0, 1], addr)));
+    drop(silent);
+}
+
+#[test]
+fn the_accept_rate_refuses_past_its_burst() {
+    let server = server(|c| {
+        c.admission.accept_rate_per_sec = 1;
+        c.admission.accept_burst = 2;
+    });
+    let addr = server.client_addr();
+    let first = connect_from([127, 0, 0, 1], addr);
+    let second = connect_from([127, 0, 0, 1], addr);
+    let third = connect_from([127, 0, 0, 1], addr);
+    assert!(closed_at_once(&third));
+    assert!(!closed_at_once(&first) && !closed_at_once(&second));
+    assert_eq!(refused(&server, "rate"), 1.0);
+}
+
+#[test]
+fn max_connections_counts_every_port_and_source() {
+    let server = server(|c| c.admission.max_connections = 2);
+    let addr = server.client_addr();
+    let _a = connect_from([127, 0, 0, 1], addr);
+    let _b = connect_from([127, 0, 0, 2], addr);
+    wait_until("two open", Duration::from_secs(5), || server.stats().sum(|r| r.connections()) == 2);
+    assert!(closed_at_once(&connect_from([127, 0, 0, 3], addr)));
+    assert_eq!(refused(&server, "total"), 1.0);
+}
