@@ -8,7 +8,9 @@ large enough to have touched every fixed buffer (io_uring: each reactor's 2 MiB 
 filled in FIFO order, so ~1,000 connections) keeps fixed costs out of the figure. Keep N within
 the machine's budget (loopback only; each client is one file descriptor here and one there).
 """
-import json, socket, struct, sys, time, resource
+import json, sys, time, resource
+
+from pomelo_client import entered_client
 
 addr = (sys.argv[1], int(sys.argv[2])); pid = int(sys.argv[3]); n = int(sys.argv[4]); warm = int(sys.argv[5])
 resource.setrlimit(resource.RLIMIT_NOFILE, (n + 100, n + 100))
@@ -18,32 +20,8 @@ def rss():
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) * 1024
 
-def pkg(kind, body):
-    return bytes([kind]) + len(body).to_bytes(3, "big") + body
-
-def read_pkg(s):
-    head = b""
-    while len(head) < 4:
-        head += s.recv(4 - len(head))
-    length = int.from_bytes(head[1:4], "big")
-    body = b""
-    while len(body) < length:
-        body += s.recv(length - len(body))
-    return head[0], body
-
 def client(i):
-    s = socket.create_connection(addr)
-    s.sendall(pkg(1, b'{"sys":{"type":"rss","version":"0.0.1"},"user":{}}'))
-    read_pkg(s)
-    s.sendall(pkg(2, b""))
-    body = json.dumps({"role": "client", "apikey": "demo", "clientId": f"idle-{i:06d}"}).encode()
-    route = b"connector.entryHandler.enter"
-    msg = bytes([0, 1, len(route)]) + route + body
-    s.sendall(pkg(4, msg))
-    while True:
-        kind, _ = read_pkg(s)
-        if kind == 4:
-            return s
+    return entered_client(addr, "demo", f"idle-{i:06d}")
 
 socks = [client(i) for i in range(warm)]
 time.sleep(1.5)

@@ -118,6 +118,13 @@ pub struct ClientConfig {
     /// pomelo-protobuf protos for what clients send (Pomelo's `clientProtos.json`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub client_protos: Option<PathBuf>,
+    /// `SO_SNDBUF` of client sockets, bytes (`4096..=67_108_864`); unset = the kernel's
+    /// autotuning. Bounds what a stalled client pins in kernel memory.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub send_buffer_bytes: Option<usize>,
+    /// `SO_RCVBUF` of client sockets, bytes (`4096..=67_108_864`); unset = autotuning.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub receive_buffer_bytes: Option<usize>,
 }
 
 /// The reactors' I/O backend as the operator chose it (`backend`, `SHADDOCK_BACKEND`); the server
@@ -323,6 +330,8 @@ impl Default for ClientConfig {
             allowed_origins: Vec::new(),
             server_protos: None,
             client_protos: None,
+            send_buffer_bytes: None,
+            receive_buffer_bytes: None,
         }
     }
 }
@@ -471,6 +480,14 @@ impl Config {
             format!("must be at least client.max_package_bytes ({package}) (got {pending})")
         })?;
         in_range("client.drain_secs", c.drain_secs, 0, 3600)?;
+        for (key, bytes) in [
+            ("client.send_buffer_bytes", c.send_buffer_bytes),
+            ("client.receive_buffer_bytes", c.receive_buffer_bytes),
+        ] {
+            if let Some(bytes) = bytes {
+                in_range(key, bytes, 4096, 67_108_864)?;
+            }
+        }
         for (i, origin) in c.allowed_origins.iter().enumerate() {
             let ok = !origin.is_empty() && origin.bytes().all(|b| b.is_ascii_graphic());
             ensure(ok, &format!("client.allowed_origins[{i}]"), || {

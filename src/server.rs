@@ -229,13 +229,17 @@ fn bind_ports(
     config: &Config,
     cores: usize,
 ) -> io::Result<(Listeners, SocketAddr, Option<SocketAddr>)> {
-    let client = sys::bind_listeners(config.client.listen, cores)?;
+    let buffers = sys::SocketBuffers {
+        send: config.client.send_buffer_bytes,
+        receive: config.client.receive_buffer_bytes,
+    };
+    let client = sys::bind_listeners_with(config.client.listen, cores, buffers)?;
     let client_addr = client[0].local_addr()?;
     let mut listeners: Listeners = client.into_iter().map(|l| vec![l]).collect();
     let Some(listen) = config.mqtt.listen else {
         return Ok((listeners, client_addr, None));
     };
-    let mqtt = sys::bind_listeners(listen, cores)
+    let mqtt = sys::bind_listeners_with(listen, cores, buffers)
         .map_err(|e| io::Error::new(e.kind(), format!("mqtt.listen {listen}: {e}")))?;
     let mqtt_addr = mqtt[0].local_addr()?;
     for (own, listener) in listeners.iter_mut().zip(mqtt) {
