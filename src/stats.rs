@@ -198,9 +198,14 @@ pub struct PushCounters {
     pushes: [AtomicU64; Edge::ALL.len()],
     joins: AtomicU64,
     leaves: AtomicU64,
+    wrong_secrets: AtomicU64,
 }
 
 impl PushCounters {
+    pub fn wrong_secret(&self) {
+        self.wrong_secrets.fetch_add(1, Ordering::Relaxed);
+    }
+
     pub fn pushed(&self, edge: Edge) {
         self.pushes[edge as usize].fetch_add(1, Ordering::Relaxed);
     }
@@ -218,6 +223,7 @@ impl PushCounters {
             pushes: std::array::from_fn(|i| read(&self.pushes[i])),
             joins: read(&self.joins),
             leaves: read(&self.leaves),
+            wrong_secrets: read(&self.wrong_secrets),
         }
     }
 }
@@ -270,6 +276,8 @@ pub struct PushSnapshot {
     pub joins: u64,
     /// Clients that left a channel (closed, kicked or replaced).
     pub leaves: u64,
+    /// Wrong management secrets, every edge.
+    pub wrong_secrets: u64,
 }
 
 impl PushSnapshot {

@@ -20,7 +20,9 @@ pub fn authorize(push: &PushService, apikey: &str, headers: &HeaderMap) -> Resul
     let token = value.to_str().ok().and_then(bearer_token).ok_or_else(|| {
         ApiError::unauthorized("the Authorization header must be \"Bearer <app secret>\"")
     })?;
-    push.authenticate(apikey, Some(token)).map_err(ApiError::from_refusal)
+    // The control thread is an edge: it reads the clock for the push service.
+    push.authenticate(apikey, Some(token), std::time::Instant::now())
+        .map_err(ApiError::from_refusal)
 }
 
 /// The token of a `Bearer` credential; the scheme is case-insensitive (RFC 7235).

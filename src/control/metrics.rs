@@ -14,6 +14,7 @@
 //! | `shaddock_pushes_total` | counter | `source` (`socket`, `http`) | pushes the push service sent, by the edge that asked: a management session or the HTTP API |
 //! | `shaddock_deliveries_total` | counter | | frames handed to recipients (a push to N clients counts N) |
 //! | `shaddock_bytes_written_total` | counter | | bytes written to client sockets |
+//! | `shaddock_wrong_secrets_total` | counter | | wrong management secrets, from every edge |
 //! | `shaddock_admission_refused_total` | counter | `reason` (`total`, `per_source`, `rate`, `opening`) | new connections closed unread by an admission limit |
 //! | `shaddock_kicks_total` | counter | `reason` (`heartbeat`, `replaced`, `slow`, `protocol`, `too_large`, `shutdown`, `attack`) | connections the server kicked; `slow` = slow-consumer drops |
 //! | `shaddock_write_queue_bytes` | gauge | | bytes waiting in write queues, all reactors |
@@ -135,6 +136,13 @@ impl Collector for Counters {
             ConstCounter::new(stats.kicks(reason))
                 .encode(family.encode_family(&[("reason", reason.label())])?)?;
         }
+
+        ConstCounter::new(stats.push.wrong_secrets).encode(encoder.encode_descriptor(
+            "shaddock_wrong_secrets",
+            "Wrong management secrets, from every edge (Pomelo enter, MQTT CONNECT, HTTP).",
+            None,
+            MetricType::Counter,
+        )?)?;
 
         let mut family = encoder.encode_descriptor(
             "shaddock_admission_refused",

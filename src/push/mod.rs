@@ -26,6 +26,7 @@ pub mod service;
 #[cfg(test)]
 pub(crate) mod testing;
 pub mod topic;
+pub mod wrong_secrets;
 
 pub use apps::{App, Apps};
 pub use frame::{Frame, FrameEncoder, Push};

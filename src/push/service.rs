@@ -35,6 +35,7 @@ use super::parked::{Parked, ParkedCaps, ParkedSession};
 use super::rate::PushRates;
 use super::refusal::quoted;
 use super::retained::Retained;
+use super::wrong_secrets::WrongSecrets;
 use super::{Apps, ProtoSets, Refusal, topic};
 use crate::channel::{Channels, ClientId, Join, PresenceKey};
 use crate::config::DuplicatePolicy;
@@ -85,6 +86,7 @@ pub struct PushService {
     users_gate: UsersGate,
     retained: Retained,
     parked: Parked,
+    wrong_secrets: WrongSecrets,
     /// Set when the server starts draining: pushes are refused (503) rather than answered with
     /// recipients that the draining reactors will not write to.
     stopping: AtomicBool,
@@ -129,6 +131,7 @@ impl PushService {
             stopping: AtomicBool::new(false),
             channels: Channels::new(apps.len(), cores),
             retained: Retained::new(apps.len()),
+            wrong_secrets: WrongSecrets::new(apps.len(), now),
             parked: Parked::new(apps.len(), ParkedCaps::default()),
             rates: PushRates::new(&rates, now),
             apps,
@@ -169,12 +172,12 @@ impl PushService {
         }
     }
 
-    /// Every app's protos.
     /// The apikey of `app`.
     pub fn apikey(&self, app: AppId) -> &str {
         &self.apps.get(app).apikey
     }
 
+    /// Every app's protos.
     pub fn protos(&self) -> &ProtoSets {
         &self.protos
     }
@@ -187,12 +190,20 @@ impl PushService {
     }
 
     /// The app `apikey` names, if `secret` is its management secret (404, then 401). Another
-    /// app's secret is a wrong secret, never access to this app.
-    pub fn authenticate(&self, apikey: &str, secret: Option<&str>) -> Result<AppId, Refusal> {
+    /// app's secret is a wrong secret, never access to this app. Wrong secrets are counted
+    /// (`shaddock_wrong_secrets_total`) and logged, at most once per 10 s per app.
+    pub fn authenticate(
+        &self,
+        apikey: &str,
+        secret: Option<&str>,
+        now: Instant,
+    ) -> Result<AppId, Refusal> {
         let app = self.lookup(apikey)?;
         match secret {
             None => Err(Refusal::new(401, "missing secret")),
             Some(s) if !self.apps.get(app).secret_matches(s) => {
+                self.counters.wrong_secret();
+                self.wrong_secrets.note(app, apikey, now);
                 Err(Refusal::new(401, "wrong secret"))
             }
             Some(_) => Ok(app),

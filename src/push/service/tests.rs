@@ -150,12 +150,15 @@ fn refusals_have_their_codes() {
     let service = service(None, DuplicatePolicy::Refuse, Some(1));
     let mut out = Recorder::default();
     assert_eq!(service.lookup("nope").unwrap_err().code, 404);
-    assert_eq!(service.authenticate("nope", Some("demo-secret")).unwrap_err().code, 404);
-    let missing = service.authenticate("demo", None).unwrap_err();
+    assert_eq!(
+        service.authenticate("nope", Some("demo-secret"), Instant::now()).unwrap_err().code,
+        404
+    );
+    let missing = service.authenticate("demo", None, Instant::now()).unwrap_err();
     assert_eq!((missing.code, missing.msg.as_str()), (401, "missing secret"));
-    let wrong = service.authenticate("demo", Some("other-secret")).unwrap_err();
+    let wrong = service.authenticate("demo", Some("other-secret"), Instant::now()).unwrap_err();
     assert_eq!((wrong.code, wrong.msg.as_str()), (401, "wrong secret"));
-    assert_eq!(service.authenticate("demo", Some("demo-secret")), Ok(DEMO));
+    assert_eq!(service.authenticate("demo", Some("demo-secret"), Instant::now()), Ok(DEMO));
 
     join(&service, conn(0, 1), WireForm::PomeloTcp, "alice", &mut out);
     let now = Instant::now();

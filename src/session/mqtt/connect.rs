@@ -153,7 +153,7 @@ impl MqttSession {
             Some(password) => {
                 let secret = std::str::from_utf8(password).ok();
                 cx.push
-                    .authenticate(apikey, secret)
+                    .authenticate(apikey, secret, cx.now.at)
                     .map_err(|_| (bad_login, "the password is not the app's secret"))?;
                 true
             }

@@ -8,7 +8,7 @@
 //! ```
 //!
 //! # Invariants
-//! - **Inline and small**: 12 bytes, 2-aligned, in the connection's slot; no buffer, no allocation while
+//! - **Inline and small**: 13 bytes, packed, in the connection's slot; no buffer, no allocation while
 //!   idle. `since` is the accept time until the ack, then the time of the last heartbeat: every
 //!   deadline derives from it.
 //! - **Errors are answers.** A request that cannot be served gets a RESPONSE with `code` and a
@@ -63,10 +63,10 @@ enum Role {
     Manager,
 }
 
-/// One Pomelo connection's session. See the module doc. 2-aligned, so that it packs into the
+/// One Pomelo connection's session. See the module doc. Packed, so that it fits the
 /// connection's slot beside the other frontends' sessions; every field is read by value.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[repr(C, packed(2))]
+#[repr(C, packed)]
 pub struct PomeloSession {
     since: u32,
     /// Finds this client's clientId in its channel's presence (clients only).
@@ -76,7 +76,13 @@ pub struct PomeloSession {
     app: AppId,
     state: State,
     transport: Transport,
+    /// Wrong or missing secrets this connection sent (at [`MAX_WRONG_SECRETS`] it is kicked).
+    wrong_secrets: u8,
 }
+
+/// Wrong secrets one connection may send before it is kicked (`attack`): a mistyped secret is
+/// answered 401 and may be corrected, guessing costs a connection per few tries.
+pub const MAX_WRONG_SECRETS: u8 = 3;
 
 impl PomeloSession {
     /// A session on `transport` for a connection accepted at `since`.
@@ -87,6 +93,7 @@ impl PomeloSession {
             app: AppId::NONE,
             state: State::Handshaking,
             transport,
+            wrong_secrets: 0,
         }
     }
 
@@ -252,11 +259,23 @@ impl PomeloSession {
                 response::refusal(&Refusal::new(404, format!("unknown route {}", quoted(route))))
             }
             Resolved::Known(name) => match self.parse_request(name, route, msg.body, cx) {
-                Ok(request) => self.execute(request, cx).unwrap_or_else(|r| response::refusal(&r)),
+                Ok(request) => match self.execute(request, cx) {
+                    Ok(answer) => answer,
+                    Err(refusal) if refusal.code == 401 => {
+                        self.wrong_secrets = self.wrong_secrets.saturating_add(1);
+                        response::refusal(&refusal)
+                    }
+                    Err(refusal) => response::refusal(&refusal),
+                },
                 Err(refusal) => response::refusal(&refusal),
             },
         };
         self.respond(msg.id, route, &answer, cx);
+        if self.wrong_secrets >= MAX_WRONG_SECRETS {
+            // Guessing: the answer goes first, then the kick.
+            let text = "attack: too many wrong secrets";
+            return Flow::Kick(Kick { text: text.into(), ..Kick::new(KickReason::Attack) });
+        }
         Flow::Continue
     }
 
@@ -326,7 +345,7 @@ impl PomeloSession {
                 }
             }
             Request::EnterServer { apikey, secret } => {
-                let app = push.authenticate(&apikey, secret.as_deref())?;
+                let app = push.authenticate(&apikey, secret.as_deref(), cx.now.at)?;
                 self.check_not_entered()?;
                 self.check_protos(app, push)?;
                 self.state = State::Working(Role::Manager);
@@ -373,7 +392,7 @@ impl PomeloSession {
     /// Only the app's own management session may push to its channel.
     fn check_manages(&self, app: AppId) -> Result<(), Refusal> {
         match self.state {
-            State::Working(Role::Manager) if self.app == app => Ok(()),
+            State::Working(Role::Manager) if { self.app } == app => Ok(()),
             _ => Err(Refusal::new(403, "only a management session of this app may push to it")),
         }
     }
