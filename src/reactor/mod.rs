@@ -133,6 +133,8 @@ pub struct Reactor {
     retry_reads: Vec<(usize, u32)>,
     accept_again: bool,
     accept_paused_until: Option<Instant>,
+    /// Accepts are failing for want of descriptors or memory (logged once until they succeed).
+    accept_exhausted: bool,
     drain: Option<Drain>,
 }
 
@@ -165,6 +167,7 @@ impl Reactor {
             retry_reads: Vec::new(),
             accept_again: false,
             accept_paused_until: None,
+            accept_exhausted: false,
             drain: None,
         }
     }

@@ -22,7 +22,12 @@ impl Reactor {
     pub(super) fn accept(&mut self) {
         for _ in 0..ACCEPTS_PER_TURN {
             match self.driver.accept() {
-                Ok(stream) => self.admit(stream),
+                Ok(stream) => {
+                    if std::mem::take(&mut self.accept_exhausted) {
+                        tracing::info!(core = self.core, "accepting connections again");
+                    }
+                    self.admit(stream)
+                }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                     self.accept_again = false;
                     return;
@@ -30,7 +35,14 @@ impl Reactor {
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) if is_resource_exhaustion(&e) => {
                     // Out of file descriptors or memory: back off, the backlog keeps the rest.
-                    tracing::warn!(core = self.core, error = %e, "accept failed, pausing accepts for 100 ms");
+                    // Logged once until an accept succeeds again, not every 100 ms.
+                    if !std::mem::replace(&mut self.accept_exhausted, true) {
+                        tracing::warn!(
+                            core = self.core,
+                            error = %e,
+                            "accept failed: retrying every 100 ms, serving the connections held"
+                        );
+                    }
                     self.accept_again = true;
                     self.accept_paused_until = Some(Instant::now() + Duration::from_millis(100));
                     return;
