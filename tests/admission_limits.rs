@@ -114,3 +114,19 @@ fn max_connections_counts_every_port_and_source() {
     assert!(closed_at_once(&connect_from([127, 0, 0, 3], addr)));
     assert_eq!(refused(&server, "total"), 1.0);
 }
+
+#[test]
+fn a_flapping_client_id_is_refused_for_a_while_and_others_are_not() {
+    let server = server(|c| c.admission.flap_max_joins = 3);
+    let addr = server.client_addr();
+    for _ in 0..3 {
+        let mut phone = PomeloClient::connect(addr);
+        assert_eq!(phone.enter_client(common::DEMO, "looping")["code"], 200);
+    }
+    let mut fourth = PomeloClient::connect(addr);
+    let refused = fourth.enter_client(common::DEMO, "looping");
+    assert_eq!(refused["code"], 429, "{refused}");
+    assert!(refused["msg"].as_str().unwrap().starts_with("flapping"), "{refused}");
+    let mut calm = PomeloClient::connect(addr);
+    assert_eq!(calm.enter_client(common::DEMO, "calm")["code"], 200);
+}

@@ -15,6 +15,7 @@
 
 pub mod apps;
 pub mod body;
+pub mod flapping;
 pub mod frame;
 pub mod outlet;
 pub mod parked;

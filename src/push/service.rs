@@ -29,6 +29,7 @@ use bytes::Bytes;
 use serde_json::Value;
 
 use super::body::{self, ON_ADD, ON_LEAVE, ON_MSG};
+use super::flapping::{FlapPolicy, Flapping};
 use super::frame::{Frame, FrameEncoder, Push};
 use super::outlet::Outlet;
 use super::parked::{Parked, ParkedCaps, ParkedSession};
@@ -87,6 +88,7 @@ pub struct PushService {
     retained: Retained,
     parked: Parked,
     wrong_secrets: WrongSecrets,
+    flapping: Flapping,
     /// Set when the server starts draining: pushes are refused (503) rather than answered with
     /// recipients that the draining reactors will not write to.
     stopping: AtomicBool,
@@ -132,6 +134,7 @@ impl PushService {
             channels: Channels::new(apps.len(), cores),
             retained: Retained::new(apps.len()),
             wrong_secrets: WrongSecrets::new(apps.len(), now),
+            flapping: Flapping::new(apps.len(), FlapPolicy::OFF),
             parked: Parked::new(apps.len(), ParkedCaps::default()),
             rates: PushRates::new(&rates, now),
             apps,
@@ -140,6 +143,11 @@ impl PushService {
             policy,
             counters: PushCounters::default(),
         }
+    }
+
+    /// The same service, refusing flapping clientIds by `policy`.
+    pub fn with_flap_policy(self, policy: FlapPolicy) -> PushService {
+        PushService { flapping: Flapping::new(self.apps.len(), policy), ..self }
     }
 
     /// The same service, with away sessions bounded by `caps`.
@@ -223,6 +231,14 @@ impl PushService {
         now: Instant,
         outlet: &mut dyn Outlet,
     ) -> Result<ClientJoin, Refusal> {
+        if let Err(until) = self.flapping.join(app, client_id, now) {
+            let secs = until.saturating_duration_since(now).as_secs().max(1);
+            return Err(Refusal {
+                retry_after: Some(Duration::from_secs(secs)),
+                ..Refusal::new(429, "flapping: this clientId joined too often")
+                    .with_detail(format!("refused for {secs} s"))
+            });
+        }
         let channel = self.channels.get(app);
         let max_clients = self.apps.get(app).max_clients;
         let (count, replaced, key) =

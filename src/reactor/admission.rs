@@ -166,6 +166,7 @@ mod tests {
             accept_rate_per_sec: 0,
             accept_burst: 1,
             max_opening: 0,
+            ..AdmissionConfig::default()
         };
         f(&mut limits);
         limits

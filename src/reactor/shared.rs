@@ -6,11 +6,12 @@
 //! - Fixed after start except through atomics, the push service's short locks and the inboxes'
 //!   queues; reactors read it without locking on the push path.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use super::admission::Admission;
 use super::inbox::{Dispatch, Inboxes};
 use crate::config::Config;
+use crate::push::flapping::FlapPolicy;
 use crate::push::parked::ParkedCaps;
 use crate::push::{Apps, FrameEncoder, JoinPolicy, ProtoSets, PushService};
 use crate::session::{PomeloSettings, SessionSettings};
@@ -64,6 +65,11 @@ impl Shared {
             },
             limits: ConnLimits { max_pending_bytes: client.max_pending_bytes, conn_capacity },
             push: PushService::new(apps, protos, cores, encoder, policy, Instant::now())
+                .with_flap_policy(FlapPolicy {
+                    max_joins: config.admission.flap_max_joins,
+                    window: Duration::from_secs(config.admission.flap_window_secs.into()),
+                    ban: Duration::from_secs(config.admission.flap_ban_secs.into()),
+                })
                 .with_parked_caps(ParkedCaps {
                     max_sessions: config.mqtt.max_parked_sessions,
                     max_messages: config.mqtt.session_max_messages,

@@ -135,6 +135,9 @@ impl MqttSession {
             Ok(ClientJoin::Duplicate) => {
                 Err((ReasonCode::NotAuthorized, Some("duplicate log in: the clientId is online")))
             }
+            Err(refusal) if refusal.code == 429 => {
+                Err((ReasonCode::QuotaExceeded, Some("flapping: this clientId joined too often")))
+            }
             Err(_) => Err((ReasonCode::QuotaExceeded, Some("the app's client limit is reached"))),
         }
     }
