@@ -19,6 +19,7 @@
 //! - Replies go into the context's `transmit`, each package in the connection's framing (its own
 //!   binary WebSocket message over WebSocket).
 
+pub mod membership;
 pub mod request;
 pub mod response;
 pub mod route;
@@ -28,18 +29,17 @@ use bytes::BytesMut;
 use serde_json::Value;
 
 use super::{Context, Flow, Kick};
-use crate::channel::PresenceKey;
-use crate::ids::{AppId, ConnId, Edge, Frontend, Transport, WireForm};
+use crate::ids::{AppId, ConnId, Frontend, Transport, WireForm};
 use crate::protocol::ProtocolError;
 use crate::protocol::pomelo::message::{self, Message, MessageType, Route};
 use crate::protocol::pomelo::package::{HEADER_LEN, HEARTBEAT, Package, PackageType};
 use crate::protocol::pomelo::{handshake, kick};
 use crate::protocol::websocket::frame::{self as ws, MAX_SERVER_HEADER_LEN, OpCode};
-use crate::push::refusal::quoted;
-use crate::push::{ClientJoin, Outlet, PushService, Refusal};
+use crate::push::{Outlet, PushService, Refusal};
 use crate::stats::KickReason;
+pub use membership::{MAX_WRONG_SECRETS, Membership};
 use request::Request;
-use route::{Resolved, RouteName};
+use route::RouteName;
 pub use settings::PomeloSettings;
 
 /// Where a session is in Pomelo's lifecycle.
@@ -49,18 +49,8 @@ enum State {
     Handshaking,
     /// Handshake answered; waiting for HANDSHAKE_ACK.
     WaitAck,
-    /// Acked: heartbeats and requests flow.
-    Working(Role),
-}
-
-/// What a working session has entered as.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Role {
-    None,
-    /// A client of `app`'s channel (receives `onMsg`).
-    Client,
-    /// A management session of `app` (pushes, hears `onAdd`/`onLeave`).
-    Manager,
+    /// Acked: heartbeats and requests flow; what it entered is its [`Membership`].
+    Working,
 }
 
 /// One Pomelo connection's session. See the module doc. Packed, so that it fits the
@@ -69,32 +59,17 @@ enum Role {
 #[repr(C, packed)]
 pub struct PomeloSession {
     since: u32,
-    /// Finds this client's clientId in its channel's presence (clients only).
-    key: PresenceKey,
-    /// The app the session entered; before it enters, the app its handshake named
-    /// (`user.apikey`), or [`AppId::NONE`]. Its protos are the connection's protos.
-    app: AppId,
+    /// What the session entered; before it enters, the app its handshake named
+    /// (`user.apikey`), whose protos are the connection's protos.
+    member: Membership,
     state: State,
     transport: Transport,
-    /// Wrong or missing secrets this connection sent (at [`MAX_WRONG_SECRETS`] it is kicked).
-    wrong_secrets: u8,
 }
-
-/// Wrong secrets one connection may send before it is kicked (`attack`): a mistyped secret is
-/// answered 401 and may be corrected, guessing costs a connection per few tries.
-pub const MAX_WRONG_SECRETS: u8 = 3;
 
 impl PomeloSession {
     /// A session on `transport` for a connection accepted at `since`.
     pub fn new(since: u32, transport: Transport) -> PomeloSession {
-        PomeloSession {
-            since,
-            key: PresenceKey(0),
-            app: AppId::NONE,
-            state: State::Handshaking,
-            transport,
-            wrong_secrets: 0,
-        }
+        PomeloSession { since, member: Membership::new(), state: State::Handshaking, transport }
     }
 
     pub fn transport(&self) -> Transport {
@@ -106,12 +81,13 @@ impl PomeloSession {
     }
 
     pub fn is_working(&self) -> bool {
-        matches!(self.state, State::Working(_))
+        self.state == State::Working
     }
 
     /// The app whose channel this session joined as a client.
     pub fn member_of(&self) -> Option<AppId> {
-        (self.state == State::Working(Role::Client)).then_some(self.app)
+        let member = self.member;
+        member.member_of()
     }
 
     /// The second after which, without activity, the session expires: the handshake's deadline
@@ -119,7 +95,7 @@ impl PomeloSession {
     pub fn deadline(&self, settings: &super::SessionSettings) -> u32 {
         let timeout = match self.state {
             State::Handshaking | State::WaitAck => settings.handshake_timeout_secs,
-            State::Working(_) => settings.pomelo.heartbeat_timeout_secs,
+            State::Working => settings.pomelo.heartbeat_timeout_secs,
         };
         self.since.saturating_add(timeout)
     }
@@ -127,7 +103,7 @@ impl PomeloSession {
     /// The deadline passed: a working session is kicked, any other simply closed.
     pub fn expire(&self) -> Flow {
         match self.state {
-            State::Working(_) => Flow::Kick(Kick::new(KickReason::HeartbeatTimeout)),
+            State::Working => Flow::Kick(Kick::new(KickReason::HeartbeatTimeout)),
             State::Handshaking | State::WaitAck => Flow::Abort,
         }
     }
@@ -141,10 +117,10 @@ impl PomeloSession {
                         self.state = State::WaitAck;
                         let named = request.user_apikey.as_deref().map(|k| cx.push.lookup(k));
                         if let Some(Ok(app)) = named {
-                            self.app = app;
+                            self.member.name_app(app);
                         }
                         let answer = cx.settings.pomelo.handshake_reply(
-                            cx.push.protos().id_of(self.app),
+                            cx.push.protos().id_of(self.app()),
                             request.dict_version.as_deref(),
                             request.proto_version.as_deref(),
                         );
@@ -161,17 +137,17 @@ impl PomeloSession {
                 }
             }
             (State::WaitAck, PackageType::HandshakeAck) => {
-                self.state = State::Working(Role::None);
+                self.state = State::Working;
                 self.since = cx.now.secs;
                 self.put_package(&HEARTBEAT, cx.transmit);
                 Flow::Continue
             }
-            (State::Working(_), PackageType::Heartbeat) => {
+            (State::Working, PackageType::Heartbeat) => {
                 self.since = cx.now.secs;
                 self.put_package(&HEARTBEAT, cx.transmit);
                 Flow::Continue
             }
-            (State::Working(_), PackageType::Data) => match message::decode(pkg.body) {
+            (State::Working, PackageType::Data) => match message::decode(pkg.body) {
                 Ok(msg) => self.handle_message(msg, cx),
                 Err(e) => Flow::Kick(Kick::protocol_fault(&e)),
             },
@@ -210,19 +186,17 @@ impl PomeloSession {
         push: &PushService,
         outlet: &mut dyn Outlet,
     ) -> Option<AppId> {
-        let State::Working(role) = self.state else { return None };
-        self.state = State::Working(Role::None);
-        match role {
-            Role::None => None,
-            Role::Manager => {
-                push.leave_manager(self.app, me);
-                None
-            }
-            Role::Client => {
-                push.leave_client(self.app, me, self.form(), self.key, outlet);
-                Some(self.app)
-            }
-        }
+        let form = self.form();
+        let mut member = self.member;
+        let left = member.leave(me, form, push, outlet);
+        self.member = member;
+        left
+    }
+
+    /// The app whose protos are this connection's (see [`Membership::app`]).
+    fn app(&self) -> AppId {
+        let member = self.member;
+        member.app()
     }
 
     /// Appends one package in this connection's framing.
@@ -253,30 +227,23 @@ impl PomeloSession {
                 return Flow::Kick(Kick::protocol_fault(&error));
             }
         };
-        let answer = match route::resolve(route) {
-            Resolved::Attack => return Flow::Kick(Kick::new(KickReason::Attack)),
-            Resolved::Unknown => {
-                response::refusal(&Refusal::new(404, format!("unknown route {}", quoted(route))))
-            }
-            Resolved::Known(name) => match self.parse_request(name, route, msg.body, cx) {
-                Ok(request) => match self.execute(request, cx) {
-                    Ok(answer) => answer,
-                    Err(refusal) if refusal.code == 401 => {
-                        self.wrong_secrets = self.wrong_secrets.saturating_add(1);
-                        response::refusal(&refusal)
-                    }
-                    Err(refusal) => response::refusal(&refusal),
-                },
-                Err(refusal) => response::refusal(&refusal),
-            },
-        };
-        self.respond(msg.id, route, &answer, cx);
-        if self.wrong_secrets >= MAX_WRONG_SECRETS {
-            // Guessing: the answer goes first, then the kick.
-            let text = "attack: too many wrong secrets";
-            return Flow::Kick(Kick { text: text.into(), ..Kick::new(KickReason::Attack) });
+        let form = self.form();
+        let mut member = self.member;
+        let served = member.serve(
+            route,
+            form,
+            |name, cx| self.parse_request(name, route, msg.body, cx),
+            |app, push| self.check_protos(app, push),
+            cx,
+        );
+        self.member = member;
+        if let Some(answer) = &served.answer {
+            self.respond(msg.id, route, answer, cx);
         }
-        Flow::Continue
+        match served.kick {
+            Some(kick) => Flow::Kick(kick),
+            None => Flow::Continue,
+        }
     }
 
     /// The request in `body`: protobuf if the connection's client protos have `route`, else
@@ -288,7 +255,7 @@ impl PomeloSession {
         body: &[u8],
         cx: &Context<'_>,
     ) -> Result<Request, Refusal> {
-        let client = &cx.push.protos().of(self.app).client;
+        let client = &cx.push.protos().of(self.app()).client;
         if !client.has(route) {
             return request::parse(name, body);
         }
@@ -304,7 +271,7 @@ impl PomeloSession {
         if id == 0 {
             return;
         }
-        let server = &cx.push.protos().of(self.app).server;
+        let server = &cx.push.protos().of(self.app()).server;
         let body = if server.has(route) {
             let mut encoded = BytesMut::new();
             if let Err(e) = server.encode(route, body, &mut encoded) {
@@ -325,76 +292,16 @@ impl PomeloSession {
         }
     }
 
-    /// Serves a request through the push service; the answer's body, or the refusal.
-    fn execute(&mut self, request: Request, cx: &mut Context<'_>) -> Result<Value, Refusal> {
-        let push = cx.push;
-        match request {
-            Request::EnterClient { apikey, client_id } => {
-                let app = push.lookup(&apikey)?;
-                self.check_not_entered()?;
-                self.check_protos(app, push)?;
-                let now = cx.now.at;
-                match push.enter_client(app, cx.me, self.form(), &client_id, now, cx.outlet)? {
-                    ClientJoin::Duplicate => Ok(response::duplicate_login()),
-                    ClientJoin::Joined(key) => {
-                        self.state = State::Working(Role::Client);
-                        self.app = app;
-                        self.key = key;
-                        Ok(response::client_entered())
-                    }
-                }
-            }
-            Request::EnterServer { apikey, secret } => {
-                let app = push.authenticate(&apikey, secret.as_deref(), cx.now.at)?;
-                self.check_not_entered()?;
-                self.check_protos(app, push)?;
-                self.state = State::Working(Role::Manager);
-                self.app = app;
-                let (users, count) = push.enter_manager(app, cx.me);
-                Ok(response::server_entered(&users, count))
-            }
-            Request::PushAll { apikey, msg } => {
-                let app = push.lookup(&apikey)?;
-                self.check_manages(app)?;
-                let recipients = push.push_all(Edge::Socket, app, &msg, cx.now.at, cx.outlet)?;
-                Ok(response::pushed(recipients))
-            }
-            Request::PushByClientId { apikey, client_id, msg } => {
-                let app = push.lookup(&apikey)?;
-                self.check_manages(app)?;
-                let now = cx.now.at;
-                let recipients =
-                    push.push_to(Edge::Socket, app, &client_id, &msg, now, cx.outlet)?;
-                Ok(response::pushed(recipients))
-            }
-        }
-    }
-
-    fn check_not_entered(&self) -> Result<(), Refusal> {
-        match self.state {
-            State::Working(Role::None) => Ok(()),
-            _ => Err(Refusal::new(409, "this session has already entered")),
-        }
-    }
-
     /// The app entered must use the protos the handshake sent (those of the app it named, or
     /// the global ones).
     fn check_protos(&self, app: AppId, push: &PushService) -> Result<(), Refusal> {
         let protos = push.protos();
-        if protos.id_of(app) == protos.id_of(self.app) {
+        if protos.id_of(app) == protos.id_of(self.app()) {
             return Ok(());
         }
         Err(Refusal::bad_request(
             "this app has protos of its own: name it in the handshake (user.apikey)",
         ))
-    }
-
-    /// Only the app's own management session may push to its channel.
-    fn check_manages(&self, app: AppId) -> Result<(), Refusal> {
-        match self.state {
-            State::Working(Role::Manager) if { self.app } == app => Ok(()),
-            _ => Err(Refusal::new(403, "only a management session of this app may push to it")),
-        }
     }
 }
 
