@@ -11,6 +11,8 @@
 //!   the handshake and the kick.
 //! - [`mqtt`]: MQTT 3.1.1 and 5.0 packets (client → server decode, server → client encode,
 //!   one PUBLISH encoded once for fan-out).
+//! - [`socketio`]: the Socket.IO frontend: Engine.IO 3 / 4 packets and polling payloads,
+//!   Socket.IO packets, socket.io 0.9, and Pomelo's message layer over them.
 //!
 //! # Invariants
 //! - No decoder panics or allocates on the hot path (packages and messages are decoded in place
@@ -24,6 +26,7 @@ pub mod mqtt;
 pub mod pomelo;
 pub mod protobuf;
 pub mod sniff;
+pub mod socketio;
 pub mod websocket;
 pub mod wire;
 
