@@ -77,6 +77,8 @@ pub struct Config {
     pub control: ControlConfig,
     /// `[mqtt]`: the MQTT frontend's limits.
     pub mqtt: MqttConfig,
+    /// `[socketio]`: the Socket.IO frontend.
+    pub socketio: SocketIoConfig,
     /// `[admission]`: limits on new client connections.
     pub admission: AdmissionConfig,
     /// `[log]`: logging.
@@ -361,6 +363,7 @@ impl Config {
             client: ClientConfig::default(),
             control: ControlConfig::default(),
             mqtt: MqttConfig::default(),
+            socketio: SocketIoConfig::default(),
             admission: AdmissionConfig::default(),
             log: LogConfig::default(),
             apps: Vec::new(),
@@ -508,6 +511,7 @@ impl Config {
             })?;
         }
         self.mqtt.validate()?;
+        self.socketio.validate()?;
         self.admission.validate()?;
         let level = self.log.level.trim();
         ensure(!level.is_empty(), "log.level", || "must not be empty".into())?;
@@ -719,8 +723,10 @@ fn line_column(text: &str, offset: usize) -> (usize, usize) {
 
 mod admission;
 mod mqtt;
+mod socketio;
 #[cfg(test)]
 mod tests;
 
 pub use admission::AdmissionConfig;
 pub use mqtt::MqttConfig;
+pub use socketio::SocketIoConfig;

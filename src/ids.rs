@@ -67,7 +67,6 @@ pub enum Transport {
 }
 
 /// The protocol a client speaks on the client port (see `session`'s frontend contract).
-/// Socket.IO joins here.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Frontend {
     /// NetEase Pomelo's hybrid protocol.
@@ -76,6 +75,10 @@ pub enum Frontend {
     Mqtt311,
     /// MQTT 5.0.
     Mqtt5,
+    /// Pomelo's messages over socket.io 0.9 (Pomelo 0.x's sioconnector).
+    SocketIo09,
+    /// Pomelo's messages over socket.io 1.x–4.x: Engine.IO 3 and 4 frame a push alike.
+    EngineIo,
 }
 
 /// A frontend over a transport: the shape of a connection's bytes, and so the form a push takes
@@ -94,21 +97,33 @@ pub enum WireForm {
     Mqtt5Tcp,
     /// MQTT 5.0 packets in binary WebSocket messages.
     Mqtt5WebSocket,
+    /// socket.io 0.9 message packets (`3:::...`), each in a text WebSocket message.
+    SocketIo09WebSocket,
+    /// Engine.IO message packets holding a socket.io `message` event (`42["message",...]`),
+    /// each in a text WebSocket message: the same bytes for Engine.IO 3 and 4.
+    EngineIoWebSocket,
 }
 
 impl WireForm {
-    pub const ALL: [WireForm; 6] = [
+    pub const ALL: [WireForm; 8] = [
         WireForm::PomeloTcp,
         WireForm::PomeloWebSocket,
         WireForm::Mqtt311Tcp,
         WireForm::Mqtt311WebSocket,
         WireForm::Mqtt5Tcp,
         WireForm::Mqtt5WebSocket,
+        WireForm::SocketIo09WebSocket,
+        WireForm::EngineIoWebSocket,
     ];
     pub const COUNT: usize = WireForm::ALL.len();
 
+    /// The form of `frontend` over `transport`. Socket.IO has no form of its own on raw TCP
+    /// (its packets always travel inside WebSocket messages or HTTP bodies): asked for one, it
+    /// gets its WebSocket form.
     pub fn new(frontend: Frontend, transport: Transport) -> WireForm {
         match (frontend, transport) {
+            (Frontend::SocketIo09, _) => WireForm::SocketIo09WebSocket,
+            (Frontend::EngineIo, _) => WireForm::EngineIoWebSocket,
             (Frontend::Pomelo, Transport::Tcp) => WireForm::PomeloTcp,
             (Frontend::Pomelo, Transport::WebSocket) => WireForm::PomeloWebSocket,
             (Frontend::Mqtt311, Transport::Tcp) => WireForm::Mqtt311Tcp,
@@ -128,22 +143,26 @@ impl WireForm {
             WireForm::PomeloTcp | WireForm::PomeloWebSocket => Frontend::Pomelo,
             WireForm::Mqtt311Tcp | WireForm::Mqtt311WebSocket => Frontend::Mqtt311,
             WireForm::Mqtt5Tcp | WireForm::Mqtt5WebSocket => Frontend::Mqtt5,
+            WireForm::SocketIo09WebSocket => Frontend::SocketIo09,
+            WireForm::EngineIoWebSocket => Frontend::EngineIo,
         }
     }
 
     pub fn transport(self) -> Transport {
         match self {
             WireForm::PomeloTcp | WireForm::Mqtt311Tcp | WireForm::Mqtt5Tcp => Transport::Tcp,
-            WireForm::PomeloWebSocket | WireForm::Mqtt311WebSocket | WireForm::Mqtt5WebSocket => {
-                Transport::WebSocket
-            }
+            WireForm::PomeloWebSocket
+            | WireForm::Mqtt311WebSocket
+            | WireForm::Mqtt5WebSocket
+            | WireForm::SocketIo09WebSocket
+            | WireForm::EngineIoWebSocket => Transport::WebSocket,
         }
     }
 }
 
 /// A set of [`WireForm`]s, one bit each.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct Forms(u8);
+pub struct Forms(u16);
 
 impl Forms {
     pub const NONE: Forms = Forms(0);

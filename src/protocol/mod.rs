@@ -22,6 +22,7 @@
 //! - Encoders reserve the exact output size once and either write a whole unit or nothing.
 
 pub mod error;
+pub mod http;
 pub mod mqtt;
 pub mod pomelo;
 pub mod protobuf;

@@ -19,6 +19,10 @@
 //!   header. A QoS 1 recipient gets its own small header (its packet id) and the shared payload:
 //!   the frame keeps, per version, the [`SharedPublish`] that makes both
 //!   ([`Frame::mqtt`]). A push without an MQTT form (`onAdd`, `onLeave`) leaves them empty.
+//! - `SocketIo09WebSocket` / `EngineIoWebSocket`: Pomelo's sioconnector push,
+//!   `{"route":..,"body":<the JSON body>}`, as a socket.io 0.9 message packet (`3:::...`) or
+//!   a socket.io `message` event (`42["message","..."]`, the same for Engine.IO 3 and 4), each
+//!   in one text WebSocket frame.
 
 use std::sync::Arc;
 
@@ -31,6 +35,8 @@ use crate::protocol::pomelo::RouteDict;
 use crate::protocol::pomelo::message::{self, Message, Route};
 use crate::protocol::pomelo::package::{HEADER_LEN, MAX_BODY_LEN};
 use crate::protocol::protobuf::{CodecError, Protos};
+use crate::protocol::socketio::v09::{self, V09Type};
+use crate::protocol::socketio::{packet, pomelo};
 use crate::protocol::websocket::frame::{self as ws, OpCode};
 
 /// A push before encoding: the route and the body, shared by every recipient.
@@ -205,8 +211,34 @@ impl FrameEncoder {
                 }
             }
         }
+        let v09 = forms.contains(WireForm::SocketIo09WebSocket);
+        let engine_io = forms.contains(WireForm::EngineIoWebSocket);
+        if v09 || engine_io {
+            let body = std::str::from_utf8(&push.body)
+                .map_err(|_| ProtocolError::Malformed("a push body that is not UTF-8"))?;
+            let mut message = String::with_capacity(push.route.len() + body.len() + 24);
+            pomelo::encode_push(push.route, body, &mut message);
+            let mut packet = BytesMut::new();
+            if v09 {
+                v09::encode(V09Type::Message, "", &message, &mut packet);
+                frame.forms[WireForm::SocketIo09WebSocket.index()] = in_text_frame(&packet);
+                packet.clear();
+            }
+            if engine_io {
+                packet::encode_message_event(&message, &mut packet);
+                frame.forms[WireForm::EngineIoWebSocket.index()] = in_text_frame(&packet);
+            }
+        }
         Ok(Frame(Arc::new(frame)))
     }
+}
+
+/// `packet` in one text WebSocket frame.
+fn in_text_frame(packet: &[u8]) -> Bytes {
+    let mut out = BytesMut::with_capacity(ws::header_len(packet.len()) + packet.len());
+    ws::encode_header(true, OpCode::Text, packet.len(), &mut out);
+    out.extend_from_slice(packet);
+    out.freeze()
 }
 
 fn mqtt_index(version: ProtocolVersion) -> usize {
@@ -298,6 +330,19 @@ mod tests {
         let pomelo_only = FrameEncoder::new(None).encode(&hi(), Forms::all()).unwrap();
         assert!(pomelo_only.bytes(WireForm::Mqtt5Tcp).is_empty());
         assert!(pomelo_only.mqtt(ProtocolVersion::V311).is_none());
+    }
+
+    #[test]
+    fn socket_io_forms_carry_pomelo_pushes_in_text_frames() {
+        let frame = FrameEncoder::new(None).encode(&hi(), Forms::all()).unwrap();
+        let v09 = frame.bytes(WireForm::SocketIo09WebSocket);
+        let expected = br#"3:::{"route":"onMsg","body":{"msg":"hi"}}"#;
+        assert_eq!(&v09[..2], &[0x81, expected.len() as u8]);
+        assert_eq!(&v09[2..], &expected[..]);
+        let eio = frame.bytes(WireForm::EngineIoWebSocket);
+        let expected = br#"42["message","{\"route\":\"onMsg\",\"body\":{\"msg\":\"hi\"}}"]"#;
+        assert_eq!(&eio[..2], &[0x81, expected.len() as u8]);
+        assert_eq!(&eio[2..], &expected[..]);
     }
 
     fn hex(s: &str) -> Vec<u8> {

@@ -363,13 +363,17 @@ impl Reactor {
                 self.close(index); // the linger is over
                 continue;
             }
-            let session = conn.session;
-            match session.handle_timeout(self.now, &self.shared.sessions) {
-                // Activity moved the deadline: come back then (deadlines are whole seconds, so
-                // `now > deadline` means at least the full timeout has passed).
+            let mut session = conn.session;
+            let flow = session.handle_timeout(self.now, &self.shared.sessions, &mut self.transmit);
+            conn.session = session;
+            match flow {
+                // Activity moved the deadline, or the session pinged: come back then (deadlines
+                // are whole seconds, so `now > deadline` means at least the full timeout has
+                // passed).
                 Flow::Continue => {
                     let deadline = session.deadline(&self.shared.sessions);
                     conn.timer_at = self.timers.insert(entry, deadline + 1);
+                    let _ = self.flush_transmit(index);
                 }
                 Flow::Kick(kick) => {
                     tracing::debug!(core = self.core, conn = index, reason = %kick.text, "deadline");

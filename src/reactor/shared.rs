@@ -14,7 +14,7 @@ use crate::config::Config;
 use crate::push::flapping::FlapPolicy;
 use crate::push::parked::ParkedCaps;
 use crate::push::{Apps, FrameEncoder, JoinPolicy, ProtoSets, PushService};
-use crate::session::{PomeloSettings, SessionSettings};
+use crate::session::{PomeloSettings, SessionSettings, SocketIoSettings};
 use crate::stats::{ReactorCounters, Snapshot};
 
 /// What a reactor enforces per connection, resolved once.
@@ -59,6 +59,7 @@ impl Shared {
             sessions: SessionSettings {
                 pomelo,
                 mqtt: config.mqtt.clone(),
+                socketio: SocketIoSettings::from_config(&config.socketio),
                 max_package_bytes: client.max_package_bytes,
                 allowed_origins: client.allowed_origins.clone(),
                 handshake_timeout_secs: client.handshake_timeout_secs,

@@ -36,9 +36,12 @@
 //!   routes).
 //! - [`mqtt`]: the MQTT 3.1.1 / 5.0 session (CONNECT, subscriptions as channel joins, QoS 1
 //!   deliveries, a manager's publishes as pushes).
+//! - [`socketio`]: the Socket.IO session (Pomelo's sioconnector: socket.io 0.9, Engine.IO 3
+//!   and 4; its first request, heartbeats in each version's direction, Pomelo's messages).
 
 pub mod mqtt;
 pub mod pomelo;
+pub mod socketio;
 #[cfg(test)]
 pub(crate) mod testing;
 pub mod transport;
@@ -55,6 +58,7 @@ use crate::push::{Outlet, PushService};
 use crate::stats::KickReason;
 pub use mqtt::{MqttConfig, MqttConns, MqttSession};
 pub use pomelo::{PomeloSession, PomeloSettings};
+pub use socketio::{SioSession, SocketIoSettings};
 pub use transport::InputRest;
 
 /// The settings every session reads, resolved once at start.
@@ -62,6 +66,7 @@ pub use transport::InputRest;
 pub struct SessionSettings {
     pub pomelo: PomeloSettings,
     pub mqtt: MqttConfig,
+    pub socketio: SocketIoSettings,
     /// Largest package (and WebSocket message payload) accepted, bytes.
     pub max_package_bytes: usize,
     /// WebSocket `Origin`s allowed to upgrade; empty = any.
@@ -172,8 +177,8 @@ impl Kick {
 }
 
 /// A connection's session: which frontend, and where it is in that frontend's lifecycle. It
-/// lives inline in the connection's slot (14 bytes, 2-aligned: the frontends' sessions are
-/// packed; see the size test).
+/// lives inline in the connection's slot (at most 15 bytes, 1-aligned: the frontends' sessions
+/// are packed; see the size test).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Session {
     /// Accepted at `since`; the first bytes will say which frontend and transport.
@@ -182,11 +187,12 @@ pub enum Session {
     },
     Pomelo(PomeloSession),
     Mqtt(MqttSession),
+    SocketIo(SioSession),
 }
 
-/// A second on the reactor's clock, 2-aligned so that a [`Session`] packs into its slot.
+/// A second on the reactor's clock, 1-aligned so that a [`Session`] packs into its slot.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[repr(C, packed(2))]
+#[repr(C, packed)]
 pub struct Secs(pub u32);
 
 impl Session {
@@ -200,6 +206,7 @@ impl Session {
             Session::Opening { .. } => None,
             Session::Pomelo(s) => Some(s.transport()),
             Session::Mqtt(s) => Some(s.transport()),
+            Session::SocketIo(s) => Some(s.transport()),
         }
     }
 
@@ -209,6 +216,7 @@ impl Session {
             Session::Opening { .. } => None,
             Session::Pomelo(s) => Some(s.form()),
             Session::Mqtt(s) => Some(s.form()),
+            Session::SocketIo(s) => Some(s.form()),
         }
     }
 
@@ -218,6 +226,7 @@ impl Session {
             Session::Opening { .. } => false,
             Session::Pomelo(s) => s.is_working(),
             Session::Mqtt(s) => s.is_working(),
+            Session::SocketIo(s) => s.is_working(),
         }
     }
 
@@ -227,6 +236,7 @@ impl Session {
             Session::Opening { .. } => None,
             Session::Pomelo(s) => s.member_of(),
             Session::Mqtt(s) => s.member_of(),
+            Session::SocketIo(s) => s.member_of(),
         }
     }
 
@@ -239,12 +249,19 @@ impl Session {
             }
             Session::Pomelo(s) => s.deadline(settings),
             Session::Mqtt(s) => s.deadline(settings),
+            Session::SocketIo(s) => s.deadline(settings),
         }
     }
 
-    /// A deadline came due at `now`: [`Flow::Continue`] if activity moved it (ask
-    /// [`deadline`](Self::deadline) again), else how the connection ends.
-    pub fn handle_timeout(&self, now: u32, settings: &SessionSettings) -> Flow {
+    /// A deadline came due at `now`: [`Flow::Continue`] if activity moved it or the session
+    /// acted and goes on (a server ping, into `out`; ask [`deadline`](Self::deadline) again),
+    /// else how the connection ends.
+    pub fn handle_timeout(
+        &mut self,
+        now: u32,
+        settings: &SessionSettings,
+        out: &mut BytesMut,
+    ) -> Flow {
         if now <= self.deadline(settings) {
             return Flow::Continue;
         }
@@ -252,6 +269,7 @@ impl Session {
             Session::Opening { .. } => Flow::Abort,
             Session::Pomelo(s) => s.expire(),
             Session::Mqtt(s) => s.expire(),
+            Session::SocketIo(s) => s.handle_timeout(now, out),
         }
     }
 
@@ -262,6 +280,7 @@ impl Session {
             Session::Opening { .. } => {}
             Session::Pomelo(s) => s.encode_kick(kick, out),
             Session::Mqtt(s) => s.encode_kick(kick, out),
+            Session::SocketIo(s) => s.encode_kick(kick, out),
         }
     }
 
@@ -280,6 +299,7 @@ impl Session {
             Session::Opening { .. } => None,
             Session::Pomelo(s) => s.leave(me, push, outlet),
             Session::Mqtt(s) => s.leave(me, push, outlet, per_core, now),
+            Session::SocketIo(s) => s.leave(me, push, outlet),
         }
     }
 }
@@ -290,8 +310,8 @@ mod tests {
 
     #[test]
     fn a_session_fits_its_slot() {
-        assert!(std::mem::size_of::<Session>() <= 14, "{}", std::mem::size_of::<Session>());
-        assert!(std::mem::align_of::<Session>() <= 2, "{}", std::mem::align_of::<Session>());
+        assert!(std::mem::size_of::<Session>() <= 15, "{}", std::mem::size_of::<Session>());
+        assert!(std::mem::align_of::<Session>() == 1, "{}", std::mem::align_of::<Session>());
     }
 
     #[test]

@@ -6,12 +6,13 @@ use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
 
-use crate::config::DuplicatePolicy;
+use crate::config::{DuplicatePolicy, SocketIoConfig};
 use crate::ids::ConnId;
 use crate::protocol::pomelo::RouteDict;
 use crate::push::PushService;
 use crate::push::outlet::Recorder;
 use crate::push::testing::TestApps;
+use crate::session::socketio::{SidKey, SocketIoSettings};
 use crate::session::transport::handle_input;
 use crate::session::{
     Context, Flow, InputRest, MqttConfig, Now, PerCore, PomeloSettings, Session, SessionSettings,
@@ -57,6 +58,10 @@ impl World {
             settings: SessionSettings {
                 pomelo: pomelo.expect("handshakes fit"),
                 mqtt: MqttConfig::default(),
+                socketio: SocketIoSettings {
+                    sid_key: SidKey::from_bytes([7; 16]),
+                    ..SocketIoSettings::from_config(&SocketIoConfig::default())
+                },
                 max_package_bytes: MAX_PACKAGE,
                 allowed_origins: Vec::new(),
                 handshake_timeout_secs: HANDSHAKE_TIMEOUT,

@@ -4,6 +4,7 @@
 //! ```text
 //! Opening --"GET / HTTP/1.1 ... Upgrade: websocket"--> 101, WebSocket frames --> Pomelo packages
 //!         --the same with "Sec-WebSocket-Protocol: mqtt"--> 101 "mqtt", frames --> MQTT packets
+//!         --"GET {socketio.path}/..." (socket.io)------> the Socket.IO opening (session::socketio)
 //!         --0x10 (an MQTT CONNECT)--------------------> MQTT packets on the TCP stream
 //!         --anything else-----------------------------> Pomelo packages on the TCP stream
 //! ```
@@ -20,9 +21,11 @@
 //! - Answers of the transport itself (101, a refusal, pong, close) go into the context's
 //!   `transmit`, like the session's.
 
-use super::{Context, Flow, Kick, MqttSession, PomeloSession, Secs, Session};
+use super::socketio::opening::{self, Opened};
+use super::{Context, Flow, Kick, MqttSession, PomeloSession, Secs, Session, SioSession};
 use crate::ids::Transport;
 use crate::protocol::ProtocolError;
+use crate::protocol::http;
 use crate::protocol::mqtt::MqttError;
 use crate::protocol::pomelo::package::{self, HEADER_LEN};
 use crate::protocol::sniff::{self, Sniffed};
@@ -54,6 +57,8 @@ pub struct InputRest {
     pub fragments: Vec<u8>,
     /// A fragmented WebSocket message has started and not finished.
     pub in_message: bool,
+    /// That message is a text message.
+    pub text: bool,
     /// MQTT over WebSocket: the start of a packet that the next message continues.
     pub stream: Vec<u8>,
 }
@@ -124,6 +129,7 @@ pub fn decode(
                 Transport::WebSocket => decode_frame(s, &mut buf[at..], rest, cx),
                 Transport::Tcp => decode_mqtt(s, &buf[at..], cx),
             },
+            Session::SocketIo(s) => decode_frame(s, &mut buf[at..], rest, cx),
         };
         match step {
             Step::Consumed(n) => at += n,
@@ -144,6 +150,15 @@ fn decode_opening(session: &mut Session, since: u32, buf: &[u8], cx: &mut Contex
         Some(Sniffed::Mqtt) => {
             *session = Session::Mqtt(MqttSession::on_tcp(since));
             Step::Consumed(0)
+        }
+        Some(Sniffed::Http)
+            if http::request_path(buf).is_some_and(|p| cx.settings.socketio.claims(p)) =>
+        {
+            match opening::open(session, buf, cx) {
+                Opened::NeedMore => Step::NeedMore,
+                Opened::Upgraded(used) => Step::Consumed(used),
+                Opened::Answered(flow) => Step::Stop(flow),
+            }
         }
         Some(Sniffed::Http) => match upgrade::decode_request(buf, MAX_REQUEST_HEAD) {
             Ok(None) => Step::NeedMore,
@@ -220,6 +235,14 @@ trait InWebSocket {
         rest: &mut Option<Box<InputRest>>,
         cx: &mut Context<'_>,
     ) -> Flow;
+    /// A whole text message (valid UTF-8); refused unless the frontend speaks text.
+    fn on_text(&mut self, _text: &str, cx: &mut Context<'_>) -> Flow
+    where
+        Self: Sized,
+    {
+        let error = WsError { close_code: 1003, reason: Self::NOT_TEXT };
+        ws_fault(self, error, cx)
+    }
     /// Why a text frame is refused.
     const NOT_TEXT: &'static str;
 }
@@ -282,6 +305,34 @@ impl InWebSocket for MqttSession {
     }
 }
 
+impl InWebSocket for SioSession {
+    const NOT_TEXT: &'static str = "";
+
+    fn is_working(&self) -> bool {
+        SioSession::is_working(self)
+    }
+
+    /// A message carries one socket.io packet.
+    fn max_message(&self, cx: &Context<'_>) -> usize {
+        max_package(self.is_working(), cx)
+    }
+
+    /// Binary messages carry socket.io's binary attachments, which Pomelo never sends.
+    fn on_message(
+        &mut self,
+        _message: &[u8],
+        _rest: &mut Option<Box<InputRest>>,
+        cx: &mut Context<'_>,
+    ) -> Flow {
+        let error = WsError { close_code: 1003, reason: "binary messages are not served" };
+        ws_fault(self, error, cx)
+    }
+
+    fn on_text(&mut self, text: &str, cx: &mut Context<'_>) -> Flow {
+        SioSession::on_text(self, text, cx)
+    }
+}
+
 /// Every whole MQTT packet in `buf`; how many bytes they took.
 fn decode_mqtt_stream(
     session: &mut MqttSession,
@@ -315,10 +366,8 @@ fn decode_frame<S: InWebSocket>(
         Err(e) => return Step::Stop(ws_fault(session, e, cx)),
     };
     let flow = match frame.opcode {
-        OpCode::Binary | OpCode::Continuation => on_data_frame(session, frame, rest, cx),
-        OpCode::Text => {
-            let error = WsError { close_code: 1003, reason: S::NOT_TEXT };
-            ws_fault(session, error, cx)
+        OpCode::Binary | OpCode::Text | OpCode::Continuation => {
+            on_data_frame(session, frame, rest, cx)
         }
         OpCode::Ping => {
             frame::encode_frame(OpCode::Pong, frame.payload, cx.transmit);
@@ -353,9 +402,11 @@ fn on_data_frame<S: InWebSocket>(
     let in_message = rest.as_ref().is_some_and(|r| r.in_message);
     match (frame.opcode, in_message) {
         (OpCode::Binary, false) if frame.fin => session.on_message(frame.payload, rest, cx),
-        (OpCode::Binary, false) => {
+        (OpCode::Text, false) if frame.fin => on_text_message(session, frame.payload, cx),
+        (OpCode::Binary | OpCode::Text, false) => {
             let saved = rest.get_or_insert_default();
             saved.in_message = true;
+            saved.text = frame.opcode == OpCode::Text;
             saved.fragments.extend_from_slice(frame.payload);
             Flow::Continue
         }
@@ -372,6 +423,9 @@ fn on_data_frame<S: InWebSocket>(
             }
             saved.in_message = false;
             let message = std::mem::take(&mut saved.fragments);
+            if saved.text {
+                return on_text_message(session, &message, cx);
+            }
             session.on_message(&message, rest, cx)
         }
         (OpCode::Continuation, false) => {
@@ -381,6 +435,17 @@ fn on_data_frame<S: InWebSocket>(
         }
         _ => {
             let error = WsError { close_code: 1002, reason: "new message inside a fragmented one" };
+            ws_fault(session, error, cx)
+        }
+    }
+}
+
+/// A whole text message: UTF-8 (else closed 1007, RFC 6455 §8.1), to the session.
+fn on_text_message<S: InWebSocket>(session: &mut S, payload: &[u8], cx: &mut Context<'_>) -> Flow {
+    match std::str::from_utf8(payload) {
+        Ok(text) => session.on_text(text, cx),
+        Err(_) => {
+            let error = WsError { close_code: 1007, reason: "a text message that is not UTF-8" };
             ws_fault(session, error, cx)
         }
     }

@@ -566,16 +566,25 @@ fn keep_alive_pings_and_timeouts() {
     let mut phone = client(&mut world, 1, V5, "phone", None);
     assert_eq!(packets(V5, &phone.feed(&mut world, 80, &[0xC0, 0x00])), vec![Sent::PingResp]);
     assert_eq!(phone.session.deadline(&world.settings), 170);
-    assert_eq!(phone.session.handle_timeout(170, &world.settings), Flow::Continue);
-    let Flow::Kick(kick) = phone.session.handle_timeout(171, &world.settings) else { panic!() };
+    assert_eq!(
+        phone.session.handle_timeout(170, &world.settings, &mut BytesMut::new()),
+        Flow::Continue
+    );
+    let Flow::Kick(kick) = phone.session.handle_timeout(171, &world.settings, &mut BytesMut::new())
+    else {
+        panic!()
+    };
     assert_eq!(kick.reason, KickReason::HeartbeatTimeout);
     let mut out = BytesMut::new();
     phone.session.encode_kick(&kick, &mut out);
     assert_eq!(packets(V5, &out), vec![Sent::Disconnect { reason: 0x8D }]);
     // Before CONNECT, the handshake timeout applies (and a WebSocket one waits for CONNECT).
-    let opening = Session::Mqtt(super::MqttSession::awaiting_connect(7));
+    let mut opening = Session::Mqtt(super::MqttSession::awaiting_connect(7));
     assert_eq!(opening.deadline(&world.settings), 7 + HANDSHAKE_TIMEOUT);
-    assert_eq!(opening.handle_timeout(8 + HANDSHAKE_TIMEOUT, &world.settings), Flow::Abort);
+    assert_eq!(
+        opening.handle_timeout(8 + HANDSHAKE_TIMEOUT, &world.settings, &mut BytesMut::new()),
+        Flow::Abort
+    );
 }
 
 #[test]

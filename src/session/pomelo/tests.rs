@@ -111,20 +111,33 @@ fn deadlines_follow_the_lifecycle() {
     let world = &mut World::new();
     let mut conn = Conn::new(1);
     assert_eq!(conn.session.deadline(&world.settings), HANDSHAKE_TIMEOUT);
-    assert_eq!(conn.session.handle_timeout(HANDSHAKE_TIMEOUT, &world.settings), Flow::Continue);
-    assert_eq!(conn.session.handle_timeout(HANDSHAKE_TIMEOUT + 1, &world.settings), Flow::Abort);
+    assert_eq!(
+        conn.session.handle_timeout(HANDSHAKE_TIMEOUT, &world.settings, &mut BytesMut::new()),
+        Flow::Continue
+    );
+    assert_eq!(
+        conn.session.handle_timeout(HANDSHAKE_TIMEOUT + 1, &world.settings, &mut BytesMut::new()),
+        Flow::Abort
+    );
 
     // The handshake runs on the accept's clock; the ack starts the heartbeat's.
     conn.feed(world, 4, &pkg(PackageType::Handshake, HANDSHAKE));
     assert_eq!(conn.session.deadline(&world.settings), HANDSHAKE_TIMEOUT);
-    assert_eq!(conn.session.handle_timeout(HANDSHAKE_TIMEOUT + 1, &world.settings), Flow::Abort);
+    assert_eq!(
+        conn.session.handle_timeout(HANDSHAKE_TIMEOUT + 1, &world.settings, &mut BytesMut::new()),
+        Flow::Abort
+    );
     conn.feed(world, 5, &HANDSHAKE_ACK);
     assert_eq!(conn.session.deadline(&world.settings), 5 + HEARTBEAT_TIMEOUT);
     conn.feed(world, 30, &HEARTBEAT);
     let deadline = 30 + HEARTBEAT_TIMEOUT;
     assert_eq!(conn.session.deadline(&world.settings), deadline);
-    assert_eq!(conn.session.handle_timeout(deadline, &world.settings), Flow::Continue);
-    let kick = kick_of(conn.session.handle_timeout(deadline + 1, &world.settings));
+    assert_eq!(
+        conn.session.handle_timeout(deadline, &world.settings, &mut BytesMut::new()),
+        Flow::Continue
+    );
+    let kick =
+        kick_of(conn.session.handle_timeout(deadline + 1, &world.settings, &mut BytesMut::new()));
     assert_eq!(
         (kick.reason, kick.text.as_ref()),
         (KickReason::HeartbeatTimeout, "heartbeat timeout")
