@@ -11,13 +11,15 @@
 //! A frontend is a protocol clients speak on the client port. Every frontend provides:
 //!
 //! 1. **Recognition.** How its first bytes are told apart from every other frontend's, in
-//!    [`transport::decode`]'s opening step (an HTTP request line is a WebSocket upgrade, an MQTT
-//!    CONNECT is `0x10`, which no Pomelo package starts with, anything else is Pomelo) and, over
-//!    WebSocket, by the upgrade (its subprotocol: `mqtt`).
+//!    [`transport::decode`]'s opening step (an HTTP request at `socketio.path` is Socket.IO's,
+//!    any other HTTP request line a WebSocket upgrade, an MQTT CONNECT is `0x10`, which no Pomelo
+//!    package starts with, anything else is Pomelo) and, over WebSocket, by the upgrade (its
+//!    subprotocol: `mqtt`).
 //! 2. **A codec** under `protocol/`: bytes in, bytes out, no state beyond one unit.
 //! 3. **A session type**, one variant of [`Session`]: small enough to live inline in the
 //!    reactor's connection slot (an idle connection holds no buffer), with `handle_package`-style
-//!    inputs, `deadline` / `handle_timeout`, `encode_kick`, `leave` and the [`WireForm`] it
+//!    inputs, `deadline` / `handle_timeout` (which may write, a server ping, and go on),
+//!    `encode_kick`, `leave` and the [`WireForm`] it
 //!    receives pushes in. A session keeps its identity in the push service (the app it entered,
 //!    its presence key) and gives it back on `leave`. What it needs beyond its slot goes in the
 //!    core's [`PerCore`], only while it is needed.
