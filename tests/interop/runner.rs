@@ -28,6 +28,9 @@ pub fn require_node_modules() {
         "component-emitter",
         "playwright-core",
         "mqtt",
+        "socket.io-client-0.9",
+        "socket.io-client-2",
+        "socket.io-client-4",
     ] {
         let manifest = modules.join(package).join("package.json");
         assert!(
