@@ -159,7 +159,8 @@ impl SioSession {
             (State::Connecting, _) => settings.handshake_timeout_secs,
             (State::AwaitingPong, _) => sio.ping_timeout_secs,
             (State::Working, SioVersion::Eio3) => sio.ping_interval_secs + sio.ping_timeout_secs,
-            (State::Working, SioVersion::V09 | SioVersion::Eio4) => sio.ping_interval_secs,
+            // A deadline acts once `now` is past it: the ping goes out at `since + interval`.
+            (State::Working, SioVersion::V09 | SioVersion::Eio4) => sio.ping_interval_secs - 1,
         };
         self.since.saturating_add(wait)
     }

@@ -170,19 +170,20 @@ fn v09_heartbeats_come_from_the_server() {
     let world = &mut World::new();
     let mut phone = v09_client(world, 1);
     let settings = &world.settings;
-    assert_eq!(phone.session.deadline(settings), 2 + PING_INTERVAL);
+    // The ping goes out once `now` passes the deadline: at the interval's end.
+    assert_eq!(phone.session.deadline(settings), 1 + PING_INTERVAL);
     let mut out = BytesMut::new();
-    assert_eq!(phone.session.handle_timeout(2 + PING_INTERVAL, settings, &mut out), Flow::Continue);
+    assert_eq!(phone.session.handle_timeout(1 + PING_INTERVAL, settings, &mut out), Flow::Continue);
     assert!(out.is_empty(), "not yet");
-    assert_eq!(phone.session.handle_timeout(3 + PING_INTERVAL, settings, &mut out), Flow::Continue);
+    assert_eq!(phone.session.handle_timeout(2 + PING_INTERVAL, settings, &mut out), Flow::Continue);
     assert_eq!(texts(&out), ["2::"]);
-    assert_eq!(phone.session.deadline(settings), 3 + PING_INTERVAL + PING_TIMEOUT);
+    assert_eq!(phone.session.deadline(settings), 2 + PING_INTERVAL + PING_TIMEOUT);
     // The answer starts the interval again.
     assert!(phone.feed(world, 30, &text("2::")).is_empty());
-    assert_eq!(phone.session.deadline(&world.settings), 30 + PING_INTERVAL);
+    assert_eq!(phone.session.deadline(&world.settings), 29 + PING_INTERVAL);
     out.clear();
-    assert_eq!(phone.session.handle_timeout(56, &world.settings, &mut out), Flow::Continue);
-    let kick = phone.session.handle_timeout(57 + PING_TIMEOUT, &world.settings, &mut out);
+    assert_eq!(phone.session.handle_timeout(55, &world.settings, &mut out), Flow::Continue);
+    let kick = phone.session.handle_timeout(56 + PING_TIMEOUT, &world.settings, &mut out);
     assert_eq!(kick, Flow::Kick(Kick::new(KickReason::HeartbeatTimeout)));
 }
 
@@ -222,7 +223,7 @@ fn eio4_connect_requests_and_server_pings() {
     );
     assert_eq!(texts(&out), ["2"]);
     assert!(phone.feed(world, 30, &text("3")).is_empty());
-    assert_eq!(phone.session.deadline(&world.settings), 30 + PING_INTERVAL);
+    assert_eq!(phone.session.deadline(&world.settings), 29 + PING_INTERVAL);
     // A ping unanswered is a heartbeat timeout.
     out.clear();
     assert_eq!(phone.session.handle_timeout(56, &world.settings, &mut out), Flow::Continue);
