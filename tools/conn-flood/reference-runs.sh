@@ -3,8 +3,9 @@
 # work for both, each phase on a freshly started server. Results (one JSON line per run) go to
 # $OUT (default target/bench). Loopback only; every run is bounded by conn-flood's own limits.
 #
-#   tools/conn-flood/reference-runs.sh [memory|connect|broadcast|sustained|churn|websocket|mqtt ...]
-#   (mqtt is mqtt-memory mqtt-broadcast mqtt-sustained; each may be given alone)
+#   tools/conn-flood/reference-runs.sh [memory|connect|broadcast|sustained|churn|websocket|mqtt|socketio ...]
+#   (mqtt is mqtt-memory mqtt-broadcast mqtt-sustained, socketio is sio-memory sio-broadcast;
+#   each may be given alone)
 #
 # BACKEND=io_uring runs shaddock on its io_uring backend (default epoll); REDIS=no skips the
 # Redis runs.
@@ -14,6 +15,11 @@
 # written to $TMPDIR; never the system service). MQTT_VERSION=5 and QOS=1 change what the
 # subscribers speak (default 3.1.1, QoS 0; the names of the results then say so);
 # MOSQUITTO=no skips the mosquitto runs, SHADDOCK_RUNS=no the shaddock ones (and its build).
+#
+# `socketio` runs memory and broadcast as Pomelo's socket.io clients (`--proto socketio`,
+# SIO_VERSION=4 by default, or 3 or 0.9) and, beside each, the same run as Pomelo over WebSocket
+# (`--transport ws`). The server pings Socket.IO clients every 10 s (`[socketio]` below), as the
+# Pomelo memory runs heartbeat every 10 s.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 OUT=${OUT:-target/bench}
@@ -24,6 +30,11 @@ SHADDOCK_RUNS=${SHADDOCK_RUNS:-yes}
 MQTT_PORT=${MQTT_PORT:-1883}
 MQTT_VERSION=${MQTT_VERSION:-3.1.1}
 QOS=${QOS:-0}
+SIO_VERSION=${SIO_VERSION:-4}
+SIO_TAG=
+if [ "$SIO_VERSION" != 4 ]; then
+  SIO_TAG=-v$SIO_VERSION
+fi
 MQTT_TAG=
 if [ "$MQTT_VERSION" != 3.1.1 ] || [ "$QOS" != 0 ]; then
   MQTT_TAG=-v$MQTT_VERSION-q$QOS
@@ -48,6 +59,8 @@ listen = "127.0.0.1:3010"
 heartbeat_secs = 30
 [control]
 listen = "127.0.0.1:3080"
+[socketio]
+ping_interval_secs = 10
 [log]
 level = "warn"
 [[apps]]
@@ -141,6 +154,24 @@ mqtt_run() {
   esac
 }
 
+# sio_run sio-memory|sio-broadcast: Socket.IO clients, then Pomelo over WebSocket.
+sio_run() {
+  local sio=(--proto socketio --sio-version "$SIO_VERSION")
+  case $1 in
+    sio-memory)
+      run "memory-shaddock-sio$SIO_TAG" shaddock "${sio[@]}" -n 19000 --phases connect,idle \
+        --idle-secs 20
+      run memory-shaddock-ws shaddock --transport ws -n 19000 --phases connect,idle \
+        --idle-secs 20 --heartbeat-secs 10 ;;
+    sio-broadcast)
+      run "broadcast-shaddock-sio$SIO_TAG" shaddock "${sio[@]}" -n 19000 \
+        --phases connect,broadcast --pushes 20
+      run broadcast-shaddock-ws shaddock --transport ws -n 19000 --phases connect,broadcast \
+        --pushes 20 ;;
+    *) echo "unknown run: $1" >&2; exit 2 ;;
+  esac
+}
+
 for what in "${@:-memory connect broadcast sustained churn websocket mqtt}"; do
   for phase in $what; do
     case $phase in
@@ -170,6 +201,9 @@ for what in "${@:-memory connect broadcast sustained churn websocket mqtt}"; do
       mqtt)
         for part in mqtt-memory mqtt-broadcast mqtt-sustained; do mqtt_run "$part"; done ;;
       mqtt-*) mqtt_run "$phase" ;;
+      socketio)
+        for part in sio-memory sio-broadcast; do sio_run "$part"; done ;;
+      sio-*) sio_run "$phase" ;;
       *) echo "unknown run: $phase" >&2; exit 2 ;;
     esac
   done

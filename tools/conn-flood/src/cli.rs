@@ -8,7 +8,7 @@ use clap::{Parser, ValueEnum};
 
 use crate::conn::MqttOptions;
 use crate::report::{LoopSpec, Mode, PhaseKind};
-use crate::wire::mqtt;
+use crate::wire::{mqtt, socketio};
 
 /// The environment variable holding the demo app's secret (as the daemon reads it).
 const DEMO_SECRET_ENV: &str = "SHADDOCK_DEMO_SECRET";
@@ -37,6 +37,24 @@ pub enum Proto {
     Redis,
     /// MQTT: `SUBSCRIBE push/{apikey}` (shaddock's MQTT frontend, or a broker such as mosquitto).
     Mqtt,
+    /// Pomelo over Socket.IO on WebSocket (shaddock's sioconnector frontend).
+    #[value(name = "socketio", alias = "socket.io", alias = "sio")]
+    SocketIo,
+}
+
+/// The socket.io generation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SioVersion {
+    /// socket.io 0.9: `GET {path}/1/` for a sid, then `{path}/1/websocket/<sid>`; the server
+    /// sends heartbeats.
+    #[value(name = "0.9", alias = "09")]
+    V09,
+    /// Engine.IO 3 (socket.io 1.x-2.x): the client pings.
+    #[value(name = "3")]
+    V3,
+    /// Engine.IO 4 (socket.io 3.x-4.x): the server pings.
+    #[value(name = "4")]
+    V4,
 }
 
 /// The MQTT version.
@@ -104,6 +122,12 @@ pub struct Options {
     /// MQTT: who publishes.
     #[arg(long, value_enum, default_value_t = MqttPublisher::Mqtt)]
     pub mqtt_publisher: MqttPublisher,
+    /// Socket.IO: the generation the clients speak.
+    #[arg(long, value_enum, default_value_t = SioVersion::V4)]
+    pub sio_version: SioVersion,
+    /// Socket.IO: the path (socket.io's `path` option; no trailing `/`).
+    #[arg(long, default_value = "/socket.io")]
+    pub sio_path: String,
     /// Source addresses to spread connections over, from --source-base upward (each has its own
     /// ephemeral port range). 0 = let the kernel choose.
     #[arg(long, default_value_t = 8)]
@@ -129,7 +153,9 @@ pub struct Options {
     /// The longest the connect phase may take, seconds.
     #[arg(long, default_value_t = 60.0)]
     pub connect_secs: f64,
-    /// Heartbeat interval, seconds [default: what the server's handshake says; Redis: none].
+    /// Heartbeat interval, seconds [default: what the server's handshake says; Redis: none;
+    /// Socket.IO: EIO 3 pings at the open packet's pingInterval, EIO 4 and 0.9 only answer the
+    /// server's pings (with this set, 0.9 also sends `2::` on its own, EIO 4 nothing)].
     #[arg(long)]
     pub heartbeat_secs: Option<f64>,
     /// Phases to run, in this order; connect always runs first.
@@ -220,7 +246,7 @@ impl Options {
     pub fn target(&self) -> SocketAddr {
         self.target.unwrap_or_else(|| {
             let port = match self.proto() {
-                Proto::Pomelo => 3010,
+                Proto::Pomelo | Proto::SocketIo => 3010,
                 Proto::Redis => 6379,
                 Proto::Mqtt => 1883,
             };
@@ -237,6 +263,15 @@ impl Options {
             },
             qos: self.qos,
             keep_alive: self.mqtt_keepalive,
+        }
+    }
+
+    /// Socket.IO: the generation.
+    pub fn sio_version(&self) -> socketio::Version {
+        match self.sio_version {
+            SioVersion::V09 => socketio::Version::V09,
+            SioVersion::V3 => socketio::Version::Eio3,
+            SioVersion::V4 => socketio::Version::Eio4,
         }
     }
 
@@ -290,6 +325,11 @@ impl Options {
             "--redis contradicts --proto {:?}",
             self.proto
         );
+        ensure!(
+            self.sio_path.starts_with('/') && !self.sio_path.ends_with('/'),
+            "--sio-path starts with / and has no trailing / (got {:?})",
+            self.sio_path
+        );
         if self.sources > 0 {
             ensure!(
                 self.source_base.is_loopback()
@@ -321,6 +361,9 @@ impl Options {
         let mode = match self.proto() {
             Proto::Redis => Mode::Redis,
             Proto::Mqtt => Mode::Mqtt(self.mqtt_options()),
+            Proto::SocketIo => {
+                Mode::SocketIo { version: self.sio_version(), path: self.sio_path.clone() }
+            }
             Proto::Pomelo => {
                 let ws_percent = match self.transport {
                     Transport::Tcp => 0,
@@ -386,6 +429,27 @@ mod tests {
         );
         assert!(Options::try_parse_from(["conn-flood", "--qos", "2"]).is_err());
         assert!(parse(&["--redis", "--proto", "mqtt"]).check(None).is_err());
+    }
+
+    #[test]
+    fn socketio_options() {
+        let s = parse(&["--proto", "socketio"]);
+        assert_eq!(s.target(), "127.0.0.1:3010".parse().unwrap());
+        let mode = Mode::SocketIo { version: socketio::Version::Eio4, path: "/socket.io".into() };
+        assert_eq!(s.loop_spec().mode, mode);
+        s.check(None).unwrap();
+        for (flag, version) in [
+            ("0.9", socketio::Version::V09),
+            ("3", socketio::Version::Eio3),
+            ("4", socketio::Version::Eio4),
+        ] {
+            let s = parse(&["--proto", "socket.io", "--sio-version", flag, "--sio-path", "/io"]);
+            let mode = Mode::SocketIo { version, path: "/io".into() };
+            assert_eq!(s.loop_spec().mode, mode);
+        }
+        assert!(Options::try_parse_from(["conn-flood", "--sio-version", "2"]).is_err());
+        assert!(parse(&["--proto", "sio", "--sio-path", "/io/"]).check(None).is_err());
+        assert!(parse(&["--proto", "sio", "--sio-path", "io"]).check(None).is_err());
     }
 
     #[test]

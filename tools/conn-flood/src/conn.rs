@@ -6,6 +6,9 @@
 //! Pomelo/WS    Connecting ─► Upgrading ─► Handshaking ─► Entering ─► Entered
 //! Redis        Connecting ─► Entering (SUBSCRIBE sent) ─► Entered (confirmed)
 //! MQTT         Connecting ─► Handshaking (CONNECT sent) ─► Entering (SUBSCRIBE sent) ─► Entered
+//! Socket.IO    Connecting ─► Upgrading ─► Handshaking (101 in) ─► Entering ─► Entered
+//! sio 0.9      Connecting ─► Requesting (GET {path}/1/) ─► Redialing (sid in; the loop connects
+//!              again) ─► Connecting ─► Upgrading (…/1/websocket/<sid>) ─► Handshaking ─► …
 //!
 //! Handshaking: HANDSHAKE sent; on the answer (code 200) send HANDSHAKE_ACK + enter request id 1
 //! Entering:    on response id 1 with code 200 → Entered; any other code → Fault::Refused
@@ -15,13 +18,22 @@
 //! MQTT:        CONNACK code 0 → SUBSCRIBE `push/{apikey}` (packet id 1) at the run's QoS;
 //!              SUBACK id 1 granted (< 0x80) → Entered; PUBLISH → stamp → deliver, and at QoS 1
 //!              PUBACK its packet id; server DISCONNECT → Fault::Kicked; heartbeats are PINGREQ
+//!
+//! Socket.IO:   Handshaking: EIO 4 open → `40`; EIO 3 open → learn pingInterval (the client's
+//!              heartbeat); then the connect (`40..`, 0.9 `1::`) → enter id 1 as a `message`;
+//!              Entering/Entered as Pomelo's, the messages inside text frames (wire/socketio.rs);
+//!              server pings `2` → `3`, 0.9 `2::` → `2::`; an `onKick` message → Fault::Kicked,
+//!              socket.io's disconnect → Fault::Closed
 //! ```
 //!
 //! # Invariants
 //! - [`Conn::receive`] consumes only whole units (packages, frames, replies) and returns how many
 //!   bytes it used; the caller keeps the rest for the next read.
 //! - Past the handshake nothing allocates: pushes are decoded in place and their stamp parsed
-//!   from the borrowed body.
+//!   from the borrowed body (a Socket.IO push is known by its stamp, so only the messages that
+//!   are not pushes are unescaped and parsed).
+//! - A socket.io 0.9 sid lives in the connection from the handshake's answer until the
+//!   WebSocket's upgrade takes it; every other start begins with a fresh handshake.
 
 use bytes::BytesMut;
 use shaddock::protocol::pomelo::message::{self, MessageType};
@@ -31,6 +43,7 @@ use shaddock::protocol::pomelo::{handshake, kick};
 use crate::phase::{PhaseBook, Tally};
 use crate::wire::mqtt::{self, Packet as MqttPacket};
 use crate::wire::resp::{self, Item};
+use crate::wire::socketio::{self, PomeloMessage, Server as SioServer};
 use crate::wire::{pomelo, stamp, ws};
 
 /// The mask of every client WebSocket frame (RFC 6455 wants it unpredictable to defeat proxy
@@ -51,6 +64,9 @@ pub enum Protocol {
     Redis,
     /// MQTT `SUBSCRIBE push/{apikey}`.
     Mqtt(MqttOptions),
+    /// Pomelo's messages over Socket.IO on WebSocket (`Identity::ws_path` is the Socket.IO
+    /// path).
+    SocketIo(socketio::Version),
 }
 
 /// How MQTT subscribers connect.
@@ -71,9 +87,15 @@ pub enum Stage {
     Idle,
     /// TCP connect in progress.
     Connecting,
+    /// socket.io 0.9: the HTTP handshake (`GET {path}/1/`) sent.
+    Requesting,
+    /// socket.io 0.9: the handshake gave a sid; the loop closes this socket and connects again
+    /// for the WebSocket.
+    Redialing,
     /// WebSocket upgrade sent.
     Upgrading,
-    /// Pomelo handshake sent.
+    /// Pomelo handshake sent (MQTT: CONNECT sent; Socket.IO: the WebSocket is open, the
+    /// socket.io connect awaited).
     Handshaking,
     /// Enter (or SUBSCRIBE) sent.
     Entering,
@@ -154,12 +176,14 @@ pub struct Conn {
     pub stage: Stage,
     /// Its counters for the current phase.
     pub tally: Tally,
+    /// socket.io 0.9: the sid of the handshake, until the WebSocket upgrade takes it.
+    pub sid: Option<Box<str>>,
 }
 
 impl Conn {
     /// A connection not started yet.
     pub fn new(protocol: Protocol) -> Conn {
-        Conn { protocol, stage: Stage::Idle, tally: Tally::default() }
+        Conn { protocol, stage: Stage::Idle, tally: Tally::default(), sid: None }
     }
 
     /// The TCP connect completed: write the first message.
@@ -191,6 +215,18 @@ impl Conn {
                 mqtt::encode_connect(&connect, io.out);
                 self.stage = Stage::Handshaking;
             }
+            Protocol::SocketIo(version) => match (version, self.sid.take()) {
+                (socketio::Version::V09, None) => {
+                    socketio::encode_v09_handshake(id.host, id.ws_path, io.out);
+                    self.stage = Stage::Requesting;
+                }
+                (_, sid) => {
+                    let path =
+                        socketio::upgrade_path(version, id.ws_path, sid.as_deref().unwrap_or(""));
+                    ws::encode_upgrade(id.host, &path, io.out);
+                    self.stage = Stage::Upgrading;
+                }
+            },
         }
     }
 
@@ -203,6 +239,11 @@ impl Conn {
             }
             Protocol::Redis => out.extend_from_slice(REDIS_PING),
             Protocol::Mqtt(_) => out.extend_from_slice(&mqtt::PINGREQ),
+            Protocol::SocketIo(version) => {
+                if let Some(ping) = socketio::heartbeat(version) {
+                    ws::encode_client_frame(ws::OP_TEXT, ping, MASK, out);
+                }
+            }
         }
     }
 
@@ -227,7 +268,135 @@ impl Conn {
             Protocol::PomeloWs => self.receive_ws(input, id, io),
             Protocol::Redis => self.receive_redis(input, io),
             Protocol::Mqtt(opts) => self.receive_mqtt(opts, input, id, io),
+            Protocol::SocketIo(version) => self.receive_sio(version, input, id, io),
         }
+    }
+
+    fn receive_sio(
+        &mut self,
+        version: socketio::Version,
+        input: &[u8],
+        id: &Identity<'_>,
+        io: &mut Io<'_>,
+    ) -> Result<usize, Fault> {
+        let mut used = 0;
+        match self.stage {
+            Stage::Requesting => {
+                return match socketio::decode_v09_handshake(input) {
+                    Ok(Some((handshake, n))) => {
+                        self.sid = Some(handshake.sid.into());
+                        self.stage = Stage::Redialing;
+                        Ok(n)
+                    }
+                    Ok(None) => Ok(0),
+                    Err(fault) => Err(Fault::Refused(format!("socket.io 0.9 {fault}"))),
+                };
+            }
+            // The loop closes this socket before it reads again.
+            Stage::Redialing => return Ok(0),
+            Stage::Upgrading => {
+                match ws::decode_upgrade_answer(input) {
+                    Ok(Some(n)) => used = n,
+                    Ok(None) => return Ok(0),
+                    Err(fault) => {
+                        return Err(Fault::Refused(format!("websocket upgrade: {fault:?}")));
+                    }
+                }
+                self.stage = Stage::Handshaking;
+            }
+            _ => {}
+        }
+        while let Some((frame, n)) = ws::decode_server_frame(&input[used..], io.max_package)
+            .map_err(|e| Fault::Protocol(format!("websocket: {e:?}")))?
+        {
+            match (frame.opcode, frame.fin) {
+                (ws::OP_TEXT, true) => self.on_sio_text(version, frame.payload, id, io)?,
+                (ws::OP_PING, _) => {
+                    ws::encode_client_frame(ws::OP_PONG, frame.payload, MASK, io.out);
+                }
+                (ws::OP_PONG, _) => {}
+                (ws::OP_CLOSE, _) => return Err(Fault::Closed),
+                (opcode, fin) => {
+                    return Err(Fault::Protocol(format!(
+                        "websocket frame opcode {opcode} fin {fin}"
+                    )));
+                }
+            }
+            used += n;
+        }
+        Ok(used)
+    }
+
+    /// One Socket.IO text frame.
+    fn on_sio_text(
+        &mut self,
+        version: socketio::Version,
+        payload: &[u8],
+        id: &Identity<'_>,
+        io: &mut Io<'_>,
+    ) -> Result<(), Fault> {
+        let packet = socketio::decode_server(version, payload)
+            .map_err(|e| Fault::Protocol(format!("socket.io: {e}")))?;
+        match packet {
+            SioServer::Message(message) => {
+                if let Some((seq, send_ns)) = stamp::find(message.raw()) {
+                    io.book.deliver(&mut self.tally, seq, send_ns, io.now_ns);
+                    return Ok(());
+                }
+                let text =
+                    message.text().map_err(|e| Fault::Protocol(format!("socket.io: {e}")))?;
+                match socketio::classify(&text) {
+                    PomeloMessage::Response { id: 1, code } if self.stage == Stage::Entering => {
+                        if code != Some(200) {
+                            return Err(Fault::Refused(format!("enter: {text}")));
+                        }
+                        self.stage = Stage::Entered;
+                    }
+                    PomeloMessage::Kick(reason) => return Err(Fault::Kicked(reason)),
+                    PomeloMessage::Response { .. } | PomeloMessage::Push | PomeloMessage::Other => {
+                    }
+                }
+            }
+            SioServer::Ping("") => {
+                ws::encode_client_frame(ws::OP_TEXT, socketio::pong(version), MASK, io.out);
+            }
+            SioServer::Ping(data) => {
+                let mut pong = BytesMut::new();
+                socketio::encode_pong(version, data, &mut pong);
+                ws::encode_client_frame(ws::OP_TEXT, &pong, MASK, io.out);
+            }
+            SioServer::Open { ping_interval_ms } if self.stage == Stage::Handshaking => {
+                match version {
+                    socketio::Version::Eio4 => {
+                        ws::encode_client_frame(ws::OP_TEXT, socketio::EIO4_CONNECT, MASK, io.out);
+                    }
+                    socketio::Version::Eio3 if io.learned.heartbeat_secs.is_none() => {
+                        // The client pings every pingInterval.
+                        io.learned.heartbeat_secs = ping_interval_ms
+                            .map(|ms| u32::try_from(ms / 1000).unwrap_or(u32::MAX).max(1));
+                    }
+                    _ => {}
+                }
+            }
+            SioServer::Open { .. } => {
+                return Err(Fault::Protocol("socket.io: an unexpected open packet".into()));
+            }
+            SioServer::Connected if self.stage == Stage::Handshaking => {
+                let client_id = format!("{}{}", id.client_prefix, id.client_index);
+                let body = pomelo::enter_client_body(id.apikey, &client_id);
+                let mut request = BytesMut::new();
+                socketio::encode_request(version, 1, pomelo::ENTER, &body, &mut request)
+                    .map_err(|e| Fault::Protocol(e.to_string()))?;
+                ws::encode_client_frame(ws::OP_TEXT, &request, MASK, io.out);
+                self.stage = Stage::Entering;
+            }
+            SioServer::Error(data) => {
+                return Err(Fault::Refused(format!("socket.io error {data}")));
+            }
+            SioServer::Disconnect => return Err(Fault::Closed),
+            SioServer::Connected | SioServer::Pong | SioServer::Other => {}
+        }
+        Ok(())
     }
 
     fn receive_mqtt(

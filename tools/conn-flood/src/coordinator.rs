@@ -83,7 +83,7 @@ impl Run<'_> {
         let mqtt = opts.mqtt_options();
         let mut summary = Summary {
             server: match opts.proto() {
-                Proto::Pomelo => "shaddock",
+                Proto::Pomelo | Proto::SocketIo => "shaddock",
                 Proto::Redis => "redis",
                 Proto::Mqtt => "mqtt",
             }
@@ -93,6 +93,7 @@ impl Run<'_> {
             transport: match (opts.proto(), opts.transport) {
                 (Proto::Redis, _) => "redis".into(),
                 (Proto::Mqtt, _) => format!("mqtt {} qos {}", mqtt.version.name(), mqtt.qos),
+                (Proto::SocketIo, _) => format!("socket.io {} ws", opts.sio_version().name()),
                 (Proto::Pomelo, Transport::Tcp) => "tcp".into(),
                 (Proto::Pomelo, Transport::Ws) => "ws".into(),
                 (Proto::Pomelo, Transport::Mix) => format!("mix:{}% ws", opts.ws_percent),
@@ -241,7 +242,9 @@ impl Run<'_> {
         if self.publisher.is_none() {
             let opts = self.opts;
             let dialect = match (opts.proto(), opts.mqtt_publisher) {
-                (Proto::Pomelo, _) | (Proto::Mqtt, MqttPublisher::Pomelo) => Dialect::Pomelo,
+                (Proto::Pomelo | Proto::SocketIo, _) | (Proto::Mqtt, MqttPublisher::Pomelo) => {
+                    Dialect::Pomelo
+                }
                 (Proto::Redis, _) => Dialect::Redis,
                 (Proto::Mqtt, MqttPublisher::Mqtt) => Dialect::Mqtt(opts.mqtt_options().version),
             };

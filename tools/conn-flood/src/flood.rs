@@ -113,6 +113,7 @@ impl Flood {
                 let protocol = match &spec.mode {
                     Mode::Redis => Protocol::Redis,
                     Mode::Mqtt(opts) => Protocol::Mqtt(*opts),
+                    Mode::SocketIo { version, .. } => Protocol::SocketIo(*version),
                     Mode::Pomelo { ws_percent, .. } if index % 100 < u64::from(*ws_percent) => {
                         Protocol::PomeloWs
                     }
@@ -123,6 +124,7 @@ impl Flood {
             .collect();
         let ws_path = match &spec.mode {
             Mode::Pomelo { ws_path, .. } => ws_path.clone(),
+            Mode::SocketIo { path, .. } => path.clone(),
             Mode::Redis | Mode::Mqtt(_) => String::new(),
         };
         let now = now_ns();
@@ -430,6 +432,11 @@ impl Flood {
                     break;
                 }
             }
+            if slot.conn.stage == Stage::Redialing {
+                // The rest of this socket (the server closes it) is of no use.
+                have = 0;
+                break;
+            }
             if n < room {
                 break;
             }
@@ -442,6 +449,7 @@ impl Flood {
             self.on_entered(at);
         }
         match outcome {
+            Outcome::Open if now == Stage::Redialing => self.redial(at),
             Outcome::Open => {}
             Outcome::Eof => self.fail(at, "closed by server".into()),
             Outcome::Fault(reason) => self.fail(at, reason),
@@ -484,6 +492,24 @@ impl Flood {
         }
         self.book.leave(&mut slot.conn.tally);
         slot.close(self.poll.registry());
+    }
+
+    /// Slot `at` finished socket.io 0.9's HTTP handshake: the same attempt goes on over a new
+    /// socket, for the WebSocket (the connect time and the attempt count carry over).
+    fn redial(&mut self, at: usize) {
+        let sources = &self.spec.sources;
+        let slot = &mut self.slots[at];
+        let source = sources[(slot.index % sources.len() as u64) as usize];
+        let (started_ns, attempts) = (slot.started_ns, slot.attempts);
+        slot.close(self.poll.registry());
+        let opened = slot.open(at, source, self.spec.target, self.poll.registry(), now_ns());
+        slot.started_ns = started_ns;
+        slot.attempts = attempts;
+        if let Err(e) = opened {
+            // Still counted as connecting, though the stage says otherwise now.
+            self.counters.connecting -= 1;
+            self.fail(at, format!("connect: {e}"));
+        }
     }
 
     /// Slot `at` failed for `reason`: retry it, or give up on it.

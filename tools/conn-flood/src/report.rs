@@ -185,6 +185,13 @@ pub enum Mode {
     Redis,
     /// MQTT `SUBSCRIBE` to `push/{apikey}`, the apikey as user name.
     Mqtt(crate::conn::MqttOptions),
+    /// Pomelo's messages over Socket.IO on WebSocket.
+    SocketIo {
+        /// The socket.io generation.
+        version: crate::wire::socketio::Version,
+        /// The Socket.IO path (`/socket.io`).
+        path: String,
+    },
 }
 
 /// Everything one event loop needs to know, the same for every loop but `loop_id`.

@@ -18,7 +18,8 @@ pub struct Summary {
     pub target: String,
     /// Connections asked for.
     pub conns: u64,
-    /// `tcp`, `ws`, `mix:<ws percent>` or `redis`.
+    /// `tcp`, `ws`, `mix:<ws percent>`, `redis`, `mqtt <version> qos <qos>` or
+    /// `socket.io <generation> ws`.
     pub transport: String,
     /// Worker processes.
     pub procs: usize,

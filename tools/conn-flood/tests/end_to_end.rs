@@ -13,6 +13,11 @@ const SECRET: &str = "test-secret-123";
 /// Two reactors, ports picked by the kernel, no drain, one app. Written as TOML so that new
 /// configuration fields with defaults need no change here.
 fn server() -> Server {
+    server_with("")
+}
+
+/// [`server`] with more sections (`extra` is TOML after the `[control]` section).
+fn server_with(extra: &str) -> Server {
     let config = Config::from_toml_str(&format!(
         r#"
         reactors = 2
@@ -22,6 +27,7 @@ fn server() -> Server {
         drain_secs = 0
         [control]
         listen = "127.0.0.1:0"
+        {extra}
         [[apps]]
         apikey = "demo"
         secret = "{SECRET}"
@@ -204,6 +210,84 @@ fn mqtt_subscribers_over_both_versions_and_qos() {
             assert_eq!((o.recipients, o.lost), (100, 0), "{what}: {step:?}");
             assert_eq!(o.deliveries, o.sent * o.recipients, "{what}: {step:?}");
         }
+    }
+    server.shutdown().unwrap();
+}
+
+#[test]
+fn socket_io_clients_of_every_generation() {
+    // The server pings a second after the last answer and kicks a second after an unanswered
+    // ping; its timers run on whole seconds, one late: a connection that did not answer would
+    // be kicked at most 4 s after entering, within the idle phase.
+    let server = server_with(
+        r#"
+        [socketio]
+        ping_interval_secs = 1
+        ping_timeout_secs = 1
+        "#,
+    );
+    let target = server.client_addr().to_string();
+    for version in ["4", "3", "0.9"] {
+        let opts = options(&[
+            "--proto",
+            "socketio",
+            "--sio-version",
+            version,
+            "--target",
+            &target,
+            "--app",
+            &format!("demo={SECRET}"),
+            "-n",
+            "100",
+            "--phases",
+            "connect,idle,broadcast,sustained,churn",
+            "--idle-secs",
+            "4.5",
+            "--pushes",
+            "3",
+            "--push-gap-ms",
+            "0",
+            "--rate-start",
+            "20",
+            "--rate-steps",
+            "1",
+            "--step-secs",
+            "0.3",
+            "--churn-rate",
+            "50",
+            "--churn-secs",
+            "0.5",
+            "--churn-push-rate",
+            "10",
+            "--settle-ms",
+            "10000",
+            "--max-secs",
+            "60",
+            "--quiet",
+        ]);
+        let what = format!("socket.io {version}");
+        let s = conn_flood::run(&opts, None).unwrap_or_else(|e| panic!("{what}: {e:#}"));
+        assert_eq!(s.server, "shaddock");
+        let connect = s.connect.as_ref().unwrap();
+        assert_eq!((connect.entered, connect.failed), (100, 0), "{what}: {:?}", connect.errors);
+        let idle = s.idle.as_ref().unwrap();
+        assert_eq!((idle.held, idle.dropped), (100, 0), "{what}: pings answered");
+        let b = s.broadcast.as_ref().unwrap();
+        assert!(b.refusals.is_empty(), "{what}: {:?}", b.refusals);
+        assert_eq!(b.recipients, Some(100.0), "{what}");
+        assert_eq!(
+            (b.stayed_up, b.deliveries, b.lost, b.complete_pushes),
+            (100, 300, 0, 3),
+            "{what}"
+        );
+        for step in &s.sustained.as_ref().unwrap().steps {
+            let o = &step.outcome;
+            assert_eq!((o.recipients, o.lost), (100, 0), "{what}: {step:?}");
+            assert_eq!(o.deliveries, o.sent * o.recipients, "{what}: {step:?}");
+        }
+        let churn = s.churn.as_ref().unwrap();
+        assert!(churn.churned > 0, "{what}: {churn:?}");
+        assert_eq!((churn.reconnect_failures, churn.lost), (0, 0), "{what}: {churn:?}");
     }
     server.shutdown().unwrap();
 }

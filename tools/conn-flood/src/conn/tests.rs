@@ -55,6 +55,7 @@ fn frame(payload: &[u8]) -> Vec<u8> {
 
 /// A loop's worth of state for driving one connection.
 struct Harness {
+    id: Identity<'static>,
     book: PhaseBook,
     learned: Learned,
     out: BytesMut,
@@ -65,6 +66,7 @@ struct Harness {
 impl Harness {
     fn new() -> Harness {
         Harness {
+            id: ID,
             book: PhaseBook::default(),
             learned: Learned::default(),
             out: BytesMut::new(),
@@ -81,7 +83,7 @@ impl Harness {
             learned: &mut self.learned,
             max_package: 1 << 16,
         };
-        conn.start(&ID, &mut io);
+        conn.start(&self.id, &mut io);
         self.out.split().to_vec()
     }
 
@@ -97,7 +99,7 @@ impl Harness {
                 learned: &mut self.learned,
                 max_package: 1 << 16,
             };
-            let used = conn.receive(&self.pending, &ID, &mut io)?;
+            let used = conn.receive(&self.pending, &self.id, &mut io)?;
             self.pending.drain(..used);
         }
         Ok(self.out.split().to_vec())
@@ -396,4 +398,268 @@ fn mqtt_refusals_are_faults() {
     let mut h = Harness::new();
     h.start(&mut conn);
     assert!(matches!(h.feed(&mut conn, &[0x30, 0xff, 0xff, 0x7f], 4), Err(Fault::Protocol(_))));
+}
+
+/// The identity of a Socket.IO client: the Socket.IO path in `ws_path`.
+const SIO_ID: Identity<'static> = Identity { ws_path: "/socket.io", ..ID };
+
+/// The 101 a WebSocket upgrade gets.
+const SWITCHING: &[u8] = b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\
+                           Connection: Upgrade\r\nSec-WebSocket-Accept: x\r\n\r\n";
+
+/// The server's text frames around each of `texts` (shaddock's own frame encoder).
+fn texts(texts: &[&[u8]]) -> Vec<u8> {
+    use shaddock::protocol::websocket::frame::{OpCode, encode_frame};
+    let mut out = BytesMut::new();
+    for text in texts {
+        encode_frame(OpCode::Text, text, &mut out);
+    }
+    out.to_vec()
+}
+
+/// The payloads of the masked client text frames in `bytes`, as strings.
+fn client_texts(bytes: &[u8]) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut at = 0;
+    while at < bytes.len() {
+        assert_eq!(bytes[at], 0x81, "FIN + text");
+        assert!(bytes[at + 1] & 0x80 != 0, "masked");
+        let (len, header) = match bytes[at + 1] & 0x7f {
+            126 => (u16::from_be_bytes([bytes[at + 2], bytes[at + 3]]) as usize, 4),
+            n => (n as usize, 2),
+        };
+        let mask = &bytes[at + header..at + header + 4];
+        let body = &bytes[at + header + 4..at + header + 4 + len];
+        let plain: Vec<u8> = body.iter().zip(mask.iter().cycle()).map(|(b, m)| b ^ m).collect();
+        out.push(String::from_utf8(plain).unwrap());
+        at += header + 4 + len;
+    }
+    out
+}
+
+/// A Pomelo message as shaddock's session sends it to `version`, before framing.
+fn sio_message(version: socketio::Version, message: &str) -> Vec<u8> {
+    use shaddock::protocol::socketio::packet;
+    use shaddock::protocol::socketio::v09::{self, V09Type};
+    let mut out = BytesMut::new();
+    match version {
+        socketio::Version::V09 => v09::encode(V09Type::Message, "", message, &mut out),
+        _ => packet::encode_message_event(message, &mut out),
+    }
+    out.to_vec()
+}
+
+/// A push of stamp `seq` as shaddock's session sends it to `version`.
+fn sio_push(version: socketio::Version, seq: u64) -> Vec<u8> {
+    let mut msg = BytesMut::new();
+    stamp::encode(seq, 0, 100, &mut msg);
+    let mut push = String::new();
+    let body = format!(r#"{{"msg":"{}"}}"#, std::str::from_utf8(&msg).unwrap());
+    shaddock::protocol::socketio::pomelo::encode_push("onMsg", &body, &mut push);
+    sio_message(version, &push)
+}
+
+/// The Pomelo request inside a client's `message` text.
+fn sio_request(version: socketio::Version, text: &str) -> (u32, String, String) {
+    use shaddock::protocol::socketio::{engineio, packet, pomelo as sio_pomelo, v09};
+    let message = match version {
+        socketio::Version::V09 => v09::decode(text).unwrap().data.to_string(),
+        _ => {
+            let eio = engineio::decode_packet(text).unwrap();
+            packet::event_message(&packet::decode(eio.data).unwrap()).unwrap().unwrap()
+        }
+    };
+    let request = sio_pomelo::decode_request(&message).unwrap();
+    (request.id, request.route.to_string(), request.body.to_string())
+}
+
+/// After the socket.io connect: the enter went out; the answer, three pushes (one stale) and a
+/// server ping come in; a kick ends it. The server's bytes are cut in `piece`s.
+fn sio_after_connect(
+    h: &mut Harness,
+    conn: &mut Conn,
+    version: socketio::Version,
+    sent: &[u8],
+    piece: usize,
+) {
+    assert_eq!(conn.stage, Stage::Entering);
+    let sent = client_texts(sent);
+    assert_eq!(sent.len(), 1, "{sent:?}");
+    let (id, route, body) = sio_request(version, &sent[0]);
+    assert_eq!((id, route.as_str()), (1, pomelo::ENTER));
+    let body: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(body, serde_json::json!({"role": "client", "apikey": "demo", "clientId": "c7"}));
+
+    h.book.begin(5, 4, std::iter::once((&mut conn.tally, true)));
+    let answer = sio_message(version, r#"{"id":1,"body":{"code":200,"msg":"add ok"}}"#);
+    let onadd = sio_message(version, r#"{"route":"onAdd","body":{"clientId":"x"}}"#);
+    let ping: &[u8] = if version == socketio::Version::V09 { b"2::" } else { b"2" };
+    let server = texts(&[
+        &answer,
+        &sio_push(version, 5),
+        &onadd,
+        &sio_push(version, 4), // stale
+        ping,
+        &sio_push(version, 6),
+    ]);
+    let sent = h.feed(conn, &server, piece).unwrap();
+    assert_eq!(conn.stage, Stage::Entered);
+    let stats = h.book.stats(std::iter::once(&conn.tally));
+    assert_eq!((stats.deliveries, stats.stale), (2, 1));
+    assert!(h.pending.is_empty());
+    let pong = if version == socketio::Version::V09 { "2::" } else { "3" };
+    assert_eq!(client_texts(&sent), [pong]);
+
+    let kick = sio_message(version, r#"{"route":"onKick","reason":"slow"}"#);
+    assert_eq!(h.feed(conn, &texts(&[&kick]), piece), Err(Fault::Kicked("slow".into())));
+}
+
+/// An Engine.IO 3 or 4 client from the upgrade to a kick.
+fn eio_conversation(version: socketio::Version, piece: usize) {
+    let mut h = Harness::new();
+    h.id = SIO_ID;
+    let mut conn = Conn::new(Protocol::SocketIo(version));
+    let upgrade = h.start(&mut conn);
+    let eio = if version == socketio::Version::Eio4 { 4 } else { 3 };
+    let line = format!("GET /socket.io/?EIO={eio}&transport=websocket HTTP/1.1\r\n");
+    assert!(upgrade.starts_with(line.as_bytes()), "{}", String::from_utf8_lossy(&upgrade));
+    assert_eq!(conn.stage, Stage::Upgrading);
+
+    let open: &[u8] =
+        br#"0{"sid":"s1","upgrades":[],"pingInterval":25000,"pingTimeout":20000,"maxPayload":65536}"#;
+    let mut server = SWITCHING.to_vec();
+    server.extend_from_slice(&texts(&[open]));
+    let sent = h.feed(&mut conn, &server, piece).unwrap();
+    assert_eq!(conn.stage, Stage::Handshaking);
+    let sent = if version == socketio::Version::Eio4 {
+        assert_eq!(client_texts(&sent), ["40"], "EIO 4 connects to /");
+        assert_eq!(h.learned.heartbeat_secs, None, "the server pings");
+        h.feed(&mut conn, &texts(&[br#"40{"sid":"s2"}"#]), piece).unwrap()
+    } else {
+        assert!(sent.is_empty());
+        assert_eq!(h.learned.heartbeat_secs, Some(25), "the client pings every pingInterval");
+        h.feed(&mut conn, &texts(&[b"40"]), piece).unwrap()
+    };
+    sio_after_connect(&mut h, &mut conn, version, &sent, piece);
+
+    let mut hb = BytesMut::new();
+    conn.heartbeat(&mut hb);
+    if version == socketio::Version::Eio3 {
+        assert_eq!(client_texts(&hb), ["2"]);
+    } else {
+        assert!(hb.is_empty(), "an EIO 4 client never pings");
+    }
+}
+
+#[test]
+fn engine_io_at_every_split() {
+    for version in [socketio::Version::Eio3, socketio::Version::Eio4] {
+        for piece in [1, 2, 3, 7, 64, 1 << 20] {
+            eio_conversation(version, piece);
+        }
+    }
+}
+
+/// A socket.io 0.9 client: the HTTP handshake on one connection, the WebSocket on the next.
+fn v09_conversation(piece: usize) {
+    let version = socketio::Version::V09;
+    let mut h = Harness::new();
+    h.id = SIO_ID;
+    let mut conn = Conn::new(Protocol::SocketIo(version));
+    let request = h.start(&mut conn);
+    assert!(request.starts_with(b"GET /socket.io/1/ HTTP/1.1\r\nHost: 127.0.0.1:3010\r\n"));
+    assert_eq!(conn.stage, Stage::Requesting);
+    let body = "c2lk_1-x:45:60:websocket";
+    let answer = format!(
+        "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: {}\r\n\
+         Connection: close\r\n\r\n{body}",
+        body.len()
+    );
+    assert!(h.feed(&mut conn, answer.as_bytes(), piece).unwrap().is_empty());
+    assert_eq!(conn.stage, Stage::Redialing);
+    assert_eq!(conn.sid.as_deref(), Some("c2lk_1-x"));
+    assert!(h.pending.is_empty());
+
+    // The loop connects again: the upgrade shows the sid back, and takes it.
+    conn.stage = Stage::Connecting;
+    let upgrade = h.start(&mut conn);
+    assert!(upgrade.starts_with(b"GET /socket.io/1/websocket/c2lk_1-x HTTP/1.1\r\n"));
+    assert_eq!((conn.stage, conn.sid.as_deref()), (Stage::Upgrading, None));
+    let mut server = SWITCHING.to_vec();
+    server.extend_from_slice(&texts(&[b"1::"]));
+    let sent = h.feed(&mut conn, &server, piece).unwrap();
+    sio_after_connect(&mut h, &mut conn, version, &sent, piece);
+
+    let mut hb = BytesMut::new();
+    conn.heartbeat(&mut hb);
+    assert_eq!(client_texts(&hb), ["2::"]);
+    // The next start (a churn, a retry) handshakes again.
+    assert_eq!(h.start(&mut conn)[..18], b"GET /socket.io/1/ "[..]);
+}
+
+#[test]
+fn socket_io_09_at_every_split() {
+    for piece in [1, 2, 3, 7, 64, 1 << 20] {
+        v09_conversation(piece);
+    }
+}
+
+#[test]
+fn socket_io_refusals_are_faults() {
+    let opened = |version, connect: bool| {
+        let mut h = Harness::new();
+        h.id = SIO_ID;
+        let mut conn = Conn::new(Protocol::SocketIo(version));
+        h.start(&mut conn);
+        let mut server = SWITCHING.to_vec();
+        server.extend_from_slice(&texts(&[br#"0{"sid":"s","pingInterval":1000}"#]));
+        if connect {
+            server.extend_from_slice(&texts(&[b"40"]));
+        }
+        h.feed(&mut conn, &server, 1 << 20).unwrap();
+        (h, conn)
+    };
+    let entering = |version| opened(version, true);
+    // An enter refused.
+    let (mut h, mut conn) = entering(socketio::Version::Eio3);
+    assert_eq!(conn.stage, Stage::Entering);
+    let refusal =
+        sio_message(socketio::Version::Eio3, r#"{"id":1,"body":{"code":500,"msg":"no"}}"#);
+    let err = h.feed(&mut conn, &texts(&[&refusal]), 1).unwrap_err();
+    assert!(matches!(&err, Fault::Refused(what) if what.contains("500")), "{err:?}");
+    // CONNECT_ERROR, socket.io's disconnect, a WebSocket close, a binary frame, a second open.
+    let (mut h, mut conn) = opened(socketio::Version::Eio4, false);
+    assert_eq!(conn.stage, Stage::Handshaking);
+    let err = h.feed(&mut conn, &texts(&[br#"44{"message":"no"}"#]), 1).unwrap_err();
+    assert!(matches!(err, Fault::Refused(_)), "{err:?}");
+    let (mut h, mut conn) = entering(socketio::Version::Eio3);
+    assert_eq!(h.feed(&mut conn, &texts(&[b"41"]), 1), Err(Fault::Closed));
+    let (mut h, mut conn) = entering(socketio::Version::Eio3);
+    assert_eq!(h.feed(&mut conn, &[0x88, 0x00], 1), Err(Fault::Closed));
+    let (mut h, mut conn) = entering(socketio::Version::Eio3);
+    assert!(matches!(h.feed(&mut conn, &frame(b"4"), 1), Err(Fault::Protocol(_))));
+    let (mut h, mut conn) = entering(socketio::Version::Eio3);
+    let again = texts(&[br#"0{"sid":"s"}"#]);
+    assert!(matches!(h.feed(&mut conn, &again, 1), Err(Fault::Protocol(_))));
+    // An upgrade refused with Engine.IO's 400.
+    let mut h = Harness::new();
+    let mut conn = Conn::new(Protocol::SocketIo(socketio::Version::Eio4));
+    h.start(&mut conn);
+    let answer = b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n";
+    assert!(matches!(h.feed(&mut conn, answer, 1), Err(Fault::Refused(_))));
+    // socket.io 0.9: a handshake refused, and a sid the server does not know.
+    let mut h = Harness::new();
+    let mut conn = Conn::new(Protocol::SocketIo(socketio::Version::V09));
+    h.start(&mut conn);
+    let answer = b"HTTP/1.1 403 Forbidden\r\nContent-Length: 19\r\n\r\norigin not allowed\n";
+    let err = h.feed(&mut conn, answer, 1).unwrap_err();
+    assert_eq!(err, Fault::Refused("socket.io 0.9 handshake answered 403".into()));
+    let mut h = Harness::new();
+    let mut conn = Conn::new(Protocol::SocketIo(socketio::Version::V09));
+    conn.sid = Some("stale".into());
+    h.start(&mut conn);
+    let mut server = SWITCHING.to_vec();
+    server.extend_from_slice(&texts(&[b"7:::1+0"]));
+    let err = h.feed(&mut conn, &server, 1).unwrap_err();
+    assert_eq!(err, Fault::Refused("socket.io error 1+0".into()));
 }

@@ -6,10 +6,13 @@
 //! - [`resp`]: Redis RESP2 for `SUBSCRIBE` / `PUBLISH` / `PING`;
 //! - [`mqtt`]: MQTT 3.1.1 / 5.0 CONNECT, SUBSCRIBE, PUBLISH, PUBACK, PINGREQ out and the
 //!   server's packets in;
+//! - [`socketio`]: Socket.IO over WebSocket (Engine.IO 4 and 3, socket.io 0.9): upgrade paths,
+//!   0.9's HTTP handshake, Pomelo requests inside `message` events out, the server's packets in;
 //! - [`stamp`]: the sequence number and send time carried inside every pushed message.
 
 pub mod mqtt;
 pub mod pomelo;
 pub mod resp;
+pub mod socketio;
 pub mod stamp;
 pub mod ws;
