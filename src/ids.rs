@@ -64,6 +64,9 @@ pub enum Transport {
     Tcp,
     /// Inside binary WebSocket messages.
     WebSocket,
+    /// Inside HTTP long-polling responses (Socket.IO): the session has no socket of its own,
+    /// each poll is answered on whichever connection carried it.
+    Polling,
 }
 
 /// The protocol a client speaks on the client port (see `session`'s frontend contract).
@@ -77,8 +80,10 @@ pub enum Frontend {
     Mqtt5,
     /// Pomelo's messages over socket.io 0.9 (Pomelo 0.x's sioconnector).
     SocketIo09,
-    /// Pomelo's messages over socket.io 1.x–4.x: Engine.IO 3 and 4 frame a push alike.
-    EngineIo,
+    /// Pomelo's messages over socket.io 1.x–2.x (Engine.IO 3).
+    EngineIo3,
+    /// Pomelo's messages over socket.io 3.x–4.x (Engine.IO 4).
+    EngineIo4,
 }
 
 /// A frontend over a transport: the shape of a connection's bytes, and so the form a push takes
@@ -102,10 +107,18 @@ pub enum WireForm {
     /// Engine.IO message packets holding a socket.io `message` event (`42["message",...]`),
     /// each in a text WebSocket message: the same bytes for Engine.IO 3 and 4.
     EngineIoWebSocket,
+    /// socket.io 0.9 message packets in a polling response, each framed
+    /// (`\u{fffd}<length>\u{fffd}3:::...`).
+    SocketIo09Polling,
+    /// Engine.IO 3 message packets in a polling response, each behind its length (`<n>:42[...]`).
+    EngineIo3Polling,
+    /// Engine.IO 4 message packets in a polling response, each behind a record separator
+    /// (`\x1e42[...]`; a response drops the separator in front of its first packet).
+    EngineIo4Polling,
 }
 
 impl WireForm {
-    pub const ALL: [WireForm; 8] = [
+    pub const ALL: [WireForm; 11] = [
         WireForm::PomeloTcp,
         WireForm::PomeloWebSocket,
         WireForm::Mqtt311Tcp,
@@ -114,22 +127,29 @@ impl WireForm {
         WireForm::Mqtt5WebSocket,
         WireForm::SocketIo09WebSocket,
         WireForm::EngineIoWebSocket,
+        WireForm::SocketIo09Polling,
+        WireForm::EngineIo3Polling,
+        WireForm::EngineIo4Polling,
     ];
     pub const COUNT: usize = WireForm::ALL.len();
 
     /// The form of `frontend` over `transport`. Socket.IO has no form of its own on raw TCP
     /// (its packets always travel inside WebSocket messages or HTTP bodies): asked for one, it
-    /// gets its WebSocket form.
+    /// gets its WebSocket form; Pomelo and MQTT have none over polling: asked for one, they get
+    /// their TCP form.
     pub fn new(frontend: Frontend, transport: Transport) -> WireForm {
         match (frontend, transport) {
+            (Frontend::SocketIo09, Transport::Polling) => WireForm::SocketIo09Polling,
+            (Frontend::EngineIo3, Transport::Polling) => WireForm::EngineIo3Polling,
+            (Frontend::EngineIo4, Transport::Polling) => WireForm::EngineIo4Polling,
             (Frontend::SocketIo09, _) => WireForm::SocketIo09WebSocket,
-            (Frontend::EngineIo, _) => WireForm::EngineIoWebSocket,
-            (Frontend::Pomelo, Transport::Tcp) => WireForm::PomeloTcp,
+            (Frontend::EngineIo3 | Frontend::EngineIo4, _) => WireForm::EngineIoWebSocket,
             (Frontend::Pomelo, Transport::WebSocket) => WireForm::PomeloWebSocket,
-            (Frontend::Mqtt311, Transport::Tcp) => WireForm::Mqtt311Tcp,
+            (Frontend::Pomelo, _) => WireForm::PomeloTcp,
             (Frontend::Mqtt311, Transport::WebSocket) => WireForm::Mqtt311WebSocket,
-            (Frontend::Mqtt5, Transport::Tcp) => WireForm::Mqtt5Tcp,
+            (Frontend::Mqtt311, _) => WireForm::Mqtt311Tcp,
             (Frontend::Mqtt5, Transport::WebSocket) => WireForm::Mqtt5WebSocket,
+            (Frontend::Mqtt5, _) => WireForm::Mqtt5Tcp,
         }
     }
 
@@ -143,8 +163,10 @@ impl WireForm {
             WireForm::PomeloTcp | WireForm::PomeloWebSocket => Frontend::Pomelo,
             WireForm::Mqtt311Tcp | WireForm::Mqtt311WebSocket => Frontend::Mqtt311,
             WireForm::Mqtt5Tcp | WireForm::Mqtt5WebSocket => Frontend::Mqtt5,
-            WireForm::SocketIo09WebSocket => Frontend::SocketIo09,
-            WireForm::EngineIoWebSocket => Frontend::EngineIo,
+            WireForm::SocketIo09WebSocket | WireForm::SocketIo09Polling => Frontend::SocketIo09,
+            // The same bytes serve both versions' WebSocket members.
+            WireForm::EngineIoWebSocket | WireForm::EngineIo4Polling => Frontend::EngineIo4,
+            WireForm::EngineIo3Polling => Frontend::EngineIo3,
         }
     }
 
@@ -156,6 +178,9 @@ impl WireForm {
             | WireForm::Mqtt5WebSocket
             | WireForm::SocketIo09WebSocket
             | WireForm::EngineIoWebSocket => Transport::WebSocket,
+            WireForm::SocketIo09Polling
+            | WireForm::EngineIo3Polling
+            | WireForm::EngineIo4Polling => Transport::Polling,
         }
     }
 }

@@ -128,11 +128,16 @@ pub struct ReactorCounters {
     pub tcp: AtomicU64,
     /// Open WebSocket connections (gauge).
     pub websocket: AtomicU64,
+    /// Socket.IO long-polling sessions (gauge): not connections (a session has no socket; its
+    /// polls come on connections counted as `tcp`), so not in `connections()`.
+    pub polling: AtomicU64,
     /// Open connections whose session has not finished its handshake (gauge; Pomelo: acked,
     /// MQTT: CONNECT accepted).
     pub handshaking: AtomicU64,
     pub accepted: AtomicU64,
     pub closed: AtomicU64,
+    /// Connections handed to another core (a Socket.IO request for a session of that core).
+    pub moved: AtomicU64,
     /// Handshakes completed (acked).
     pub handshakes: AtomicU64,
     /// Frames handed to recipients (a push to N members counts N).
@@ -173,9 +178,11 @@ impl ReactorCounters {
             opening: read(&self.opening),
             tcp: read(&self.tcp),
             websocket: read(&self.websocket),
+            polling: read(&self.polling),
             handshaking: read(&self.handshaking),
             accepted: read(&self.accepted),
             closed: read(&self.closed),
+            moved: read(&self.moved),
             handshakes: read(&self.handshakes),
             deliveries: read(&self.deliveries),
             bytes_written: read(&self.bytes_written),
@@ -234,9 +241,11 @@ pub struct ReactorSnapshot {
     pub opening: u64,
     pub tcp: u64,
     pub websocket: u64,
+    pub polling: u64,
     pub handshaking: u64,
     pub accepted: u64,
     pub closed: u64,
+    pub moved: u64,
     pub handshakes: u64,
     pub deliveries: u64,
     pub bytes_written: u64,

@@ -39,6 +39,13 @@ impl LocalMembers {
         moved
     }
 
+    /// Puts `conn` in the place of the member at `slot` (which goes on as `conn`: same slot).
+    pub fn replace(&mut self, app: AppId, slot: u32, conn: u32) {
+        if let Some(member) = self.by_app[app.index()].get_mut(slot as usize) {
+            *member = conn;
+        }
+    }
+
     /// The member at `position`, if the list is that long.
     pub fn get(&self, app: AppId, position: usize) -> Option<u32> {
         self.by_app[app.index()].get(position).copied()
@@ -65,5 +72,7 @@ mod tests {
         assert_eq!(m.remove(app, 1), None); // the last one: nothing moves
         assert_eq!(m.len(app), 1);
         assert_eq!(m.remove(app, 5), None);
+        m.replace(app, 0, 20);
+        assert_eq!(m.get(app, 0), Some(20));
     }
 }

@@ -76,6 +76,17 @@ impl Presence {
         Some(client_id)
     }
 
+    /// Hands the entry that `from` holds under `key` to `to`; false if `from` holds none.
+    pub fn rehome(&mut self, key: PresenceKey, from: ConnId, to: ConnId) -> bool {
+        match self.table.find_mut(spread(key), |&(_, holder)| holder == from) {
+            Some((_, holder)) => {
+                *holder = to;
+                true
+            }
+            None => false,
+        }
+    }
+
     /// The id that `conn` holds under `key`, if it still holds one.
     pub fn id_of(&self, key: PresenceKey, conn: ConnId) -> Option<&ClientId> {
         self.table.find(spread(key), |&(_, holder)| holder == conn).map(|(id, _)| id)

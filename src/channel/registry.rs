@@ -147,6 +147,27 @@ impl Channel {
         (page.into_sorted_vec().into_iter().map(ClientId::new).collect(), presence.len())
     }
 
+    /// The member `from` (form `from_form`) goes on as `to` (form `to_form`, the same core):
+    /// the clientId it holds under `key`, if it still holds it, is `to`'s now, and the form
+    /// counts follow. Nobody left or joined.
+    pub fn rehome(
+        &self,
+        key: PresenceKey,
+        (from, from_form): (ConnId, WireForm),
+        (to, to_form): (ConnId, WireForm),
+    ) -> bool {
+        debug_assert_eq!(from.core(), to.core());
+        let held = self.presence().rehome(key, from, to);
+        self.members_per_form[to_form.index()].fetch_add(1, Ordering::Relaxed);
+        self.members_per_form[from_form.index()].fetch_sub(1, Ordering::Relaxed);
+        held
+    }
+
+    /// The management session `from` goes on as `to`.
+    pub fn rehome_manager(&self, from: ConnId, to: ConnId) {
+        self.managers().iter_mut().filter(|m| **m == from).for_each(|m| *m = to);
+    }
+
     pub fn add_manager(&self, conn: ConnId) {
         self.managers().push(conn);
     }

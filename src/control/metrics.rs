@@ -6,6 +6,8 @@
 //! | metric | type | labels | meaning |
 //! | --- | --- | --- | --- |
 //! | `shaddock_connections` | gauge | `transport` (`tcp`, `websocket`, `opening`), `reactor` | open connections; `opening` = accepted, transport not yet known |
+//! | `shaddock_connections_moved_total` | counter | | connections handed to the reactor that holds their Socket.IO session |
+//! | `shaddock_polling_sessions` | gauge | `reactor` | Socket.IO long-polling sessions (no socket of their own: their polls arrive on `tcp` connections) |
 //! | `shaddock_connections_accepted_total` | counter | | connections accepted |
 //! | `shaddock_connections_closed_total` | counter | | connections closed, for any reason |
 //! | `shaddock_handshakes_total` | counter | | Pomelo handshakes completed (acked) |
@@ -88,13 +90,28 @@ impl Collector for Counters {
                 ConstGauge::new(value).encode(family.encode_family(&labels)?)?;
             }
         }
+        let mut family = encoder.encode_descriptor(
+            "shaddock_polling_sessions",
+            "Socket.IO long-polling sessions by reactor (their polls arrive on tcp connections).",
+            None,
+            MetricType::Gauge,
+        )?;
+        for (core, r) in stats.reactors.iter().enumerate() {
+            let labels = [("reactor", core.to_string())];
+            ConstGauge::new(r.polling).encode(family.encode_family(&labels)?)?;
+        }
 
-        let counters: [(&str, &str, u64); 7] = [
+        let counters: [(&str, &str, u64); 8] = [
             ("shaddock_connections_accepted", "Connections accepted.", stats.sum(|r| r.accepted)),
             (
                 "shaddock_connections_closed",
                 "Connections closed, for any reason.",
                 stats.sum(|r| r.closed),
+            ),
+            (
+                "shaddock_connections_moved",
+                "Connections handed to the reactor that holds their Socket.IO session.",
+                stats.sum(|r| r.moved),
             ),
             ("shaddock_handshakes", "Pomelo handshakes completed.", stats.sum(|r| r.handshakes)),
             ("shaddock_joins", "Clients that entered a channel.", stats.push.joins),

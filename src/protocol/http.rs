@@ -109,6 +109,26 @@ impl<'a> RequestHead<'a> {
         })
     }
 
+    /// The body's length: 0 without `Content-Length`; `None` for a length that is not a
+    /// number, and for `Transfer-Encoding` (chunked bodies are not taken).
+    pub fn content_length(&self) -> Option<usize> {
+        if self.header("Transfer-Encoding").is_some() {
+            return None;
+        }
+        match self.header("Content-Length") {
+            None => Some(0),
+            Some(value) => std::str::from_utf8(value).ok()?.parse().ok(),
+        }
+    }
+
+    /// Whether the client keeps the connection for another request (HTTP/1.1's default,
+    /// unless it says `Connection: close`).
+    pub fn keep_alive(&self) -> bool {
+        !self.header("Connection").is_some_and(|v| {
+            v.split(|&b| b == b',').any(|t| t.trim_ascii().eq_ignore_ascii_case(b"close"))
+        })
+    }
+
     /// Whether the request announces a body (`Content-Length` above 0, or any
     /// `Transfer-Encoding`).
     pub fn has_body(&self) -> bool {
@@ -140,20 +160,28 @@ pub struct Response<'a> {
 
 /// Appends `response` with `Content-Length` and `Connection: close`.
 pub fn encode_response(response: &Response<'_>, out: &mut BytesMut) {
+    encode_head(response, response.body.len(), false, out);
+    out.put_slice(response.body);
+}
+
+/// Appends the head of `response` (its `body` is not written) for a body of `body_len` bytes,
+/// with `Connection: keep-alive` or `close`.
+pub fn encode_head(response: &Response<'_>, body_len: usize, keep_alive: bool, out: &mut BytesMut) {
+    let connection = if keep_alive { "keep-alive" } else { "close" };
     let mut head = format!(
-        "HTTP/1.1 {} {}\r\nContent-Type: {}\r\nContent-Length: {}\r\nConnection: close\r\n",
+        "HTTP/1.1 {} {}\r\nContent-Type: {}\r\nContent-Length: {}\r\nConnection: {}\r\n",
         response.status,
         reason_phrase(response.status),
         response.content_type,
-        response.body.len(),
+        body_len,
+        connection,
     );
     for (name, value) in response.headers {
         let _ = write!(head, "{name}: {value}\r\n");
     }
     head.push_str("\r\n");
-    out.reserve(head.len() + response.body.len());
+    out.reserve(head.len() + body_len);
     out.put_slice(head.as_bytes());
-    out.put_slice(response.body);
 }
 
 fn reason_phrase(status: u16) -> &'static str {

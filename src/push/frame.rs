@@ -22,7 +22,9 @@
 //! - `SocketIo09WebSocket` / `EngineIoWebSocket`: Pomelo's sioconnector push,
 //!   `{"route":..,"body":<the JSON body>}`, as a socket.io 0.9 message packet (`3:::...`) or
 //!   a socket.io `message` event (`42["message","..."]`, the same for Engine.IO 3 and 4), each
-//!   in one text WebSocket frame.
+//!   in one text WebSocket frame. `SocketIo09Polling` / `EngineIo3Polling` /
+//!   `EngineIo4Polling`: the same packets as elements of a polling payload (U+FFFD framed,
+//!   `<len>:`, `0x1E` in front), appended to each polling member's pending output as they are.
 
 use std::sync::Arc;
 
@@ -35,6 +37,7 @@ use crate::protocol::pomelo::RouteDict;
 use crate::protocol::pomelo::message::{self, Message, Route};
 use crate::protocol::pomelo::package::{HEADER_LEN, MAX_BODY_LEN};
 use crate::protocol::protobuf::{CodecError, Protos};
+use crate::protocol::socketio::engineio::{self, EioVersion};
 use crate::protocol::socketio::v09::{self, V09Type};
 use crate::protocol::socketio::{packet, pomelo};
 use crate::protocol::websocket::frame::{self as ws, OpCode};
@@ -211,22 +214,46 @@ impl FrameEncoder {
                 }
             }
         }
-        let v09 = forms.contains(WireForm::SocketIo09WebSocket);
-        let engine_io = forms.contains(WireForm::EngineIoWebSocket);
-        if v09 || engine_io {
+        let v09_ws = forms.contains(WireForm::SocketIo09WebSocket);
+        let v09_polling = forms.contains(WireForm::SocketIo09Polling);
+        let eio_ws = forms.contains(WireForm::EngineIoWebSocket);
+        let eio3_polling = forms.contains(WireForm::EngineIo3Polling);
+        let eio4_polling = forms.contains(WireForm::EngineIo4Polling);
+        if v09_ws || v09_polling || eio_ws || eio3_polling || eio4_polling {
             let body = std::str::from_utf8(&push.body)
                 .map_err(|_| ProtocolError::Malformed("a push body that is not UTF-8"))?;
             let mut message = String::with_capacity(push.route.len() + body.len() + 24);
             pomelo::encode_push(push.route, body, &mut message);
             let mut packet = BytesMut::new();
-            if v09 {
+            if v09_ws || v09_polling {
                 v09::encode(V09Type::Message, "", &message, &mut packet);
-                frame.forms[WireForm::SocketIo09WebSocket.index()] = in_text_frame(&packet);
+                let text = std::str::from_utf8(&packet).unwrap_or_default();
+                if v09_ws {
+                    frame.forms[WireForm::SocketIo09WebSocket.index()] = in_text_frame(&packet);
+                }
+                if v09_polling {
+                    let mut framed = BytesMut::new();
+                    v09::encode_framed(text, &mut framed);
+                    frame.forms[WireForm::SocketIo09Polling.index()] = framed.freeze();
+                }
                 packet.clear();
             }
-            if engine_io {
+            if eio_ws || eio3_polling || eio4_polling {
                 packet::encode_message_event(&message, &mut packet);
-                frame.forms[WireForm::EngineIoWebSocket.index()] = in_text_frame(&packet);
+                let text = std::str::from_utf8(&packet).unwrap_or_default();
+                if eio_ws {
+                    frame.forms[WireForm::EngineIoWebSocket.index()] = in_text_frame(&packet);
+                }
+                for (polling, form, eio) in [
+                    (eio3_polling, WireForm::EngineIo3Polling, EioVersion::V3),
+                    (eio4_polling, WireForm::EngineIo4Polling, EioVersion::V4),
+                ] {
+                    if polling {
+                        let mut item = BytesMut::new();
+                        engineio::encode_payload_item(eio, text, &mut item);
+                        frame.forms[form.index()] = item.freeze();
+                    }
+                }
             }
         }
         Ok(Frame(Arc::new(frame)))

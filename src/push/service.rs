@@ -285,6 +285,25 @@ impl PushService {
         }
     }
 
+    /// The client `from` of `app`'s channel goes on as `to`, a connection of the same core (a
+    /// Socket.IO polling session upgraded to WebSocket): presence and the form counts follow,
+    /// and nobody hears of it (no `onLeave`, no `onAdd`). False if `from` no longer held its
+    /// clientId (replaced meanwhile); it is a member still, and leaves as `to`.
+    pub fn rehome_client(
+        &self,
+        app: AppId,
+        key: PresenceKey,
+        from: (ConnId, WireForm),
+        to: (ConnId, WireForm),
+    ) -> bool {
+        self.channels.get(app).rehome(key, from, to)
+    }
+
+    /// The management session `from` of `app` goes on as `to`.
+    pub fn rehome_manager(&self, app: AppId, from: ConnId, to: ConnId) {
+        self.channels.get(app).rehome_manager(from, to);
+    }
+
     /// `conn` connects as `client_id` of `app` (an MQTT CONNECT, before it enters the channel):
     /// an online holder of the clientId loses it at once (managers hear `onLeave`, so that it
     /// neither counts nor parks a session when its close comes) and is kicked as replaced; or,

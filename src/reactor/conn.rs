@@ -8,6 +8,9 @@
 //!   connection, whose timer entry is set when it starts closing.
 //! - `member_slot` is meaningful only while the session is a client member of a channel
 //!   ([`Session::member_of`]): it is the connection's position in its core's member list.
+//! - A slot without a socket (`stream: None`) is a Socket.IO polling session: its `out` is
+//!   its pending output, which only a poll takes (`reactor/polling.rs`); the backend never
+//!   hears of it.
 
 use std::net::TcpStream;
 
@@ -21,6 +24,7 @@ pub struct Closing(u8);
 impl Closing {
     const CLOSING: u8 = 0b01;
     const WRITE_SHUT: u8 = 0b10;
+    const MOVING: u8 = 0b100;
 
     /// The server decided to close: input is read and discarded until EOF or the linger
     /// deadline, so the peer reads the kick before the socket goes away.
@@ -40,12 +44,22 @@ impl Closing {
     pub fn set_write_shut(&mut self) {
         self.0 |= Closing::WRITE_SHUT;
     }
+
+    /// The connection is being handed to another core: what it reads is kept, not decoded.
+    pub fn is_moving(self) -> bool {
+        self.0 & Closing::MOVING != 0
+    }
+
+    pub fn set_moving(&mut self) {
+        self.0 |= Closing::MOVING;
+    }
 }
 
 /// A connection: 48 bytes (see the size test below).
 #[derive(Debug)]
 pub struct Conn {
-    pub stream: TcpStream,
+    /// The socket; `None` for a polling session.
+    pub stream: Option<TcpStream>,
     pub generation: u32,
     pub member_slot: u32,
     /// The second this connection's current timer-wheel entry comes due.
@@ -61,7 +75,7 @@ pub struct Conn {
 impl Conn {
     pub fn new(stream: TcpStream, generation: u32, now: u32) -> Conn {
         Conn {
-            stream,
+            stream: Some(stream),
             generation,
             member_slot: u32::MAX,
             timer_at: u32::MAX,
@@ -70,6 +84,25 @@ impl Conn {
             read_rest: None,
             out: None,
         }
+    }
+
+    /// A polling session's slot: no socket, and an empty queue for its pending output.
+    pub fn detached(generation: u32, session: Session) -> Conn {
+        Conn {
+            stream: None,
+            generation,
+            member_slot: u32::MAX,
+            timer_at: u32::MAX,
+            session,
+            closing: Closing::default(),
+            read_rest: None,
+            out: Some(Box::default()),
+        }
+    }
+
+    /// A polling session's slot.
+    pub fn is_detached(&self) -> bool {
+        self.stream.is_none()
     }
 
     /// Bytes queued for this connection and not yet taken by the socket.

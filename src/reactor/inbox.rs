@@ -10,11 +10,13 @@
 //!   drain started always causes a fresh wake.
 
 use std::collections::VecDeque;
+use std::net::TcpStream;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use crossbeam_queue::SegQueue;
 
+use super::admission::SourceSlot;
 use super::sys::Waker;
 use crate::ids::{AppId, ConnId};
 use crate::push::{Frame, Outlet, Push};
@@ -30,6 +32,9 @@ pub enum Command {
     Deliver { conn: ConnId, push: Push },
     /// Kick one connection with `reason`, if it still exists.
     Kick { conn: ConnId, reason: KickReason },
+    /// Take over a connection another core accepted (a Socket.IO request for a session of this
+    /// core), with what it read and did not decode, and its admission entry.
+    Adopt { stream: TcpStream, input: Vec<u8>, source: SourceSlot },
     /// Stop accepting, kick everyone with reason "shutdown" over `drain_secs`, then exit.
     Shutdown { drain_secs: u32 },
 }

@@ -16,7 +16,9 @@
 
 use super::inbox::Dispatch;
 use super::{Liveness, Reactor};
-use crate::ids::{ConnId, Transport};
+use bytes::BytesMut;
+
+use crate::ids::ConnId;
 use crate::session::{self, Context, Flow, Session};
 use crate::stats;
 
@@ -28,25 +30,15 @@ impl Reactor {
         let mut rest = conn.read_rest.take();
         let before = conn.session;
         let mut session = before;
-        let now = self.now();
         self.transmitting = index;
-        let flow = {
-            let shared = &*self.shared;
-            let mut outlet = Dispatch::from_reactor(self.core, &mut self.local, &shared.inboxes);
-            let mut cx = Context {
-                now,
-                me,
-                settings: &shared.sessions,
-                push: &shared.push,
-                outlet: &mut outlet,
-                transmit: &mut self.transmit,
-                per_core: &mut self.per_core,
-            };
-            session::transport::handle_input(&mut session, data, &mut rest, &mut cx)
-        };
+        let mut transmit = std::mem::take(&mut self.transmit);
+        let flow = self.with_context(me, &mut transmit, |cx| {
+            session::transport::handle_input(&mut session, data, &mut rest, cx)
+        });
+        self.transmit = transmit;
         if let Some(conn) = self.conns.get_mut(index) {
             conn.session = session;
-            if flow == Flow::Continue {
+            if flow.keeps_input() {
                 conn.read_rest = rest.filter(|r| !r.is_empty());
             }
         }
@@ -67,24 +59,54 @@ impl Reactor {
                 self.kick(index, &kick);
                 Liveness::Gone
             }
+            Flow::Poll(request) => match self.flush_transmit(index) {
+                Liveness::Open => self.serve_poll(index, *request),
+                Liveness::Gone => Liveness::Gone,
+            },
+            Flow::Move { core } => {
+                self.move_conn(index, core);
+                Liveness::Gone
+            }
         };
         self.transmitting = usize::MAX;
+        self.run_sio_actions();
         liveness
     }
 
+    /// Runs `f` with a session's context: `me` is its connection, `out` takes its bytes.
+    pub(super) fn with_context<R>(
+        &mut self,
+        me: ConnId,
+        out: &mut BytesMut,
+        f: impl FnOnce(&mut Context<'_>) -> R,
+    ) -> R {
+        let now = self.now();
+        let shared = &*self.shared;
+        let mut outlet = Dispatch::from_reactor(self.core, &mut self.local, &shared.inboxes);
+        let mut cx = Context {
+            now,
+            me,
+            settings: &shared.sessions,
+            push: &shared.push,
+            outlet: &mut outlet,
+            transmit: out,
+            per_core: &mut self.per_core,
+        };
+        f(&mut cx)
+    }
+
     /// Applies what the session's transitions mean here: gauges, the member list, the deadline.
-    fn after_input(&mut self, index: usize, before: &Session, after: &Session) {
+    pub(super) fn after_input(&mut self, index: usize, before: &Session, after: &Session) {
         let counters = &self.shared.reactors[self.core];
-        if let (None, Some(transport)) = (before.transport(), after.transport()) {
-            stats::sub(&counters.opening, 1);
-            let gauge = match transport {
-                Transport::Tcp => &counters.tcp,
-                Transport::WebSocket => &counters.websocket,
-            };
-            stats::add(gauge, 1);
+        if before.transport() != after.transport() {
+            stats::sub(self.gauge_of(before), 1);
+            stats::add(self.gauge_of(after), 1);
         }
         if !before.is_working() && after.is_working() {
-            stats::add(&counters.handshakes, 1);
+            // A carrier of polls has no handshake of its own: its session counts one.
+            if !matches!(after, Session::Carrier(_)) {
+                stats::add(&counters.handshakes, 1);
+            }
             stats::sub(&counters.handshaking, 1);
         }
         match (before.member_of(), after.member_of()) {

@@ -37,9 +37,11 @@
 
 pub mod admission;
 pub mod conn;
+mod handover;
 pub mod inbox;
 mod input;
 pub mod outbox;
+mod polling;
 pub mod shared;
 mod socket;
 pub mod sys;
@@ -136,6 +138,10 @@ pub struct Reactor {
     /// Accepts are failing for want of descriptors or memory (logged once until they succeed).
     accept_exhausted: bool,
     drain: Option<Drain>,
+    /// Connections to hand to another core once their bytes have left (a few, briefly).
+    moves: Vec<handover::Moving>,
+    /// Connections the backend is letting go of, for another core.
+    releasing: Vec<handover::Moving>,
 }
 
 impl Reactor {
@@ -169,6 +175,8 @@ impl Reactor {
             accept_paused_until: None,
             accept_exhausted: false,
             drain: None,
+            moves: Vec::new(),
+            releasing: Vec::new(),
         }
     }
 
@@ -197,6 +205,7 @@ impl Reactor {
                             self.on_readable(index);
                         }
                     }
+                    Event::Released { index, generation } => self.on_released(index, generation),
                 }
             }
             self.run_commands();
@@ -300,6 +309,7 @@ impl Reactor {
                         self.kick(conn.index(), &Kick::new(reason));
                     }
                 }
+                Command::Adopt { stream, input, source } => self.adopt(stream, input, source),
                 Command::Shutdown { drain_secs } => self.start_drain(drain_secs),
             }
         }
@@ -363,6 +373,11 @@ impl Reactor {
                 self.close(index); // the linger is over
                 continue;
             }
+            if conn.closing.is_moving() && self.releasing.iter().any(|m| m.index == index) {
+                // The backend lets go of it any moment now.
+                conn.timer_at = self.timers.insert(entry, self.now + 1);
+                continue;
+            }
             let mut session = conn.session;
             let flow = session.handle_timeout(self.now, &self.shared.sessions, &mut self.transmit);
             conn.session = session;
@@ -379,7 +394,7 @@ impl Reactor {
                     tracing::debug!(core = self.core, conn = index, reason = %kick.text, "deadline");
                     self.kick(index, &kick);
                 }
-                Flow::Close | Flow::Abort => {
+                Flow::Close | Flow::Abort | Flow::Poll(_) | Flow::Move { .. } => {
                     tracing::debug!(core = self.core, conn = index, "deadline passed, closing");
                     self.close(index);
                 }

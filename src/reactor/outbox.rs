@@ -47,6 +47,14 @@ impl Outbox {
         self.frames.push_back(frame);
     }
 
+    /// Takes every queued frame (none may be partly written: a polling session's queue).
+    pub fn take_all(&mut self) -> Vec<Bytes> {
+        debug_assert_eq!(self.offset, 0);
+        self.len = 0;
+        self.offset = 0;
+        self.frames.drain(..).collect()
+    }
+
     /// Drops every frame the peer has not started to receive, keeping only the rest of a frame
     /// already partly written (so the stream stays at a package boundary afterwards).
     pub fn keep_started(&mut self) {

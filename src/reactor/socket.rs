@@ -3,6 +3,7 @@
 
 use std::io;
 use std::net::{Shutdown, TcpStream};
+use std::sync::atomic::AtomicU64;
 use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
@@ -66,26 +67,34 @@ impl Reactor {
                 return;
             }
         };
+        if self.install(stream, slot).is_some() {
+            stats::add(&self.counters().accepted, 1);
+        }
+    }
+
+    /// Watches `stream` as a new opening connection with admission entry `source` (released if
+    /// the backend cannot take it); returns its slab index.
+    pub(super) fn install(&mut self, stream: TcpStream, source: SourceSlot) -> Option<usize> {
         let index = self.conns.next_index();
         let generation = self.conns.next_generation();
         if let Err(e) = self.driver.open(index, generation, &stream) {
-            tracing::warn!(core = self.core, error = %e, "could not register a new connection");
-            self.shared.admission.release(slot);
-            return;
+            tracing::warn!(core = self.core, error = %e, "could not register a connection");
+            self.shared.admission.release(source);
+            return None;
         }
         if self.sources.len() <= index {
             self.sources.resize(index + 1, SourceSlot::NONE);
         }
-        self.sources[index] = slot;
+        self.sources[index] = source;
         let conn = Conn::new(stream, generation, self.now);
         let deadline = conn.session.deadline(&self.shared.sessions);
         let inserted = self.conns.insert(conn);
         debug_assert_eq!(inserted, index);
         self.schedule(index, deadline + 1);
         let counters = self.counters();
-        stats::add(&counters.accepted, 1);
         stats::add(&counters.opening, 1);
         stats::add(&counters.handshaking, 1);
+        Some(index)
     }
 
     /// Logs a refusal, at most once per 10 s per limit on this reactor (the counter has them
@@ -108,9 +117,19 @@ impl Reactor {
                 return;
             };
             let closing = conn.closing.is_closing();
-            let liveness = match self.driver.recv(&conn.stream) {
+            let moving = conn.closing.is_moving();
+            let Some(stream) = conn.stream.as_ref() else { return };
+            let liveness = match self.driver.recv(stream) {
                 // A closing connection's input is discarded.
                 Recv::Data(buf) if closing => {
+                    self.driver.recycle(buf);
+                    Liveness::Open
+                }
+                // A moving connection's input goes with it, undecoded.
+                Recv::Data(buf) if moving => {
+                    if let Some(conn) = self.conns.get_mut(index) {
+                        conn.read_rest.get_or_insert_default().tail.extend_from_slice(&buf);
+                    }
                     self.driver.recycle(buf);
                     Liveness::Open
                 }
@@ -183,35 +202,52 @@ impl Reactor {
         };
         conn.closing.set_closing();
         conn.read_rest = None;
-        if conn.out.is_none() && !self.driver.sending(index) {
-            let _ = conn.stream.shutdown(Shutdown::Write);
+        if let Some(stream) = conn.stream.as_ref().filter(|_| conn.out.is_none())
+            && !self.driver.sending(index)
+        {
+            let _ = stream.shutdown(Shutdown::Write);
             conn.closing.set_write_shut();
         }
         self.reschedule(index, self.now + LINGER_SECS + 1);
     }
 
-    /// Closes the socket and forgets the connection.
+    /// Closes the socket and forgets the connection (a polling session: ends it, and closes
+    /// the connection of a poll still waiting for it).
     pub(super) fn close(&mut self, index: usize) {
         if self.transmitting == index {
             self.transmit.clear();
         }
+        let waiting = self.take_waiting_poll(index);
+        self.moves.retain(|m| m.index != index);
+        self.releasing.retain(|m| m.index != index);
         self.leave_session(index);
-        if let Some(conn) = self.conns.remove(index) {
-            let counters = &self.shared.reactors[self.core];
-            stats::sub(&counters.queued_bytes, conn.pending_bytes() as u64);
-            stats::add(&counters.closed, 1);
-            if !conn.session.is_working() {
-                stats::sub(&counters.handshaking, 1);
+        let Some(conn) = self.conns.remove(index) else { return };
+        let counters = &self.shared.reactors[self.core];
+        stats::sub(&counters.queued_bytes, conn.pending_bytes() as u64);
+        if !conn.session.is_working() {
+            stats::sub(&counters.handshaking, 1);
+        }
+        stats::sub(self.gauge_of(&conn.session), 1);
+        let Some(stream) = conn.stream else {
+            if let Some((carrier, version)) = waiting {
+                self.end_waiting_poll(carrier, version);
             }
-            let slot = self.sources.get_mut(index).map(|s| std::mem::replace(s, SourceSlot::NONE));
-            self.shared.admission.release(slot.unwrap_or(SourceSlot::NONE));
-            let gauge = match conn.session.transport() {
-                None => &counters.opening,
-                Some(Transport::Tcp) => &counters.tcp,
-                Some(Transport::WebSocket) => &counters.websocket,
-            };
-            stats::sub(gauge, 1);
-            self.driver.close(index, conn.stream);
+            return;
+        };
+        stats::add(&counters.closed, 1);
+        let slot = self.sources.get_mut(index).map(|s| std::mem::replace(s, SourceSlot::NONE));
+        self.shared.admission.release(slot.unwrap_or(SourceSlot::NONE));
+        self.driver.close(index, stream);
+    }
+
+    /// The gauge that counts a connection with `session`.
+    pub(super) fn gauge_of(&self, session: &crate::session::Session) -> &AtomicU64 {
+        let counters = &self.shared.reactors[self.core];
+        match session.transport() {
+            None => &counters.opening,
+            Some(Transport::Tcp) => &counters.tcp,
+            Some(Transport::WebSocket) => &counters.websocket,
+            Some(Transport::Polling) => &counters.polling,
         }
     }
 }

@@ -43,8 +43,9 @@ impl Reactor {
     /// have all left (queue drained, nothing held by the backend) gets its write side shut.
     pub(super) fn on_writable(&mut self, index: usize) {
         let Some(conn) = self.conns.get_mut(index) else { return };
+        let Some(stream) = conn.stream.as_ref() else { return };
         if let Some(out) = conn.out.as_mut() {
-            let (driver, stream) = (&mut self.driver, &conn.stream);
+            let driver = &mut self.driver;
             let before = out.len();
             let result = out.flush_with(|bufs, offset| driver.send(index, stream, bufs, offset));
             // Count what left even when the flush ended in an error.
@@ -63,8 +64,11 @@ impl Reactor {
         }
         let closing = conn.closing;
         if closing.is_closing() && !closing.is_write_shut() && !self.driver.sending(index) {
-            let _ = conn.stream.shutdown(Shutdown::Write);
+            let _ = stream.shutdown(Shutdown::Write);
             conn.closing.set_write_shut();
+        }
+        if closing.is_moving() && !self.driver.sending(index) {
+            self.on_drained(index);
         }
     }
 
@@ -123,7 +127,7 @@ impl Reactor {
     /// Writes `bytes` of each of `parts` behind anything already queued; only what the socket
     /// refuses is queued (sharing the parts' bytes, not copying them, but for parts of at most
     /// [`SMALL_PART`] bytes when `copy_small`).
-    fn send_parts<'p, T>(
+    pub(super) fn send_parts<'p, T>(
         &mut self,
         index: usize,
         parts: &'p [T],
@@ -138,20 +142,29 @@ impl Reactor {
         if parts.is_empty() {
             return Liveness::Open;
         }
+        let detached = conn.is_detached();
+        if detached {
+            conn.out.get_or_insert_default();
+        }
         if let Some(out) = conn.out.as_mut() {
             let before = out.len();
             parts.iter().for_each(|p| out.push(keep(bytes(p))));
             let queued = (out.len() - before) as u64;
             stats::add(&self.shared.reactors[self.core].queued_bytes, queued);
-            return self.check_pending(index);
+            let liveness = self.check_pending(index);
+            if detached && liveness == Liveness::Open {
+                let _ = self.answer_poll(index);
+            }
+            return liveness;
         }
+        let Some(stream) = conn.stream.as_ref() else { return Liveness::Gone };
         let mut bufs = [&NO_BYTES; MAX_IOVECS];
         let count = parts.len().min(MAX_IOVECS);
         for (buf, part) in bufs.iter_mut().zip(parts) {
             *buf = bytes(part);
         }
         let offered: usize = bufs[..count].iter().map(|b| b.len()).sum();
-        let Ok(written) = self.driver.send(index, &conn.stream, &bufs[..count], 0) else {
+        let Ok(written) = self.driver.send(index, stream, &bufs[..count], 0) else {
             self.close(index);
             return Liveness::Gone;
         };
@@ -195,16 +208,23 @@ impl Reactor {
         self.write_or_queue(index, data);
     }
 
-    /// Writes `data` directly when nothing is queued, and queues (a copy of) what is left.
+    /// Writes `data` directly when nothing is queued, and queues (a copy of) what is left (a
+    /// polling session: queues it, for its poll).
     fn write_or_queue(&mut self, index: usize, data: &[u8]) {
         let Some(conn) = self.conns.get_mut(index) else { return };
         let counters = &self.shared.reactors[self.core];
+        let Some(stream) = conn.stream.as_ref() else {
+            conn.out.get_or_insert_default().push(Bytes::copy_from_slice(data));
+            stats::add(&counters.queued_bytes, data.len() as u64);
+            let _ = self.answer_poll(index);
+            return;
+        };
         if let Some(out) = conn.out.as_mut() {
             out.push(Bytes::copy_from_slice(data));
             stats::add(&counters.queued_bytes, data.len() as u64);
             return;
         }
-        match self.driver.send_copy(index, &conn.stream, data) {
+        match self.driver.send_copy(index, stream, data) {
             Ok(written) => {
                 stats::add(&counters.bytes_written, written as u64);
                 if written < data.len() {

@@ -4,7 +4,10 @@
 //! `now` passed in, and returns effects: bytes for its own connection (into the context's
 //! `transmit`), requests to the [`PushService`] (enter, leave, push; their effects on *other*
 //! connections leave through the context's [`Outlet`]), a [`Flow`] that says whether to go on,
-//! close or kick with a reason, and the deadline it wants to be woken at. No socket, no clock
+//! close or kick with a reason (or, for Socket.IO polling, serve a poll against the session's
+//! slot or hand the connection to the core that holds its session), requests to the reactor
+//! about this core's other connections in [`PerCore`] (a Socket.IO upgrade), and the deadline
+//! it wants to be woken at. No socket, no clock
 //! read, no reactor inside: the tests beside each session drive it byte for byte.
 //!
 //! # The frontend contract
@@ -60,7 +63,7 @@ use crate::push::{Outlet, PushService};
 use crate::stats::KickReason;
 pub use mqtt::{MqttConfig, MqttConns, MqttSession};
 pub use pomelo::{PomeloSession, PomeloSettings};
-pub use socketio::{SioSession, SocketIoSettings};
+pub use socketio::{Carrier, PollRequest, SioConns, SioSession, SocketIoSettings};
 pub use transport::InputRest;
 
 /// The settings every session reads, resolved once at start.
@@ -90,6 +93,7 @@ pub struct Now {
 #[derive(Debug, Default)]
 pub struct PerCore {
     pub mqtt: MqttConns,
+    pub socketio: SioConns,
 }
 
 /// What a session is given with each input.
@@ -131,6 +135,20 @@ pub enum Flow {
     /// Send what `transmit` holds, then kick: a working session hears why before the close;
     /// any other is closed at once.
     Kick(Kick),
+    /// A Socket.IO polling request for a session of this core, for the reactor to serve
+    /// (`socketio::polling`); the connection is a [`Carrier`] and reads on after the answer.
+    Poll(Box<PollRequest>),
+    /// The input is for a session of another core: hand the connection, with its input
+    /// unread, to that core's reactor.
+    Move { core: usize },
+}
+
+impl Flow {
+    /// Whether the connection keeps what it did not decode of its input (to decode later, or
+    /// to carry to another core).
+    pub fn keeps_input(&self) -> bool {
+        matches!(self, Flow::Continue | Flow::Poll(_) | Flow::Move { .. })
+    }
 }
 
 /// A server-initiated close of a working session, with its reason.
@@ -190,6 +208,8 @@ pub enum Session {
     Pomelo(PomeloSession),
     Mqtt(MqttSession),
     SocketIo(SioSession),
+    /// An HTTP connection carrying Socket.IO polling requests.
+    Carrier(Carrier),
 }
 
 /// A second on the reactor's clock, 1-aligned so that a [`Session`] packs into its slot.
@@ -209,6 +229,7 @@ impl Session {
             Session::Pomelo(s) => Some(s.transport()),
             Session::Mqtt(s) => Some(s.transport()),
             Session::SocketIo(s) => Some(s.transport()),
+            Session::Carrier(_) => Some(Transport::Tcp),
         }
     }
 
@@ -219,16 +240,19 @@ impl Session {
             Session::Pomelo(s) => Some(s.form()),
             Session::Mqtt(s) => Some(s.form()),
             Session::SocketIo(s) => Some(s.form()),
+            Session::Carrier(_) => None,
         }
     }
 
-    /// The handshake is done: a close must be a kick with a reason.
+    /// The handshake is done: a close must be a kick with a reason. A carrier is past its
+    /// opening (it carried a request of a session), and has nothing to say at a kick.
     pub fn is_working(&self) -> bool {
         match self {
             Session::Opening { .. } => false,
             Session::Pomelo(s) => s.is_working(),
             Session::Mqtt(s) => s.is_working(),
             Session::SocketIo(s) => s.is_working(),
+            Session::Carrier(_) => true,
         }
     }
 
@@ -239,6 +263,7 @@ impl Session {
             Session::Pomelo(s) => s.member_of(),
             Session::Mqtt(s) => s.member_of(),
             Session::SocketIo(s) => s.member_of(),
+            Session::Carrier(_) => None,
         }
     }
 
@@ -252,6 +277,7 @@ impl Session {
             Session::Pomelo(s) => s.deadline(settings),
             Session::Mqtt(s) => s.deadline(settings),
             Session::SocketIo(s) => s.deadline(settings),
+            Session::Carrier(s) => s.deadline(settings),
         }
     }
 
@@ -272,6 +298,7 @@ impl Session {
             Session::Pomelo(s) => s.expire(),
             Session::Mqtt(s) => s.expire(),
             Session::SocketIo(s) => s.handle_timeout(now, out),
+            Session::Carrier(_) => Flow::Close,
         }
     }
 
@@ -279,7 +306,7 @@ impl Session {
     /// with `kick`'s reason, then (WebSocket) a close frame with its code.
     pub fn encode_kick(&self, kick: &Kick, out: &mut BytesMut) {
         match self {
-            Session::Opening { .. } => {}
+            Session::Opening { .. } | Session::Carrier(_) => {}
             Session::Pomelo(s) => s.encode_kick(kick, out),
             Session::Mqtt(s) => s.encode_kick(kick, out),
             Session::SocketIo(s) => s.encode_kick(kick, out),
@@ -301,7 +328,11 @@ impl Session {
             Session::Opening { .. } => None,
             Session::Pomelo(s) => s.leave(me, push, outlet),
             Session::Mqtt(s) => s.leave(me, push, outlet, per_core, now),
-            Session::SocketIo(s) => s.leave(me, push, outlet),
+            Session::SocketIo(s) => s.leave(me, push, outlet, &mut per_core.socketio),
+            Session::Carrier(s) => {
+                s.leave(me, &mut per_core.socketio);
+                None
+            }
         }
     }
 }

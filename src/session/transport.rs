@@ -77,11 +77,13 @@ enum Step {
     NeedMore,
     /// Stop decoding: the connection goes on as the flow says (never `Continue`).
     Stop(Flow),
+    /// This many bytes were used, then stop as the flow says.
+    Then(usize, Flow),
 }
 
 /// Handles bytes that arrived for a connection: decodes them after the unfinished unit the
-/// connection kept in `rest`, and keeps in `rest` what is unfinished now (only while the flow
-/// is `Continue`: a connection that stops reading keeps nothing).
+/// connection kept in `rest`, and keeps in `rest` what is not decoded now (only while the flow
+/// [keeps input](Flow::keeps_input): a connection that stops reading keeps nothing).
 pub fn handle_input(
     session: &mut Session,
     data: &mut [u8],
@@ -99,7 +101,7 @@ pub fn handle_input(
         }
         None => {
             let (consumed, flow) = decode(session, data, rest, cx);
-            if flow == Flow::Continue && consumed < data.len() {
+            if flow.keeps_input() && consumed < data.len() {
                 rest.get_or_insert_default().tail.extend_from_slice(&data[consumed..]);
             }
             flow
@@ -121,20 +123,26 @@ pub fn decode(
             &mut Session::Opening { since: Secs(since) } => {
                 decode_opening(session, since, &buf[at..], cx)
             }
+            // Pomelo and MQTT sessions are never polling.
             Session::Pomelo(s) => match s.transport() {
                 Transport::WebSocket => decode_frame(s, &mut buf[at..], rest, cx),
-                Transport::Tcp => decode_package(s, &buf[at..], cx),
+                Transport::Tcp | Transport::Polling => decode_package(s, &buf[at..], cx),
             },
             Session::Mqtt(s) => match s.transport() {
                 Transport::WebSocket => decode_frame(s, &mut buf[at..], rest, cx),
-                Transport::Tcp => decode_mqtt(s, &buf[at..], cx),
+                Transport::Tcp | Transport::Polling => decode_mqtt(s, &buf[at..], cx),
             },
+            // A polling session has no socket: its input comes in polls (`Flow::Poll`).
+            Session::SocketIo(s) if s.is_polling() => Step::Stop(Flow::Abort),
             Session::SocketIo(s) => decode_frame(s, &mut buf[at..], rest, cx),
+            Session::Carrier(carrier) if carrier.waiting().is_some() => Step::Stop(Flow::Close),
+            Session::Carrier(_) => decode_carried(session, &buf[at..], cx),
         };
         match step {
             Step::Consumed(n) => at += n,
             Step::NeedMore => return (at, Flow::Continue),
             Step::Stop(flow) => return (at, flow),
+            Step::Then(n, flow) => return (at + n, flow),
         }
     }
 }
@@ -154,11 +162,7 @@ fn decode_opening(session: &mut Session, since: u32, buf: &[u8], cx: &mut Contex
         Some(Sniffed::Http)
             if http::request_path(buf).is_some_and(|p| cx.settings.socketio.claims(p)) =>
         {
-            match opening::open(session, buf, cx) {
-                Opened::NeedMore => Step::NeedMore,
-                Opened::Upgraded(used) => Step::Consumed(used),
-                Opened::Answered(flow) => Step::Stop(flow),
-            }
+            open_socketio(session, buf, cx)
         }
         Some(Sniffed::Http) => match upgrade::decode_request(buf, MAX_REQUEST_HEAD) {
             Ok(None) => Step::NeedMore,
@@ -181,6 +185,29 @@ fn decode_opening(session: &mut Session, since: u32, buf: &[u8], cx: &mut Contex
             }
             Err(e) => refuse_upgrade(&e, cx),
         },
+    }
+}
+
+/// A Socket.IO request: a WebSocket, a polling request, or an answer that ends the connection.
+fn open_socketio(session: &mut Session, buf: &[u8], cx: &mut Context<'_>) -> Step {
+    match opening::open(session, buf, cx) {
+        Opened::NeedMore => Step::NeedMore,
+        Opened::Upgraded(used) => Step::Consumed(used),
+        Opened::Answered(flow) => Step::Stop(flow),
+        Opened::Poll(request, used) => Step::Then(used, Flow::Poll(request)),
+        Opened::Move(core) => Step::Stop(Flow::Move { core }),
+    }
+}
+
+/// The next request on a carrier: Socket.IO's, or refused.
+fn decode_carried(session: &mut Session, buf: &[u8], cx: &mut Context<'_>) -> Step {
+    match http::request_path(buf) {
+        None if buf.len() < MAX_REQUEST_HEAD && !buf.contains(&b'\n') => Step::NeedMore,
+        Some(path) if cx.settings.socketio.claims(path) => open_socketio(session, buf, cx),
+        _ => {
+            opening::answer_text(404, "not found", cx);
+            Step::Stop(Flow::Close)
+        }
     }
 }
 
@@ -345,6 +372,7 @@ fn decode_mqtt_stream(
             Step::Consumed(n) => at += n,
             Step::NeedMore => return (at, Flow::Continue),
             Step::Stop(flow) => return (at, flow),
+            Step::Then(n, flow) => return (at + n, flow),
         }
     }
 }

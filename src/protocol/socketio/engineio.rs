@@ -286,24 +286,47 @@ pub fn encode_payload<'a>(
     let mut any = false;
     for packet in packets {
         match version {
-            EioVersion::V3 => {
-                let len = utf16_len(packet) as u64;
-                out.reserve(json::decimal_len(len) + 1 + packet.len());
-                json::put_decimal(len, out);
-                out.put_u8(b':');
-            }
+            EioVersion::V3 => encode_payload_item(version, packet, out),
             EioVersion::V4 => {
                 out.reserve(1 + packet.len());
                 if any {
                     out.put_u8(RECORD_SEPARATOR);
                 }
+                out.put_slice(packet.as_bytes());
             }
         }
-        out.put_slice(packet.as_bytes());
         any = true;
     }
     if !any && version == EioVersion::V3 {
         out.put_slice(b"0:");
+    }
+}
+
+/// Appends one packet as an element of a payload that grows by appending: EIO 3
+/// `<UTF-16 length>:<packet>`, EIO 4 `0x1E <packet>` (so that a body of several is their
+/// concatenation, but for EIO 4's first separator, which [`payload_body_skip`] counts).
+pub fn encode_payload_item(version: EioVersion, packet: &str, out: &mut BytesMut) {
+    match version {
+        EioVersion::V3 => {
+            let len = utf16_len(packet) as u64;
+            out.reserve(json::decimal_len(len) + 1 + packet.len());
+            json::put_decimal(len, out);
+            out.put_u8(b':');
+        }
+        EioVersion::V4 => {
+            out.reserve(1 + packet.len());
+            out.put_u8(RECORD_SEPARATOR);
+        }
+    }
+    out.put_slice(packet.as_bytes());
+}
+
+/// How many leading bytes of a run of [`encode_payload_item`]s a response body leaves out: EIO
+/// 4's first separator.
+pub fn payload_body_skip(version: EioVersion) -> usize {
+    match version {
+        EioVersion::V3 => 0,
+        EioVersion::V4 => 1,
     }
 }
 

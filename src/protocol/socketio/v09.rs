@@ -253,13 +253,19 @@ pub fn encode_frames<'a>(packets: impl IntoIterator<Item = &'a str>, out: &mut B
         return;
     };
     for packet in [first, second].into_iter().chain(packets) {
-        let len = utf16_len(packet) as u64;
-        out.reserve(2 * FRAME.len_utf8() + json::decimal_len(len) + packet.len());
-        out.put_slice("\u{fffd}".as_bytes());
-        json::put_decimal(len, out);
-        out.put_slice("\u{fffd}".as_bytes());
-        out.put_slice(packet.as_bytes());
+        encode_framed(packet, out);
     }
+}
+
+/// Appends one packet framed (`\u{fffd}<UTF-16 length>\u{fffd}<packet>`), as an element of a
+/// polling body that grows by appending: the 0.9 client takes a framed body of one packet too.
+pub fn encode_framed(packet: &str, out: &mut BytesMut) {
+    let len = utf16_len(packet) as u64;
+    out.reserve(2 * FRAME.len_utf8() + json::decimal_len(len) + packet.len());
+    out.put_slice("\u{fffd}".as_bytes());
+    json::put_decimal(len, out);
+    out.put_slice("\u{fffd}".as_bytes());
+    out.put_slice(packet.as_bytes());
 }
 
 /// Appends the handshake response body: `<sid>:<heartbeat timeout>:<close timeout>:<transports>`

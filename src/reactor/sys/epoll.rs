@@ -218,6 +218,12 @@ impl Epoll {
         write_vectored(stream, &[IoSlice::new(data)])
     }
 
+    /// Deregisters the socket: released at once (what it holds stays for the next owner).
+    pub fn release(&mut self, _index: usize, _generation: u32, stream: &TcpStream) -> bool {
+        let _ = self.poll.registry().deregister(&mut SourceFd(&stream.as_raw_fd()));
+        true
+    }
+
     pub fn close(&mut self, _index: usize, stream: TcpStream) {
         let _ = self.poll.registry().deregister(&mut SourceFd(&stream.as_raw_fd()));
         drop(stream);

@@ -50,6 +50,14 @@
 //! 9. **Wait with a timeout.** [`Driver::wait`] blocks until something happened or the timeout
 //!    passed (zero: only look), and [`Driver::next_event`] then returns what happened, one event
 //!    at a time, until `None`. It is the reactor's only blocking call.
+//! 10. **Release a connection** [`Driver::release`]
+//!     stops watching a connection without closing its socket, so that another reactor may
+//!     [`open`](Driver::open) it. The caller releases only a connection whose bytes have all left
+//!     (nothing queued, [`Driver::sending`] false) and keeps its stream. Released at once
+//!     (epoll: deregistered; bytes already in the socket stay there for the next owner), or
+//!     later ([`Event::Released`], io_uring: once the cancelled receive's final completion
+//!     came); until then [`Event::Input`] may still hand out bytes that arrived before, which
+//!     the caller carries with the connection. No event for it follows the release.
 //!
 //! Besides, [`Driver::reserve`] sizes the backend's per-connection table once, and
 //! [`Driver::publish`] copies a backend's own gauges into the reactor's stats (io_uring: its
@@ -196,6 +204,8 @@ pub enum Event {
     Input { index: usize, generation: u32 },
     /// The connection can take more bytes.
     Writable { index: usize, generation: u32 },
+    /// A release that did not end at once has ended (contract 10).
+    Released { index: usize, generation: u32 },
 }
 
 /// What [`Driver::recv`] found for a connection.
@@ -356,6 +366,12 @@ impl Driver {
             #[cfg(all(feature = "io-uring", target_os = "linux"))]
             Driver::IoUring(b) => b.sending(index),
         }
+    }
+
+    /// Contract 10: stops watching the connection, leaving its socket open for another reactor;
+    /// true if released now, false if [`Event::Released`] follows.
+    pub fn release(&mut self, index: usize, generation: u32, stream: &TcpStream) -> bool {
+        each!(self, b => b.release(index, generation, stream))
     }
 
     /// Contract 7: stops watching the connection and closes its socket.

@@ -177,3 +177,117 @@ fn auto_falls_back_to_epoll_when_the_probe_fails() {
     let error = resolve(BackendChoice::IoUring, fails).unwrap_err();
     assert!(error.to_string().contains("io_uring_disabled"), "{error}");
 }
+
+/// Reads what `driver` hands out for (`index`, `generation`) until the release ends (at once
+/// when `released_now`); returns those bytes.
+fn drain_release(
+    driver: &mut Driver,
+    stream: &TcpStream,
+    index: usize,
+    released_now: bool,
+) -> Vec<u8> {
+    let mut got = Vec::new();
+    if released_now {
+        return got;
+    }
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        assert!(Instant::now() < deadline, "no Released within 5 s");
+        driver.wait(Duration::from_millis(50)).unwrap();
+        while let Some(event) = driver.next_event() {
+            match event {
+                Event::Input { index: i, .. } if i == index => {
+                    while let Recv::Data(buf) = driver.recv(stream) {
+                        got.extend_from_slice(&buf);
+                        driver.recycle(buf);
+                    }
+                }
+                Event::Released { index: i, .. } if i == index => return got,
+                _ => {}
+            }
+        }
+    }
+}
+
+/// Everything `driver` hands out for `index` within `within`.
+fn read_for(driver: &mut Driver, stream: &TcpStream, index: usize, within: Duration) -> Vec<u8> {
+    let mut got = Vec::new();
+    let deadline = Instant::now() + within;
+    while Instant::now() < deadline {
+        driver.wait(Duration::from_millis(20)).unwrap();
+        while let Some(event) = driver.next_event() {
+            assert!(!matches!(event, Event::Released { .. }), "{event:?}");
+            if event == (Event::Input { index, generation: 1 }) {
+                loop {
+                    match driver.recv(stream) {
+                        Recv::Data(buf) => {
+                            got.extend_from_slice(&buf);
+                            driver.recycle(buf);
+                        }
+                        Recv::WouldBlock => break,
+                        other => panic!("{other:?}"),
+                    }
+                }
+            }
+        }
+    }
+    got
+}
+
+#[test]
+fn a_released_connection_goes_on_elsewhere_with_nothing_lost() {
+    for backend in backends() {
+        let (mut first, _w1, addr) = loopback(backend).unwrap();
+        let (mut second, _w2, _) = loopback(backend).unwrap();
+        let mut client = TcpStream::connect(addr).unwrap();
+        let stream = loop {
+            wait_for(&mut first, |e| e == Event::Accept);
+            if let Ok(stream) = first.accept() {
+                break stream;
+            }
+        };
+        first.open(4, 9, &stream).unwrap();
+        let mut got = Vec::new();
+        // The first bytes are read by the first driver; then, unread, some more arrive and the
+        // connection is released at once.
+        client.write_all(b"one,").unwrap();
+        wait_for(&mut first, |e| e == Event::Input { index: 4, generation: 9 });
+        while let Recv::Data(buf) = first.recv(&stream) {
+            got.extend_from_slice(&buf);
+            first.recycle(buf);
+        }
+        client.write_all(b"two,").unwrap();
+        std::thread::sleep(Duration::from_millis(50));
+        let now = first.release(4, 9, &stream);
+        got.extend(drain_release(&mut first, &stream, 4, now));
+        // Nothing more for the released slot on the first driver, which serves a new one there.
+        second.open(0, 1, &stream).unwrap();
+        client.write_all(b"three").unwrap();
+        got.extend(read_for(&mut second, &stream, 0, Duration::from_millis(300)));
+        assert_eq!(String::from_utf8_lossy(&got), "one,two,three", "{backend:?}");
+        first.wait(Duration::from_millis(20)).unwrap();
+        while let Some(event) = first.next_event() {
+            assert!(!matches!(event, Event::Input { index: 4, .. }), "{backend:?}: {event:?}");
+        }
+        let mut other = TcpStream::connect(addr).unwrap();
+        let reused = loop {
+            wait_for(&mut first, |e| e == Event::Accept);
+            if let Ok(stream) = first.accept() {
+                break stream;
+            }
+        };
+        first.open(4, 10, &reused).unwrap();
+        other.write_all(b"x").unwrap();
+        wait_for(&mut first, |e| e == Event::Input { index: 4, generation: 10 });
+        // The second driver sends on the moved socket.
+        let bye = Bytes::from_static(b"bye");
+        assert_eq!(second.send(0, &stream, &[&bye], 0).unwrap(), 3, "{backend:?}");
+        second.wait(Duration::ZERO).unwrap();
+        let mut reply = [0u8; 3];
+        client.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        client.read_exact(&mut reply).unwrap();
+        assert_eq!(&reply, b"bye", "{backend:?}");
+        second.close(0, stream);
+        first.close(4, reused);
+    }
+}

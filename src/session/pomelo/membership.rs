@@ -212,6 +212,18 @@ impl Membership {
         }
     }
 
+    /// What `from` entered goes on as `to` (same core, forms `from_form` → `to_form`): a
+    /// polling session's membership carried on by its WebSocket.
+    pub fn rehome(&self, from: (ConnId, WireForm), to: (ConnId, WireForm), push: &PushService) {
+        match self.role {
+            Role::None => {}
+            Role::Manager => push.rehome_manager(self.app, from.0, to.0),
+            Role::Client => {
+                push.rehome_client(self.app, self.key, from, to);
+            }
+        }
+    }
+
     /// Leaves what was entered: the channel (a client), the app's management list (a manager).
     /// Returns the app whose member list the connection was on.
     pub fn leave(

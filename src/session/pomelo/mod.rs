@@ -169,7 +169,8 @@ impl PomeloSession {
         let mut package = BytesMut::new();
         kick::encode(&kick.text, &mut package);
         match self.transport {
-            Transport::Tcp => out.extend_from_slice(&package),
+            // A Pomelo session is never polling.
+            Transport::Tcp | Transport::Polling => out.extend_from_slice(&package),
             Transport::WebSocket => {
                 out.reserve(package.len() + 2 * MAX_SERVER_HEADER_LEN + 125);
                 ws::encode_frame(OpCode::Binary, &package, out);

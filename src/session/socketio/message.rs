@@ -1,6 +1,6 @@
-//! A Socket.IO session's input: one text WebSocket message, decoded as its version's packet,
-//! and the Pomelo requests inside `message` events served through the session's
-//! [`Membership`](crate::session::pomelo::Membership).
+//! A Socket.IO session's input: one text WebSocket message (or each packet of a polling
+//! request's body), decoded as its version's packet, and the Pomelo requests inside `message`
+//! events served through the session's [`Membership`](crate::session::pomelo::Membership).
 //!
 //! What Pomelo's sioconnector ignores is ignored here too (events other than `message`,
 //! other namespaces' packets, acks, noops); what breaks the protocol (a packet that does not
@@ -11,12 +11,11 @@ use std::borrow::Cow;
 
 use bytes::BytesMut;
 
-use super::{SioSession, SioVersion, State};
+use super::{SioAction, SioSession, SioVersion, State};
 use crate::protocol::socketio::engineio::{self, EioVersion, PacketType};
 use crate::protocol::socketio::packet::{self, SioPacketType};
 use crate::protocol::socketio::pomelo;
 use crate::protocol::socketio::v09::{self, V09Type};
-use crate::protocol::websocket::frame::{self as ws, OpCode};
 use crate::session::pomelo::request;
 use crate::session::{Context, Flow, Kick};
 use crate::stats::KickReason;
@@ -24,12 +23,71 @@ use crate::stats::KickReason;
 /// The namespace Pomelo's clients use: the default one.
 const DEFAULT_NAMESPACE: &str = "/";
 
+/// The most packets one polling POST may carry (a client flushes what it buffered: a few).
+const MAX_PACKETS_PER_POST: usize = 256;
+
 impl SioSession {
     /// Handles one text message from the client.
     pub fn on_text(&mut self, text: &str, cx: &mut Context<'_>) -> Flow {
-        match self.version {
+        match self.version() {
+            _ if self.state == State::Upgrading => self.on_upgrading(text, cx),
             SioVersion::V09 => self.on_v09(text, cx),
             SioVersion::Eio3 | SioVersion::Eio4 => self.on_engine_io(text, cx),
+        }
+    }
+
+    /// A polling request's body: its packets, in order, as if each came in its own message.
+    pub fn on_payload(&mut self, body: &[u8], cx: &mut Context<'_>) -> Flow {
+        let max = MAX_PACKETS_PER_POST;
+        let mut flow = Flow::Continue;
+        match self.version().eio() {
+            Some(eio) => match engineio::decode_payload(eio, body, max) {
+                Ok(packets) => {
+                    for packet in packets {
+                        flow = self.on_engine_io_packet(packet, cx);
+                        if flow != Flow::Continue {
+                            break;
+                        }
+                    }
+                }
+                Err(e) => flow = fault(e.to_string()),
+            },
+            None => match std::str::from_utf8(body).map(|text| v09::decode_frames(text, max)) {
+                Ok(Ok(packets)) => {
+                    for packet in packets {
+                        flow = self.on_v09(packet, cx);
+                        if flow != Flow::Continue {
+                            break;
+                        }
+                    }
+                }
+                Ok(Err(e)) => flow = fault(e.to_string()),
+                Err(_) => flow = fault("a polling body that is not UTF-8".into()),
+            },
+        }
+        flow
+    }
+
+    /// A WebSocket taking over a polling session: the probe, then the upgrade.
+    fn on_upgrading(&mut self, text: &str, cx: &mut Context<'_>) -> Flow {
+        let packet = match engineio::decode_packet(text) {
+            Ok(packet) => packet,
+            Err(e) => return fault(e.to_string()),
+        };
+        match (packet.kind, packet.data) {
+            (PacketType::Ping, "probe") => {
+                let mut pong = BytesMut::new();
+                engineio::encode_packet(PacketType::Pong, "probe", &mut pong);
+                self.put_packet(&pong, cx.transmit);
+                cx.per_core.socketio.actions.push(SioAction::Probed { ws: cx.me });
+                Flow::Continue
+            }
+            (PacketType::Upgrade, _) => {
+                cx.per_core.socketio.actions.push(SioAction::Upgrade { ws: cx.me });
+                Flow::Continue
+            }
+            (PacketType::Noop, _) => Flow::Continue,
+            _ => fault("a packet before the upgrade".into()),
         }
     }
 
@@ -56,24 +114,27 @@ impl SioSession {
     }
 
     fn on_engine_io(&mut self, text: &str, cx: &mut Context<'_>) -> Flow {
-        let packet = match engineio::decode_packet(text) {
-            Ok(packet) => packet,
-            Err(e) => return fault(e.to_string()),
-        };
+        match engineio::decode_packet(text) {
+            Ok(packet) => self.on_engine_io_packet(packet, cx),
+            Err(e) => fault(e.to_string()),
+        }
+    }
+
+    fn on_engine_io_packet(&mut self, packet: engineio::Packet<'_>, cx: &mut Context<'_>) -> Flow {
         match packet.kind {
             // A ping is answered in either version (EIO 4 clients never send one unasked; an
             // answer costs nothing and keeps a confused client alive).
             PacketType::Ping => {
-                if self.version == SioVersion::Eio3 {
+                if self.version() == SioVersion::Eio3 {
                     self.heard_heartbeat(cx.now.secs);
                 }
                 let mut pong = BytesMut::new();
                 engineio::encode_packet(PacketType::Pong, packet.data, &mut pong);
-                ws::encode_frame(OpCode::Text, &pong, cx.transmit);
+                self.put_packet(&pong, cx.transmit);
                 Flow::Continue
             }
             PacketType::Pong => {
-                if self.version == SioVersion::Eio4 {
+                if self.version() == SioVersion::Eio4 {
                     self.heard_heartbeat(cx.now.secs);
                 }
                 Flow::Continue
@@ -92,17 +153,14 @@ impl SioSession {
             Err(e) => return fault(e.to_string()),
         };
         let default = packet.namespace == DEFAULT_NAMESPACE;
-        let eio = match self.version {
-            SioVersion::Eio3 => EioVersion::V3,
-            _ => EioVersion::V4,
-        };
+        let eio = self.version().eio().unwrap_or(EioVersion::V4);
         match packet.kind {
             SioPacketType::Connect if default => {
                 if self.state == State::Connecting {
                     let sid = cx.settings.socketio.sid_key.issue(cx.me, cx.now.secs);
                     let mut connect = BytesMut::new();
                     packet::encode_connect(eio, Some(&sid), &mut connect);
-                    ws::encode_frame(OpCode::Text, &connect, cx.transmit);
+                    self.put_packet(&connect, cx.transmit);
                     self.state = State::Working;
                     self.since = cx.now.secs;
                 }
@@ -116,7 +174,7 @@ impl SioSession {
                     "Invalid namespace",
                     &mut refusal,
                 );
-                ws::encode_frame(OpCode::Text, &refusal, cx.transmit);
+                self.put_packet(&refusal, cx.transmit);
                 Flow::Continue
             }
             SioPacketType::Event if default && self.state == State::Connecting => {

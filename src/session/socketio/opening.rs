@@ -1,11 +1,17 @@
 //! The first request of a Socket.IO connection, at the configured path (`/socket.io`):
 //!
 //! ```text
-//! GET {path}/1/                        socket.io 0.9 handshake: 200 "sid:45:60:websocket"
+//! GET {path}/1/                        socket.io 0.9 handshake: 200 "sid:45:60:websocket,xhr-polling"
 //! GET {path}/1/websocket/{sid}         0.9 WebSocket: 101, "1::"        (unknown sid: "7:::1+0")
+//! GET|POST {path}/1/xhr-polling/{sid}  0.9 polling (`polling.rs`)
 //! GET {path}/?EIO=3&transport=websocket  101, open packet, "40"
 //! GET {path}/?EIO=4&transport=websocket  101, open packet; the client's "40" connects
+//! GET {path}/?EIO=3|4&transport=websocket&sid=S   101; takes over polling session S
+//! GET|POST {path}/?EIO=3|4&transport=polling[&sid=S]   polling (`polling.rs`)
 //! ```
+//!
+//! A request for a session of another core (its sid names the core) is not answered here:
+//! the connection moves to that core ([`Opened::Move`]) and is opened there.
 //!
 //! # Invariants
 //! - Every refusal is a whole HTTP response and the connection closes after it: Engine.IO's
@@ -14,13 +20,15 @@
 //! - A 0.9 handshake is answered on its own connection, which then closes; its sid is signed
 //!   ([`SidKey`](super::SidKey)), so the WebSocket that shows it back may land on any core.
 //! - Origins are checked as for every WebSocket (`client.allowed_origins`), and the 0.9
-//!   handshake, an XHR, answers only an allowed `Origin` with CORS headers.
+//!   handshake and polling requests, XHRs, answer an allowed `Origin` with CORS headers.
+//! - A POST's body is taken whole, and only up to `max_package_bytes`.
 
 use bytes::BytesMut;
 
-use super::{SioSession, SioVersion};
+use super::polling::{self, PollRequest, PollSession};
+use super::{Carrier, SioSession, SioVersion};
 use crate::protocol::http::{self, RequestHead, Response};
-use crate::protocol::socketio::engineio::{self, EioVersion, HttpErrorCode, Open};
+use crate::protocol::socketio::engineio::{EioVersion, HttpErrorCode};
 use crate::protocol::socketio::packet;
 use crate::protocol::socketio::v09::{self, V09ErrorReason, V09Type};
 use crate::protocol::websocket::frame::{self as ws, OpCode};
@@ -41,6 +49,11 @@ pub enum Opened {
     Upgraded(usize),
     /// Answered (or refused) in `transmit`: the connection ends as the flow says.
     Answered(Flow),
+    /// A polling request of `usize` bytes (head and body), for the reactor to serve; the
+    /// connection is a carrier now.
+    Poll(Box<PollRequest>, usize),
+    /// The request is for a session of another core: the connection goes there, unread.
+    Move(usize),
 }
 
 /// Handles the first request, whose path [`SocketIoSettings::claims`](super::SocketIoSettings::claims).
@@ -51,56 +64,111 @@ pub fn open(session: &mut Session, buf: &[u8], cx: &mut Context<'_>) -> Opened {
         Err(e) => return answer_text(e.status(), &e.to_string(), cx),
     };
     let rest = head.path.strip_prefix(cx.settings.socketio.path.as_str()).unwrap_or("");
+    let origin = match allowed_origin(&head, cx) {
+        Ok(origin) => origin,
+        Err(()) => return answer_text(403, "origin not allowed", cx),
+    };
     match rest.strip_prefix("/1") {
-        Some("" | "/") => v09_handshake(&head, cx),
-        Some(transport) => v09_transport(session, transport, buf, cx),
-        None => engine_io(session, &head, rest, buf, cx),
+        Some("" | "/") => v09_handshake(origin, cx),
+        Some(transport) => v09_transport(session, &head, transport, origin, buf, cx),
+        None => engine_io(session, &head, rest, origin, buf, cx),
     }
 }
 
-/// `GET {path}/1/`: a sid, the heartbeat and close timeouts, the transports offered.
-fn v09_handshake(head: &RequestHead<'_>, cx: &mut Context<'_>) -> Opened {
-    if head.method != "GET" && head.method != "POST" {
-        return answer_text(405, "a socket.io handshake is a GET", cx);
-    }
+/// The request's `Origin`, if it has one and it is allowed (`Err` if it is not).
+fn allowed_origin<'a>(head: &RequestHead<'a>, cx: &Context<'_>) -> Result<Option<&'a str>, ()> {
     let origin = head.header("Origin").and_then(|o| std::str::from_utf8(o).ok());
     let allowed = &cx.settings.allowed_origins;
-    if let Some(origin) = origin
-        && !allowed.is_empty()
-        && !allowed.iter().any(|a| a.eq_ignore_ascii_case(origin))
-    {
-        return answer_text(403, "origin not allowed", cx);
+    match origin {
+        Some(origin)
+            if !allowed.is_empty() && !allowed.iter().any(|a| a.eq_ignore_ascii_case(origin)) =>
+        {
+            Err(())
+        }
+        origin => Ok(origin),
     }
+}
+
+/// A polling request for `target`: a GET, or a POST with its whole body.
+fn poll(
+    session: &mut Session,
+    head: &RequestHead<'_>,
+    target: PollSession,
+    origin: Option<&str>,
+    buf: &[u8],
+    cx: &mut Context<'_>,
+) -> Opened {
+    let (body, used) = match head.method {
+        "GET" if head.query_param("disconnect").is_some() => (Some(b"0::".to_vec()), head.len),
+        "GET" => (None, head.len),
+        "POST" => {
+            let Some(len) = head.content_length() else {
+                return answer_text(411, "a polling POST needs a Content-Length", cx);
+            };
+            if len > cx.settings.max_package_bytes {
+                return answer_text(413, "payload too large", cx);
+            }
+            let Some(body) = buf.get(head.len..head.len + len) else { return Opened::NeedMore };
+            (Some(body.to_vec()), head.len + len)
+        }
+        _ => return answer_text(405, "a poll is a GET or a POST", cx),
+    };
+    if let Session::Opening { .. } = session {
+        *session = Session::Carrier(Carrier::new(cx.now.secs));
+    }
+    let request = PollRequest {
+        session: target,
+        body,
+        keep_alive: head.keep_alive(),
+        origin: origin.map(Box::from),
+    };
+    Opened::Poll(Box::new(request), used)
+}
+
+/// `GET {path}/1/`: a sid, the heartbeat and close timeouts, the transports offered. The sid
+/// names this core and a token of its own, so that its polling session is found here.
+fn v09_handshake(origin: Option<&str>, cx: &mut Context<'_>) -> Opened {
     let sio = &cx.settings.socketio;
-    let sid = sio.sid_key.issue(cx.me, cx.now.secs);
+    let token = cx.per_core.socketio.next_token(cx.me.core());
+    let sid = sio.sid_key.issue(token, cx.now.secs);
     let mut body = BytesMut::new();
     v09::encode_handshake(
         &sid,
         sio.v09_heartbeat_timeout_secs(),
         V09_CLOSE_TIMEOUT_SECS,
-        &["websocket"],
+        &["websocket", "xhr-polling"],
         &mut body,
     );
-    let cors;
-    let headers: &[(&str, &str)] = match origin {
-        Some(origin) => {
-            cors = [
-                ("Access-Control-Allow-Origin", origin),
-                ("Access-Control-Allow-Credentials", "true"),
-            ];
-            &cors
-        }
-        None => &[],
-    };
-    let response = Response { status: 200, content_type: "text/plain", headers, body: &body };
+    let cors = polling::cors_headers(origin);
+    let response =
+        Response { status: 200, content_type: "text/plain", headers: cors.as_slice(), body: &body };
     http::encode_response(&response, cx.transmit);
     Opened::Answered(Flow::Close)
 }
 
-/// `GET {path}/1/{transport}/{sid}`: only `websocket` is served.
-fn v09_transport(session: &mut Session, rest: &str, buf: &[u8], cx: &mut Context<'_>) -> Opened {
+/// `GET {path}/1/{transport}/{sid}`: `websocket` and `xhr-polling` are served.
+fn v09_transport(
+    session: &mut Session,
+    head: &RequestHead<'_>,
+    rest: &str,
+    origin: Option<&str>,
+    buf: &[u8],
+    cx: &mut Context<'_>,
+) -> Opened {
     let mut parts = rest.trim_start_matches('/').splitn(2, '/');
     let (transport, sid) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
+    if transport == "xhr-polling" {
+        let sid = sid.trim_end_matches('/');
+        let Some((issued, token)) = cx.settings.socketio.sid_key.open(sid) else {
+            polling::encode_unknown_session(SioVersion::V09, origin, cx.transmit);
+            return Opened::Answered(Flow::Close);
+        };
+        if token.core() != cx.me.core() {
+            return Opened::Move(token.core());
+        }
+        let fresh = issued <= cx.now.secs && cx.now.secs - issued <= V09_CLOSE_TIMEOUT_SECS;
+        return poll(session, head, PollSession::V09 { token, fresh }, origin, buf, cx);
+    }
     if transport != "websocket" {
         return answer_text(400, "transport not supported", cx);
     }
@@ -129,11 +197,12 @@ fn v09_transport(session: &mut Session, rest: &str, buf: &[u8], cx: &mut Context
     Opened::Upgraded(used)
 }
 
-/// `GET {path}/?EIO=3|4&transport=websocket`.
+/// `{path}/?EIO=3|4&transport=websocket|polling[&sid=S]`.
 fn engine_io(
     session: &mut Session,
     head: &RequestHead<'_>,
     rest: &str,
+    origin: Option<&str>,
     buf: &[u8],
     cx: &mut Context<'_>,
 ) -> Opened {
@@ -145,19 +214,47 @@ fn engine_io(
         Some("4") => (SioVersion::Eio4, EioVersion::V4),
         _ => return answer_eio(HttpErrorCode::UnsupportedProtocolVersion, cx),
     };
-    match head.query_param("transport") {
-        Some("websocket") => {}
-        // Long-polling is not served yet: clients that can, use WebSocket.
+    let polling = match head.query_param("transport") {
+        Some("websocket") => false,
+        // JSONP polling (`j=`) is not served: XHR polling and WebSocket are.
+        Some("polling") if head.query_param("j").is_none() => true,
         _ => return answer_eio(HttpErrorCode::TransportUnknown, cx),
+    };
+    let sid = match head.query_param("sid") {
+        None => None,
+        Some(sid) => match cx.settings.socketio.sid_key.open(sid) {
+            Some((_, sid)) if sid.core() != cx.me.core() => return Opened::Move(sid.core()),
+            Some((_, sid)) => Some(sid),
+            None => return answer_eio(HttpErrorCode::SessionIdUnknown, cx),
+        },
+    };
+    match (polling, sid) {
+        (true, Some(sid)) => {
+            poll(session, head, PollSession::Eio { version, sid }, origin, buf, cx)
+        }
+        (true, None) if head.method != "GET" => answer_eio(HttpErrorCode::BadHandshakeMethod, cx),
+        (true, None) => poll(session, head, PollSession::Open(version), origin, buf, cx),
+        (false, sid) => websocket(session, head, version, eio, sid, buf, cx),
     }
-    if head.query_param("sid").is_some() {
-        // An upgrade of a polling session: there are none to upgrade.
-        return answer_eio(HttpErrorCode::SessionIdUnknown, cx);
-    }
+}
+
+/// An Engine.IO WebSocket: a new session, or (`sid`) the upgrade of a polling session.
+fn websocket(
+    session: &mut Session,
+    head: &RequestHead<'_>,
+    version: SioVersion,
+    eio: EioVersion,
+    sid: Option<crate::ids::ConnId>,
+    buf: &[u8],
+    cx: &mut Context<'_>,
+) -> Opened {
     if head.method != "GET" {
         return answer_eio(HttpErrorCode::BadHandshakeMethod, cx);
     }
     if !head.is_upgrade() {
+        return answer_eio(HttpErrorCode::BadRequest, cx);
+    }
+    if !matches!(session, Session::Opening { .. } | Session::Carrier(_)) {
         return answer_eio(HttpErrorCode::BadRequest, cx);
     }
     let (key, used) = match accept(buf, cx) {
@@ -165,18 +262,16 @@ fn engine_io(
         Err(opened) => return opened,
     };
     upgrade::encode_accept(&key, None, cx.transmit);
-    let settings = cx.settings;
-    let sio = &settings.socketio;
-    let sid = sio.sid_key.issue(cx.me, cx.now.secs);
-    let open = Open {
-        sid: &sid,
-        upgrades: &[],
-        ping_interval_ms: sio.ping_interval_secs * 1000,
-        ping_timeout_ms: sio.ping_timeout_secs * 1000,
-        max_payload: u32::try_from(settings.max_package_bytes).unwrap_or(u32::MAX),
-    };
+    if let Some(sid) = sid {
+        // The probe and the upgrade packet come next (`message.rs`); the reactor checks that
+        // the session is there when they do.
+        cx.per_core.socketio.upgrades.insert(cx.me.index() as u32, sid);
+        *session = Session::SocketIo(SioSession::on_upgrade(version, cx.now.secs));
+        return Opened::Upgraded(used);
+    }
+    let sid = cx.settings.socketio.sid_key.issue(cx.me, cx.now.secs);
     let mut packet = BytesMut::new();
-    engineio::encode_open(eio, &open, &mut packet);
+    super::encode_open_packet(eio, &sid, &[], cx.settings, &mut packet);
     ws::encode_frame(OpCode::Text, &packet, cx.transmit);
     if version == SioVersion::Eio3 {
         // socket.io 2.x servers connect the default namespace unasked.
@@ -210,16 +305,12 @@ fn accept(buf: &[u8], cx: &mut Context<'_>) -> Result<(String, usize), Opened> {
 /// Engine.IO's refusal: a 400 (403 for `Forbidden`) with its JSON error body.
 fn answer_eio(code: HttpErrorCode, cx: &mut Context<'_>) -> Opened {
     tracing::debug!(conn = ?cx.me, message = code.message(), "Engine.IO request refused");
-    let mut body = BytesMut::new();
-    code.encode_body(&mut body);
-    let status = if code == HttpErrorCode::Forbidden { 403 } else { 400 };
-    let response = Response { status, content_type: "application/json", headers: &[], body: &body };
-    http::encode_response(&response, cx.transmit);
+    polling::encode_eio_refusal(code, cx.transmit);
     Opened::Answered(Flow::Close)
 }
 
-/// A short text answer.
-fn answer_text(status: u16, text: &str, cx: &mut Context<'_>) -> Opened {
+/// A short text answer; the connection closes after it.
+pub fn answer_text(status: u16, text: &str, cx: &mut Context<'_>) -> Opened {
     tracing::debug!(conn = ?cx.me, status, text, "Socket.IO request refused");
     let body = format!("{text}\n");
     let response = Response {

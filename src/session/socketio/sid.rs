@@ -59,16 +59,24 @@ impl SidKey {
 
     /// Whether `sid` is one of ours, issued at most `max_age` seconds before `now`.
     pub fn verify(&self, sid: &str, now: u32, max_age: u32) -> bool {
+        self.open(sid).is_some_and(|(issued, _)| issued <= now && now - issued <= max_age)
+    }
+
+    /// The second and the connection a sid of ours was issued for (`None` for anything else).
+    pub fn open(&self, sid: &str) -> Option<(u32, ConnId)> {
         let mut raw = [0u8; SID_BYTES + 2];
         let Ok(SID_BYTES) = URL_SAFE_NO_PAD.decode_slice(sid.as_bytes(), &mut raw) else {
-            return false;
+            return None;
         };
-        let mac = self.mac(&raw[..12]);
+        // Not constant time: a sid guards nothing a client could not get by asking for one.
+        if self.mac(&raw[..12]) != raw[12..SID_BYTES] {
+            return None;
+        }
         let mut issued = [0u8; 4];
         issued.copy_from_slice(&raw[..4]);
-        let issued = u32::from_be_bytes(issued);
-        // Not constant time: a sid guards nothing a client could not get by asking for one.
-        mac == raw[12..SID_BYTES] && issued <= now && now - issued <= max_age
+        let mut conn = [0u8; 8];
+        conn.copy_from_slice(&raw[4..12]);
+        Some((u32::from_be_bytes(issued), conn_from_bits(u64::from_be_bytes(conn))))
     }
 
     fn mac(&self, data: &[u8]) -> [u8; 8] {
@@ -83,9 +91,23 @@ fn conn_bits(conn: ConnId) -> u64 {
     (conn.core() as u64) << 56 | u64::from(conn.generation()) << 32 | conn.index() as u64
 }
 
+fn conn_from_bits(bits: u64) -> ConnId {
+    let generation = (bits >> 32) as u32 & ConnId::GENERATION_MASK;
+    ConnId::new((bits >> 56) as usize, (bits & 0xFFFF_FFFF) as usize, generation)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_sid_names_its_connection() {
+        let key = SidKey::from_bytes([7; 16]);
+        let conn = ConnId::new(1, 4242, 99);
+        assert_eq!(key.open(&key.issue(conn, 30)), Some((30, conn)));
+        assert_eq!(SidKey::from_bytes([8; 16]).open(&key.issue(conn, 30)), None);
+        assert_eq!(key.open("not-a-sid"), None);
+    }
 
     #[test]
     fn a_sid_is_taken_only_when_ours_and_fresh() {

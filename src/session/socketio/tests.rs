@@ -90,7 +90,7 @@ fn v09_client(world: &mut World, index: usize) -> Conn {
     assert!(sent.starts_with("HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n"), "{sent}");
     let body = sent.split("\r\n\r\n").nth(1).unwrap();
     let fields: Vec<&str> = body.split(':').collect();
-    assert_eq!(fields[1..], ["45", "60", "websocket"], "{body}");
+    assert_eq!(fields[1..], ["45", "60", "websocket,xhr-polling"], "{body}");
     let mut conn = Conn::new(index);
     let (sent, flow) =
         conn.input(world, 2, &upgrade(&format!("/socket.io/1/websocket/{}", fields[0])));
@@ -195,8 +195,12 @@ fn v09_refusals() {
     assert_eq!(flow, Flow::Close);
     assert_eq!(texts(&sent), ["7:::1+0", "op8"]);
     assert!(matches!(conn.session, Session::Opening { .. }));
+    // An unknown sid over polling: the 0.9 server's error packet, "handshake again".
     let (sent, flow) = Conn::new(2).input(world, 2, &get("/socket.io/1/xhr-polling/abc"));
     assert_eq!(flow, Flow::Close);
+    let sent = String::from_utf8(sent).unwrap();
+    assert!(sent.starts_with("HTTP/1.1 200 OK\r\n") && sent.ends_with("\r\n\r\n7:::1+0"), "{sent}");
+    let (sent, _) = Conn::new(2).input(world, 2, &get("/socket.io/1/flashsocket/abc"));
     assert!(sent.starts_with(b"HTTP/1.1 400 "));
     // A sid is good for the close timeout only.
     let mut handshake = Conn::new(3);
@@ -311,7 +315,8 @@ fn a_manager_pushes_to_every_form() {
 fn engine_io_refusals_are_its_error_bodies() {
     let world = &mut World::new();
     for (target, upgrade_headers, code) in [
-        ("/socket.io/?EIO=4&transport=polling&t=x", false, 0),
+        ("/socket.io/?EIO=4&transport=polling&j=0", false, 0),
+        ("/socket.io/?EIO=3&transport=polling&sid=forged", false, 1),
         ("/socket.io/?EIO=4&transport=carrier-pigeon", true, 0),
         ("/socket.io/?EIO=4&transport=websocket&sid=abc", true, 1),
         ("/socket.io/?EIO=4&transport=websocket", false, 3),

@@ -5,8 +5,8 @@
 //! This file sets the ring up, queues submissions and turns completions into events; each
 //! operation's side stands beside it: `accept.rs` (the listeners), `recv.rs` (receives on the
 //! buffer ring of `buf_ring.rs`), `send.rs` (one op per connection per turn, its bytes held by
-//! the pin sets of `pins.rs`) and `close.rs` (a connection's close, and the ring's own when it
-//! drops).
+//! the pin sets of `pins.rs`), `close.rs` (a connection's close, and the ring's own when it
+//! drops) and `release.rs` (a connection let go, open, for another reactor).
 //!
 //! # Invariants
 //! - **No receive buffer per connection.** A connection's multishot receive takes a buffer from
@@ -42,6 +42,7 @@ mod buf_ring;
 mod close;
 mod pins;
 mod recv;
+mod release;
 mod send;
 
 use std::collections::VecDeque;
@@ -74,6 +75,8 @@ const RECV: u64 = 3;
 const SEND: u64 = 4;
 /// Cancellations and closes: nothing to do on completion.
 const CLOSE: u64 = 5;
+/// The cancel of a receive, for a release.
+const RELEASE: u64 = 6;
 
 fn user_data(kind: u64, payload: u64) -> u64 {
     kind << 60 | payload
@@ -159,6 +162,10 @@ pub struct Uring {
     collecting: Vec<u32>,
     /// Receives to re-arm once this batch of completions gave its buffers back.
     rearm: Vec<(usize, u32)>,
+    /// Connections being released, whose receive's final completion ends the release.
+    releasing: Vec<(usize, u32)>,
+    /// Releases that ended behind a last input, reported by the next `next_event`.
+    released: Vec<(usize, u32)>,
     /// What `recv` hands out for the event just delivered.
     pending: Option<Recv>,
     /// Operations submitted whose final completion has not been seen.
@@ -205,6 +212,8 @@ impl Uring {
             pins: Pins::default(),
             collecting: Vec::new(),
             rearm: Vec::new(),
+            releasing: Vec::new(),
+            released: Vec::new(),
             pending: None,
             outstanding: 0,
             exhaustions: 0,
@@ -283,6 +292,9 @@ impl Uring {
     pub fn next_event(&mut self) -> Option<Event> {
         // An input the reactor did not take (its connection had gone): its buffer goes back.
         self.pending = None;
+        if let Some((index, generation)) = self.released.pop() {
+            return Some(self.released(index, generation));
+        }
         loop {
             let Some(cqe) = self.ring.completion().next() else {
                 self.rearm_receives();
@@ -304,6 +316,7 @@ impl Uring {
                 }
                 RECV => self.on_recv(payload, result, flags),
                 SEND => self.on_send(payload as u32, result),
+                RELEASE => self.on_release_cancel(payload, result),
                 _ => None,
             };
             if event.is_some() {

@@ -31,11 +31,15 @@ impl Uring {
             return None;
         }
         let more = cqueue::more(flags);
+        let releasing = self.is_releasing(index, generation);
         let recv = match (result, buf) {
             (1.., Some(buf)) => Recv::Data(RecvBuf::Ring(buf)),
             (0, _) => Recv::Closed,
             (e, _) if e == -libc::ENOBUFS || e == -libc::ECANCELED => {
                 self.exhaustions += u64::from(e == -libc::ENOBUFS);
+                if !more && releasing {
+                    return Some(self.released(index, generation));
+                }
                 if !more {
                     self.rearm.push((index, generation));
                 }
@@ -45,7 +49,15 @@ impl Uring {
             (e, _) => Recv::Failed(io::Error::from_raw_os_error(-e)),
         };
         if !more && matches!(recv, Recv::Data(_)) {
-            self.rearm.push((index, generation));
+            match releasing {
+                // The input goes first; the release ends with the next event.
+                true => self.released.push((index, generation)),
+                false => self.rearm.push((index, generation)),
+            }
+        } else if !more && releasing {
+            // The end of stream or an error goes with the connection, to be seen there.
+            self.released.push((index, generation));
+            return None;
         }
         self.pending = Some(recv);
         Some(Event::Input { index, generation })
