@@ -9,7 +9,10 @@
 //! ```
 //!
 //! # Invariants
-//! - Inline in the slot, 12 bytes packed; what it waits for is the session's slot (index and
+//! - A carrier opens at most [`MAX_SESSIONS_PER_CARRIER`] sessions (a handshake each): a
+//!   connection cannot mint sessions at line rate past the admission limits, which count
+//!   connections.
+//! - Inline in the slot, 13 bytes packed; what it waits for is the session's slot (index and
 //!   generation), which names it back in the core's [`SioConns::waiting`](super::SioConns).
 //! - A carrier is never a member of anything: pushes reach the session, not the carrier.
 //! - While it waits, a carrier reads no other request (HTTP answers in order; clients do not
@@ -18,6 +21,9 @@
 use super::SioConns;
 use crate::ids::ConnId;
 use crate::session::SessionSettings;
+
+/// The most polling sessions one connection may open (a page reconnecting now and then).
+pub const MAX_SESSIONS_PER_CARRIER: u8 = 8;
 
 /// A polling request's connection. See the module doc.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -28,11 +34,19 @@ pub struct Carrier {
     /// The waiting session's slab index, `u32::MAX` while idle.
     waiting: u32,
     waiting_generation: u32,
+    /// Sessions this connection opened.
+    opened: u8,
 }
 
 impl Carrier {
     pub fn new(now: u32) -> Carrier {
-        Carrier { since: now, waiting: u32::MAX, waiting_generation: 0 }
+        Carrier { since: now, waiting: u32::MAX, waiting_generation: 0, opened: 0 }
+    }
+
+    /// Counts a session this connection opens; false past [`MAX_SESSIONS_PER_CARRIER`].
+    pub fn open_session(&mut self) -> bool {
+        self.opened = self.opened.saturating_add(1);
+        self.opened <= MAX_SESSIONS_PER_CARRIER
     }
 
     /// The session whose output this carrier's poll waits for.
@@ -50,7 +64,7 @@ impl Carrier {
 
     /// The poll was answered at `now`: idle again, for the next request.
     pub fn answered(&mut self, now: u32) {
-        *self = Carrier::new(now);
+        *self = Carrier { opened: self.opened, ..Carrier::new(now) };
     }
 
     /// Idle: the handshake timeout, as for any connection that says nothing. Waiting: the

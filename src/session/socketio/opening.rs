@@ -116,6 +116,11 @@ fn poll(
     if let Session::Opening { .. } = session {
         *session = Session::Carrier(Carrier::new(cx.now.secs));
     }
+    if let (PollSession::Open(_), Session::Carrier(carrier)) = (target, &mut *session)
+        && !carrier.open_session()
+    {
+        return answer_text(429, "too many sessions opened on one connection", cx);
+    }
     let request = PollRequest {
         session: target,
         body,

@@ -154,6 +154,15 @@ fn polling_refusals() {
         c.wait_for(9, 1, 1);
     }
     assert_eq!(carrier.input(world, 2, &get("/socket.io/?EIO=4&transport=polling")).1, Flow::Close);
+    // A connection opens a few sessions, not more.
+    let mut carrier = Conn::new(4);
+    let limit = super::carrier::MAX_SESSIONS_PER_CARRIER;
+    for _ in 0..limit {
+        let flow = carrier.input(world, 1, &get("/socket.io/?EIO=3&transport=polling")).1;
+        assert!(matches!(flow, Flow::Poll(_)));
+    }
+    let (sent, flow) = carrier.input(world, 1, &get("/socket.io/?EIO=3&transport=polling"));
+    assert!(sent.starts_with(b"HTTP/1.1 429 ") && flow == Flow::Close);
     // Not Socket.IO's on a carrier: 404.
     let mut carrier = Conn::new(3);
     let _ = carrier.input(world, 1, &get("/socket.io/?EIO=4&transport=polling"));
