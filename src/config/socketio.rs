@@ -1,8 +1,8 @@
 //! `[socketio]`: the Socket.IO frontend (Pomelo's sioconnector). Socket.IO clients connect on
 //! the client port: an HTTP request whose path starts with `path` is theirs (socket.io 0.9's
-//! `/socket.io/1/` handshake and `/socket.io/1/websocket/{sid}`, Engine.IO 3 and 4's
-//! `/socket.io/?EIO=..&transport=websocket`); every other request is a Pomelo or MQTT
-//! WebSocket upgrade as before.
+//! `/socket.io/1/` handshake, `/socket.io/1/websocket/{sid}` and `/socket.io/1/xhr-polling/{sid}`,
+//! Engine.IO 3 and 4's `/socket.io/?EIO=..&transport=polling|websocket`); every other request is
+//! a Pomelo or MQTT WebSocket upgrade as before.
 
 use serde::{Deserialize, Serialize};
 
@@ -23,6 +23,11 @@ pub struct SocketIoConfig {
     /// How long a ping may wait for its answer, seconds (`1..=3600`); an Engine.IO 3 client
     /// silent for the interval plus this is closed.
     pub ping_timeout_secs: u32,
+    /// Engine.IO 3 polling payloads as engine.io 1.x writes them (socket.io-client 1.x, the
+    /// clients of Pomelo 2.x's sioconnector): each packet UTF-8-encoded into a string of
+    /// bytes, lengths counted over those. socket.io-client 2.x reads non-ASCII text wrongly
+    /// then, so this is for a fleet of 1.x clients. WebSocket is the same either way.
+    pub engine_io_1x_polling: bool,
 }
 
 impl Default for SocketIoConfig {
@@ -32,6 +37,7 @@ impl Default for SocketIoConfig {
             path: "/socket.io".to_owned(),
             ping_interval_secs: 25,
             ping_timeout_secs: 20,
+            engine_io_1x_polling: false,
         }
     }
 }

@@ -152,11 +152,19 @@ impl Frame {
 #[derive(Debug, Clone)]
 pub struct FrameEncoder {
     pomelo_routes: Option<RouteDict>,
+    /// `EngineIo3Polling` in engine.io 1.x's payload form (`socketio.engine_io_1x_polling`).
+    engine_io_1x_polling: bool,
 }
 
 impl FrameEncoder {
     pub fn new(pomelo_routes: Option<RouteDict>) -> FrameEncoder {
-        FrameEncoder { pomelo_routes }
+        FrameEncoder { pomelo_routes, engine_io_1x_polling: false }
+    }
+
+    /// The same encoder, writing Engine.IO 3 polling elements as engine.io 1.x does (each
+    /// packet's UTF-8 as a string of bytes).
+    pub fn with_engine_io_1x_polling(self, engine_io_1x_polling: bool) -> FrameEncoder {
+        FrameEncoder { engine_io_1x_polling, ..self }
     }
 
     /// How a push route goes on a Pomelo wire: its dictionary code when it has one.
@@ -250,7 +258,13 @@ impl FrameEncoder {
                 ] {
                     if polling {
                         let mut item = BytesMut::new();
-                        engineio::encode_payload_item(eio, text, &mut item);
+                        match eio == EioVersion::V3 && self.engine_io_1x_polling {
+                            true => {
+                                let bytes = engineio::to_byte_string(text);
+                                engineio::encode_payload_item(eio, &bytes, &mut item);
+                            }
+                            false => engineio::encode_payload_item(eio, text, &mut item),
+                        }
                         frame.forms[form.index()] = item.freeze();
                     }
                 }

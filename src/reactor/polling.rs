@@ -82,7 +82,8 @@ impl Reactor {
     /// A new polling session of `version`: its slot, and what it says first, pending.
     fn open_polling(&mut self, version: SioVersion) -> usize {
         let generation = self.conns.next_generation();
-        let session = SioSession::on_polling(version, self.now);
+        let engine_io_1x = self.shared.sessions.socketio.engine_io_1x_polling;
+        let session = SioSession::on_polling(version, engine_io_1x, self.now);
         let index = self.conns.insert(Conn::detached(generation, Session::SocketIo(session)));
         let counters = self.counters();
         stats::add(&counters.polling, 1);
@@ -355,7 +356,8 @@ impl Reactor {
         let mut joined = Vec::with_capacity(pending_len);
         pending.iter().for_each(|frame| joined.extend_from_slice(frame));
         let mut frames = BytesMut::new();
-        for packet in polling::pending_packets(session.version(), &joined) {
+        let byte_strings = session.has_byte_string_payloads();
+        for packet in polling::pending_packets(session.version(), byte_strings, &joined) {
             upgraded.put_packet(packet.as_bytes(), &mut frames);
         }
         tracing::debug!(core = self.core, ws = ws.index(), "polling session upgraded");

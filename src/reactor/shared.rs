@@ -46,7 +46,8 @@ impl Shared {
         let client = &config.client;
         let protos = ProtoSets::load(config).map_err(|e| e.to_string())?;
         let pomelo = PomeloSettings::from_config(config, &protos)?;
-        let encoder = FrameEncoder::new(pomelo.dict().cloned());
+        let encoder = FrameEncoder::new(pomelo.dict().cloned())
+            .with_engine_io_1x_polling(config.socketio.engine_io_1x_polling);
         let apps = Apps::from_config(&config.apps)?;
         let policy = JoinPolicy {
             duplicate: client.duplicate,

@@ -321,6 +321,19 @@ pub fn encode_payload_item(version: EioVersion, packet: &str, out: &mut BytesMut
     out.put_slice(packet.as_bytes());
 }
 
+/// engine.io-parser 1.x's `utf8.encode` of a packet in a text payload: each byte of its UTF-8
+/// as one char (U+0000..U+00FF), so that its length counts bytes.
+pub fn to_byte_string(text: &str) -> String {
+    text.bytes().map(char::from).collect()
+}
+
+/// The inverse of [`to_byte_string`]: `None` when a char is past U+00FF or the bytes are not
+/// UTF-8.
+pub fn from_byte_string(text: &str) -> Option<String> {
+    let bytes: Option<Vec<u8>> = text.chars().map(|c| u8::try_from(u32::from(c)).ok()).collect();
+    String::from_utf8(bytes?).ok()
+}
+
 /// How many leading bytes of a run of [`encode_payload_item`]s a response body leaves out: EIO
 /// 4's first separator.
 pub fn payload_body_skip(version: EioVersion) -> usize {
@@ -338,6 +351,17 @@ mod tests {
     use EioError as E;
     use EioVersion::{V3, V4};
     use PacketType::{Close, Message, Noop, Ping, Pong, Upgrade};
+
+    #[test]
+    fn byte_strings_are_engine_io_1x_utf8() {
+        let text = "42[\"héllo ☃ 😀\"]";
+        let bytes = to_byte_string(text);
+        assert_eq!(bytes.chars().count(), text.len());
+        assert!(bytes.contains("h\u{c3}\u{a9}llo"));
+        assert_eq!(from_byte_string(&bytes).as_deref(), Some(text));
+        assert_eq!(from_byte_string("☃"), None);
+        assert_eq!(from_byte_string("\u{c3}"), None);
+    }
 
     const MAX: usize = 64;
 

@@ -44,7 +44,16 @@ impl SioSession {
             Some(eio) => match engineio::decode_payload(eio, body, max) {
                 Ok(packets) => {
                     for packet in packets {
-                        flow = self.on_engine_io_packet(packet, cx);
+                        flow = match self.has_byte_string_payloads() {
+                            true => match engineio::from_byte_string(packet.data) {
+                                Some(data) => {
+                                    let packet = engineio::Packet { data: &data, ..packet };
+                                    self.on_engine_io_packet(packet, cx)
+                                }
+                                None => fault("a packet that is not engine.io 1.x's UTF-8".into()),
+                            },
+                            false => self.on_engine_io_packet(packet, cx),
+                        };
                         if flow != Flow::Continue {
                             break;
                         }

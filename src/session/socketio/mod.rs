@@ -63,6 +63,8 @@ pub struct SocketIoSettings {
     pub ping_timeout_secs: u32,
     /// Signs socket.io 0.9's handshake sids.
     pub sid_key: SidKey,
+    /// Engine.IO 3 polling payloads as engine.io 1.x writes them (see the config).
+    pub engine_io_1x_polling: bool,
 }
 
 impl SocketIoSettings {
@@ -74,6 +76,7 @@ impl SocketIoSettings {
             ping_interval_secs: config.ping_interval_secs,
             ping_timeout_secs: config.ping_timeout_secs,
             sid_key: SidKey::random(),
+            engine_io_1x_polling: config.engine_io_1x_polling,
         }
     }
 
@@ -121,6 +124,8 @@ enum Kind {
     V09Polling,
     Eio3WebSocket,
     Eio3Polling,
+    /// Engine.IO 3 polling with engine.io 1.x's UTF-8 byte strings in payloads.
+    Eio3Polling1x,
     Eio4WebSocket,
     Eio4Polling,
 }
@@ -140,13 +145,16 @@ impl Kind {
     fn version(self) -> SioVersion {
         match self {
             Kind::V09WebSocket | Kind::V09Polling => SioVersion::V09,
-            Kind::Eio3WebSocket | Kind::Eio3Polling => SioVersion::Eio3,
+            Kind::Eio3WebSocket | Kind::Eio3Polling | Kind::Eio3Polling1x => SioVersion::Eio3,
             Kind::Eio4WebSocket | Kind::Eio4Polling => SioVersion::Eio4,
         }
     }
 
     fn polling(self) -> bool {
-        matches!(self, Kind::V09Polling | Kind::Eio3Polling | Kind::Eio4Polling)
+        matches!(
+            self,
+            Kind::V09Polling | Kind::Eio3Polling | Kind::Eio3Polling1x | Kind::Eio4Polling
+        )
     }
 }
 
@@ -186,8 +194,18 @@ impl SioSession {
     }
 
     /// A polling session opened at `now`: connected at once but for EIO 4, as over WebSocket.
-    pub fn on_polling(version: SioVersion, now: u32) -> SioSession {
-        SioSession { kind: Kind::new(version, true), ..SioSession::on_websocket(version, now) }
+    /// `engine_io_1x`: an EIO 3 session's payloads are engine.io 1.x's.
+    pub fn on_polling(version: SioVersion, engine_io_1x: bool, now: u32) -> SioSession {
+        let kind = match Kind::new(version, true) {
+            Kind::Eio3Polling if engine_io_1x => Kind::Eio3Polling1x,
+            kind => kind,
+        };
+        SioSession { kind, ..SioSession::on_websocket(version, now) }
+    }
+
+    /// An EIO 3 polling session whose payloads are engine.io 1.x's UTF-8 byte strings.
+    pub fn has_byte_string_payloads(&self) -> bool {
+        self.kind == Kind::Eio3Polling1x
     }
 
     /// A WebSocket opened at `now` to take over a polling session of `version` (its probe and
@@ -404,6 +422,9 @@ impl SioSession {
         // Every packet is encoded here from text.
         let text = std::str::from_utf8(packet).unwrap_or_default();
         match self.version().eio() {
+            Some(eio) if self.has_byte_string_payloads() => {
+                engineio::encode_payload_item(eio, &engineio::to_byte_string(text), out)
+            }
             Some(eio) => engineio::encode_payload_item(eio, text, out),
             None => v09::encode_framed(text, out),
         }

@@ -203,9 +203,9 @@ pub fn body_skip(version: SioVersion) -> usize {
     version.eio().map_or(0, engineio::payload_body_skip)
 }
 
-/// Splits a session's pending output (elements of its version's payload) back into packets,
-/// for the WebSocket that takes the session over.
-pub fn pending_packets(version: SioVersion, pending: &[u8]) -> Vec<String> {
+/// Splits a session's pending output (elements of its version's payload; `byte_strings`:
+/// engine.io 1.x's) back into packets, for the WebSocket that takes the session over.
+pub fn pending_packets(version: SioVersion, byte_strings: bool, pending: &[u8]) -> Vec<String> {
     let skip = body_skip(version).min(pending.len());
     let body = &pending[skip..];
     if body.is_empty() {
@@ -216,8 +216,12 @@ pub fn pending_packets(version: SioVersion, pending: &[u8]) -> Vec<String> {
             Ok(packets) => packets
                 .iter()
                 .map(|p| {
+                    let data = match byte_strings {
+                        true => engineio::from_byte_string(p.data).unwrap_or_default(),
+                        false => p.data.to_owned(),
+                    };
                     let mut text = BytesMut::new();
-                    engineio::encode_packet(p.kind, p.data, &mut text);
+                    engineio::encode_packet(p.kind, &data, &mut text);
                     String::from_utf8_lossy(&text).into_owned()
                 })
                 .collect(),

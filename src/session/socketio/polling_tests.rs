@@ -176,7 +176,7 @@ fn a_polling_session_writes_payload_elements() {
     let me = ConnId::new(0, 5, 2);
     let settings = &world.settings;
     let mut out = BytesMut::new();
-    SioSession::on_polling(SioVersion::Eio3, 1).put_opening("SID", settings, &mut out);
+    SioSession::on_polling(SioVersion::Eio3, false, 1).put_opening("SID", settings, &mut out);
     let text = String::from_utf8(out.to_vec()).unwrap();
     let (len, rest) = text.split_once(':').unwrap();
     let open: Value = serde_json::from_str(&rest[1..len.parse::<usize>().unwrap()]).unwrap();
@@ -187,21 +187,21 @@ fn a_polling_session_writes_payload_elements() {
     assert!(text.ends_with("2:40"), "EIO 3 connects unasked: {text}");
 
     let mut out = BytesMut::new();
-    SioSession::on_polling(SioVersion::Eio4, 1).put_opening("SID", settings, &mut out);
+    SioSession::on_polling(SioVersion::Eio4, false, 1).put_opening("SID", settings, &mut out);
     assert!(out.starts_with(b"\x1e0{\"sid\":\"SID\""), "{out:?}");
     let mut out = BytesMut::new();
-    SioSession::on_polling(SioVersion::V09, 1).put_opening("SID", settings, &mut out);
+    SioSession::on_polling(SioVersion::V09, false, 1).put_opening("SID", settings, &mut out);
     assert_eq!(&out[..], "\u{fffd}3\u{fffd}1::".as_bytes());
 
     // EIO 4: CONNECT and a request in one POST; the answers are elements of the next poll.
-    let mut session = SioSession::on_polling(SioVersion::Eio4, 1);
+    let mut session = SioSession::on_polling(SioVersion::Eio4, false, 1);
     assert_eq!(session.form(), WireForm::EngineIo4Polling);
     assert!(!session.is_working());
     let body = format!("40\u{1e}42{}", json!(["message", enter_message("p1")]));
     let (written, flow) =
         with_session(world, &mut session, me, |s, cx| s.on_payload(body.as_bytes(), cx));
     assert_eq!(flow, Flow::Continue);
-    let packets = polling::pending_packets(SioVersion::Eio4, written.as_bytes());
+    let packets = polling::pending_packets(SioVersion::Eio4, false, written.as_bytes());
     assert_eq!(packets.len(), 2, "{written:?}");
     assert!(packets[0].starts_with("40{\"sid\":"), "{packets:?}");
     let answer: Value = serde_json::from_str(
@@ -213,7 +213,7 @@ fn a_polling_session_writes_payload_elements() {
     assert!(session.is_working());
 
     // EIO 3: a client ping is answered with a pong element; a bad payload is a kick.
-    let mut session = SioSession::on_polling(SioVersion::Eio3, 1);
+    let mut session = SioSession::on_polling(SioVersion::Eio3, false, 1);
     let (written, _) = with_session(world, &mut session, me, |s, cx| s.on_payload(b"1:2", cx));
     assert_eq!(written, "1:3");
     let (_, flow) = with_session(world, &mut session, me, |s, cx| s.on_payload(b"9:2", cx));
@@ -222,30 +222,31 @@ fn a_polling_session_writes_payload_elements() {
     assert_eq!(flow, Flow::Close, "the client's close packet");
 
     // 0.9: a message and a heartbeat in one framed POST.
-    let mut session = SioSession::on_polling(SioVersion::V09, 1);
+    let mut session = SioSession::on_polling(SioVersion::V09, false, 1);
     let message = format!("3:::{}", enter_message("p9"));
     let mut body = BytesMut::new();
     crate::protocol::socketio::v09::encode_frames([message.as_str(), "2::"], &mut body);
     let (written, flow) = with_session(world, &mut session, me, |s, cx| s.on_payload(&body, cx));
     assert_eq!(flow, Flow::Continue);
-    let packets = polling::pending_packets(SioVersion::V09, written.as_bytes());
+    let packets = polling::pending_packets(SioVersion::V09, false, written.as_bytes());
     assert_eq!(packets, [r#"3:::{"id":1,"body":{"code":200,"msg":"add ok"}}"#]);
 }
 
 #[test]
 fn a_polling_kick_ends_with_the_close_packet() {
     let mut out = BytesMut::new();
-    let mut session = SioSession::on_polling(SioVersion::Eio4, 1);
+    let mut session = SioSession::on_polling(SioVersion::Eio4, false, 1);
     session.state = super::State::Working;
     session.encode_kick(&Kick::new(KickReason::Replaced), &mut out);
-    let packets = polling::pending_packets(SioVersion::Eio4, &out);
+    let packets = polling::pending_packets(SioVersion::Eio4, false, &out);
     assert_eq!(
         packets,
         [r#"42["message","{\"route\":\"onKick\",\"reason\":\"replaced\"}"]"#, "41", "1"]
     );
     let mut out = BytesMut::new();
-    SioSession::on_polling(SioVersion::V09, 1).encode_kick(&Kick::new(KickReason::Slow), &mut out);
-    let packets = polling::pending_packets(SioVersion::V09, &out);
+    SioSession::on_polling(SioVersion::V09, false, 1)
+        .encode_kick(&Kick::new(KickReason::Slow), &mut out);
+    let packets = polling::pending_packets(SioVersion::V09, false, &out);
     assert_eq!(packets, [r#"3:::{"route":"onKick","reason":"slow"}"#, "0::"]);
 }
 
@@ -289,7 +290,7 @@ fn the_upgrade_is_a_probe_then_the_upgrade_packet() {
     assert!(world.per_core.socketio.upgrades.is_empty());
 
     // The upgraded session: the same member, over WebSocket.
-    let polling_session = SioSession::on_polling(SioVersion::Eio3, 1);
+    let polling_session = SioSession::on_polling(SioVersion::Eio3, false, 1);
     let upgraded = polling_session.upgraded(9);
     assert_eq!(
         (upgraded.form(), upgraded.transport()),
@@ -319,5 +320,36 @@ fn answers_are_whole_http_responses() {
     assert!(out.ends_with(br#"{"code":1,"message":"Session ID unknown"}"#), "{out:?}");
     assert_eq!(polling::body_skip(SioVersion::Eio4), 1);
     assert_eq!(polling::body_skip(SioVersion::Eio3), 0);
-    assert!(polling::pending_packets(SioVersion::Eio4, b"").is_empty());
+    assert!(polling::pending_packets(SioVersion::Eio4, false, b"").is_empty());
+}
+
+#[test]
+fn engine_io_1x_payloads_are_utf8_byte_strings() {
+    let world = &mut World::new();
+    let me = ConnId::new(0, 5, 2);
+    let mut session = SioSession::on_polling(SioVersion::Eio3, true, 1);
+    assert!(session.has_byte_string_payloads());
+    assert_eq!(session.form(), WireForm::EngineIo3Polling);
+    let enter = format!("42{}", json!(["message", enter_message("hé😀")]));
+    let mut body = BytesMut::new();
+    let bytes = crate::protocol::socketio::engineio::to_byte_string(&enter);
+    crate::protocol::socketio::engineio::encode_payload_item(
+        crate::protocol::socketio::engineio::EioVersion::V3,
+        &bytes,
+        &mut body,
+    );
+    let (written, flow) = with_session(world, &mut session, me, |s, cx| s.on_payload(&body, cx));
+    assert_eq!(flow, Flow::Continue);
+    assert!(written.is_ascii(), "the answer is ASCII JSON: {written}");
+    assert_eq!(world.push.clients(crate::ids::AppId(0), None, 10).0[0].as_str(), "hé😀");
+    // What it writes is engine.io 1.x's; the WebSocket that takes over gets plain text.
+    let mut out = BytesMut::new();
+    session.put_packet("42[\"é\"]".as_bytes(), &mut out);
+    assert_eq!(std::str::from_utf8(&out).unwrap(), "8:42[\"\u{c3}\u{a9}\"]");
+    let packets = polling::pending_packets(SioVersion::Eio3, true, &out);
+    assert_eq!(packets, ["42[\"é\"]"]);
+    // A POST that is not engine.io 1.x's UTF-8 is a fault.
+    let (_, flow) =
+        with_session(world, &mut session, me, |s, cx| s.on_payload("2:4☃".as_bytes(), cx));
+    assert!(matches!(flow, Flow::Kick(k) if k.reason == KickReason::ProtocolError));
 }
