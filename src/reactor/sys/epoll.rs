@@ -12,6 +12,9 @@
 //!   listener is forgotten with connections queued and none starves another.
 //! - The scratch buffer is lent by [`Epoll::recv`] and given back by [`Epoll::recycle`]; between
 //!   the two, `scratch` is empty (a `recv` without a `recycle` would allocate a new one).
+//! - A released connection ([`Epoll::release`]) is deregistered at once, and what the last wait
+//!   observed for it but did not deliver yet is forgotten. Its unread bytes stay in its socket:
+//!   being edge-triggered, the next owner's registration reports them.
 
 use std::io::{self, IoSlice, Read, Write};
 use std::net::{self, TcpStream};
@@ -218,9 +221,18 @@ impl Epoll {
         write_vectored(stream, &[IoSlice::new(data)])
     }
 
-    /// Deregisters the socket: released at once (what it holds stays for the next owner).
-    pub fn release(&mut self, _index: usize, _generation: u32, stream: &TcpStream) -> bool {
+    /// Deregisters the connection without closing it, and drops its events not delivered yet:
+    /// released at once (true).
+    pub fn release(&mut self, index: usize, generation: u32, stream: &TcpStream) -> bool {
         let _ = self.poll.registry().deregister(&mut SourceFd(&stream.as_raw_fd()));
+        let (delivered, mut at) = (self.delivered, 0);
+        self.ready.retain(|&event| {
+            at += 1;
+            let of_it = matches!(event,
+                Event::Input { index: i, generation: g } | Event::Writable { index: i, generation: g }
+                    if (i, g) == (index, generation));
+            at <= delivered || !of_it
+        });
         true
     }
 

@@ -50,14 +50,17 @@
 //! 9. **Wait with a timeout.** [`Driver::wait`] blocks until something happened or the timeout
 //!    passed (zero: only look), and [`Driver::next_event`] then returns what happened, one event
 //!    at a time, until `None`. It is the reactor's only blocking call.
-//! 10. **Release a connection** [`Driver::release`]
-//!     stops watching a connection without closing its socket, so that another reactor may
-//!     [`open`](Driver::open) it. The caller releases only a connection whose bytes have all left
-//!     (nothing queued, [`Driver::sending`] false) and keeps its stream. Released at once
-//!     (epoll: deregistered; bytes already in the socket stay there for the next owner), or
-//!     later ([`Event::Released`], io_uring: once the cancelled receive's final completion
-//!     came); until then [`Event::Input`] may still hand out bytes that arrived before, which
-//!     the caller carries with the connection. No event for it follows the release.
+//! 10. **Release a connection.** [`Driver::release`] stops watching a connection without
+//!     closing its socket, so that another reactor may [`Driver::open`] it (a hand-over). True:
+//!     released at once, nothing more is delivered for it. False: [`Event::Released`] follows,
+//!     exactly once, and until then [`Event::Input`] may still hand out bytes that arrived before
+//!     the release took effect (the caller keeps them with the connection). No byte is lost:
+//!     what the backend did not hand out stays in the socket for its next owner, who may `open`
+//!     it once released. The caller releases only a connection whose bytes have all left
+//!     (`!sending`, nothing queued), sends nothing to it afterwards, and keeps owning the socket
+//!     (epoll: deregistered, true; io_uring: its receive cancelled, false unless none was armed).
+//!     A connection closed while being released is closed; a `Released` that still comes for it
+//!     is one the reactor drops by generation.
 //!
 //! Besides, [`Driver::reserve`] sizes the backend's per-connection table once, and
 //! [`Driver::publish`] copies a backend's own gauges into the reactor's stats (io_uring: its
@@ -204,7 +207,8 @@ pub enum Event {
     Input { index: usize, generation: u32 },
     /// The connection can take more bytes.
     Writable { index: usize, generation: u32 },
-    /// A release that did not end at once has ended (contract 10).
+    /// Contract 10: the connection's release took effect; nothing more comes for it, and its
+    /// socket may be opened by another reactor.
     Released { index: usize, generation: u32 },
 }
 
@@ -368,8 +372,12 @@ impl Driver {
         }
     }
 
-    /// Contract 10: stops watching the connection, leaving its socket open for another reactor;
-    /// true if released now, false if [`Event::Released`] follows.
+    /// Contract 10: stops watching the connection without closing its socket, so that another
+    /// reactor may `open` it. True: released now, nothing more comes for (index, generation).
+    /// False: an `Event::Released { index, generation }` follows; until then `Event::Input` may
+    /// still hand out bytes that arrived before the release took effect (the caller keeps them
+    /// with the connection). The caller releases only a connection whose bytes have all left
+    /// (`!sending(index)` and nothing queued), and keeps owning `stream` (it is not dropped here).
     pub fn release(&mut self, index: usize, generation: u32, stream: &TcpStream) -> bool {
         each!(self, b => b.release(index, generation, stream))
     }

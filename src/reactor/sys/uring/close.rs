@@ -27,9 +27,6 @@ impl Uring {
             drop(stream);
             return;
         };
-        // Closed while being released: the release is over (its cancel finds nothing).
-        self.releasing.retain(|&(i, _)| i != index);
-        self.released.retain(|&(i, _)| i != index);
         let recv = recv_data(index, slot.generation);
         // A send still collecting was never queued: `queue_sends` drops it.
         let send = self.queued_send(&slot).map(|id| user_data(SEND, u64::from(id)));

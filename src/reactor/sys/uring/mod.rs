@@ -6,14 +6,16 @@
 //! operation's side stands beside it: `accept.rs` (the listeners), `recv.rs` (receives on the
 //! buffer ring of `buf_ring.rs`), `send.rs` (one op per connection per turn, its bytes held by
 //! the pin sets of `pins.rs`), `close.rs` (a connection's close, and the ring's own when it
-//! drops) and `release.rs` (a connection let go, open, for another reactor).
+//! drops) and `release.rs` (a connection handed to another reactor: its receive cancelled, its
+//! socket kept open).
 //!
 //! # Invariants
 //! - **No receive buffer per connection.** A connection's multishot receive takes a buffer from
 //!   the reactor's buffer ring only when bytes arrive. The reactor decodes in place from that
 //!   buffer (a [`RingBuf`]) and the buffer goes back to the ring when the `RingBuf` drops, before
 //!   the next completion is looked at. A completion without the MORE flag re-arms the receive at
-//!   the end of the batch, and so does `ENOBUFS` (counted), once the batch gave its buffers back.
+//!   the end of the batch, and so does `ENOBUFS` (counted), once the batch gave its buffers back;
+//!   never for a connection being released, whose slot is empty.
 //! - **Memory the kernel uses outlives the operation.** A send's iovecs and `msghdr` are in its
 //!   boxed `SendOp`, and the bytes they point into are held by the turn's pin set
 //!   (`pins`: one reference per buffer per turn, not per send), both until the send's final
@@ -27,7 +29,9 @@
 //!   queues meanwhile). A partial send continues from its offset.
 //! - **Stale completions miss.** Receives carry `(generation, index)` in their user data and a
 //!   closed connection's slot is marked dead at once, so completions for it (a final
-//!   `ECANCELED`, a last buffer) are dropped, their buffers recycled.
+//!   `ECANCELED`, a last buffer) are dropped, their buffers recycled. A connection being
+//!   released has left its slot too, but waits in `releasing`: its receive's completions still
+//!   bring its bytes, and the final one is its `Released` (`release.rs`).
 //! - Sockets are blocking descriptors (the ring waits for readiness itself) and are closed by the
 //!   ring after their operations are cancelled, in one submission.
 //!
@@ -60,6 +64,7 @@ use accept::Listening;
 pub use buf_ring::RingBuf;
 use buf_ring::{BUF_GROUP, BufRing};
 use pins::Pins;
+use release::Releasing;
 use send::SendOp;
 
 /// Submission queue entries: a send batch and the receives, cancels and closes of a turn; the
@@ -75,16 +80,21 @@ const RECV: u64 = 3;
 const SEND: u64 = 4;
 /// Cancellations and closes: nothing to do on completion.
 const CLOSE: u64 = 5;
-/// The cancel of a receive, for a release.
+/// A release's cancel of a connection's receive (`release.rs`).
 const RELEASE: u64 = 6;
 
 fn user_data(kind: u64, payload: u64) -> u64 {
     kind << 60 | payload
 }
 
-/// The user data of a connection's receive (`on_recv` takes it apart).
+/// The user data of a connection's receive (`on_recv` takes it apart with [`conn_of`]).
 fn recv_data(index: usize, generation: u32) -> u64 {
     user_data(RECV, u64::from(generation) << 32 | index as u64)
+}
+
+/// The `(index, generation)` in the payload of a connection's user data.
+fn conn_of(payload: u64) -> (usize, u32) {
+    ((payload & 0xFFFF_FFFF) as usize, (payload >> 32) as u32)
 }
 
 /// The generation of a slot with no connection (generations are 24 bits).
@@ -162,10 +172,11 @@ pub struct Uring {
     collecting: Vec<u32>,
     /// Receives to re-arm once this batch of completions gave its buffers back.
     rearm: Vec<(usize, u32)>,
-    /// Connections being released, whose receive's final completion ends the release.
-    releasing: Vec<(usize, u32)>,
-    /// Releases that ended behind a last input, reported by the next `next_event`.
-    released: Vec<(usize, u32)>,
+    /// Connections being released, until their `Released` (a few at a time: hand-overs).
+    releasing: Vec<Releasing>,
+    /// An event to deliver before the next completion: the `Released` behind the last bytes of
+    /// a released connection's receive.
+    announced: Option<Event>,
     /// What `recv` hands out for the event just delivered.
     pending: Option<Recv>,
     /// Operations submitted whose final completion has not been seen.
@@ -213,7 +224,7 @@ impl Uring {
             collecting: Vec::new(),
             rearm: Vec::new(),
             releasing: Vec::new(),
-            released: Vec::new(),
+            announced: None,
             pending: None,
             outstanding: 0,
             exhaustions: 0,
@@ -292,12 +303,13 @@ impl Uring {
     pub fn next_event(&mut self) -> Option<Event> {
         // An input the reactor did not take (its connection had gone): its buffer goes back.
         self.pending = None;
-        if let Some((index, generation)) = self.released.pop() {
-            return Some(self.released(index, generation));
+        if let Some(event) = self.announced.take() {
+            return Some(event);
         }
         loop {
             let Some(cqe) = self.ring.completion().next() else {
                 self.rearm_receives();
+                self.retry_release_cancels();
                 return None;
             };
             let (data, result, flags) = (cqe.user_data(), cqe.result(), cqe.flags());

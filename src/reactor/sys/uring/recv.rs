@@ -1,6 +1,7 @@
 //! Receiving: one multishot receive per connection on the reactor's buffer ring. What a
 //! completion brings waits in `pending` for the reactor's `recv`; a receive the kernel ended is
-//! re-armed once the batch of completions gave its buffers back.
+//! re-armed once the batch of completions gave its buffers back. A completion for a connection
+//! no longer in its slot goes to `release.rs` (it may be one being released).
 
 use std::io;
 use std::net::TcpStream;
@@ -10,7 +11,7 @@ use io_uring::types::Fd;
 use io_uring::{cqueue, opcode};
 
 use super::buf_ring::BUF_GROUP;
-use super::{Uring, recv_data};
+use super::{Uring, conn_of, recv_data};
 use crate::reactor::sys::{Event, Recv, RecvBuf};
 
 impl Uring {
@@ -22,24 +23,19 @@ impl Uring {
     }
 
     pub(super) fn on_recv(&mut self, payload: u64, result: i32, flags: u32) -> Option<Event> {
-        let index = (payload & 0xFFFF_FFFF) as usize;
-        let generation = (payload >> 32) as u32;
+        let (index, generation) = conn_of(payload);
         // Take the buffer first, so that it goes back to the ring whatever happens next.
         let buf = cqueue::buffer_select(flags).map(|bid| self.bufs.lend(bid, result.max(0) as _));
         let live = self.slots.get(index).is_some_and(|s| s.generation == generation);
-        if !live {
-            return None;
-        }
         let more = cqueue::more(flags);
-        let releasing = self.is_releasing(index, generation);
+        if !live {
+            return self.on_released_recv(index, generation, result, more, buf);
+        }
         let recv = match (result, buf) {
             (1.., Some(buf)) => Recv::Data(RecvBuf::Ring(buf)),
             (0, _) => Recv::Closed,
             (e, _) if e == -libc::ENOBUFS || e == -libc::ECANCELED => {
                 self.exhaustions += u64::from(e == -libc::ENOBUFS);
-                if !more && releasing {
-                    return Some(self.released(index, generation));
-                }
                 if !more {
                     self.rearm.push((index, generation));
                 }
@@ -49,15 +45,7 @@ impl Uring {
             (e, _) => Recv::Failed(io::Error::from_raw_os_error(-e)),
         };
         if !more && matches!(recv, Recv::Data(_)) {
-            match releasing {
-                // The input goes first; the release ends with the next event.
-                true => self.released.push((index, generation)),
-                false => self.rearm.push((index, generation)),
-            }
-        } else if !more && releasing {
-            // The end of stream or an error goes with the connection, to be seen there.
-            self.released.push((index, generation));
-            return None;
+            self.rearm.push((index, generation));
         }
         self.pending = Some(recv);
         Some(Event::Input { index, generation })
