@@ -24,7 +24,9 @@
 //!   a socket.io `message` event (`42["message","..."]`, the same for Engine.IO 3 and 4), each
 //!   in one text WebSocket frame. `SocketIo09Polling` / `EngineIo3Polling` /
 //!   `EngineIo4Polling`: the same packets as elements of a polling payload (U+FFFD framed,
-//!   `<len>:`, `0x1E` in front), appended to each polling member's pending output as they are.
+//!   `<len>:`, `0x1E` in front), appended to each polling member's pending output as they are;
+//!   a frame with a polling form has its version's WebSocket form too, for a member that
+//!   upgrades while the frame is on its way to its core.
 
 use std::sync::Arc;
 
@@ -222,11 +224,13 @@ impl FrameEncoder {
                 }
             }
         }
-        let v09_ws = forms.contains(WireForm::SocketIo09WebSocket);
         let v09_polling = forms.contains(WireForm::SocketIo09Polling);
-        let eio_ws = forms.contains(WireForm::EngineIoWebSocket);
         let eio3_polling = forms.contains(WireForm::EngineIo3Polling);
         let eio4_polling = forms.contains(WireForm::EngineIo4Polling);
+        // A polling member may upgrade while the frame is on its way: it gets the WebSocket
+        // form then.
+        let v09_ws = forms.contains(WireForm::SocketIo09WebSocket) || v09_polling;
+        let eio_ws = forms.contains(WireForm::EngineIoWebSocket) || eio3_polling || eio4_polling;
         if v09_ws || v09_polling || eio_ws || eio3_polling || eio4_polling {
             let body = std::str::from_utf8(&push.body)
                 .map_err(|_| ProtocolError::Malformed("a push body that is not UTF-8"))?;

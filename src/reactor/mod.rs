@@ -57,7 +57,7 @@ use std::time::{Duration, Instant};
 use bytes::BytesMut;
 
 use crate::channel::LocalMembers;
-use crate::ids::{AppId, Forms};
+use crate::ids::{AppId, ConnId, Forms};
 use crate::push::Frame;
 use crate::session::{Flow, Kick, Now, PerCore};
 use crate::stats::{self, KickReason, ReactorCounters};
@@ -287,6 +287,7 @@ impl Reactor {
                     batch.clear();
                 }
                 Command::Deliver { conn, push } => {
+                    let Some(conn) = self.addressee(conn) else { continue };
                     let index = conn.index();
                     let Some(live) = self.conns.get_live(index, conn.generation()) else {
                         continue;
@@ -305,7 +306,7 @@ impl Reactor {
                     }
                 }
                 Command::Kick { conn, reason } => {
-                    if self.conns.get_live(conn.index(), conn.generation()).is_some() {
+                    if let Some(conn) = self.addressee(conn) {
                         self.kick(conn.index(), &Kick::new(reason));
                     }
                 }
@@ -318,6 +319,18 @@ impl Reactor {
         self.commands = commands;
         // Commands raised while running these (kicks of replaced sessions...) run next turn,
         // which starts at once because `local` is not empty.
+    }
+
+    /// The live connection a command for `conn` goes to: `conn`, or the WebSocket an upgraded
+    /// polling session `conn` went on as.
+    fn addressee(&mut self, conn: ConnId) -> Option<ConnId> {
+        let live =
+            |c: ConnId, conns: &mut ConnTable| conns.get_live(c.index(), c.generation()).is_some();
+        if live(conn, &mut self.conns) {
+            return Some(conn);
+        }
+        let to = self.per_core.socketio.upgraded_to(conn)?;
+        live(to, &mut self.conns).then_some(to)
     }
 
     /// Writes `frames` to every local member of `app`'s channel.

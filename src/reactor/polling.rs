@@ -181,6 +181,10 @@ impl Reactor {
     pub(super) fn answer_poll(&mut self, session: usize) -> Liveness {
         let Some(conn) = self.conns.get_mut(session) else { return Liveness::Gone };
         let Session::SocketIo(sio) = conn.session else { return Liveness::Gone };
+        if conn.pending_bytes() == 0 {
+            // Nothing to say: the poll waits on (a poll is never answered empty).
+            return Liveness::Open;
+        }
         let key = session as u32;
         let Some(waiting) = self.per_core.socketio.waiting.remove(&key) else {
             return Liveness::Open;
@@ -334,6 +338,7 @@ impl Reactor {
         let _ = self.answer_noop(sid.index());
         let upgraded = session.upgraded(self.now);
         session.rehome(sid, ws, &self.shared.push);
+        self.per_core.socketio.note_upgrade(sid, ws, self.now);
         let Some(mut old) = self.conns.remove(sid.index()) else { return };
         let pending = old.out.take().map(|mut out| out.take_all()).unwrap_or_default();
         let pending_len: usize = pending.iter().map(Bytes::len).sum();

@@ -214,6 +214,9 @@ impl Reactor {
         let Some(conn) = self.conns.get_mut(index) else { return };
         let counters = &self.shared.reactors[self.core];
         let Some(stream) = conn.stream.as_ref() else {
+            if data.is_empty() {
+                return;
+            }
             conn.out.get_or_insert_default().push(Bytes::copy_from_slice(data));
             stats::add(&counters.queued_bytes, data.len() as u64);
             let _ = self.answer_poll(index);

@@ -308,8 +308,7 @@ impl SioSession {
     }
 
     /// Appends what the peer gets before a server close: Pomelo's `onKick` message with the
-    /// reason and socket.io's disconnect, then the WebSocket close with the kick's code (over
-    /// polling, Engine.IO's close packet).
+    /// reason and socket.io's disconnect, then (WebSocket) the close with the kick's code.
     pub fn encode_kick(&self, kick: &Kick, out: &mut BytesMut) {
         if self.is_working() && self.state != State::Upgrading {
             let mut message = String::new();
@@ -323,11 +322,8 @@ impl SioSession {
             self.put_packet(&disconnect, out);
         }
         if self.kind.polling() {
-            if self.version() != SioVersion::V09 {
-                let mut close = BytesMut::new();
-                engineio::encode_packet(PacketType::Close, "", &mut close);
-                self.put_packet(&close, out);
-            }
+            // The client closes on socket.io's disconnect; Engine.IO's close packet in the same
+            // answer would close it before it reads the kick.
             return;
         }
         ws::encode_close(kick.close_code, &kick.text, out);

@@ -98,11 +98,29 @@ pub struct SioConns {
     pub v09: HashMap<ConnId, ConnId>,
     /// What sessions asked during the last input, for the reactor.
     pub actions: Vec<SioAction>,
+    /// Polling sessions that went on as a WebSocket, with that WebSocket and the second until
+    /// which commands still on their way to the session (a push to it, a kick) go to it.
+    pub upgraded: Vec<(ConnId, ConnId, u32)>,
     /// Numbers 0.9 handshakes on this core, so that each gets its own token.
     next_token: u32,
 }
 
+/// How long commands for an upgraded polling session are passed on to its WebSocket: they
+/// were sent before the upgrade, so they are at most a moment late.
+pub const UPGRADED_FORWARD_SECS: u32 = 5;
+
 impl SioConns {
+    /// The WebSocket an upgraded polling session `conn` went on as, if it did lately.
+    pub fn upgraded_to(&self, conn: ConnId) -> Option<ConnId> {
+        self.upgraded.iter().find(|(from, _, _)| *from == conn).map(|&(_, to, _)| to)
+    }
+
+    /// Notes that `from` went on as `to` at `now`, forgetting what is past forwarding.
+    pub fn note_upgrade(&mut self, from: ConnId, to: ConnId, now: u32) {
+        self.upgraded.retain(|&(_, _, until)| until >= now);
+        self.upgraded.push((from, to, now + UPGRADED_FORWARD_SECS));
+    }
+
     /// A token for a 0.9 handshake on `core`: a sid that names the core and no two handshakes.
     pub fn next_token(&mut self, core: usize) -> ConnId {
         self.next_token = self.next_token.wrapping_add(1);

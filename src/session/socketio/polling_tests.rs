@@ -233,7 +233,7 @@ fn a_polling_session_writes_payload_elements() {
 }
 
 #[test]
-fn a_polling_kick_ends_with_the_close_packet() {
+fn a_polling_kick_ends_with_the_disconnect() {
     let mut out = BytesMut::new();
     let mut session = SioSession::on_polling(SioVersion::Eio4, false, 1);
     session.state = super::State::Working;
@@ -241,7 +241,7 @@ fn a_polling_kick_ends_with_the_close_packet() {
     let packets = polling::pending_packets(SioVersion::Eio4, false, &out);
     assert_eq!(
         packets,
-        [r#"42["message","{\"route\":\"onKick\",\"reason\":\"replaced\"}"]"#, "41", "1"]
+        [r#"42["message","{\"route\":\"onKick\",\"reason\":\"replaced\"}"]"#, "41"]
     );
     let mut out = BytesMut::new();
     SioSession::on_polling(SioVersion::V09, false, 1)
