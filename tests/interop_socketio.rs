@@ -613,10 +613,13 @@ fn assert_unknown_sid(answer: &Value, what: &str) {
 }
 
 /// Whether an Engine.IO `eio` polling answer ends with a close packet (`1`; EIO 3 `1:1`).
+/// Whether a poll's body ends the session: Engine.IO's close packet, or socket.io's disconnect
+/// (`41`, after which the client closes; shaddock's kick over polling ends so, since a close
+/// packet in the same answer would close socket.io-client 4 before it reads the kick).
 fn ends_with_close(eio: &str, body: &str) -> bool {
     match eio {
-        "3" => body.ends_with("1:1"),
-        _ => body.rsplit('\u{1e}').next() == Some("1"),
+        "3" => body.ends_with("1:1") || body.ends_with("2:41"),
+        _ => matches!(body.rsplit('\u{1e}').next(), Some("1" | "41")),
     }
 }
 
