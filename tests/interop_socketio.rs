@@ -15,8 +15,9 @@
 //!   (0.9 `0::`, 2.x/4.x `41`), which its client reports as the server's ("booted", "io server
 //!   disconnect"); a later push reaches only the new connections; the manager hears an `onAdd`
 //!   for each replacement and no `onLeave`;
-//! - one HTTP pushAll reaches a Pomelo TCP, a Pomelo WebSocket and the three Socket.IO clients of
-//!   one channel exactly once each (5 recipients), and the presence list has all five;
+//! - one HTTP pushAll reaches a Pomelo TCP, a Pomelo WebSocket, an MQTT (Debian's
+//!   `mosquitto_sub`) and the three Socket.IO clients of one channel exactly once each (6
+//!   recipients), and the presence list has all six;
 //! - the server's pings (socket.io 0.9 heartbeats, Engine.IO 4 pings) keep 0.9 and 4.x clients,
 //!   which close a connection whose pings stop, connected past their own timeout, and a 2.x
 //!   client's pings are answered.
@@ -32,7 +33,7 @@
 //!   while a train of pushes to them is arriving: every push arrives once, in order, some over
 //!   polling and some over WebSocket;
 //! - one HTTP pushAll reaches polling members of each generation beside WebSocket members of
-//!   each, a Pomelo TCP and a Pomelo WebSocket member, once each (8 recipients);
+//!   each, a Pomelo TCP, a Pomelo WebSocket and an MQTT member, once each (9 recipients);
 //! - Engine.IO requests for an unknown sid are Engine.IO's `400 {"code":1,"message":"Session ID
 //!   unknown"}`; a malformed payload ends its own session and no other.
 //!
@@ -349,11 +350,19 @@ fn mixed_channel(extra: &[&str], sio_ids: &[&str], needs: Option<&str>) -> Value
     let (addr, control) = (server.client_addr(), server.control_addr());
     let mut tcp = common::client(addr, DEMO, "pomelo-tcp");
     let mut ws = ws_client(addr, DEMO, "pomelo-ws");
+    // An MQTT member too (Debian's mosquitto_sub, MQTT 3.1.1 on the client port): the two pushes,
+    // then it exits; bounded by -W.
+    let mqtt = std::process::Command::new("mosquitto_sub")
+        .args(["-h", "127.0.0.1", "-p", &addr.port().to_string(), "-V", "mqttv311"])
+        .args(["-i", "mqtt-sub", "-u", DEMO, "-t", &format!("push/{DEMO}"), "-C", "2", "-W", "15"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("mosquitto_sub runs (Debian's mosquitto-clients; .ci/run installs it)");
     let mut args = script_args(&server, "hold", &["--count", "2"]);
     args.extend(extra.iter().map(|a| a.to_string()));
     let mut script = Script(Some(runner::spawn_node(SCRIPT, &args)));
 
-    let mut all: Vec<&str> = vec!["pomelo-tcp", "pomelo-ws"];
+    let mut all: Vec<&str> = vec!["mqtt-sub", "pomelo-tcp", "pomelo-ws"];
     all.extend(sio_ids);
     all.sort_unstable();
     let total = all.len();
@@ -379,6 +388,8 @@ fn mixed_channel(extra: &[&str], sio_ids: &[&str], needs: Option<&str>) -> Value
         assert_eq!(pomelo.next(), ("onMsg".to_owned(), onmsg(json!("end"))));
         pomelo.nothing_pending();
     }
+    let printed = mqtt.wait_with_output().expect("mosquitto_sub ends");
+    assert_eq!(String::from_utf8_lossy(&printed.stdout), "{\"all\":1}\n\"end\"\n", "MQTT member");
     let run = script.finish();
     if let Some(needs) = needs.filter(|_| !(run.status.success() && run.result["ok"] == true)) {
         eprintln!("{needs}");
@@ -388,7 +399,7 @@ fn mixed_channel(extra: &[&str], sio_ids: &[&str], needs: Option<&str>) -> Value
 }
 
 #[test]
-fn one_http_push_all_reaches_pomelo_tcp_pomelo_ws_and_three_socket_io_clients_once_each() {
+fn one_http_push_all_reaches_pomelo_tcp_pomelo_ws_mqtt_and_three_socket_io_clients_once_each() {
     let r = mixed_channel(&[], &["sio-0.9", "sio-2", "sio-4"], None);
     let received = json!([onmsg(json!({"all": 1})), onmsg(json!("end"))]);
     let summary = client_summary(received, json!([]), json!([]), true);
