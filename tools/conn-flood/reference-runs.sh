@@ -4,8 +4,8 @@
 # $OUT (default target/bench). Loopback only; every run is bounded by conn-flood's own limits.
 #
 #   tools/conn-flood/reference-runs.sh [memory|connect|broadcast|sustained|churn|websocket|mqtt|socketio ...]
-#   (mqtt is mqtt-memory mqtt-broadcast mqtt-sustained, socketio is sio-memory sio-broadcast;
-#   each may be given alone)
+#   (mqtt is mqtt-memory mqtt-broadcast mqtt-sustained, socketio is sio-memory sio-broadcast
+#   sio-polling-memory sio-polling-broadcast; each may be given alone)
 #
 # BACKEND=io_uring runs shaddock on its io_uring backend (default epoll); REDIS=no skips the
 # Redis runs.
@@ -19,7 +19,11 @@
 # `socketio` runs memory and broadcast as Pomelo's socket.io clients (`--proto socketio`,
 # SIO_VERSION=4 by default, or 3 or 0.9) and, beside each, the same run as Pomelo over WebSocket
 # (`--transport ws`). The server pings Socket.IO clients every 10 s (`[socketio]` below), as the
-# Pomelo memory runs heartbeat every 10 s.
+# Pomelo memory runs heartbeat every 10 s. `sio-polling-memory` and `sio-polling-broadcast` run
+# the same clients over HTTP long-polling (`--sio-transport polling`, never upgraded) beside the
+# same number over WebSocket. A polling client holds two sockets (its GETs, its POSTs) and the
+# server one carrier per client besides (two while a POST connection is open), so these runs
+# take POLLING_CONNS clients (default 5000), in two conn-flood processes for both transports.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 OUT=${OUT:-target/bench}
@@ -31,6 +35,7 @@ MQTT_PORT=${MQTT_PORT:-1883}
 MQTT_VERSION=${MQTT_VERSION:-3.1.1}
 QOS=${QOS:-0}
 SIO_VERSION=${SIO_VERSION:-4}
+POLLING_CONNS=${POLLING_CONNS:-5000}
 SIO_TAG=
 if [ "$SIO_VERSION" != 4 ]; then
   SIO_TAG=-v$SIO_VERSION
@@ -154,7 +159,8 @@ mqtt_run() {
   esac
 }
 
-# sio_run sio-memory|sio-broadcast: Socket.IO clients, then Pomelo over WebSocket.
+# sio_run sio-memory|sio-broadcast: Socket.IO clients, then Pomelo over WebSocket;
+# sio-polling-memory|sio-polling-broadcast: Socket.IO polling clients, then Socket.IO WebSocket.
 sio_run() {
   local sio=(--proto socketio --sio-version "$SIO_VERSION")
   case $1 in
@@ -168,6 +174,16 @@ sio_run() {
         --phases connect,broadcast --pushes 20
       run broadcast-shaddock-ws shaddock --transport ws -n 19000 --phases connect,broadcast \
         --pushes 20 ;;
+    sio-polling-memory)
+      run "memory-shaddock-sio-polling$SIO_TAG" shaddock "${sio[@]}" --sio-transport polling \
+        -n "$POLLING_CONNS" --procs 2 --phases connect,idle --idle-secs 20
+      run "memory-shaddock-sio-ws$SIO_TAG" shaddock "${sio[@]}" -n "$POLLING_CONNS" \
+        --procs 2 --phases connect,idle --idle-secs 20 ;;
+    sio-polling-broadcast)
+      run "broadcast-shaddock-sio-polling$SIO_TAG" shaddock "${sio[@]}" --sio-transport polling \
+        -n "$POLLING_CONNS" --procs 2 --phases connect,broadcast --pushes 20
+      run "broadcast-shaddock-sio-ws$SIO_TAG" shaddock "${sio[@]}" -n "$POLLING_CONNS" \
+        --procs 2 --phases connect,broadcast --pushes 20 ;;
     *) echo "unknown run: $1" >&2; exit 2 ;;
   esac
 }
@@ -202,7 +218,9 @@ for what in "${@:-memory connect broadcast sustained churn websocket mqtt}"; do
         for part in mqtt-memory mqtt-broadcast mqtt-sustained; do mqtt_run "$part"; done ;;
       mqtt-*) mqtt_run "$phase" ;;
       socketio)
-        for part in sio-memory sio-broadcast; do sio_run "$part"; done ;;
+        for part in sio-memory sio-broadcast sio-polling-memory sio-polling-broadcast; do
+          sio_run "$part"
+        done ;;
       sio-*) sio_run "$phase" ;;
       *) echo "unknown run: $phase" >&2; exit 2 ;;
     esac

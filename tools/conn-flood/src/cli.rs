@@ -57,6 +57,16 @@ pub enum SioVersion {
     V4,
 }
 
+/// The Socket.IO transport.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SioTransport {
+    /// WebSocket from the start (socket.io-client's `transports: ['websocket']`).
+    Websocket,
+    /// HTTP long-polling, never upgraded (`transports: ['polling']`): one GET always
+    /// outstanding on one connection, POSTs on a second; two sockets per client.
+    Polling,
+}
+
 /// The MQTT version.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum MqttVersion {
@@ -125,6 +135,9 @@ pub struct Options {
     /// Socket.IO: the generation the clients speak.
     #[arg(long, value_enum, default_value_t = SioVersion::V4)]
     pub sio_version: SioVersion,
+    /// Socket.IO: the transport.
+    #[arg(long, value_enum, default_value_t = SioTransport::Websocket)]
+    pub sio_transport: SioTransport,
     /// Socket.IO: the path (socket.io's `path` option; no trailing `/`).
     #[arg(long, default_value = "/socket.io")]
     pub sio_path: String,
@@ -289,10 +302,18 @@ impl Options {
             .collect()
     }
 
-    /// Worker processes for this run.
+    /// Sockets per connection: 2 for a Socket.IO polling client (GETs and POSTs), else 1.
+    pub fn sockets_per_conn(&self) -> u64 {
+        match (self.proto(), self.sio_transport) {
+            (Proto::SocketIo, SioTransport::Polling) => 2,
+            _ => 1,
+        }
+    }
+
+    /// Worker processes for this run (`--conns-per-proc` counts sockets).
     pub fn procs(&self) -> usize {
-        self.procs
-            .unwrap_or_else(|| self.conns.div_ceil(self.conns_per_proc.max(1)).max(1) as usize)
+        let per_proc = (self.conns_per_proc / self.sockets_per_conn()).max(1);
+        self.procs.unwrap_or_else(|| self.conns.div_ceil(per_proc).max(1) as usize)
     }
 
     /// The phases after connect, in run order, each once.
@@ -345,11 +366,12 @@ impl Options {
         );
         let procs = self.procs();
         let per_proc = self.conns.div_ceil(procs as u64);
+        let sockets = per_proc * self.sockets_per_conn();
         if let Some(limit) = open_files {
-            if per_proc + SPARE_FILES > limit {
+            if sockets + SPARE_FILES > limit {
                 bail!(
-                    "{per_proc} connections per process but only {limit} open files: \
-                     use more --procs or a lower --conns-per-proc"
+                    "{per_proc} connections ({sockets} sockets) per process but only {limit} \
+                     open files: use more --procs or a lower --conns-per-proc"
                 );
             }
         }
@@ -361,9 +383,11 @@ impl Options {
         let mode = match self.proto() {
             Proto::Redis => Mode::Redis,
             Proto::Mqtt => Mode::Mqtt(self.mqtt_options()),
-            Proto::SocketIo => {
-                Mode::SocketIo { version: self.sio_version(), path: self.sio_path.clone() }
-            }
+            Proto::SocketIo => Mode::SocketIo {
+                version: self.sio_version(),
+                path: self.sio_path.clone(),
+                polling: self.sio_transport == SioTransport::Polling,
+            },
             Proto::Pomelo => {
                 let ws_percent = match self.transport {
                     Transport::Tcp => 0,
@@ -435,8 +459,13 @@ mod tests {
     fn socketio_options() {
         let s = parse(&["--proto", "socketio"]);
         assert_eq!(s.target(), "127.0.0.1:3010".parse().unwrap());
-        let mode = Mode::SocketIo { version: socketio::Version::Eio4, path: "/socket.io".into() };
+        let mode = Mode::SocketIo {
+            version: socketio::Version::Eio4,
+            path: "/socket.io".into(),
+            polling: false,
+        };
         assert_eq!(s.loop_spec().mode, mode);
+        assert_eq!(s.sockets_per_conn(), 1);
         s.check(None).unwrap();
         for (flag, version) in [
             ("0.9", socketio::Version::V09),
@@ -444,9 +473,22 @@ mod tests {
             ("4", socketio::Version::Eio4),
         ] {
             let s = parse(&["--proto", "socket.io", "--sio-version", flag, "--sio-path", "/io"]);
-            let mode = Mode::SocketIo { version, path: "/io".into() };
+            let mode = Mode::SocketIo { version, path: "/io".into(), polling: false };
             assert_eq!(s.loop_spec().mode, mode);
         }
+        let p = parse(&["--proto", "sio", "--sio-transport", "polling", "-n", "19000"]);
+        let mode = Mode::SocketIo {
+            version: socketio::Version::Eio4,
+            path: "/socket.io".into(),
+            polling: true,
+        };
+        assert_eq!(p.loop_spec().mode, mode);
+        assert_eq!((p.sockets_per_conn(), p.procs()), (2, 3), "9,000 clients per process");
+        p.check(Some(20_000)).unwrap();
+        let one =
+            parse(&["--proto", "sio", "--sio-transport", "polling", "-n", "9990", "--procs", "1"]);
+        assert!(one.check(Some(20_000)).is_err(), "19,980 sockets do not fit");
+        assert!(Options::try_parse_from(["conn-flood", "--sio-transport", "xhr"]).is_err());
         assert!(Options::try_parse_from(["conn-flood", "--sio-version", "2"]).is_err());
         assert!(parse(&["--proto", "sio", "--sio-path", "/io/"]).check(None).is_err());
         assert!(parse(&["--proto", "sio", "--sio-path", "io"]).check(None).is_err());

@@ -9,6 +9,10 @@
 //! Socket.IO    Connecting ─► Upgrading ─► Handshaking (101 in) ─► Entering ─► Entered
 //! sio 0.9      Connecting ─► Requesting (GET {path}/1/) ─► Redialing (sid in; the loop connects
 //!              again) ─► Connecting ─► Upgrading (…/1/websocket/<sid>) ─► Handshaking ─► …
+//! sio polling  Connecting ─► Requesting (first GET) ─► Handshaking (open in) ─► Entering ─► …;
+//!              0.9: Requesting (GET {path}/1/) ─► Redialing ─► Connecting ─► Handshaking
+//!              (GET …/1/xhr-polling/<sid>) ─► …  (conn/polling.rs: GETs on the socket, POSTs
+//!              on a second one, Channel::Post)
 //!
 //! Handshaking: HANDSHAKE sent; on the answer (code 200) send HANDSHAKE_ACK + enter request id 1
 //! Entering:    on response id 1 with code 200 → Entered; any other code → Fault::Refused
@@ -31,9 +35,12 @@
 //!   bytes it used; the caller keeps the rest for the next read.
 //! - Past the handshake nothing allocates: pushes are decoded in place and their stamp parsed
 //!   from the borrowed body (a Socket.IO push is known by its stamp, so only the messages that
-//!   are not pushes are unescaped and parsed).
+//!   are not pushes are unescaped and parsed). Socket.IO polling is the exception: each poll
+//!   and POST is a new request, and each answer's packets are listed.
 //! - A socket.io 0.9 sid lives in the connection from the handshake's answer until the
 //!   WebSocket's upgrade takes it; every other start begins with a fresh handshake.
+
+use std::borrow::Cow;
 
 use bytes::BytesMut;
 use shaddock::protocol::pomelo::message::{self, MessageType};
@@ -67,6 +74,28 @@ pub enum Protocol {
     /// Pomelo's messages over Socket.IO on WebSocket (`Identity::ws_path` is the Socket.IO
     /// path).
     SocketIo(socketio::Version),
+    /// The same over HTTP long-polling, never upgraded: GETs on the connection's socket, POSTs
+    /// on a second one ([`Channel::Post`]); see `conn/polling.rs`.
+    SocketIoPolling(socketio::Version),
+}
+
+impl Protocol {
+    /// The sockets a connection of this protocol holds at most.
+    pub fn sockets(self) -> u64 {
+        match self {
+            Protocol::SocketIoPolling(_) => 2,
+            _ => 1,
+        }
+    }
+}
+
+/// Which of a connection's sockets bytes came in on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Channel {
+    /// The connection's socket (every protocol's only one; a polling client's GETs).
+    Main,
+    /// A polling client's second socket, for its POSTs.
+    Post,
 }
 
 /// How MQTT subscribers connect.
@@ -125,6 +154,10 @@ pub struct Learned {
     pub dict_version: Option<String>,
     /// The heartbeat interval the server asked for, seconds.
     pub heartbeat_secs: Option<u32>,
+    /// Socket.IO: the server's ping interval and timeout together, seconds (the handshake's
+    /// `pingInterval + pingTimeout`, 0.9's heartbeat timeout): within it (and some slack) a
+    /// poll is answered.
+    pub poll_wait_secs: Option<u32>,
 }
 
 /// The loop's side of one call: the time, the phase book, where output goes.
@@ -136,6 +169,9 @@ pub struct Io<'a> {
     pub book: &'a mut PhaseBook,
     /// Bytes to send on this connection.
     pub out: &'a mut BytesMut,
+    /// Bytes to send on its [`Channel::Post`] socket (polling only; the loop opens the socket
+    /// when there are some and it has none).
+    pub post: &'a mut BytesMut,
     /// What handshakes taught the loop.
     pub learned: &'a mut Learned,
     /// The largest package, frame or reply accepted.
@@ -176,14 +212,17 @@ pub struct Conn {
     pub stage: Stage,
     /// Its counters for the current phase.
     pub tally: Tally,
-    /// socket.io 0.9: the sid of the handshake, until the WebSocket upgrade takes it.
+    /// socket.io 0.9: the sid of the handshake, until the WebSocket upgrade (or the first
+    /// poll) takes it.
     pub sid: Option<Box<str>>,
+    /// Socket.IO polling: the session's requests, from the first poll on.
+    pub polling: Option<Box<Polling>>,
 }
 
 impl Conn {
     /// A connection not started yet.
     pub fn new(protocol: Protocol) -> Conn {
-        Conn { protocol, stage: Stage::Idle, tally: Tally::default(), sid: None }
+        Conn { protocol, stage: Stage::Idle, tally: Tally::default(), sid: None, polling: None }
     }
 
     /// The TCP connect completed: write the first message.
@@ -227,11 +266,14 @@ impl Conn {
                     self.stage = Stage::Upgrading;
                 }
             },
+            Protocol::SocketIoPolling(version) => self.start_polling(version, id, io),
         }
     }
 
-    /// Appends a heartbeat (Redis: a `PING`).
-    pub fn heartbeat(&self, out: &mut BytesMut) {
+    /// Appends a heartbeat (Redis: a `PING`; Socket.IO polling: a POST, or a packet queued
+    /// behind the POST in flight).
+    pub fn heartbeat(&mut self, id: &Identity<'_>, io: &mut Io<'_>) {
+        let out = &mut *io.out;
         match self.protocol {
             Protocol::PomeloTcp => pomelo::encode_heartbeat(out),
             Protocol::PomeloWs => {
@@ -241,7 +283,12 @@ impl Conn {
             Protocol::Mqtt(_) => out.extend_from_slice(&mqtt::PINGREQ),
             Protocol::SocketIo(version) => {
                 if let Some(ping) = socketio::heartbeat(version) {
-                    ws::encode_client_frame(ws::OP_TEXT, ping, MASK, out);
+                    ws::encode_client_frame(ws::OP_TEXT, ping.as_bytes(), MASK, out);
+                }
+            }
+            Protocol::SocketIoPolling(version) => {
+                if let Some(ping) = socketio::heartbeat(version) {
+                    self.post_packet(version, Cow::Borrowed(ping), id, io);
                 }
             }
         }
@@ -250,6 +297,18 @@ impl Conn {
     /// Handles every whole unit at the front of `input`; returns the bytes used.
     pub fn receive(
         &mut self,
+        input: &[u8],
+        id: &Identity<'_>,
+        io: &mut Io<'_>,
+    ) -> Result<usize, Fault> {
+        self.receive_on(Channel::Main, input, id, io)
+    }
+
+    /// [`receive`](Self::receive) for bytes from `channel` (only polling clients have a
+    /// [`Channel::Post`]).
+    pub fn receive_on(
+        &mut self,
+        channel: Channel,
         input: &[u8],
         id: &Identity<'_>,
         io: &mut Io<'_>,
@@ -269,6 +328,9 @@ impl Conn {
             Protocol::Redis => self.receive_redis(input, io),
             Protocol::Mqtt(opts) => self.receive_mqtt(opts, input, id, io),
             Protocol::SocketIo(version) => self.receive_sio(version, input, id, io),
+            Protocol::SocketIoPolling(version) => {
+                self.receive_polling(version, channel, input, id, io)
+            }
         }
     }
 
@@ -281,17 +343,7 @@ impl Conn {
     ) -> Result<usize, Fault> {
         let mut used = 0;
         match self.stage {
-            Stage::Requesting => {
-                return match socketio::decode_v09_handshake(input) {
-                    Ok(Some((handshake, n))) => {
-                        self.sid = Some(handshake.sid.into());
-                        self.stage = Stage::Redialing;
-                        Ok(n)
-                    }
-                    Ok(None) => Ok(0),
-                    Err(fault) => Err(Fault::Refused(format!("socket.io 0.9 {fault}"))),
-                };
-            }
+            Stage::Requesting => return self.v09_handshake(input, "websocket", io),
             // The loop closes this socket before it reads again.
             Stage::Redialing => return Ok(0),
             Stage::Upgrading => {
@@ -327,6 +379,28 @@ impl Conn {
         Ok(used)
     }
 
+    /// socket.io 0.9's handshake answer, which must offer `transport`: the sid for the next
+    /// connection (the loop redials).
+    fn v09_handshake(
+        &mut self,
+        input: &[u8],
+        transport: &str,
+        io: &mut Io<'_>,
+    ) -> Result<usize, Fault> {
+        match socketio::decode_v09_handshake(input, transport) {
+            Ok(Some((handshake, n))) => {
+                self.sid = Some(handshake.sid.into());
+                if io.learned.poll_wait_secs.is_none() {
+                    io.learned.poll_wait_secs = handshake.heartbeat_secs;
+                }
+                self.stage = Stage::Redialing;
+                Ok(n)
+            }
+            Ok(None) => Ok(0),
+            Err(fault) => Err(Fault::Refused(format!("socket.io 0.9 {fault}"))),
+        }
+    }
+
     /// One Socket.IO text frame.
     fn on_sio_text(
         &mut self,
@@ -337,11 +411,27 @@ impl Conn {
     ) -> Result<(), Fault> {
         let packet = socketio::decode_server(version, payload)
             .map_err(|e| Fault::Protocol(format!("socket.io: {e}")))?;
+        if let Some(reply) = self.on_sio_packet(version, packet, id, io)? {
+            ws::encode_client_frame(ws::OP_TEXT, reply.as_bytes(), MASK, io.out);
+        }
+        Ok(())
+    }
+
+    /// One Socket.IO packet from the server, from a text frame or a poll's answer; returns the
+    /// client packet it calls for, if any (`40`, the enter, a pong), for the caller to frame or
+    /// post.
+    fn on_sio_packet(
+        &mut self,
+        version: socketio::Version,
+        packet: SioServer<'_>,
+        id: &Identity<'_>,
+        io: &mut Io<'_>,
+    ) -> Result<Option<Cow<'static, str>>, Fault> {
         match packet {
             SioServer::Message(message) => {
                 if let Some((seq, send_ns)) = stamp::find(message.raw()) {
                     io.book.deliver(&mut self.tally, seq, send_ns, io.now_ns);
-                    return Ok(());
+                    return Ok(None);
                 }
                 let text =
                     message.text().map_err(|e| Fault::Protocol(format!("socket.io: {e}")))?;
@@ -357,18 +447,23 @@ impl Conn {
                     }
                 }
             }
-            SioServer::Ping("") => {
-                ws::encode_client_frame(ws::OP_TEXT, socketio::pong(version), MASK, io.out);
-            }
+            SioServer::Ping("") => return Ok(Some(Cow::Borrowed(socketio::pong(version)))),
             SioServer::Ping(data) => {
                 let mut pong = BytesMut::new();
                 socketio::encode_pong(version, data, &mut pong);
-                ws::encode_client_frame(ws::OP_TEXT, &pong, MASK, io.out);
+                return Ok(Some(Cow::Owned(String::from_utf8_lossy(&pong).into_owned())));
             }
-            SioServer::Open { ping_interval_ms } if self.stage == Stage::Handshaking => {
+            SioServer::Open { ping_interval_ms, ping_timeout_ms, .. }
+                if self.stage == Stage::Handshaking =>
+            {
+                if io.learned.poll_wait_secs.is_none() {
+                    let ms = ping_interval_ms.unwrap_or(0) + ping_timeout_ms.unwrap_or(0);
+                    io.learned.poll_wait_secs =
+                        (ms > 0).then(|| u32::try_from(ms.div_ceil(1000)).unwrap_or(u32::MAX));
+                }
                 match version {
                     socketio::Version::Eio4 => {
-                        ws::encode_client_frame(ws::OP_TEXT, socketio::EIO4_CONNECT, MASK, io.out);
+                        return Ok(Some(Cow::Borrowed(socketio::EIO4_CONNECT)));
                     }
                     socketio::Version::Eio3 if io.learned.heartbeat_secs.is_none() => {
                         // The client pings every pingInterval.
@@ -387,8 +482,10 @@ impl Conn {
                 let mut request = BytesMut::new();
                 socketio::encode_request(version, 1, pomelo::ENTER, &body, &mut request)
                     .map_err(|e| Fault::Protocol(e.to_string()))?;
-                ws::encode_client_frame(ws::OP_TEXT, &request, MASK, io.out);
                 self.stage = Stage::Entering;
+                let request = String::from_utf8(request.to_vec())
+                    .map_err(|_| Fault::Protocol("a request that is not UTF-8".into()))?;
+                return Ok(Some(Cow::Owned(request)));
             }
             SioServer::Error(data) => {
                 return Err(Fault::Refused(format!("socket.io error {data}")));
@@ -396,7 +493,7 @@ impl Conn {
             SioServer::Disconnect => return Err(Fault::Closed),
             SioServer::Connected | SioServer::Pong | SioServer::Other => {}
         }
-        Ok(())
+        Ok(None)
     }
 
     fn receive_mqtt(
@@ -614,5 +711,10 @@ impl Conn {
     }
 }
 
+pub mod polling;
+#[cfg(test)]
+mod polling_tests;
 #[cfg(test)]
 mod tests;
+
+pub use polling::Polling;

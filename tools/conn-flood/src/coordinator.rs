@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 
-use crate::cli::{MqttPublisher, Options, Proto, Transport};
+use crate::cli::{MqttPublisher, Options, Proto, SioTransport, Transport};
 use crate::clock::now_ns;
 use crate::fleet::Fleet;
 use crate::latency::Latency;
@@ -93,7 +93,13 @@ impl Run<'_> {
             transport: match (opts.proto(), opts.transport) {
                 (Proto::Redis, _) => "redis".into(),
                 (Proto::Mqtt, _) => format!("mqtt {} qos {}", mqtt.version.name(), mqtt.qos),
-                (Proto::SocketIo, _) => format!("socket.io {} ws", opts.sio_version().name()),
+                (Proto::SocketIo, _) => {
+                    let transport = match opts.sio_transport {
+                        SioTransport::Websocket => "ws",
+                        SioTransport::Polling => "polling",
+                    };
+                    format!("socket.io {} {transport}", opts.sio_version().name())
+                }
                 (Proto::Pomelo, Transport::Tcp) => "tcp".into(),
                 (Proto::Pomelo, Transport::Ws) => "ws".into(),
                 (Proto::Pomelo, Transport::Mix) => format!("mix:{}% ws", opts.ws_percent),

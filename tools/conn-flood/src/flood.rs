@@ -22,7 +22,7 @@ use mio::event::Event;
 use mio::{Events, Poll, Token};
 
 use crate::clock::{now_ns, secs_to_ns};
-use crate::conn::{Identity, Io, Learned, Protocol, Stage};
+use crate::conn::{Channel, Identity, Io, Learned, Protocol, Stage};
 use crate::latency::Latency;
 use crate::phase::PhaseBook;
 use crate::report::{Command, Envelope, LoopSpec, Mode, PhaseKind, PhaseSpec, PhaseStats};
@@ -40,6 +40,8 @@ const RETRY_DELAY_NS: u64 = 200_000_000;
 const CHURN_BURST: u64 = 1_000;
 /// Failure reasons are cut to this many bytes (they are counted by reason).
 const MAX_REASON: usize = 160;
+/// How often the loop looks for polls and POSTs that waited too long.
+const WATCH_EVERY_NS: u64 = 1_000_000_000;
 /// The longest the loop sleeps in its poll.
 const TICK: Duration = Duration::from_millis(10);
 
@@ -81,6 +83,8 @@ struct Flood {
     slots: Vec<Slot>,
     scratch: Vec<u8>,
     out: BytesMut,
+    /// What a Socket.IO polling connection posts, for its post socket.
+    post_out: BytesMut,
     host: String,
     ws_path: String,
     book: PhaseBook,
@@ -95,6 +99,8 @@ struct Flood {
     awaiting: Option<u64>,
     rng: u64,
     next_progress_ns: u64,
+    /// When [`Flood::watch`] looks next.
+    next_watch_ns: u64,
     /// Every connection of the connect phase entered or failed, and progress said so.
     connect_settled: bool,
     deadline_ns: u64,
@@ -113,6 +119,9 @@ impl Flood {
                 let protocol = match &spec.mode {
                     Mode::Redis => Protocol::Redis,
                     Mode::Mqtt(opts) => Protocol::Mqtt(*opts),
+                    Mode::SocketIo { version, polling: true, .. } => {
+                        Protocol::SocketIoPolling(*version)
+                    }
                     Mode::SocketIo { version, .. } => Protocol::SocketIo(*version),
                     Mode::Pomelo { ws_percent, .. } if index % 100 < u64::from(*ws_percent) => {
                         Protocol::PomeloWs
@@ -140,6 +149,7 @@ impl Flood {
             slots,
             scratch: vec![0; SCRATCH_BYTES],
             out: BytesMut::with_capacity(4096),
+            post_out: BytesMut::with_capacity(4096),
             book: PhaseBook::default(),
             learned: Learned::default(),
             counters: Counters::default(),
@@ -151,6 +161,7 @@ impl Flood {
             churn: None,
             awaiting: None,
             next_progress_ns: now,
+            next_watch_ns: now,
             connect_settled: false,
         }
     }
@@ -188,6 +199,7 @@ impl Flood {
             let now = now_ns();
             self.start_connects(now);
             self.beat(now);
+            self.watch(now);
             self.churn(now);
             self.check_await(now);
             let settled = self.phase == PhaseKind::Connect
@@ -321,12 +333,15 @@ impl Flood {
     }
 
     fn on_event(&mut self, event: &Event) {
-        let (at, generation) = Slot::untoken(event.token());
+        let (at, generation, channel) = Slot::untoken(event.token());
         let Some(slot) = self.slots.get(at) else {
             return;
         };
         if slot.generation != generation || slot.socket.is_none() {
             return;
+        }
+        if channel == Channel::Post {
+            return self.on_post_event(at, event);
         }
         if slot.conn.stage == Stage::Connecting {
             match slot.connected() {
@@ -336,7 +351,7 @@ impl Flood {
             }
         }
         if event.is_readable() || event.is_read_closed() || event.is_error() {
-            self.read(at);
+            self.read(at, Channel::Main);
         }
         let slot = &mut self.slots[at];
         if event.is_writable() && slot.socket.is_some() && !slot.pending.is_empty() {
@@ -344,6 +359,68 @@ impl Flood {
                 self.fail(at, format!("write: {e}"));
             }
         }
+    }
+
+    /// An event on slot `at`'s post socket (Socket.IO polling).
+    fn on_post_event(&mut self, at: usize, event: &Event) {
+        match self.slots[at].post_connected() {
+            Ok(true) => {}
+            Ok(false) => return,
+            Err(e) if e.kind() == io::ErrorKind::NotConnected => return,
+            Err(e) => return self.post_lost(at, false, format!("post connect: {e}")),
+        }
+        if event.is_readable() || event.is_read_closed() || event.is_error() {
+            self.read(at, Channel::Post);
+        }
+        let slot = &mut self.slots[at];
+        if event.is_writable() && slot.post.as_ref().is_some_and(|p| !p.pending.is_empty()) {
+            if let Err(e) = slot.flush_post() {
+                self.post_lost(at, false, format!("post write: {e}"));
+            }
+        }
+    }
+
+    /// Slot `at`'s post socket closed or broke (`leftover`: with part of an answer read): the
+    /// POST in flight goes again on a new one, or the connection fails.
+    fn post_lost(&mut self, at: usize, leftover: bool, reason: String) {
+        let Flood { slots, out, post_out, book, learned, spec, host, ws_path, poll, .. } = self;
+        let slot = &mut slots[at];
+        slot.close_post(poll.registry());
+        let id = Self::identity(spec, host, ws_path, slot.index);
+        post_out.clear();
+        let mut io = Io {
+            now_ns: now_ns(),
+            book,
+            out,
+            post: post_out,
+            learned,
+            max_package: spec.max_package,
+        };
+        match slot.conn.post_closed(leftover, &id, &mut io) {
+            Ok(()) => self.send_post(at),
+            Err(fault) => self.fail(at, format!("{} ({reason})", fault.describe())),
+        }
+    }
+
+    /// Sends what `post_out` holds on slot `at`'s post socket, opening one if need be.
+    fn send_post(&mut self, at: usize) {
+        if self.post_out.is_empty() {
+            return;
+        }
+        let source = self.source(at);
+        let slot = &mut self.slots[at];
+        let sent =
+            slot.send_post(&self.post_out, at, source, self.spec.target, self.poll.registry());
+        self.post_out.clear();
+        if let Err(e) = sent {
+            self.post_lost(at, false, format!("post: {e}"));
+        }
+    }
+
+    /// The source address of slot `at`.
+    fn source(&self, at: usize) -> std::net::Ipv4Addr {
+        let sources = &self.spec.sources;
+        sources[(self.slots[at].index % sources.len() as u64) as usize]
     }
 
     fn identity<'a>(
@@ -366,35 +443,52 @@ impl Flood {
         let slot = &mut self.slots[at];
         let id = Self::identity(&self.spec, &self.host, &self.ws_path, slot.index);
         self.out.clear();
+        self.post_out.clear();
         let mut io = Io {
             now_ns: now_ns(),
             book: &mut self.book,
             out: &mut self.out,
+            post: &mut self.post_out,
             learned: &mut self.learned,
             max_package: self.spec.max_package,
         };
         slot.conn.start(&id, &mut io);
         if let Err(e) = slot.send(&self.out) {
-            self.fail(at, format!("write: {e}"));
+            return self.fail(at, format!("write: {e}"));
         }
+        self.send_post(at);
     }
 
-    /// Reads until the socket is drained, handling every whole unit.
-    fn read(&mut self, at: usize) {
+    /// Reads `channel` of slot `at` until its socket is drained, handling every whole unit;
+    /// then sends what the connection wrote.
+    fn read(&mut self, at: usize, channel: Channel) {
         enum Outcome {
             Open,
             Eof,
+            Broken(String),
             Fault(String),
         }
-        let Flood { slots, scratch, out, book, learned, spec, host, ws_path, .. } = self;
-        let slot = &mut slots[at];
-        let was = slot.conn.stage;
-        let mut have = slot.partial.len();
-        scratch[..have].copy_from_slice(&slot.partial);
-        slot.partial.clear();
-        let id = Self::identity(spec, host, ws_path, slot.index);
+        let Flood { slots, scratch, out, post_out, book, learned, spec, host, ws_path, .. } = self;
+        let Slot { conn, socket, partial, post, index, .. } = &mut slots[at];
+        let (socket, partial) = match channel {
+            Channel::Main => (socket.as_mut(), partial),
+            Channel::Post => match post.as_deref_mut() {
+                Some(side) => (Some(&mut side.socket), &mut side.partial),
+                None => (None, partial),
+            },
+        };
+        let Some(socket) = socket else {
+            return;
+        };
+        let was = conn.stage;
+        let mut have = partial.len();
+        scratch[..have].copy_from_slice(partial);
+        partial.clear();
+        let id = Self::identity(spec, host, ws_path, *index);
+        out.clear();
+        post_out.clear();
         let mut outcome = Outcome::Open;
-        while let Some(socket) = &mut slot.socket {
+        loop {
             let room = scratch.len() - have;
             if room == 0 {
                 outcome = Outcome::Fault("a unit larger than the read buffer".into());
@@ -409,14 +503,20 @@ impl Flood {
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => {
-                    outcome = Outcome::Fault(format!("read: {e}"));
+                    outcome = Outcome::Broken(format!("read: {e}"));
                     break;
                 }
             };
             have += n;
-            out.clear();
-            let mut io = Io { now_ns: now_ns(), book, out, learned, max_package: spec.max_package };
-            match slot.conn.receive(&scratch[..have], &id, &mut io) {
+            let mut io = Io {
+                now_ns: now_ns(),
+                book: &mut *book,
+                out: &mut *out,
+                post: &mut *post_out,
+                learned: &mut *learned,
+                max_package: spec.max_package,
+            };
+            match conn.receive_on(channel, &scratch[..have], &id, &mut io) {
                 Ok(used) => {
                     scratch.copy_within(used..have, 0);
                     have -= used;
@@ -426,13 +526,7 @@ impl Flood {
                     break;
                 }
             }
-            if !out.is_empty() {
-                if let Err(e) = slot.send(out) {
-                    outcome = Outcome::Fault(format!("write: {e}"));
-                    break;
-                }
-            }
-            if slot.conn.stage == Stage::Redialing {
+            if conn.stage == Stage::Redialing {
                 // The rest of this socket (the server closes it) is of no use.
                 have = 0;
                 break;
@@ -441,18 +535,31 @@ impl Flood {
                 break;
             }
         }
-        let now = slot.conn.stage;
         if matches!(outcome, Outcome::Open) && have > 0 {
-            slot.partial.extend_from_slice(&scratch[..have]);
+            partial.extend_from_slice(&scratch[..have]);
+        }
+        let now = conn.stage;
+        let post_closing = conn.take_post_closing();
+        if matches!(outcome, Outcome::Open) {
+            if post_closing {
+                self.slots[at].close_post(self.poll.registry());
+            }
+            if !self.out.is_empty() {
+                if let Err(e) = self.slots[at].send(&self.out) {
+                    outcome = Outcome::Broken(format!("write: {e}"));
+                }
+            }
         }
         if was != Stage::Entered && now == Stage::Entered {
             self.on_entered(at);
         }
-        match outcome {
-            Outcome::Open if now == Stage::Redialing => self.redial(at),
-            Outcome::Open => {}
-            Outcome::Eof => self.fail(at, "closed by server".into()),
-            Outcome::Fault(reason) => self.fail(at, reason),
+        match (outcome, channel) {
+            (Outcome::Open, _) if now == Stage::Redialing => self.redial(at),
+            (Outcome::Open, _) => self.send_post(at),
+            (Outcome::Eof, Channel::Post) => self.post_lost(at, have > 0, "closed".into()),
+            (Outcome::Broken(reason), Channel::Post) => self.post_lost(at, have > 0, reason),
+            (Outcome::Eof, Channel::Main) => self.fail(at, "closed by server".into()),
+            (Outcome::Broken(reason) | Outcome::Fault(reason), _) => self.fail(at, reason),
         }
     }
 
@@ -497,9 +604,8 @@ impl Flood {
     /// Slot `at` finished socket.io 0.9's HTTP handshake: the same attempt goes on over a new
     /// socket, for the WebSocket (the connect time and the attempt count carry over).
     fn redial(&mut self, at: usize) {
-        let sources = &self.spec.sources;
+        let source = self.source(at);
         let slot = &mut self.slots[at];
-        let source = sources[(slot.index % sources.len() as u64) as usize];
         let (started_ns, attempts) = (slot.started_ns, slot.attempts);
         slot.close(self.poll.registry());
         let opened = slot.open(at, source, self.spec.target, self.poll.registry(), now_ns());
@@ -574,11 +680,38 @@ impl Flood {
             if slot.generation != generation || slot.conn.stage != Stage::Entered {
                 continue;
             }
+            let id = Self::identity(&self.spec, &self.host, &self.ws_path, slot.index);
             self.out.clear();
-            slot.conn.heartbeat(&mut self.out);
+            self.post_out.clear();
+            let mut io = Io {
+                now_ns: now,
+                book: &mut self.book,
+                out: &mut self.out,
+                post: &mut self.post_out,
+                learned: &mut self.learned,
+                max_package: self.spec.max_package,
+            };
+            slot.conn.heartbeat(&id, &mut io);
             match slot.send(&self.out) {
-                Ok(()) => self.heartbeats.push_back((now + interval, at, generation)),
+                Ok(()) => {
+                    self.heartbeats.push_back((now + interval, at, generation));
+                    self.send_post(at);
+                }
                 Err(e) => self.fail(at, format!("write: {e}")),
+            }
+        }
+    }
+
+    /// Once a second: fails the Socket.IO polling connections whose poll or POST waited too
+    /// long (`Conn::overdue`).
+    fn watch(&mut self, now: u64) {
+        if now < self.next_watch_ns {
+            return;
+        }
+        self.next_watch_ns = now + WATCH_EVERY_NS;
+        for at in 0..self.slots.len() {
+            if let Some(reason) = self.slots[at].conn.overdue(now, &self.learned) {
+                self.fail(at, reason);
             }
         }
     }

@@ -1,7 +1,7 @@
 //! conn-flood: the load tool of shaddock (issue 5). It opens many Pomelo connections (raw TCP,
 //! WebSocket or a mix; or Redis subscribers for the baseline; or MQTT subscribers, against
 //! shaddock's MQTT frontend or mosquitto; or Pomelo over Socket.IO, socket.io 0.9 to 4.x on
-//! WebSocket), spread over source addresses and,
+//! WebSocket or long-polling), spread over source addresses and,
 //! past one process's file limit, over worker processes, and measures in phases: connect rate,
 //! idle memory per connection, single-broadcast latency, sustained fan-out, and churn.
 //!

@@ -185,12 +185,15 @@ pub enum Mode {
     Redis,
     /// MQTT `SUBSCRIBE` to `push/{apikey}`, the apikey as user name.
     Mqtt(crate::conn::MqttOptions),
-    /// Pomelo's messages over Socket.IO on WebSocket.
+    /// Pomelo's messages over Socket.IO on WebSocket, or HTTP long-polling.
     SocketIo {
         /// The socket.io generation.
         version: crate::wire::socketio::Version,
         /// The Socket.IO path (`/socket.io`).
         path: String,
+        /// Long-polling (never upgraded) instead of WebSocket.
+        #[serde(default)]
+        polling: bool,
     },
 }
 

@@ -2,10 +2,12 @@
 //! operations (open with a source address, write now or queue, flush, close).
 //!
 //! # Invariants
-//! - A slot's [`Token`] carries its index and a generation that every `open` bumps, so an event
-//!   for a socket that was closed and replaced never reaches the new one.
+//! - A slot's [`Token`] carries its index, a generation that every `open` bumps, so an event
+//!   for a socket that was closed and replaced never reaches the new one, and the channel: a
+//!   Socket.IO polling client's second socket, for its POSTs ([`Side`]), has [`POST_BIT`] set.
 //! - An idle connection holds no buffer: `partial` (an unfinished unit read) and `pending`
-//!   (bytes the socket would not take) are empty and freed when a socket closes.
+//!   (bytes the socket would not take) are empty and freed when a socket closes; a slot
+//!   without a post socket holds no [`Side`].
 
 use std::io::{self, Write};
 use std::net::{Ipv4Addr, SocketAddr};
@@ -14,7 +16,24 @@ use mio::net::TcpStream;
 use mio::{Interest, Registry, Token};
 use socket2::{Domain, Socket, Type};
 
-use crate::conn::{Conn, Protocol, Stage};
+use crate::conn::{Channel, Conn, Protocol, Stage};
+
+/// The bit of a token's index half that names a slot's post socket.
+pub const POST_BIT: usize = 1 << 31;
+
+/// A Socket.IO polling client's second socket, for its POSTs (opened when the first POST goes,
+/// dropped when the server closes it; the next POST opens another).
+#[derive(Debug)]
+pub struct Side {
+    /// The socket.
+    pub socket: TcpStream,
+    /// Its connect is in progress: what it is to send waits in `pending`.
+    pub connecting: bool,
+    /// An unfinished answer from the last read.
+    pub partial: Vec<u8>,
+    /// Bytes waiting for the socket to take them.
+    pub pending: Vec<u8>,
+}
 
 /// One connection of an event loop.
 #[derive(Debug)]
@@ -37,6 +56,8 @@ pub struct Slot {
     pub partial: Vec<u8>,
     /// Bytes waiting for the socket to take them.
     pub pending: Vec<u8>,
+    /// Socket.IO polling: the post socket, while one is open.
+    pub post: Option<Box<Side>>,
 }
 
 impl Slot {
@@ -52,17 +73,20 @@ impl Slot {
             reconnecting: false,
             partial: Vec::new(),
             pending: Vec::new(),
+            post: None,
         }
     }
 
-    /// The token of slot `at` in its current generation.
-    pub fn token(&self, at: usize) -> Token {
-        Token((self.generation as usize) << 32 | at)
+    /// The token of slot `at`'s `channel` in its current generation.
+    pub fn token(&self, at: usize, channel: Channel) -> Token {
+        let bit = if channel == Channel::Post { POST_BIT } else { 0 };
+        Token((self.generation as usize) << 32 | bit | at)
     }
 
-    /// Splits a token into slot index and generation.
-    pub fn untoken(token: Token) -> (usize, u32) {
-        (token.0 & 0xffff_ffff, (token.0 >> 32) as u32)
+    /// Splits a token into slot index, generation and channel.
+    pub fn untoken(token: Token) -> (usize, u32, Channel) {
+        let channel = if token.0 & POST_BIT != 0 { Channel::Post } else { Channel::Main };
+        (token.0 & (POST_BIT - 1), (token.0 >> 32) as u32, channel)
     }
 
     /// Starts a non-blocking connect from `source` (port chosen by the kernel) to `target`, and
@@ -78,21 +102,9 @@ impl Slot {
         self.generation = self.generation.wrapping_add(1);
         self.attempts = self.attempts.saturating_add(1);
         self.started_ns = now_ns;
-        let socket = Socket::new(Domain::IPV4, Type::STREAM, None)?;
-        socket.set_nonblocking(true)?;
-        socket.set_nodelay(true)?;
-        if !source.is_unspecified() {
-            bind_address_no_port(&socket)?;
-            socket.bind(&SocketAddr::from((source, 0)).into())?;
-        }
-        match socket.connect(&target.into()) {
-            Ok(()) => {}
-            Err(e) if e.raw_os_error() == Some(rustix::io::Errno::INPROGRESS.raw_os_error()) => {}
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-            Err(e) => return Err(e),
-        }
-        let mut stream = TcpStream::from_std(socket.into());
-        registry.register(&mut stream, self.token(at), Interest::READABLE | Interest::WRITABLE)?;
+        let mut stream = connect_from(source, target)?;
+        let token = self.token(at, Channel::Main);
+        registry.register(&mut stream, token, Interest::READABLE | Interest::WRITABLE)?;
         self.socket = Some(stream);
         self.conn.stage = Stage::Connecting;
         Ok(())
@@ -103,13 +115,63 @@ impl Slot {
         let Some(socket) = &self.socket else {
             return Err(io::ErrorKind::NotConnected.into());
         };
-        if let Some(e) = socket.take_error()? {
-            return Err(e);
+        stream_connected(socket)
+    }
+
+    /// Sends `bytes` on the post socket, opening one (from `source`, as slot `at`) if there is
+    /// none; while it connects they wait.
+    pub fn send_post(
+        &mut self,
+        bytes: &[u8],
+        at: usize,
+        source: Ipv4Addr,
+        target: SocketAddr,
+        registry: &Registry,
+    ) -> io::Result<()> {
+        if self.post.is_none() {
+            let mut socket = connect_from(source, target)?;
+            let token = self.token(at, Channel::Post);
+            registry.register(&mut socket, token, Interest::READABLE | Interest::WRITABLE)?;
+            let side = Side { socket, connecting: true, partial: Vec::new(), pending: Vec::new() };
+            self.post = Some(Box::new(side));
         }
-        match socket.peer_addr() {
-            Ok(_) => Ok(true),
-            Err(e) if e.kind() == io::ErrorKind::NotConnected => Ok(false),
-            Err(e) => Err(e),
+        let Some(side) = self.post.as_deref_mut() else {
+            return Err(io::ErrorKind::NotConnected.into());
+        };
+        if side.connecting || !side.pending.is_empty() {
+            side.pending.extend_from_slice(bytes);
+            return Ok(());
+        }
+        let written = write_some(&mut side.socket, bytes)?;
+        side.pending.extend_from_slice(&bytes[written..]);
+        Ok(())
+    }
+
+    /// The post socket: whether its connect completed (`Ok(true)`, and then it writes what
+    /// waited), `Ok(false)` not yet, or failed.
+    pub fn post_connected(&mut self) -> io::Result<bool> {
+        let Some(side) = self.post.as_deref_mut() else {
+            return Err(io::ErrorKind::NotConnected.into());
+        };
+        if side.connecting && !stream_connected(&side.socket)? {
+            return Ok(false);
+        }
+        side.connecting = false;
+        Ok(true)
+    }
+
+    /// Writes what waits for the post socket, as far as it takes it.
+    pub fn flush_post(&mut self) -> io::Result<()> {
+        match self.post.as_deref_mut().filter(|s| !s.connecting) {
+            Some(side) => flush_pending(&mut side.socket, &mut side.pending),
+            None => Ok(()),
+        }
+    }
+
+    /// Deregisters and closes the post socket, if any.
+    pub fn close_post(&mut self, registry: &Registry) {
+        if let Some(mut side) = self.post.take() {
+            let _ = registry.deregister(&mut side.socket);
         }
     }
 
@@ -129,15 +191,10 @@ impl Slot {
 
     /// Writes what is queued, as far as the socket takes it.
     pub fn flush(&mut self) -> io::Result<()> {
-        let Some(socket) = &mut self.socket else {
-            return Ok(());
-        };
-        let written = write_some(socket, &self.pending)?;
-        self.pending.drain(..written);
-        if self.pending.is_empty() {
-            self.pending = Vec::new();
+        match &mut self.socket {
+            Some(socket) => flush_pending(socket, &mut self.pending),
+            None => Ok(()),
         }
-        Ok(())
     }
 
     /// Deregisters and closes the socket and frees the buffers; the stage goes back to `Idle`.
@@ -145,10 +202,53 @@ impl Slot {
         if let Some(mut socket) = self.socket.take() {
             let _ = registry.deregister(&mut socket);
         }
+        self.close_post(registry);
         self.partial = Vec::new();
         self.pending = Vec::new();
         self.conn.stage = Stage::Idle;
+        self.conn.polling = None;
     }
+}
+
+/// A non-blocking socket bound to `source` (port chosen by the kernel; unspecified: any
+/// address), its connect to `target` started.
+fn connect_from(source: Ipv4Addr, target: SocketAddr) -> io::Result<TcpStream> {
+    let socket = Socket::new(Domain::IPV4, Type::STREAM, None)?;
+    socket.set_nonblocking(true)?;
+    socket.set_nodelay(true)?;
+    if !source.is_unspecified() {
+        bind_address_no_port(&socket)?;
+        socket.bind(&SocketAddr::from((source, 0)).into())?;
+    }
+    match socket.connect(&target.into()) {
+        Ok(()) => {}
+        Err(e) if e.raw_os_error() == Some(rustix::io::Errno::INPROGRESS.raw_os_error()) => {}
+        Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+        Err(e) => return Err(e),
+    }
+    Ok(TcpStream::from_std(socket.into()))
+}
+
+/// Whether `socket`'s connect completed: `Ok(true)`, `Ok(false)` not yet, or its error.
+fn stream_connected(socket: &TcpStream) -> io::Result<bool> {
+    if let Some(e) = socket.take_error()? {
+        return Err(e);
+    }
+    match socket.peer_addr() {
+        Ok(_) => Ok(true),
+        Err(e) if e.kind() == io::ErrorKind::NotConnected => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
+/// Writes what `pending` holds, as far as the socket takes it; frees it once empty.
+fn flush_pending(socket: &mut TcpStream, pending: &mut Vec<u8>) -> io::Result<()> {
+    let written = write_some(socket, pending)?;
+    pending.drain(..written);
+    if pending.is_empty() {
+        *pending = Vec::new();
+    }
+    Ok(())
 }
 
 /// Writes as much of `bytes` as the socket takes without blocking; returns how much.
@@ -195,10 +295,12 @@ mod tests {
     fn tokens_carry_index_and_generation() {
         let mut slot = Slot::new(Protocol::PomeloTcp, 9);
         slot.generation = 7;
-        let token = slot.token(12_345);
-        assert_eq!(Slot::untoken(token), (12_345, 7));
+        let token = slot.token(12_345, Channel::Main);
+        assert_eq!(Slot::untoken(token), (12_345, 7, Channel::Main));
+        let token = slot.token(12_345, Channel::Post);
+        assert_eq!(Slot::untoken(token), (12_345, 7, Channel::Post));
         slot.generation = u32::MAX;
-        assert_eq!(Slot::untoken(slot.token(0)), (0, u32::MAX));
+        assert_eq!(Slot::untoken(slot.token(0, Channel::Main)), (0, u32::MAX, Channel::Main));
     }
 
     #[test]

@@ -214,80 +214,104 @@ fn mqtt_subscribers_over_both_versions_and_qos() {
     server.shutdown().unwrap();
 }
 
-#[test]
-fn socket_io_clients_of_every_generation() {
-    // The server pings a second after the last answer and kicks a second after an unanswered
-    // ping; its timers run on whole seconds, one late: a connection that did not answer would
-    // be kicked at most 4 s after entering, within the idle phase.
-    let server = server_with(
+/// A server whose Socket.IO pings come every second, and whose timers run on whole seconds,
+/// one late: a connection that did not answer would be kicked at most 4 s after entering,
+/// within the idle phase.
+fn socket_io_server() -> Server {
+    server_with(
         r#"
         [socketio]
         ping_interval_secs = 1
         ping_timeout_secs = 1
         "#,
-    );
+    )
+}
+
+/// 100 Socket.IO clients of `version` over `transport` through every phase: everyone enters,
+/// stays in through the pings, and gets every push.
+fn socket_io_phases(server: &Server, version: &str, transport: &str) {
     let target = server.client_addr().to_string();
+    let opts = options(&[
+        "--proto",
+        "socketio",
+        "--sio-version",
+        version,
+        "--sio-transport",
+        transport,
+        "--target",
+        &target,
+        "--app",
+        &format!("demo={SECRET}"),
+        "-n",
+        "100",
+        "--phases",
+        "connect,idle,broadcast,sustained,churn",
+        "--idle-secs",
+        "4.5",
+        "--pushes",
+        "3",
+        "--push-gap-ms",
+        "0",
+        "--rate-start",
+        "20",
+        "--rate-steps",
+        "1",
+        "--step-secs",
+        "0.3",
+        "--churn-rate",
+        "50",
+        "--churn-secs",
+        "0.5",
+        "--churn-push-rate",
+        "10",
+        "--settle-ms",
+        "10000",
+        "--max-secs",
+        "60",
+        "--quiet",
+    ]);
+    let what = format!("socket.io {version} over {transport}");
+    let s = conn_flood::run(&opts, None).unwrap_or_else(|e| panic!("{what}: {e:#}"));
+    assert_eq!(s.server, "shaddock");
+    let connect = s.connect.as_ref().unwrap();
+    assert_eq!((connect.entered, connect.failed), (100, 0), "{what}: {:?}", connect.errors);
+    let idle = s.idle.as_ref().unwrap();
+    assert_eq!((idle.held, idle.dropped), (100, 0), "{what}: pings answered");
+    let b = s.broadcast.as_ref().unwrap();
+    assert!(b.refusals.is_empty(), "{what}: {:?}", b.refusals);
+    assert_eq!(b.recipients, Some(100.0), "{what}");
+    assert_eq!((b.stayed_up, b.deliveries, b.lost, b.complete_pushes), (100, 300, 0, 3), "{what}");
+    for step in &s.sustained.as_ref().unwrap().steps {
+        let o = &step.outcome;
+        assert_eq!((o.recipients, o.lost), (100, 0), "{what}: {step:?}");
+        assert_eq!(o.deliveries, o.sent * o.recipients, "{what}: {step:?}");
+    }
+    let churn = s.churn.as_ref().unwrap();
+    assert!(churn.churned > 0, "{what}: {churn:?}");
+    assert_eq!((churn.reconnect_failures, churn.lost), (0, 0), "{what}: {churn:?}");
+    if transport == "polling" {
+        let name = if version == "0.9" { "0.9".to_string() } else { format!("EIO {version}") };
+        assert_eq!(s.transport, format!("socket.io {name} polling"));
+        // The sessions outlive their carriers until their heartbeat times out (2 s or more).
+        let polling: u64 = server.stats().reactors.iter().map(|r| r.polling).sum();
+        assert!(polling > 0, "{what}: polling sessions on the server");
+    }
+}
+
+#[test]
+fn socket_io_clients_of_every_generation() {
+    let server = socket_io_server();
     for version in ["4", "3", "0.9"] {
-        let opts = options(&[
-            "--proto",
-            "socketio",
-            "--sio-version",
-            version,
-            "--target",
-            &target,
-            "--app",
-            &format!("demo={SECRET}"),
-            "-n",
-            "100",
-            "--phases",
-            "connect,idle,broadcast,sustained,churn",
-            "--idle-secs",
-            "4.5",
-            "--pushes",
-            "3",
-            "--push-gap-ms",
-            "0",
-            "--rate-start",
-            "20",
-            "--rate-steps",
-            "1",
-            "--step-secs",
-            "0.3",
-            "--churn-rate",
-            "50",
-            "--churn-secs",
-            "0.5",
-            "--churn-push-rate",
-            "10",
-            "--settle-ms",
-            "10000",
-            "--max-secs",
-            "60",
-            "--quiet",
-        ]);
-        let what = format!("socket.io {version}");
-        let s = conn_flood::run(&opts, None).unwrap_or_else(|e| panic!("{what}: {e:#}"));
-        assert_eq!(s.server, "shaddock");
-        let connect = s.connect.as_ref().unwrap();
-        assert_eq!((connect.entered, connect.failed), (100, 0), "{what}: {:?}", connect.errors);
-        let idle = s.idle.as_ref().unwrap();
-        assert_eq!((idle.held, idle.dropped), (100, 0), "{what}: pings answered");
-        let b = s.broadcast.as_ref().unwrap();
-        assert!(b.refusals.is_empty(), "{what}: {:?}", b.refusals);
-        assert_eq!(b.recipients, Some(100.0), "{what}");
-        assert_eq!(
-            (b.stayed_up, b.deliveries, b.lost, b.complete_pushes),
-            (100, 300, 0, 3),
-            "{what}"
-        );
-        for step in &s.sustained.as_ref().unwrap().steps {
-            let o = &step.outcome;
-            assert_eq!((o.recipients, o.lost), (100, 0), "{what}: {step:?}");
-            assert_eq!(o.deliveries, o.sent * o.recipients, "{what}: {step:?}");
-        }
-        let churn = s.churn.as_ref().unwrap();
-        assert!(churn.churned > 0, "{what}: {churn:?}");
-        assert_eq!((churn.reconnect_failures, churn.lost), (0, 0), "{what}: {churn:?}");
+        socket_io_phases(&server, version, "websocket");
+    }
+    server.shutdown().unwrap();
+}
+
+#[test]
+fn socket_io_polling_of_every_generation() {
+    let server = socket_io_server();
+    for version in ["4", "3", "0.9"] {
+        socket_io_phases(&server, version, "polling");
     }
     server.shutdown().unwrap();
 }

@@ -54,53 +54,93 @@ fn frame(payload: &[u8]) -> Vec<u8> {
 }
 
 /// A loop's worth of state for driving one connection.
-struct Harness {
-    id: Identity<'static>,
-    book: PhaseBook,
-    learned: Learned,
-    out: BytesMut,
-    pending: Vec<u8>,
-    now_ns: u64,
+pub(super) struct Harness {
+    pub(super) id: Identity<'static>,
+    pub(super) book: PhaseBook,
+    pub(super) learned: Learned,
+    pub(super) out: BytesMut,
+    /// What the connection posted (polling), until [`Harness::posted`] takes it.
+    pub(super) post: BytesMut,
+    pub(super) pending: Vec<u8>,
+    pub(super) post_pending: Vec<u8>,
+    pub(super) now_ns: u64,
 }
 
 impl Harness {
-    fn new() -> Harness {
+    pub(super) fn new() -> Harness {
         Harness {
             id: ID,
             book: PhaseBook::default(),
             learned: Learned::default(),
             out: BytesMut::new(),
+            post: BytesMut::new(),
             pending: Vec::new(),
+            post_pending: Vec::new(),
             now_ns: 1_000_000,
         }
     }
 
-    fn start(&mut self, conn: &mut Conn) -> Vec<u8> {
-        let mut io = Io {
+    pub(super) fn io(&mut self) -> Io<'_> {
+        Io {
             now_ns: self.now_ns,
             book: &mut self.book,
             out: &mut self.out,
+            post: &mut self.post,
             learned: &mut self.learned,
             max_package: 1 << 16,
-        };
-        conn.start(&self.id, &mut io);
+        }
+    }
+
+    /// What the connection posted since the last call.
+    pub(super) fn posted(&mut self) -> Vec<u8> {
+        self.post.split().to_vec()
+    }
+
+    /// A heartbeat's bytes for the connection's socket.
+    pub(super) fn heartbeat(&mut self, conn: &mut Conn) -> Vec<u8> {
+        let id = self.id;
+        conn.heartbeat(&id, &mut self.io());
+        self.out.split().to_vec()
+    }
+
+    pub(super) fn start(&mut self, conn: &mut Conn) -> Vec<u8> {
+        let id = self.id;
+        conn.start(&id, &mut self.io());
         self.out.split().to_vec()
     }
 
     /// Feeds `bytes` in pieces of `piece` bytes, keeping unconsumed tails as the loop does;
     /// returns what the connection wrote.
-    fn feed(&mut self, conn: &mut Conn, bytes: &[u8], piece: usize) -> Result<Vec<u8>, Fault> {
+    pub(super) fn feed(
+        &mut self,
+        conn: &mut Conn,
+        bytes: &[u8],
+        piece: usize,
+    ) -> Result<Vec<u8>, Fault> {
+        self.feed_on(conn, Channel::Main, bytes, piece)
+    }
+
+    /// [`feed`](Self::feed) on `channel`; what is posted stays for [`posted`](Self::posted).
+    pub(super) fn feed_on(
+        &mut self,
+        conn: &mut Conn,
+        channel: Channel,
+        bytes: &[u8],
+        piece: usize,
+    ) -> Result<Vec<u8>, Fault> {
+        let id = self.id;
         for chunk in bytes.chunks(piece.max(1)) {
-            self.pending.extend_from_slice(chunk);
-            let mut io = Io {
-                now_ns: self.now_ns,
-                book: &mut self.book,
-                out: &mut self.out,
-                learned: &mut self.learned,
-                max_package: 1 << 16,
+            let mut pending = match channel {
+                Channel::Main => std::mem::take(&mut self.pending),
+                Channel::Post => std::mem::take(&mut self.post_pending),
             };
-            let used = conn.receive(&self.pending, &self.id, &mut io)?;
-            self.pending.drain(..used);
+            pending.extend_from_slice(chunk);
+            let used = conn.receive_on(channel, &pending, &id, &mut self.io())?;
+            pending.drain(..used);
+            match channel {
+                Channel::Main => self.pending = pending,
+                Channel::Post => self.post_pending = pending,
+            }
         }
         Ok(self.out.split().to_vec())
     }
@@ -250,8 +290,7 @@ fn pomelo_over_websocket() {
         assert_eq!(h.book.deliveries(), 1);
         assert_eq!(&sent[..2], &[0x8a, 0x82], "a masked pong");
 
-        let mut hb = BytesMut::new();
-        conn.heartbeat(&mut hb);
+        let hb = h.heartbeat(&mut conn);
         assert_eq!(client_payloads(&hb), [package::HEARTBEAT.to_vec()]);
 
         assert_eq!(h.feed(&mut conn, &[0x88, 0x00], piece), Err(Fault::Closed));
@@ -276,8 +315,7 @@ fn redis_subscriber() {
         h.feed(&mut conn, &server, piece).unwrap();
         assert_eq!(conn.stage, Stage::Entered);
         assert_eq!(h.book.deliveries(), 1);
-        let mut ping = BytesMut::new();
-        conn.heartbeat(&mut ping);
+        let ping = h.heartbeat(&mut conn);
         assert_eq!(&ping[..], REDIS_PING);
         let err = h.feed(&mut conn, b"-ERR nope\r\n", piece).unwrap_err();
         assert_eq!(err, Fault::Refused("ERR nope".into()));
@@ -347,8 +385,7 @@ fn mqtt_conversation(version: mqtt::Version, qos: u8, piece: usize) {
     } else {
         assert!(sent.is_empty());
     }
-    let mut ping = BytesMut::new();
-    conn.heartbeat(&mut ping);
+    let ping = h.heartbeat(&mut conn);
     assert_eq!(&ping[..], &mqtt::PINGREQ);
 
     let disconnect: &[u8] = if v5 { &[0xe0, 1, 0x8e] } else { &[0xe0, 0] };
@@ -401,7 +438,7 @@ fn mqtt_refusals_are_faults() {
 }
 
 /// The identity of a Socket.IO client: the Socket.IO path in `ws_path`.
-const SIO_ID: Identity<'static> = Identity { ws_path: "/socket.io", ..ID };
+pub(super) const SIO_ID: Identity<'static> = Identity { ws_path: "/socket.io", ..ID };
 
 /// The 101 a WebSocket upgrade gets.
 const SWITCHING: &[u8] = b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\
@@ -438,7 +475,7 @@ fn client_texts(bytes: &[u8]) -> Vec<String> {
 }
 
 /// A Pomelo message as shaddock's session sends it to `version`, before framing.
-fn sio_message(version: socketio::Version, message: &str) -> Vec<u8> {
+pub(super) fn sio_message(version: socketio::Version, message: &str) -> Vec<u8> {
     use shaddock::protocol::socketio::packet;
     use shaddock::protocol::socketio::v09::{self, V09Type};
     let mut out = BytesMut::new();
@@ -450,7 +487,7 @@ fn sio_message(version: socketio::Version, message: &str) -> Vec<u8> {
 }
 
 /// A push of stamp `seq` as shaddock's session sends it to `version`.
-fn sio_push(version: socketio::Version, seq: u64) -> Vec<u8> {
+pub(super) fn sio_push(version: socketio::Version, seq: u64) -> Vec<u8> {
     let mut msg = BytesMut::new();
     stamp::encode(seq, 0, 100, &mut msg);
     let mut push = String::new();
@@ -460,7 +497,7 @@ fn sio_push(version: socketio::Version, seq: u64) -> Vec<u8> {
 }
 
 /// The Pomelo request inside a client's `message` text.
-fn sio_request(version: socketio::Version, text: &str) -> (u32, String, String) {
+pub(super) fn sio_request(version: socketio::Version, text: &str) -> (u32, String, String) {
     use shaddock::protocol::socketio::{engineio, packet, pomelo as sio_pomelo, v09};
     let message = match version {
         socketio::Version::V09 => v09::decode(text).unwrap().data.to_string(),
@@ -542,8 +579,7 @@ fn eio_conversation(version: socketio::Version, piece: usize) {
     };
     sio_after_connect(&mut h, &mut conn, version, &sent, piece);
 
-    let mut hb = BytesMut::new();
-    conn.heartbeat(&mut hb);
+    let hb = h.heartbeat(&mut conn);
     if version == socketio::Version::Eio3 {
         assert_eq!(client_texts(&hb), ["2"]);
     } else {
@@ -590,8 +626,7 @@ fn v09_conversation(piece: usize) {
     let sent = h.feed(&mut conn, &server, piece).unwrap();
     sio_after_connect(&mut h, &mut conn, version, &sent, piece);
 
-    let mut hb = BytesMut::new();
-    conn.heartbeat(&mut hb);
+    let hb = h.heartbeat(&mut conn);
     assert_eq!(client_texts(&hb), ["2::"]);
     // The next start (a churn, a retry) handshakes again.
     assert_eq!(h.start(&mut conn)[..18], b"GET /socket.io/1/ "[..]);

@@ -1,6 +1,7 @@
 //! The client side of Socket.IO that a Pomelo client (pomelo-jsclient-socket.io) speaks to
-//! shaddock's sioconnector frontend, WebSocket only: the upgrade path of each generation,
-//! socket.io 0.9's HTTP handshake, the text packets a client writes (CONNECT, pongs, pings, a
+//! shaddock's sioconnector frontend: the upgrade and long-polling paths of each generation,
+//! socket.io 0.9's HTTP handshake, polling bodies (a payload of packets out in a POST, in from a
+//! poll's answer; the HTTP is `wire/http.rs`, the exchange `conn/polling.rs`), the text packets a client writes (CONNECT, pongs, pings, a
 //! Pomelo request inside a `message`) and the ones it reads (open, CONNECT, pings, messages,
 //! disconnects), on top of the library's codecs (`shaddock::protocol::socketio`).
 //!
@@ -31,18 +32,21 @@
 //!   events, acks, noops.
 //! - [`decode_v09_handshake`] waits for the whole body its `Content-Length` announces
 //!   (`Ok(None)` until then) and refuses a head over 8 KiB, a status other than 200, a body that
-//!   is not `sid:heartbeat:close:transports`, and transports without `websocket`.
+//!   is not `sid:heartbeat:close:transports`, and transports without the one the client takes
+//!   (`websocket`, `xhr-polling`).
+//! - [`decode_poll_body`] decodes a whole body or nothing: the first packet that does not
+//!   decode refuses it.
 
 use std::borrow::Cow;
 
 use bytes::BytesMut;
 use serde::{Deserialize, Serialize};
-use shaddock::protocol::socketio::engineio::{self, PacketType};
+use shaddock::protocol::socketio::engineio::{self, EioVersion, PacketType};
 use shaddock::protocol::socketio::packet::{self, SioPacket, SioPacketType};
 use shaddock::protocol::socketio::pomelo as sio_pomelo;
 use shaddock::protocol::socketio::v09::{self, V09Type};
 
-use crate::wire::pomelo;
+use crate::wire::{http, pomelo};
 
 /// The socket.io generation a client speaks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -56,6 +60,15 @@ pub enum Version {
 }
 
 impl Version {
+    /// The `EIO` query parameter (0.9 has none: `0`).
+    pub fn eio_digit(self) -> char {
+        match self {
+            Version::V09 => '0',
+            Version::Eio3 => '3',
+            Version::Eio4 => '4',
+        }
+    }
+
     /// The version's usual name.
     pub fn name(self) -> &'static str {
         match self {
@@ -67,15 +80,20 @@ impl Version {
 }
 
 /// The CONNECT to the default namespace an Engine.IO 4 client sends after the open packet.
-pub const EIO4_CONNECT: &[u8] = b"40";
+pub const EIO4_CONNECT: &str = "40";
 
 /// What the server sent in one text frame, borrowed from it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Server<'a> {
-    /// Engine.IO's open packet `0{..}`, with its `pingInterval` (ms) when it has one.
+    /// Engine.IO's open packet `0{..}`, with its `sid`, `pingInterval` and `pingTimeout` (ms)
+    /// when it has them.
     Open {
+        /// `sid` (what polling requests show back), when it is a plain JSON string.
+        sid: Option<&'a str>,
         /// `pingInterval`, milliseconds.
         ping_interval_ms: Option<u64>,
+        /// `pingTimeout`, milliseconds.
+        ping_timeout_ms: Option<u64>,
     },
     /// The default namespace is connected: `40`, `40{"sid":..}` (EIO), `1::` (0.9).
     Connected,
@@ -197,47 +215,28 @@ pub fn upgrade_path(version: Version, path: &str, sid: &str) -> String {
     }
 }
 
-/// Appends socket.io 0.9's handshake request, `GET {path}/1/`.
+/// Appends socket.io 0.9's handshake request, `GET {path}/1/`, on a connection of its own.
 pub fn encode_v09_handshake(host: &str, path: &str, out: &mut BytesMut) {
-    out.extend_from_slice(b"GET ");
-    out.extend_from_slice(path.as_bytes());
-    out.extend_from_slice(b"/1/ HTTP/1.1\r\nHost: ");
-    out.extend_from_slice(host.as_bytes());
-    out.extend_from_slice(b"\r\nConnection: close\r\n\r\n");
+    http::encode_get(host, &format!("{path}/1/"), true, out);
 }
 
-/// Reads the answer to the 0.9 handshake: `Ok(Some((handshake, bytes used)))` once the whole
-/// body is in, `Ok(None)` before.
-pub fn decode_v09_handshake(buf: &[u8]) -> Result<Option<(V09Handshake<'_>, usize)>, SioFault> {
-    const MAX_HEAD: usize = 8192;
-    let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") else {
-        return if buf.len() > MAX_HEAD {
-            Err(SioFault::BadAnswer("head longer than 8 KiB"))
-        } else {
-            Ok(None)
-        };
-    };
-    let head = std::str::from_utf8(&buf[..end]).map_err(|_| SioFault::BadAnswer("not UTF-8"))?;
-    let mut lines = head.split("\r\n");
-    let status = lines
-        .next()
-        .and_then(|line| line.strip_prefix("HTTP/1.1 "))
-        .and_then(|rest| rest.get(..3))
-        .and_then(|code| code.parse::<u16>().ok())
-        .ok_or(SioFault::BadAnswer("not an HTTP/1.1 response"))?;
-    if status != 200 {
-        return Err(SioFault::Status(status));
-    }
-    let length = lines
-        .filter_map(|line| line.split_once(':'))
-        .find(|(name, _)| name.trim().eq_ignore_ascii_case("content-length"))
-        .and_then(|(_, value)| value.trim().parse::<usize>().ok())
-        .ok_or(SioFault::BadAnswer("no Content-Length"))?;
-    let start = end + 4;
-    let Some(body) = buf.get(start..start.saturating_add(length)) else {
+/// Reads the answer to the 0.9 handshake, which must offer `transport` (`websocket`,
+/// `xhr-polling`): `Ok(Some((handshake, bytes used)))` once the whole body is in, `Ok(None)`
+/// before.
+pub fn decode_v09_handshake<'a>(
+    buf: &'a [u8],
+    transport: &str,
+) -> Result<Option<(V09Handshake<'a>, usize)>, SioFault> {
+    let Some((answer, used)) =
+        http::decode_response(buf, http::MAX_HEAD).map_err(|e| SioFault::BadAnswer(e.what()))?
+    else {
         return Ok(None);
     };
-    let body = std::str::from_utf8(body).map_err(|_| SioFault::BadAnswer("body not UTF-8"))?;
+    if answer.status != 200 {
+        return Err(SioFault::Status(answer.status));
+    }
+    let body =
+        std::str::from_utf8(answer.body).map_err(|_| SioFault::BadAnswer("body not UTF-8"))?;
     let bad = || SioFault::BadHandshake(body.to_string());
     let mut fields = body.trim_end().splitn(4, ':');
     let (Some(sid), Some(heartbeat), Some(close), Some(transports)) =
@@ -249,12 +248,64 @@ pub fn decode_v09_handshake(buf: &[u8]) -> Result<Option<(V09Handshake<'_>, usiz
         "" => Ok(None),
         digits => digits.parse::<u32>().map(Some).map_err(|_| bad()),
     };
-    if sid.is_empty() || !transports.split(',').any(|t| t == "websocket") {
+    if sid.is_empty() || !transports.split(',').any(|t| t == transport) {
         return Err(bad());
     }
     let handshake =
         V09Handshake { sid, heartbeat_secs: seconds(heartbeat)?, close_secs: seconds(close)? };
-    Ok(Some((handshake, start + length)))
+    Ok(Some((handshake, used)))
+}
+
+/// The target of a long-polling request, its `t` (cache buster) numbering it: Engine.IO's
+/// query, with the session's `sid` once the open packet gave one; 0.9's
+/// `/1/xhr-polling/<sid>`.
+pub fn polling_target(version: Version, path: &str, sid: Option<&str>, t: u64) -> String {
+    match (version, sid) {
+        (Version::V09, sid) => format!("{path}/1/xhr-polling/{}?t={t}", sid.unwrap_or("")),
+        (Version::Eio3 | Version::Eio4, None) => {
+            format!("{path}/?EIO={}&transport=polling&t={t}", version.eio_digit())
+        }
+        (Version::Eio3 | Version::Eio4, Some(sid)) => {
+            format!("{path}/?EIO={}&transport=polling&t={t}&sid={sid}", version.eio_digit())
+        }
+    }
+}
+
+/// The packets of a poll's answer, each decoded as [`decode_server`] decodes a text frame:
+/// Engine.IO 4's packets joined by 0x1E, Engine.IO 3's `<UTF-16 length>:<packet>`s, 0.9's
+/// U+FFFD-framed packets (or one packet as is). An empty body holds none.
+pub fn decode_poll_body(version: Version, body: &[u8]) -> Result<Vec<Server<'_>>, SioFault> {
+    if body.is_empty() {
+        return Ok(Vec::new());
+    }
+    match version {
+        Version::V09 => {
+            let text = std::str::from_utf8(body).map_err(|_| SioFault::NotUtf8)?;
+            let packets = v09::decode_frames(text, usize::MAX)
+                .map_err(|e| SioFault::Packet(format!("polling body: {e}")))?;
+            packets.into_iter().map(decode_v09).collect()
+        }
+        Version::Eio3 | Version::Eio4 => {
+            let eio = if version == Version::Eio3 { EioVersion::V3 } else { EioVersion::V4 };
+            let packets = engineio::decode_payload(eio, body, usize::MAX)
+                .map_err(|e| SioFault::Packet(format!("polling body: {e}")))?;
+            packets.into_iter().map(engine_io_packet).collect()
+        }
+    }
+}
+
+/// Appends a POST's body made of client `packets` (each as [`encode_request`], [`pong`] or
+/// [`heartbeat`] give it): Engine.IO's payload, 0.9's frames (one packet as is).
+pub fn encode_post_body<'a>(
+    version: Version,
+    packets: impl IntoIterator<Item = &'a str>,
+    out: &mut BytesMut,
+) {
+    match version {
+        Version::V09 => v09::encode_frames(packets, out),
+        Version::Eio3 => engineio::encode_payload(EioVersion::V3, packets, out),
+        Version::Eio4 => engineio::encode_payload(EioVersion::V4, packets, out),
+    }
 }
 
 /// Appends a Pomelo request as this version's `message`: `42["message","<request>"]` (EIO),
@@ -277,10 +328,10 @@ pub fn encode_request(
 }
 
 /// The answer to a server ping without data: `3` (EIO), `2::` (0.9).
-pub fn pong(version: Version) -> &'static [u8] {
+pub fn pong(version: Version) -> &'static str {
     match version {
-        Version::V09 => b"2::",
-        Version::Eio3 | Version::Eio4 => b"3",
+        Version::V09 => "2::",
+        Version::Eio3 | Version::Eio4 => "3",
     }
 }
 
@@ -294,10 +345,10 @@ pub fn encode_pong(version: Version, data: &str, out: &mut BytesMut) {
 
 /// The heartbeat a client sends on its own: `2` (EIO 3, every `pingInterval`), `2::` (0.9,
 /// which the server takes at any time); `None` for EIO 4, whose clients only answer.
-pub fn heartbeat(version: Version) -> Option<&'static [u8]> {
+pub fn heartbeat(version: Version) -> Option<&'static str> {
     match version {
-        Version::V09 => Some(b"2::"),
-        Version::Eio3 => Some(b"2"),
+        Version::V09 => Some("2::"),
+        Version::Eio3 => Some("2"),
         Version::Eio4 => None,
     }
 }
@@ -317,9 +368,24 @@ const MESSAGE_EVENT: &str = "[\"message\",";
 
 fn decode_engine_io(text: &str) -> Result<Server<'_>, SioFault> {
     let packet = engineio::decode_packet(text).map_err(|e| SioFault::Packet(e.to_string()))?;
+    engine_io_packet(packet)
+}
+
+/// The string after `"<key>":"` in a JSON object, up to the next quote; `None` when the key
+/// is absent or its string has an escape (a sid never has one).
+fn json_plain_string<'a>(json: &'a str, key: &str) -> Option<&'a str> {
+    let needle = format!("\"{key}\":\"");
+    let at = json.find(&needle)? + needle.len();
+    let value = &json[at..json[at..].find('"')? + at];
+    (!value.contains('\\')).then_some(value)
+}
+
+fn engine_io_packet(packet: engineio::Packet<'_>) -> Result<Server<'_>, SioFault> {
     Ok(match packet.kind {
         PacketType::Open => Server::Open {
+            sid: json_plain_string(packet.data, "sid"),
             ping_interval_ms: pomelo::json_number(packet.data.as_bytes(), "pingInterval"),
+            ping_timeout_ms: pomelo::json_number(packet.data.as_bytes(), "pingTimeout"),
         },
         PacketType::Close => Server::Disconnect,
         PacketType::Ping => Server::Ping(packet.data),
@@ -450,7 +516,11 @@ mod tests {
             engineio::encode_open(eio, &open, &mut out);
             assert_eq!(
                 decode_server(version, &out),
-                Ok(Server::Open { ping_interval_ms: Some(25_000) })
+                Ok(Server::Open {
+                    sid: Some("s1"),
+                    ping_interval_ms: Some(25_000),
+                    ping_timeout_ms: Some(20_000)
+                })
             );
             let mut connect = BytesMut::new();
             packet::encode_connect(eio, Some("s2"), &mut connect);
@@ -462,13 +532,13 @@ mod tests {
         assert_eq!(decode_server(Version::Eio3, b"3"), Ok(Server::Pong));
         let mut pong = BytesMut::new();
         encode_pong(Version::Eio4, "", &mut pong);
-        assert_eq!(&pong[..], self::pong(Version::Eio4));
+        assert_eq!(&pong[..], self::pong(Version::Eio4).as_bytes());
         assert_eq!(&pong[..], b"3");
         encode_pong(Version::Eio4, "probe", &mut pong);
         assert_eq!(&pong[..], b"33probe");
-        assert_eq!(heartbeat(Version::Eio3), Some(&b"2"[..]));
+        assert_eq!(heartbeat(Version::Eio3), Some("2"));
         assert_eq!(heartbeat(Version::Eio4), None);
-        assert_eq!(EIO4_CONNECT, b"40");
+        assert_eq!(EIO4_CONNECT, "40");
     }
 
     #[test]
@@ -552,8 +622,8 @@ mod tests {
         let mut pong = BytesMut::new();
         encode_pong(Version::V09, "", &mut pong);
         assert_eq!(&pong[..], b"2::");
-        assert_eq!(self::pong(Version::V09), b"2::");
-        assert_eq!(heartbeat(Version::V09), Some(&b"2::"[..]));
+        assert_eq!(self::pong(Version::V09), "2::");
+        assert_eq!(heartbeat(Version::V09), Some("2::"));
     }
 
     #[test]
@@ -577,35 +647,115 @@ mod tests {
         answer.extend_from_slice(&body);
         let expected =
             V09Handshake { sid: "Zm9v_bar-1", heartbeat_secs: Some(45), close_secs: Some(60) };
-        assert_eq!(decode_v09_handshake(&answer), Ok(Some((expected, answer.len()))));
+        assert_eq!(decode_v09_handshake(&answer, "websocket"), Ok(Some((expected, answer.len()))));
         for cut in 0..answer.len() {
-            assert_eq!(decode_v09_handshake(&answer[..cut]), Ok(None), "cut {cut}");
+            assert_eq!(decode_v09_handshake(&answer[..cut], "websocket"), Ok(None), "cut {cut}");
         }
         let mut more = answer.clone();
         more.extend_from_slice(b"trailing");
-        assert_eq!(decode_v09_handshake(&more).unwrap().unwrap().1, answer.len());
+        assert_eq!(decode_v09_handshake(&more, "websocket").unwrap().unwrap().1, answer.len());
 
         let ok = |body: &str| {
             format!("HTTP/1.1 200 OK\r\ncontent-length: {}\r\n\r\n{body}", body.len()).into_bytes()
         };
         let none = V09Handshake { sid: "s", heartbeat_secs: None, close_secs: Some(60) };
         let answer = ok("s::60:xhr-polling,websocket");
-        assert_eq!(decode_v09_handshake(&answer), Ok(Some((none, answer.len()))));
+        assert_eq!(decode_v09_handshake(&answer, "websocket"), Ok(Some((none, answer.len()))));
         for bad in ["s:45:60:xhr-polling", ":45:60:websocket", "s:x:60:websocket", "s:45"] {
             assert!(
-                matches!(decode_v09_handshake(&ok(bad)), Err(SioFault::BadHandshake(_))),
+                matches!(
+                    decode_v09_handshake(&ok(bad), "websocket"),
+                    Err(SioFault::BadHandshake(_))
+                ),
                 "{bad}"
             );
         }
         assert_eq!(
-            decode_v09_handshake(b"HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n\r\n"),
+            decode_v09_handshake(
+                b"HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n\r\n",
+                "websocket"
+            ),
             Err(SioFault::Status(403))
         );
         assert!(matches!(
-            decode_v09_handshake(b"HTTP/1.1 200 OK\r\n\r\n"),
+            decode_v09_handshake(b"HTTP/1.1 200 OK\r\n\r\n", "websocket"),
             Err(SioFault::BadAnswer(_))
         ));
-        assert!(matches!(decode_v09_handshake(&[b'a'; 9000]), Err(SioFault::BadAnswer(_))));
+        assert!(matches!(
+            decode_v09_handshake(&[b'a'; 9000], "websocket"),
+            Err(SioFault::BadAnswer(_))
+        ));
+    }
+
+    #[test]
+    fn polling_targets_bodies_and_handshake() {
+        assert_eq!(
+            polling_target(Version::Eio4, "/socket.io", None, 1),
+            "/socket.io/?EIO=4&transport=polling&t=1"
+        );
+        assert_eq!(
+            polling_target(Version::Eio3, "/io", Some("s_1"), 22),
+            "/io/?EIO=3&transport=polling&t=22&sid=s_1"
+        );
+        assert_eq!(
+            polling_target(Version::V09, "/socket.io", Some("AbC"), 3),
+            "/socket.io/1/xhr-polling/AbC?t=3"
+        );
+        // Bodies as shaddock writes them (EIO 4: no leading separator; EIO 3: lengths in
+        // UTF-16 units; 0.9: framed, or one packet as is).
+        let open = r#"0{"sid":"s1","pingInterval":1000,"pingTimeout":2000}"#;
+        let eio4 = format!("{open}\u{1e}40\u{1e}2\u{1e}6");
+        let eio3 = format!("{}:{open}2:401:3", open.len());
+        let expected = [
+            Server::Open {
+                sid: Some("s1"),
+                ping_interval_ms: Some(1000),
+                ping_timeout_ms: Some(2000),
+            },
+            Server::Connected,
+        ];
+        let four = decode_poll_body(Version::Eio4, eio4.as_bytes()).unwrap();
+        assert_eq!(four, [expected[0], expected[1], Server::Ping(""), Server::Other]);
+        let three = decode_poll_body(Version::Eio3, eio3.as_bytes()).unwrap();
+        assert_eq!(three, [expected[0], expected[1], Server::Pong]);
+        let v09 = "\u{fffd}3\u{fffd}1::\u{fffd}3\u{fffd}2::";
+        assert_eq!(
+            decode_poll_body(Version::V09, v09.as_bytes()).unwrap(),
+            [Server::Connected, Server::Ping("")]
+        );
+        assert_eq!(decode_poll_body(Version::V09, b"2::").unwrap(), [Server::Ping("")]);
+        assert_eq!(decode_poll_body(Version::Eio4, b"").unwrap(), []);
+        for (version, bad) in
+            [(Version::Eio4, &b"9"[..]), (Version::Eio3, b"5:40"), (Version::V09, b"\xef\xbf\xbd2")]
+        {
+            assert!(decode_poll_body(version, bad).is_err(), "{bad:?}");
+        }
+        // An escaped sid is not taken.
+        let escaped = decode_poll_body(Version::Eio4, br#"0{"sid":"a\"b"}"#).unwrap();
+        assert!(matches!(escaped[0], Server::Open { sid: None, .. }));
+        let mut body = BytesMut::new();
+        encode_post_body(Version::Eio4, ["40", "3"], &mut body);
+        assert_eq!(&body[..], b"40\x1e3");
+        body.clear();
+        encode_post_body(Version::Eio3, ["2", "3"], &mut body);
+        assert_eq!(&body[..], b"1:21:3");
+        body.clear();
+        encode_post_body(Version::V09, ["2::"], &mut body);
+        assert_eq!(&body[..], b"2::");
+        body.clear();
+        encode_post_body(Version::V09, ["2::", "3:::x"], &mut body);
+        assert_eq!(
+            std::str::from_utf8(&body).unwrap(),
+            "\u{fffd}3\u{fffd}2::\u{fffd}5\u{fffd}3:::x"
+        );
+        // A polling client needs the handshake to offer xhr-polling.
+        let answer = b"HTTP/1.1 200 OK\r\nContent-Length: 17\r\n\r\ns:45:60:websocket";
+        assert!(matches!(
+            decode_v09_handshake(answer, "xhr-polling"),
+            Err(SioFault::BadHandshake(_))
+        ));
+        let answer = b"HTTP/1.1 200 OK\r\nContent-Length: 29\r\n\r\ns:45:60:websocket,xhr-polling";
+        assert_eq!(decode_v09_handshake(answer, "xhr-polling").unwrap().unwrap().0.sid, "s");
     }
 
     #[test]

@@ -67,11 +67,8 @@ pub enum WsFault {
 
 /// Appends the HTTP/1.1 upgrade request for `path` on `host`.
 pub fn encode_upgrade(host: &str, path: &str, out: &mut BytesMut) {
-    out.extend_from_slice(b"GET ");
-    out.extend_from_slice(path.as_bytes());
-    out.extend_from_slice(b" HTTP/1.1\r\nHost: ");
-    out.extend_from_slice(host.as_bytes());
-    out.extend_from_slice(b"\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: ");
+    super::http::encode_request_line("GET", host, path, out);
+    out.extend_from_slice(b"Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: ");
     out.extend_from_slice(KEY.as_bytes());
     out.extend_from_slice(b"\r\nSec-WebSocket-Version: 13\r\n\r\n");
 }
