@@ -18,8 +18,9 @@
 //! the session's slot.
 //!
 //! # Invariants
-//! - A session has at most one waiting poll ([`SioConns::waiting`]); a second is refused and
-//!   ends the session (Engine.IO's "overlap from client").
+//! - A session has at most one waiting poll ([`SioConns::waiting`]); a second is refused
+//!   (Engine.IO's `400 {"code":3}`) and closes its own connection, and the first waits on
+//!   (Engine.IO also ends the session: nothing is gained by losing what it has pending).
 //! - A response takes everything the session has pending, at once; what a session has pending
 //!   is bounded by `max_pending_bytes` (a slow consumer is kicked, as over a socket).
 //! - Entries here are dropped by their owner's leave: a carrier's wait, an upgrading
