@@ -10,20 +10,11 @@ use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use common::stall::{index_of, push_until_kicked_slow};
 use common::{Closed, DEMO, DEMO_SECRET, management, start, test_config};
 use serde_json::{Value, json};
 
 const ADDR_VAR: &str = "SHADDOCK_FROZEN_READER_ADDR";
-const PAD: usize = 3000;
-const MAX_PUSHES: usize = 3000;
-
-fn message(i: usize) -> String {
-    format!("{i:06} {}", "x".repeat(PAD))
-}
-
-fn index_of(msg: &Value) -> usize {
-    msg.as_str().and_then(|t| t.get(..6)).and_then(|n| n.parse().ok()).expect("an indexed msg")
-}
 
 fn signal(pid: u32, which: &str) {
     let status = Command::new("kill").args([which, &pid.to_string()]).status().expect("kill runs");
@@ -76,15 +67,7 @@ fn a_frozen_reader_is_kicked_slow_and_nobody_else_waits() {
 
     let mut reader = common::client(addr, DEMO, "reader");
     let (mut admin, _) = management(addr, DEMO, DEMO_SECRET);
-    let mut sent = 0;
-    while sent < MAX_PUSHES && server.kicks_total("slow") == 0 {
-        let response = admin.push_all(DEMO, json!(message(sent)));
-        assert_eq!(response["code"], 200, "push {sent}: {response}");
-        let (route, body) = reader.next_push();
-        assert_eq!(route, "onMsg");
-        assert_eq!(index_of(&body["msg"]), sent, "the reading client gets every push, in order");
-        sent += 1;
-    }
+    let sent = push_until_kicked_slow(&server, &mut admin, &mut reader);
     assert_eq!(
         server.kicks_total("slow"),
         1,

@@ -3,24 +3,9 @@
 
 mod common;
 
+use common::stall::{PAD, index_of, push_until_kicked_slow};
 use common::{Closed, DEMO, DEMO_SECRET, management, start, test_config};
 use serde_json::json;
-
-/// Enough ~3 KB pushes to fill every kernel buffer on the way to the stalled client (a few MB on
-/// loopback) many times over.
-const MAX_PUSHES: usize = 3000;
-const PAD: usize = 3000;
-
-fn message(i: usize) -> String {
-    format!("{i:06} {}", "x".repeat(PAD))
-}
-
-fn index_of(msg: &serde_json::Value) -> usize {
-    let text = msg.as_str().unwrap_or_else(|| panic!("msg is not a string: {msg}"));
-    text[..6]
-        .parse()
-        .unwrap_or_else(|e| panic!("msg without an index ({e}): {}", &text[..20.min(text.len())]))
-}
 
 #[test]
 fn stalled_client_is_kicked_slow_and_others_get_everything() {
@@ -34,17 +19,7 @@ fn stalled_client_is_kicked_slow_and_others_get_everything() {
     let mut reader = common::client(addr, DEMO, "reader");
     let (mut admin, _) = management(addr, DEMO, DEMO_SECRET);
 
-    // The reading client takes each push before the next is sent, so its queue never grows and
-    // only the stalled client's can.
-    let mut sent = 0;
-    while sent < MAX_PUSHES && server.kicks_total("slow") == 0 {
-        let response = admin.push_all(DEMO, json!(message(sent)));
-        assert_eq!(response["code"], 200, "push {sent}: {response}");
-        let (route, body) = reader.next_push();
-        assert_eq!(route, "onMsg");
-        assert_eq!(index_of(&body["msg"]), sent, "the reading client gets every push, in order");
-        sent += 1;
-    }
+    let sent = push_until_kicked_slow(&server, &mut admin, &mut reader);
     assert_eq!(
         server.kicks_total("slow"),
         1,

@@ -17,6 +17,7 @@ pub mod http;
 pub mod metrics;
 pub mod pomelo;
 pub mod session;
+pub mod stall;
 pub mod tcp;
 pub mod ws;
 
