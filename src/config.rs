@@ -187,6 +187,9 @@ pub struct ControlConfig {
     pub listen: SocketAddr,
     /// Largest request body the push API accepts, bytes (larger is a 413); `64..=16_777_215`.
     pub max_body_bytes: usize,
+    /// Wrong (or missing) secrets a source address may send in a minute before it is answered
+    /// 429 on every authorized route for a minute; 0 = no limit.
+    pub wrong_secrets_per_minute: u32,
 }
 
 /// `[log]`: where `tracing` output goes and how much of it.
@@ -343,6 +346,7 @@ impl Default for ControlConfig {
         Self {
             listen: SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::LOCALHOST, 3080)),
             max_body_bytes: 65_536,
+            wrong_secrets_per_minute: 10,
         }
     }
 }

@@ -23,7 +23,10 @@ fn post(control: SocketAddr, path: &str, headers: &[(&str, &str)], body: &str) -
 
 #[test]
 fn a_missing_or_wrong_secret_is_401_on_every_api_path() {
-    let server = start(test_config(1));
+    let mut config = test_config(1);
+    // 18 wrong secrets from one address: past the throttle's default (its own test below).
+    config.control.wrong_secrets_per_minute = 0;
+    let server = start(config);
     let control = server.control_addr();
     let _alice = common::client(server.client_addr(), DEMO, "alice");
     let json = ("Content-Type", "application/json");
@@ -50,6 +53,39 @@ fn a_missing_or_wrong_secret_is_401_on_every_api_path() {
     let response =
         http::post_json(control, "/api/apps/other/push", Some(OTHER_SECRET), r#"{"msg":1}"#);
     assert_eq!(response.json(), json!({"recipients": 0}));
+}
+
+/// One request from `source` (bound before connecting), `Connection: close`.
+fn request_from(source: [u8; 4], control: SocketAddr, auth: &str) -> http::Response {
+    use std::io::Write;
+    let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    socket.bind(&SocketAddr::from((source, 0)).into()).unwrap();
+    socket.connect(&control.into()).unwrap();
+    let mut stream: std::net::TcpStream = socket.into();
+    stream.set_read_timeout(Some(common::IO_TIMEOUT)).unwrap();
+    let request = format!(
+        "GET {CLIENTS} HTTP/1.1\r\nHost: x\r\nAuthorization: {auth}\r\nConnection: close\r\n\r\n"
+    );
+    stream.write_all(request.as_bytes()).unwrap();
+    http::read_response(&mut stream)
+}
+
+#[test]
+fn an_address_past_ten_wrong_secrets_a_minute_is_429_even_with_the_right_one() {
+    let server = start(test_config(1));
+    let control = server.control_addr();
+    let right = format!("Bearer {DEMO_SECRET}");
+    for i in 0..10 {
+        let response = request_from([127, 0, 0, 1], control, "Bearer guess");
+        assert_eq!(response.status, 401, "wrong secret {i}");
+    }
+    let response = request_from([127, 0, 0, 1], control, &right);
+    response.assert_error(429);
+    let retry: u64 = response.header("retry-after").expect("Retry-After").parse().unwrap();
+    assert!((1..=60).contains(&retry), "Retry-After {retry}");
+    // Another address is not refused, and its right secret works.
+    let response = request_from([127, 0, 0, 2], control, &right);
+    assert_eq!(response.status, 200, "{}", response.text());
 }
 
 #[test]

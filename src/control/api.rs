@@ -20,7 +20,7 @@ use std::time::Instant;
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::rejection::{BytesRejection, PathRejection, QueryRejection};
-use axum::extract::{Path, Query, State};
+use axum::extract::{ConnectInfo, Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -28,6 +28,7 @@ use serde_json::{Value, json};
 use super::Context;
 use super::auth::authorize;
 use super::error::ApiError;
+use super::idle::Peer;
 use crate::channel::ClientId;
 use crate::ids::Edge;
 
@@ -44,13 +45,14 @@ pub(super) async fn healthz() -> Json<Value> {
 
 pub(super) async fn push_all(
     State(context): State<Arc<Context>>,
+    ConnectInfo(Peer(peer)): ConnectInfo<Peer>,
     path: Result<Path<String>, PathRejection>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Reply {
     let Path(apikey) = path.map_err(ApiError::from_path)?;
     let shared = &context.shared;
-    let app = authorize(&shared.push, &apikey, &headers)?;
+    let app = authorize(&shared.push, &context.throttle, peer.ip(), &apikey, &headers)?;
     let msg = read_msg(&headers, body)?;
     let mut outlet = shared.outlet();
     let recipients = shared
@@ -62,13 +64,14 @@ pub(super) async fn push_all(
 
 pub(super) async fn push_to_client(
     State(context): State<Arc<Context>>,
+    ConnectInfo(Peer(peer)): ConnectInfo<Peer>,
     path: Result<Path<(String, String)>, PathRejection>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Reply {
     let Path((apikey, client_id)) = path.map_err(ApiError::from_path)?;
     let shared = &context.shared;
-    let app = authorize(&shared.push, &apikey, &headers)?;
+    let app = authorize(&shared.push, &context.throttle, peer.ip(), &apikey, &headers)?;
     let msg = read_msg(&headers, body)?;
     let mut outlet = shared.outlet();
     let recipients = shared
@@ -86,12 +89,13 @@ pub(super) struct Page {
 
 pub(super) async fn clients(
     State(context): State<Arc<Context>>,
+    ConnectInfo(Peer(peer)): ConnectInfo<Peer>,
     path: Result<Path<String>, PathRejection>,
     headers: HeaderMap,
     query: Result<Query<Page>, QueryRejection>,
 ) -> Reply {
     let Path(apikey) = path.map_err(ApiError::from_path)?;
-    let app = authorize(&context.shared.push, &apikey, &headers)?;
+    let app = authorize(&context.shared.push, &context.throttle, peer.ip(), &apikey, &headers)?;
     let Query(page) = query.map_err(ApiError::from_query)?;
     let limit = match page.limit.as_deref() {
         None | Some("") => DEFAULT_PAGE,

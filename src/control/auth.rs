@@ -3,26 +3,71 @@
 //! ([`PushService::authenticate`]).
 //!
 //! Another app's secret is a wrong secret (401), never access to this app. An unknown apikey is a
-//! 404 before any secret is looked at: apikeys are public (every client sends one).
+//! 404 before any secret is looked at: apikeys are public (every client sends one). A source
+//! address that sent too many wrong secrets is refused 429 for a while ([`SecretThrottle`]).
 
-use axum::http::{HeaderMap, header};
+use std::net::IpAddr;
+use std::time::{Duration, Instant};
+
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 
 use super::error::ApiError;
+use super::throttle::SecretThrottle;
 use crate::ids::AppId;
 use crate::push::PushService;
 
-/// The app `apikey` names, if `headers` carry its secret.
-pub fn authorize(push: &PushService, apikey: &str, headers: &HeaderMap) -> Result<AppId, ApiError> {
+/// The app `apikey` names, if `headers` carry its secret and `source` is not throttled.
+pub fn authorize(
+    push: &PushService,
+    throttle: &SecretThrottle,
+    source: IpAddr,
+    apikey: &str,
+    headers: &HeaderMap,
+) -> Result<AppId, ApiError> {
     push.lookup(apikey).map_err(ApiError::from_refusal)?;
+    // The control thread is an edge: it reads the clock for the push service.
+    let now = Instant::now();
+    if let Some(left) = throttle.blocked(source, now) {
+        return Err(throttled(left));
+    }
+    let checked = check_secret(push, apikey, headers, now);
+    match &checked {
+        Ok(_) => throttle.authenticated(source),
+        Err(e) if e.status == StatusCode::UNAUTHORIZED => {
+            if let Some(block) = throttle.wrong_secret(source, now) {
+                tracing::warn!(
+                    %source,
+                    secs = block.as_secs(),
+                    "control port: too many wrong secrets from this address, refused for a while"
+                );
+            }
+        }
+        Err(_) => {}
+    }
+    checked
+}
+
+fn check_secret(
+    push: &PushService,
+    apikey: &str,
+    headers: &HeaderMap,
+    now: Instant,
+) -> Result<AppId, ApiError> {
     let Some(value) = headers.get(header::AUTHORIZATION) else {
         return Err(ApiError::unauthorized("missing Authorization: Bearer <app secret>"));
     };
     let token = value.to_str().ok().and_then(bearer_token).ok_or_else(|| {
         ApiError::unauthorized("the Authorization header must be \"Bearer <app secret>\"")
     })?;
-    // The control thread is an edge: it reads the clock for the push service.
-    push.authenticate(apikey, Some(token), std::time::Instant::now())
-        .map_err(ApiError::from_refusal)
+    push.authenticate(apikey, Some(token), now).map_err(ApiError::from_refusal)
+}
+
+/// 429 with `Retry-After` (whole seconds, rounded up).
+fn throttled(left: Duration) -> ApiError {
+    let secs = left.as_secs() + u64::from(left.subsec_nanos() > 0);
+    let message = "too many wrong secrets from this address: retry later";
+    ApiError::new(StatusCode::TOO_MANY_REQUESTS, message)
+        .with_header(header::RETRY_AFTER, HeaderValue::from(secs))
 }
 
 /// The token of a `Bearer` credential; the scheme is case-insensitive (RFC 7235).
@@ -34,8 +79,6 @@ fn bearer_token(value: &str) -> Option<&str> {
 
 #[cfg(test)]
 mod tests {
-    use axum::http::{HeaderValue, StatusCode};
-
     use super::*;
     use crate::config::{AppConfig, DuplicatePolicy};
     use crate::push::{Apps, FrameEncoder, JoinPolicy};
@@ -59,19 +102,41 @@ mod tests {
         headers
     }
 
+    const HERE: IpAddr = IpAddr::V4(std::net::Ipv4Addr::LOCALHOST);
+
     #[test]
     fn the_apps_own_secret_and_nothing_else() {
         let apps = apps();
-        assert_eq!(authorize(&apps, "a", &with_auth("Bearer secret-of-a")), Ok(AppId(0)));
-        assert_eq!(authorize(&apps, "a", &with_auth("bearer  secret-of-a")), Ok(AppId(0)));
+        let throttle = SecretThrottle::default();
+        let auth = |apikey, headers: &HeaderMap| authorize(&apps, &throttle, HERE, apikey, headers);
+        assert_eq!(auth("a", &with_auth("Bearer secret-of-a")), Ok(AppId(0)));
+        assert_eq!(auth("a", &with_auth("bearer  secret-of-a")), Ok(AppId(0)));
         for value in ["Bearer secret-of-b", "Bearer secret-of-", "Basic secret-of-a", "Bearer", ""]
         {
-            let e = authorize(&apps, "a", &with_auth(value)).unwrap_err();
+            let e = auth("a", &with_auth(value)).unwrap_err();
             assert_eq!(e.status, StatusCode::UNAUTHORIZED, "{value:?}");
         }
-        let e = authorize(&apps, "a", &HeaderMap::new()).unwrap_err();
+        let e = auth("a", &HeaderMap::new()).unwrap_err();
         assert_eq!(e.status, StatusCode::UNAUTHORIZED);
-        let e = authorize(&apps, "c", &with_auth("Bearer secret-of-a")).unwrap_err();
+        let e = auth("c", &with_auth("Bearer secret-of-a")).unwrap_err();
         assert_eq!(e.status, StatusCode::NOT_FOUND);
+    }
+
+    #[test]
+    fn too_many_wrong_secrets_from_a_source_are_throttled_even_with_the_right_one() {
+        let apps = apps();
+        let throttle = SecretThrottle::default();
+        for _ in 0..crate::control::throttle::MAX_WRONG_SECRETS {
+            let e = authorize(&apps, &throttle, HERE, "a", &with_auth("Bearer guess")).unwrap_err();
+            assert_eq!(e.status, StatusCode::UNAUTHORIZED);
+        }
+        let e =
+            authorize(&apps, &throttle, HERE, "a", &with_auth("Bearer secret-of-a")).unwrap_err();
+        assert_eq!(e.status, StatusCode::TOO_MANY_REQUESTS);
+        let other = IpAddr::from([127, 0, 0, 2]);
+        assert_eq!(
+            authorize(&apps, &throttle, other, "a", &with_auth("Bearer secret-of-a")),
+            Ok(AppId(0))
+        );
     }
 }

@@ -57,6 +57,18 @@ impl IdleListener {
     }
 }
 
+/// The address a control-port request came from (axum's `ConnectInfo` for [`IdleListener`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Peer(pub std::net::SocketAddr);
+
+impl axum::extract::connect_info::Connected<axum::serve::IncomingStream<'_, IdleListener>>
+    for Peer
+{
+    fn connect_info(stream: axum::serve::IncomingStream<'_, IdleListener>) -> Peer {
+        Peer(*stream.remote_addr())
+    }
+}
+
 impl axum::serve::Listener for IdleListener {
     type Io = IdleStream;
     type Addr = std::net::SocketAddr;

@@ -18,6 +18,9 @@
 //!   handed to reactors through their inboxes, a lock-free queue push and at most one wake per
 //!   core. Presence is read through the push service; numbers from a counters
 //!   [`Snapshot`](crate::stats::Snapshot).
+//! - **Secrets cannot be guessed at speed**: a source address past
+//!   `control.wrong_secrets_per_minute` wrong secrets is answered 429 for a minute on every
+//!   authorized route ([`throttle`]).
 //! - **Every request is bounded**: its body by `control.max_body_bytes` (413), its handling by
 //!   [`REQUEST_TIMEOUT`] (408); a connection that moves no bytes for `IDLE_TIMEOUT` (30 s), or
 //!   whose request is not answered within `ANSWER_TIMEOUT` (20 s) of its first byte (a head
@@ -32,6 +35,7 @@ pub mod error;
 mod idle;
 pub mod metrics;
 mod page;
+mod throttle;
 
 use std::io;
 use std::net::SocketAddr;
@@ -63,6 +67,8 @@ pub struct ControlSettings {
     pub max_body_bytes: usize,
     /// The client port, which the management page connects to over WebSocket.
     pub client_port: u16,
+    /// `control.wrong_secrets_per_minute` (0: no limit).
+    pub wrong_secrets_per_minute: u32,
 }
 
 impl ControlSettings {
@@ -71,6 +77,7 @@ impl ControlSettings {
         ControlSettings {
             max_body_bytes: config.control.max_body_bytes,
             client_port: client_addr.port(),
+            wrong_secrets_per_minute: config.control.wrong_secrets_per_minute,
         }
     }
 }
@@ -81,6 +88,8 @@ struct Context {
     shared: Arc<Shared>,
     client_port: u16,
     metrics: prometheus_client::registry::Registry,
+    /// Wrong secrets per source address.
+    throttle: throttle::SecretThrottle,
 }
 
 /// The running control thread.
@@ -101,6 +110,7 @@ pub fn start(
     listener.set_nonblocking(true)?;
     let local_addr = listener.local_addr()?;
     let context = Arc::new(Context {
+        throttle: throttle::SecretThrottle::new(settings.wrong_secrets_per_minute),
         metrics: metrics::registry(Arc::clone(&shared)),
         client_port: settings.client_port,
         shared,
@@ -190,6 +200,7 @@ fn serve(
             let _ = stopped.await;
             let _ = fired.send(true);
         };
+        let app = app.into_make_service_with_connect_info::<idle::Peer>();
         let server = axum::serve(listener, app).with_graceful_shutdown(signal);
         let grace = async move {
             let _ = fired_rx.wait_for(|&fired| fired).await;

@@ -104,7 +104,8 @@ pub fn post_json(addr: SocketAddr, path: &str, secret: Option<&str>, body: &str)
     request(addr, "POST", path, &headers, body.as_bytes())
 }
 
-fn read_response(stream: &mut TcpStream) -> Response {
+/// Reads a whole response from `stream` (the server closes after it).
+pub fn read_response(stream: &mut TcpStream) -> Response {
     let mut buf = Vec::new();
     let mut chunk = [0u8; 16 * 1024];
     loop {
