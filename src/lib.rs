@@ -12,10 +12,15 @@
 //!    with the rest ([`reactor::shared`]: the push service, the inboxes, the counters).
 //! 5. [`control`]: the HTTP control port (push API, metrics, management page).
 //! 6. [`server`]: the start and stop of a whole server.
+//!
+//! With the `fuzzing` feature (off by default; for `fuzz/` and `tests/fuzz_seeds.rs`),
+//! `fuzzing` holds the check behind each fuzz target, on the floor of the reactor.
 
 pub mod channel;
 pub mod config;
 pub mod control;
+#[cfg(feature = "fuzzing")]
+pub mod fuzzing;
 pub mod ids;
 pub mod limits;
 pub mod protocol;

@@ -24,7 +24,7 @@ pub mod rate;
 pub mod refusal;
 pub mod retained;
 pub mod service;
-#[cfg(test)]
+#[cfg(any(test, feature = "fuzzing"))]
 pub(crate) mod testing;
 pub mod topic;
 pub mod wrong_secrets;

@@ -20,8 +20,8 @@ pub trait Outlet {
     fn kick(&mut self, conn: ConnId, reason: KickReason);
 }
 
-/// An outlet that keeps what it is handed, for tests.
-#[cfg(test)]
+/// An outlet that keeps what it is handed, for tests (and the fuzz targets).
+#[cfg(any(test, feature = "fuzzing"))]
 #[derive(Debug, Default)]
 pub(crate) struct Recorder {
     pub broadcasts: Vec<(usize, AppId, Frame)>,
@@ -29,7 +29,7 @@ pub(crate) struct Recorder {
     pub kicks: Vec<(ConnId, KickReason)>,
 }
 
-#[cfg(test)]
+#[cfg(any(test, feature = "fuzzing"))]
 impl Outlet for Recorder {
     fn broadcast(&mut self, core: usize, app: AppId, frame: Frame) {
         self.broadcasts.push((core, app, frame));

@@ -1,5 +1,9 @@
 //! A push service for unit tests: two apps, `demo` (secret `demo-secret`) and `other` (secret
 //! `other-secret`), on two cores.
+//!
+//! Built for the unit tests and, with the `fuzzing` feature, for `crate::fuzzing`, which uses
+//! only part of it.
+#![cfg_attr(not(test), allow(dead_code))]
 
 use std::time::Instant;
 

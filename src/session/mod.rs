@@ -47,7 +47,7 @@
 pub mod mqtt;
 pub mod pomelo;
 pub mod socketio;
-#[cfg(test)]
+#[cfg(any(test, feature = "fuzzing"))]
 pub(crate) mod testing;
 pub mod transport;
 

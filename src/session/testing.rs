@@ -1,6 +1,10 @@
 //! The sessions' test harness, shared by every frontend's tests: a world (settings, a push
 //! service, an outlet that records, the core's session extras) and connections fed bytes with
 //! `now` passed in, with no sockets.
+//!
+//! Built for the unit tests and, with the `fuzzing` feature, for `crate::fuzzing`, which uses
+//! only part of it.
+#![cfg_attr(not(test), allow(dead_code))]
 
 use std::time::{Duration, Instant};
 

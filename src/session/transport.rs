@@ -18,6 +18,8 @@
 //!   [`MAX_REQUEST_HEAD`], a frame or package past `max_package_bytes` (past
 //!   [`MAX_PACKAGE_BEFORE_ACK`] until the handshake is acked) is refused as soon as its header
 //!   says so.
+//! - Which of Socket.IO and a WebSocket upgrade answers an HTTP request is decided on its whole
+//!   request line, so never on where the reads cut it (fuzzed: `fuzz/`, target `session`).
 //! - Answers of the transport itself (101, a refusal, pong, close) go into the context's
 //!   `transmit`, like the session's.
 
@@ -158,6 +160,12 @@ fn decode_opening(session: &mut Session, since: u32, buf: &[u8], cx: &mut Contex
         Some(Sniffed::Mqtt) => {
             *session = Session::Mqtt(MqttSession::on_tcp(since));
             Step::Consumed(0)
+        }
+        // The path decides between Socket.IO and a WebSocket upgrade: wait for the whole
+        // request line (as `decode_carried` does), so that where a read cut it cannot change
+        // which of the two answers a malformed request.
+        Some(Sniffed::Http) if buf.len() < MAX_REQUEST_HEAD && !buf.contains(&b'\n') => {
+            Step::NeedMore
         }
         Some(Sniffed::Http)
             if http::request_path(buf).is_some_and(|p| cx.settings.socketio.claims(p)) =>
@@ -518,5 +526,35 @@ fn ws_fault<S: InWebSocket>(session: &S, error: WsError, cx: &mut Context<'_>) -
     } else {
         frame::encode_close(error.close_code, error.reason, cx.transmit);
         Flow::Close
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::session::testing::{Conn, World};
+
+    /// Found by fuzzing (`fuzz/corpus/session/`): a malformed request to the Socket.IO path
+    /// whose request line was cut by a read was refused as a WebSocket upgrade (400 "invalid
+    /// request line") rather than by Socket.IO (400 "malformed HTTP request head"), as when it
+    /// arrived whole.
+    #[test]
+    fn a_request_line_cut_by_reads_is_routed_as_if_whole() {
+        let stream: &[u8] = b"POST /socket.io/2?EI\x1eO=3&transport=polling&sid=abc LTTP/1.1\r\n\
+            Host0 x\r\nContent-Length: 3\r\n\r\n1:2";
+        let whole = Conn::new(1).input(&mut World::new(), 1, stream);
+        assert!(whole.0.ends_with(b"malformed HTTP request head\n"), "{whole:?}");
+        let world = &mut World::new();
+        let mut conn = Conn::new(1);
+        let (mut sent, mut flow) = (Vec::new(), Flow::Continue);
+        for piece in [&stream[..1], &stream[1..4], &stream[4..11], &stream[11..41], &stream[41..]] {
+            let (out, then) = conn.input(world, 1, piece);
+            sent.extend_from_slice(&out);
+            flow = then;
+            if flow != Flow::Continue {
+                break;
+            }
+        }
+        assert_eq!((sent, flow), whole);
     }
 }
