@@ -127,6 +127,9 @@ pub struct ClientConfig {
     /// `SO_RCVBUF` of client sockets, bytes (`4096..=67_108_864`); unset = autotuning.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub receive_buffer_bytes: Option<usize>,
+    /// `[client.tls]`: TLS on the client listeners; unset = plain only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tls: Option<ClientTlsConfig>,
 }
 
 /// The reactors' I/O backend as the operator chose it (`backend`, `SHADDOCK_BACKEND`); the server
@@ -190,6 +193,9 @@ pub struct ControlConfig {
     /// Wrong (or missing) secrets a source address may send in a minute before it is answered
     /// 429 on every authorized route for a minute; 0 = no limit.
     pub wrong_secrets_per_minute: u32,
+    /// `[control.tls]`: HTTPS on the control port; unset = plain HTTP.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tls: Option<ControlTlsConfig>,
 }
 
 /// `[log]`: where `tracing` output goes and how much of it.
@@ -337,6 +343,7 @@ impl Default for ClientConfig {
             client_protos: None,
             send_buffer_bytes: None,
             receive_buffer_bytes: None,
+            tls: None,
         }
     }
 }
@@ -347,6 +354,7 @@ impl Default for ControlConfig {
             listen: SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::LOCALHOST, 3080)),
             max_body_bytes: 65_536,
             wrong_secrets_per_minute: 10,
+            tls: None,
         }
     }
 }
@@ -382,7 +390,7 @@ impl Config {
     }
 
     /// Reads, parses and validates a configuration file; read errors name the file. Relative
-    /// file paths in it (the protos) are taken relative to the file's directory.
+    /// file paths in it (the protos, the TLS files) are taken relative to the file's directory.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
         let text = std::fs::read_to_string(path)
             .map_err(|error| ConfigError::Read { path: path.to_owned(), error })?;
@@ -402,6 +410,20 @@ impl Config {
         };
         resolve(&mut self.client.server_protos);
         resolve(&mut self.client.client_protos);
+        let resolve_path = |p: &mut PathBuf| {
+            if p.is_relative() {
+                *p = dir.join(&*p);
+            }
+        };
+        if let Some(tls) = self.client.tls.as_mut() {
+            resolve_path(&mut tls.cert);
+            resolve_path(&mut tls.key);
+        }
+        if let Some(tls) = self.control.tls.as_mut() {
+            resolve_path(&mut tls.cert);
+            resolve_path(&mut tls.key);
+            resolve(&mut tls.client_ca);
+        }
         for app in &mut self.apps {
             resolve(&mut app.server_protos);
             resolve(&mut app.client_protos);
@@ -487,6 +509,9 @@ impl Config {
             format!("must be at least client.max_package_bytes ({package}) (got {pending})")
         })?;
         in_range("client.drain_secs", c.drain_secs, 0, 3600)?;
+        if let Some(tls) = &c.tls {
+            tls.validate()?;
+        }
         for (key, bytes) in [
             ("client.send_buffer_bytes", c.send_buffer_bytes),
             ("client.receive_buffer_bytes", c.receive_buffer_bytes),
@@ -730,7 +755,9 @@ mod mqtt;
 mod socketio;
 #[cfg(test)]
 mod tests;
+mod tls;
 
 pub use admission::AdmissionConfig;
 pub use mqtt::MqttConfig;
 pub use socketio::SocketIoConfig;
+pub use tls::{ClientTlsConfig, ControlTlsConfig};

@@ -29,5 +29,6 @@ pub mod reactor;
 pub mod server;
 pub mod session;
 pub mod stats;
+pub mod tls;
 
 pub use server::Server;

@@ -19,6 +19,7 @@ pub mod pomelo;
 pub mod session;
 pub mod stall;
 pub mod tcp;
+pub mod tls;
 pub mod ws;
 
 use std::sync::mpsc;
