@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use signal_hook::consts::{SIGINT, SIGTERM};
+use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 use signal_hook::iterator::Signals;
 use tracing_subscriber::EnvFilter;
 
@@ -101,10 +101,17 @@ fn run(path: Option<PathBuf>) -> anyhow::Result<()> {
     for app in config.apps.iter().filter(|a| a.secret == PLACEHOLDER_SECRET) {
         tracing::warn!(apikey = %app.apikey, "this app still has the placeholder secret from the default file: change it");
     }
-    let mut signals = Signals::new([SIGTERM, SIGINT]).context("installing signal handlers")?;
+    let mut signals =
+        Signals::new([SIGTERM, SIGINT, SIGHUP]).context("installing signal handlers")?;
     let server = Server::start(config.clone()).context("starting the server")?;
-    if let Some(signal) = signals.forever().next() {
+    for signal in signals.forever() {
+        if signal == SIGHUP {
+            // Logged per listener by the server; a failure keeps the old certificates.
+            let _ = server.reload_certificates();
+            continue;
+        }
         tracing::info!(signal, drain_secs = config.client.drain_secs, "draining before exit");
+        break;
     }
     server.shutdown().context("draining")?;
     tracing::info!("stopped");

@@ -17,6 +17,7 @@ use crate::reactor::shared::Shared;
 use crate::reactor::sys::{self, Backend, Driver, Seed};
 use crate::session::PomeloSettings;
 use crate::stats::{KickReason, Snapshot};
+use crate::tls::certificates::{self, Certificates};
 
 /// A running server: its reactors, listening on the client port (and on `mqtt.listen` when
 /// set), and the control thread, listening on the control port.
@@ -31,6 +32,44 @@ pub struct Server {
     /// `None` only once [`Server::shutdown`] has stopped it (or if it failed to start).
     control: Option<ControlHandle>,
     drain_secs: u32,
+    /// The certificates served (`client.tls`, `control.tls`), for [`Server::reload_certificates`].
+    certificates: Vec<(&'static str, Arc<Certificates>)>,
+    /// `control.tls` as rustls runs it, for the control thread.
+    control_tls: Option<Arc<rustls::ServerConfig>>,
+}
+
+/// The TLS listeners' certificates and rustls configurations, loaded at start.
+struct Tls {
+    client: Option<crate::reactor::shared::ClientTls>,
+    control: Option<Arc<rustls::ServerConfig>>,
+    certificates: Vec<(&'static str, Arc<Certificates>)>,
+}
+
+impl Tls {
+    /// Reads `client.tls` and `control.tls`; an error names the key and the file.
+    fn load(config: &Config) -> Result<Tls, String> {
+        let mut tls = Tls { client: None, control: None, certificates: Vec::new() };
+        if let Some(client) = &config.client.tls {
+            let certs = Certificates::load(&client.cert, &client.key)
+                .map_err(|e| format!("client.tls: {e}"))?;
+            tls.client = Some(crate::reactor::shared::ClientTls {
+                config: certificates::server_config(Arc::clone(&certs)),
+                required: client.required,
+                max_handshakes: client.max_handshakes_per_reactor,
+            });
+            tls.certificates.push(("client", certs));
+        }
+        if let Some(control) = &config.control.tls {
+            let certs = Certificates::load(&control.cert, &control.key)
+                .map_err(|e| format!("control.tls: {e}"))?;
+            let https =
+                certificates::https_config(Arc::clone(&certs), control.client_ca.as_deref())
+                    .map_err(|e| format!("control.tls: {e}"))?;
+            tls.control = Some(https);
+            tls.certificates.push(("control", certs));
+        }
+        Ok(tls)
+    }
 }
 
 /// A reactor thread's answer to "did your backend start?".
@@ -44,7 +83,8 @@ impl Server {
     /// without starting anything (`shaddock check`).
     pub fn check(config: &Config) -> Result<(), String> {
         let protos = ProtoSets::load(config).map_err(|e| e.to_string())?;
-        PomeloSettings::from_config(config, &protos).map(drop)
+        PomeloSettings::from_config(config, &protos)?;
+        Tls::load(config).map(drop)
     }
 
     /// Validates `config`, picks the reactors' backend (`backend`; `"auto"` probes io_uring and
@@ -63,9 +103,10 @@ impl Server {
         let cores = config.reactor_count();
         let backend = sys::resolve(config.backend, probe)?;
         let (listeners, client_addr, mqtt_addr) = bind_ports(&config, cores)?;
+        let tls = Tls::load(&config).map_err(invalid)?;
         let (seeds, inboxes) = seeds(backend, cores)?;
         let shared = Shared::new(&config, inboxes, conn_capacity(open_files, cores));
-        let shared = Arc::new(shared.map_err(invalid)?);
+        let shared = Arc::new(shared.map_err(invalid)?.with_tls(tls.client));
         let mut server = Server {
             client_addr,
             mqtt_addr,
@@ -75,6 +116,8 @@ impl Server {
             threads: Vec::with_capacity(cores),
             control: None,
             drain_secs: config.client.drain_secs,
+            certificates: tls.certificates,
+            control_tls: tls.control,
         };
         let started = server.spawn_reactors(seeds, listeners, config.pin_cores)?;
         server.wait_for_reactors(started)?;
@@ -143,6 +186,23 @@ impl Server {
                 Err(io::Error::new(e.kind(), format!("control port {listen}: {e}")))
             }
         }
+    }
+
+    /// Reads every TLS listener's certificate files again (SIGHUP): the next handshakes present
+    /// the new chain, established connections keep theirs. A listener whose files fail keeps
+    /// its old chain; the error names the file, and is logged.
+    pub fn reload_certificates(&self) -> Result<(), String> {
+        let mut failed = Vec::new();
+        for (listener, certs) in &self.certificates {
+            match certs.reload() {
+                Ok(()) => tracing::info!(listener, "TLS certificates reloaded"),
+                Err(e) => {
+                    tracing::warn!(listener, error = %e, "TLS reload failed: serving the old certificates");
+                    failed.push(format!("{listener}.tls: {e}"));
+                }
+            }
+        }
+        if failed.is_empty() { Ok(()) } else { Err(failed.join("; ")) }
     }
 
     /// Stops what started, at once, after a failed start.

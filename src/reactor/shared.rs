@@ -27,6 +27,17 @@ pub struct ConnLimits {
     pub conn_capacity: usize,
 }
 
+/// `client.tls` as the reactors run it.
+#[derive(Debug, Clone)]
+pub struct ClientTls {
+    /// rustls's configuration, its certificates reloadable.
+    pub config: std::sync::Arc<rustls::ServerConfig>,
+    /// Plain connections are refused.
+    pub required: bool,
+    /// TLS handshakes one reactor runs at once.
+    pub max_handshakes: usize,
+}
+
 #[derive(Debug)]
 pub struct Shared {
     pub sessions: SessionSettings,
@@ -37,6 +48,8 @@ pub struct Shared {
     pub inboxes: Inboxes,
     /// Indexed by reactor.
     pub reactors: Box<[ReactorCounters]>,
+    /// TLS on the client listeners, when configured.
+    pub tls: Option<ClientTls>,
 }
 
 impl Shared {
@@ -79,7 +92,13 @@ impl Shared {
                 }),
             inboxes,
             reactors: (0..cores).map(|_| ReactorCounters::default()).collect(),
+            tls: None,
         })
+    }
+
+    /// With TLS on the client listeners.
+    pub fn with_tls(self, tls: Option<ClientTls>) -> Shared {
+        Shared { tls, ..self }
     }
 
     /// How many apps the server serves.
