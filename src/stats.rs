@@ -147,8 +147,30 @@ pub struct ReactorCounters {
     pub queued_bytes: AtomicU64,
     /// The backend's own gauges, published about once a second.
     pub ring: RingGauges,
+    /// TLS on the client listeners.
+    pub tls: TlsCounters,
     kicks: [AtomicU64; KickReason::ALL.len()],
     refused: [AtomicU64; Refused::ALL.len()],
+}
+
+/// TLS on a reactor: handshakes done, failed (a bad ClientHello, a record that did not
+/// authenticate, a fatal alert), connections refused (plain where TLS is required, or past the
+/// handshake cap), and TLS connections open (gauge, published with the ring's).
+#[derive(Debug, Default)]
+pub struct TlsCounters {
+    pub handshakes: AtomicU64,
+    pub failures: AtomicU64,
+    pub refused: AtomicU64,
+    pub open: AtomicU64,
+}
+
+/// What a reader sees of [`TlsCounters`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TlsSnapshot {
+    pub handshakes: u64,
+    pub failures: u64,
+    pub refused: u64,
+    pub open: u64,
 }
 
 /// A receive-buffer ring's gauges (the io_uring backend publishes them; 0 elsewhere): buffers in
@@ -189,6 +211,12 @@ impl ReactorCounters {
             queued_bytes: read(&self.queued_bytes),
             kicks: std::array::from_fn(|i| read(&self.kicks[i])),
             refused: std::array::from_fn(|i| read(&self.refused[i])),
+            tls: TlsSnapshot {
+                handshakes: read(&self.tls.handshakes),
+                failures: read(&self.tls.failures),
+                refused: read(&self.tls.refused),
+                open: read(&self.tls.open),
+            },
             ring: (recv_buffers > 0).then(|| RingSnapshot {
                 recv_buffers,
                 recv_buffers_free: read(&ring.recv_buffers_free).min(recv_buffers),
@@ -252,6 +280,7 @@ pub struct ReactorSnapshot {
     pub queued_bytes: u64,
     kicks: [u64; KickReason::ALL.len()],
     refused: [u64; Refused::ALL.len()],
+    pub tls: TlsSnapshot,
     /// `None` when the reactor's backend has no buffer ring (epoll).
     pub ring: Option<RingSnapshot>,
 }

@@ -17,41 +17,51 @@ use std::net::TcpStream;
 use super::outbox::Outbox;
 use crate::session::{InputRest, Session};
 
-/// What the reactor itself knows of a connection's end, one bit each.
+/// What the reactor itself knows of a connection (its end, its move, TLS), one bit each.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct Closing(u8);
+pub struct Flags(u8);
 
-impl Closing {
+impl Flags {
     const CLOSING: u8 = 0b01;
     const WRITE_SHUT: u8 = 0b10;
     const MOVING: u8 = 0b100;
+    const TLS: u8 = 0b1000;
 
     /// The server decided to close: input is read and discarded until EOF or the linger
     /// deadline, so the peer reads the kick before the socket goes away.
     pub fn is_closing(self) -> bool {
-        self.0 & Closing::CLOSING != 0
+        self.0 & Flags::CLOSING != 0
     }
 
     pub fn set_closing(&mut self) {
-        self.0 |= Closing::CLOSING;
+        self.0 |= Flags::CLOSING;
     }
 
     /// The write side is shut: every byte for the peer has left.
     pub fn is_write_shut(self) -> bool {
-        self.0 & Closing::WRITE_SHUT != 0
+        self.0 & Flags::WRITE_SHUT != 0
     }
 
     pub fn set_write_shut(&mut self) {
-        self.0 |= Closing::WRITE_SHUT;
+        self.0 |= Flags::WRITE_SHUT;
     }
 
     /// The connection is being handed to another core: what it reads is kept, not decoded.
     pub fn is_moving(self) -> bool {
-        self.0 & Closing::MOVING != 0
+        self.0 & Flags::MOVING != 0
     }
 
     pub fn set_moving(&mut self) {
-        self.0 |= Closing::MOVING;
+        self.0 |= Flags::MOVING;
+    }
+
+    /// The connection is TLS: its bytes pass through its entry in the core's `TlsConns`.
+    pub fn is_tls(self) -> bool {
+        self.0 & Flags::TLS != 0
+    }
+
+    pub fn set_tls(&mut self) {
+        self.0 |= Flags::TLS;
     }
 }
 
@@ -65,7 +75,7 @@ pub struct Conn {
     /// The second this connection's current timer-wheel entry comes due.
     pub timer_at: u32,
     pub session: Session,
-    pub closing: Closing,
+    pub flags: Flags,
     /// Undecoded input, only while a package, frame or message is split across reads.
     pub read_rest: Option<Box<InputRest>>,
     /// Bytes the socket would not take yet, only while there are some.
@@ -80,7 +90,7 @@ impl Conn {
             member_slot: u32::MAX,
             timer_at: u32::MAX,
             session: Session::new(now),
-            closing: Closing::default(),
+            flags: Flags::default(),
             read_rest: None,
             out: None,
         }
@@ -94,7 +104,7 @@ impl Conn {
             member_slot: u32::MAX,
             timer_at: u32::MAX,
             session,
-            closing: Closing::default(),
+            flags: Flags::default(),
             read_rest: None,
             out: Some(Box::default()),
         }
@@ -129,7 +139,7 @@ mod tests {
 
     #[test]
     fn closing_bits_are_apart() {
-        let mut closing = Closing::default();
+        let mut closing = Flags::default();
         assert!(!closing.is_closing() && !closing.is_write_shut());
         closing.set_write_shut();
         assert!(!closing.is_closing() && closing.is_write_shut());

@@ -6,7 +6,7 @@
 //! this core:  Flow::Move{core} --nothing queued or in flight (else at its writable event)-->
 //!             Driver::release
 //!             --released (epoll at once; io_uring at Event::Released, input read meanwhile kept)-->
-//!             slot freed, gauges down  --Command::Adopt{stream, input, source}--> that core
+//!             slot freed, gauges down  --Command::Adopt{stream, input, source, tls}--> that core
 //! that core:  Driver::open, a new slot (Opening), gauges up, the input decoded as if just read
 //! ```
 //!
@@ -18,6 +18,8 @@
 //!   gauges follow it; `accepted` / `closed` count it once, where it was accepted and where it
 //!   closes.
 //! - A draining reactor adopts nothing (it closes what it is handed).
+//! - A TLS connection moves with its records (its keys and sequence numbers), and what it read
+//!   meanwhile travels opened: the new core goes on with the same TLS session.
 
 use std::net::TcpStream;
 
@@ -25,6 +27,7 @@ use super::Reactor;
 use super::admission::SourceSlot;
 use super::inbox::Command;
 use crate::stats;
+use crate::tls::Records;
 
 /// A connection on its way to another core.
 #[derive(Debug, Clone, Copy)]
@@ -44,7 +47,7 @@ impl Reactor {
             return;
         }
         let Some(conn) = self.conns.get_mut(index) else { return };
-        conn.closing.set_moving();
+        conn.flags.set_moving();
         let moving = Moving { index, generation: conn.generation, core };
         self.try_release(moving);
     }
@@ -92,6 +95,7 @@ impl Reactor {
         // what a carrier keeps.
         self.leave_session(moving.index);
         let Some(conn) = self.conns.remove(moving.index) else { return };
+        let tls = if conn.flags.is_tls() { self.tls.remove(moving.index) } else { None };
         let counters = self.counters();
         if !conn.session.is_working() {
             stats::sub(&counters.handshaking, 1);
@@ -104,16 +108,28 @@ impl Reactor {
             .map_or(SourceSlot::NONE, |s| std::mem::replace(s, SourceSlot::NONE));
         let input = conn.read_rest.map(|rest| rest.tail).unwrap_or_default();
         let Some(stream) = conn.stream else { return };
-        self.shared.inboxes.send(moving.core, Command::Adopt { stream, input, source });
+        self.shared.inboxes.send(moving.core, Command::Adopt { stream, input, source, tls });
     }
 
     /// Takes a connection another core handed over, and decodes what it brought.
-    pub(super) fn adopt(&mut self, stream: TcpStream, mut input: Vec<u8>, source: SourceSlot) {
+    pub(super) fn adopt(
+        &mut self,
+        stream: TcpStream,
+        mut input: Vec<u8>,
+        source: SourceSlot,
+        tls: Option<Box<Records>>,
+    ) {
         if self.drain.is_some() {
             self.shared.admission.release(source);
             return;
         }
         let Some(index) = self.install(stream, source) else { return };
+        if let Some(records) = tls {
+            self.tls.insert_open(index, records);
+            if let Some(conn) = self.conns.get_mut(index) {
+                conn.flags.set_tls();
+            }
+        }
         if !input.is_empty() {
             let _ = self.on_input(index, &mut input);
         }

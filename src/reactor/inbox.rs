@@ -34,7 +34,13 @@ pub enum Command {
     Kick { conn: ConnId, reason: KickReason },
     /// Take over a connection another core accepted (a Socket.IO request for a session of this
     /// core), with what it read and did not decode, and its admission entry.
-    Adopt { stream: TcpStream, input: Vec<u8>, source: SourceSlot },
+    Adopt {
+        stream: TcpStream,
+        input: Vec<u8>,
+        source: SourceSlot,
+        /// A TLS connection's records (its handshake is done before any request moves it).
+        tls: Option<Box<crate::tls::Records>>,
+    },
     /// Stop accepting, kick everyone with reason "shutdown" over `drain_secs`, then exit.
     Shutdown { drain_secs: u32 },
 }

@@ -47,6 +47,7 @@ mod socket;
 pub mod sys;
 pub mod table;
 pub mod timer;
+mod tls;
 mod write;
 
 use std::collections::VecDeque;
@@ -138,6 +139,8 @@ pub struct Reactor {
     /// Accepts are failing for want of descriptors or memory (logged once until they succeed).
     accept_exhausted: bool,
     drain: Option<Drain>,
+    /// The TLS connections' states (only theirs).
+    tls: tls::TlsConns,
     /// Connections to hand to another core once their bytes have left (a few, briefly).
     moves: Vec<handover::Moving>,
     /// Connections the backend is letting go of, for another core.
@@ -175,6 +178,7 @@ impl Reactor {
             accept_paused_until: None,
             accept_exhausted: false,
             drain: None,
+            tls: tls::TlsConns::default(),
             moves: Vec::new(),
             releasing: Vec::new(),
         }
@@ -189,6 +193,8 @@ impl Reactor {
             let now = self.now_at.duration_since(self.epoch).as_secs() as u32;
             if now != self.now {
                 self.driver.publish(&self.counters().ring);
+                let open = self.tls.len() as u64;
+                self.counters().tls.open.store(open, std::sync::atomic::Ordering::Relaxed);
             }
             self.now = now;
             while let Some(event) = self.driver.next_event() {
@@ -310,7 +316,9 @@ impl Reactor {
                         self.kick(conn.index(), &Kick::new(reason));
                     }
                 }
-                Command::Adopt { stream, input, source } => self.adopt(stream, input, source),
+                Command::Adopt { stream, input, source, tls } => {
+                    self.adopt(stream, input, source, tls)
+                }
                 Command::Shutdown { drain_secs } => self.start_drain(drain_secs),
             }
         }
@@ -382,11 +390,11 @@ impl Reactor {
             if conn.timer_at != tick {
                 continue; // superseded by an earlier entry
             }
-            if conn.closing.is_closing() {
+            if conn.flags.is_closing() {
                 self.close(index); // the linger is over
                 continue;
             }
-            if conn.closing.is_moving() && self.releasing.iter().any(|m| m.index == index) {
+            if conn.flags.is_moving() && self.releasing.iter().any(|m| m.index == index) {
                 // The backend lets go of it any moment now.
                 conn.timer_at = self.timers.insert(entry, self.now + 1);
                 continue;

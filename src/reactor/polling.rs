@@ -119,7 +119,7 @@ impl Reactor {
         let probed = sio.upgrading.contains_key(&key);
         let Some(conn) = self.conns.get(session) else { return Liveness::Gone };
         let (generation, pending) = (conn.generation, conn.pending_bytes());
-        if pending == 0 && conn.closing.is_closing() {
+        if pending == 0 && conn.flags.is_closing() {
             // Kicked, and its last words already went: the session is over.
             let Session::SocketIo(sio) = conn.session else { return Liveness::Gone };
             let mut answer = BytesMut::new();
@@ -241,7 +241,7 @@ impl Reactor {
         {
             c.answered(self.now);
         }
-        if self.send_parts(carrier, parts, |part| part, false) == Liveness::Gone {
+        if self.send_parts(carrier, parts, |part| part, 0) == Liveness::Gone {
             return Liveness::Gone;
         }
         if !keep_alive {
@@ -331,7 +331,7 @@ impl Reactor {
             self.close(ws.index());
             return;
         };
-        if !session.is_polling() || polling.is_some_and(|c| c.closing.is_closing()) {
+        if !session.is_polling() || polling.is_some_and(|c| c.flags.is_closing()) {
             self.close(ws.index());
             return;
         }

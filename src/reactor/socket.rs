@@ -116,8 +116,8 @@ impl Reactor {
             let Some(conn) = self.conns.get(index) else {
                 return;
             };
-            let closing = conn.closing.is_closing();
-            let moving = conn.closing.is_moving();
+            let closing = conn.flags.is_closing();
+            let moving = conn.flags.is_moving();
             let Some(stream) = conn.stream.as_ref() else { return };
             let liveness = match self.driver.recv(stream) {
                 // A closing connection's input is discarded.
@@ -125,7 +125,12 @@ impl Reactor {
                     self.driver.recycle(buf);
                     Liveness::Open
                 }
-                // A moving connection's input goes with it, undecoded.
+                // A moving connection's input goes with it, undecoded (a TLS one's, opened).
+                Recv::Data(mut buf) if moving && conn.flags.is_tls() => {
+                    let liveness = self.on_bytes(index, &mut buf);
+                    self.driver.recycle(buf);
+                    liveness
+                }
                 Recv::Data(buf) if moving => {
                     if let Some(conn) = self.conns.get_mut(index) {
                         conn.read_rest.get_or_insert_default().tail.extend_from_slice(&buf);
@@ -134,7 +139,7 @@ impl Reactor {
                     Liveness::Open
                 }
                 Recv::Data(mut buf) => {
-                    let liveness = self.on_input(index, &mut buf);
+                    let liveness = self.on_bytes(index, &mut buf);
                     self.driver.recycle(buf);
                     liveness
                 }
@@ -166,7 +171,7 @@ impl Reactor {
         let Some(conn) = self.conns.get_mut(index) else {
             return;
         };
-        if conn.closing.is_closing() {
+        if conn.flags.is_closing() {
             return;
         }
         if !conn.session.is_working() {
@@ -187,7 +192,7 @@ impl Reactor {
             }
         }
         // Closing from here on: nothing else is queued, so the kick cannot overflow the queue.
-        conn.closing.set_closing();
+        conn.flags.set_closing();
         let mut bytes = BytesMut::new();
         conn.session.encode_kick(kick, &mut bytes);
         self.send_last(index, &bytes);
@@ -197,16 +202,19 @@ impl Reactor {
     /// Leaves the channel, shuts the write side once the queue is out, and lingers.
     pub(super) fn begin_closing(&mut self, index: usize) {
         self.leave_session(index);
+        if self.conns.get(index).is_some_and(|c| c.flags.is_tls()) {
+            self.close_notify(index);
+        }
         let Some(conn) = self.conns.get_mut(index) else {
             return;
         };
-        conn.closing.set_closing();
+        conn.flags.set_closing();
         conn.read_rest = None;
         if let Some(stream) = conn.stream.as_ref().filter(|_| conn.out.is_none())
             && !self.driver.sending(index)
         {
             let _ = stream.shutdown(Shutdown::Write);
-            conn.closing.set_write_shut();
+            conn.flags.set_write_shut();
         }
         self.reschedule(index, self.now + LINGER_SECS + 1);
     }
@@ -222,6 +230,9 @@ impl Reactor {
         self.releasing.retain(|m| m.index != index);
         self.leave_session(index);
         let Some(conn) = self.conns.remove(index) else { return };
+        if conn.flags.is_tls() {
+            self.tls.remove(index);
+        }
         let counters = &self.shared.reactors[self.core];
         stats::sub(&counters.queued_bytes, conn.pending_bytes() as u64);
         if !conn.session.is_working() {

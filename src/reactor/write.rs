@@ -62,10 +62,10 @@ impl Reactor {
             }
             conn.out = None;
         }
-        let closing = conn.closing;
+        let closing = conn.flags;
         if closing.is_closing() && !closing.is_write_shut() && !self.driver.sending(index) {
             let _ = stream.shutdown(Shutdown::Write);
-            conn.closing.set_write_shut();
+            conn.flags.set_write_shut();
         }
         if closing.is_moving() && !self.driver.sending(index) {
             self.on_drained(index);
@@ -78,14 +78,14 @@ impl Reactor {
     pub(super) fn send(&mut self, index: usize, frames: &[Frame]) -> Liveness {
         let Some(conn) = self.conns.get(index) else { return Liveness::Gone };
         let Some(form) = conn.session.form() else { return Liveness::Open };
-        if conn.closing.is_closing() {
+        if conn.flags.is_closing() {
             return Liveness::Open;
         }
         if let Session::Mqtt(session) = conn.session {
             let me = ConnId::new(self.core, index, conn.generation);
             return self.send_mqtt(index, me, &session, frames);
         }
-        self.send_parts(index, frames, |frame| frame.bytes(form), false)
+        self.send_parts(index, frames, |frame| frame.bytes(form), 0)
     }
 
     /// An MQTT member: each frame staged by its session (the shared QoS 0 packet, or its own
@@ -117,7 +117,7 @@ impl Reactor {
         } else {
             // Headers are cut from 64 KiB scratch blocks: queued, each is copied out, so that a
             // stalled member pins a few bytes, not the blocks.
-            self.send_parts(index, &parts, |part| part, true)
+            self.send_parts(index, &parts, |part| part, SMALL_PART)
         };
         parts.clear();
         self.parts = parts;
@@ -126,16 +126,39 @@ impl Reactor {
 
     /// Writes `bytes` of each of `parts` behind anything already queued; only what the socket
     /// refuses is queued (sharing the parts' bytes, not copying them, but for parts of at most
-    /// [`SMALL_PART`] bytes when `copy_small`).
+    /// `copy_up_to` bytes). A TLS connection's parts are sealed first, into records that are
+    /// copied if queued.
     pub(super) fn send_parts<'p, T>(
         &mut self,
         index: usize,
         parts: &'p [T],
         bytes: impl Fn(&'p T) -> &'p Bytes,
-        copy_small: bool,
+        copy_up_to: usize,
+    ) -> Liveness {
+        if self.conns.get(index).is_some_and(|c| c.flags.is_tls()) {
+            let sealed = match self.seal(index, parts.iter().map(|p| &bytes(p)[..])) {
+                Ok(sealed) => sealed,
+                Err(e) => {
+                    tracing::debug!(core = self.core, conn = index, error = %e, "TLS seal failed");
+                    self.close(index);
+                    return Liveness::Gone;
+                }
+            };
+            return self.send_raw_parts(index, std::slice::from_ref(&sealed), |b| b, usize::MAX);
+        }
+        self.send_raw_parts(index, parts, bytes, copy_up_to)
+    }
+
+    /// [`send_parts`](Self::send_parts) of bytes that go to the socket as they are.
+    fn send_raw_parts<'p, T>(
+        &mut self,
+        index: usize,
+        parts: &'p [T],
+        bytes: impl Fn(&'p T) -> &'p Bytes,
+        copy_up_to: usize,
     ) -> Liveness {
         let keep = |part: &Bytes| match part.len() {
-            len if copy_small && len <= SMALL_PART => Bytes::copy_from_slice(part),
+            len if len <= copy_up_to => Bytes::copy_from_slice(part),
             _ => part.clone(),
         };
         let Some(conn) = self.conns.get_mut(index) else { return Liveness::Gone };
@@ -209,8 +232,28 @@ impl Reactor {
     }
 
     /// Writes `data` directly when nothing is queued, and queues (a copy of) what is left (a
-    /// polling session: queues it, for its poll).
+    /// polling session: queues it, for its poll); a TLS connection's, sealed.
     fn write_or_queue(&mut self, index: usize, data: &[u8]) {
+        if !self.conns.get(index).is_some_and(|c| c.flags.is_tls()) {
+            return self.write_or_queue_raw(index, data);
+        }
+        match self.seal(index, [data]) {
+            Ok(sealed) => self.write_or_queue_raw(index, &sealed),
+            Err(e) => {
+                tracing::debug!(core = self.core, conn = index, error = %e, "TLS seal failed");
+                self.close(index);
+            }
+        }
+    }
+
+    /// Bytes for the socket as they are (TLS records, sealed or from the handshake).
+    pub(super) fn write_raw(&mut self, index: usize, data: &[u8]) -> Liveness {
+        self.write_or_queue_raw(index, data);
+        self.check_pending(index)
+    }
+
+    /// [`write_or_queue`](Self::write_or_queue) of bytes that go to the socket as they are.
+    fn write_or_queue_raw(&mut self, index: usize, data: &[u8]) {
         let Some(conn) = self.conns.get_mut(index) else { return };
         let counters = &self.shared.reactors[self.core];
         let Some(stream) = conn.stream.as_ref() else {
@@ -246,7 +289,7 @@ impl Reactor {
     fn check_pending(&mut self, index: usize) -> Liveness {
         let Some(conn) = self.conns.get(index) else { return Liveness::Gone };
         let over = conn.pending_bytes() > self.shared.limits.max_pending_bytes;
-        if over && !conn.closing.is_closing() {
+        if over && !conn.flags.is_closing() {
             self.kick(index, &Kick::new(KickReason::Slow));
             return Liveness::Gone;
         }

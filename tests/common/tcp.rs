@@ -63,6 +63,13 @@ impl Session<Tcp> {
         Session::new(Tcp::connect(addr))
     }
 
+    /// Connects over TLS (trusting what `config` trusts) and completes the Pomelo handshake.
+    pub fn connect_tls(addr: SocketAddr, config: std::sync::Arc<rustls::ClientConfig>) -> Self {
+        let mut c = Session::new(Tcp::connect_tls(addr, config));
+        c.pomelo_handshake();
+        c
+    }
+
     /// Writes raw bytes.
     pub fn send_bytes(&mut self, bytes: &[u8]) {
         self.wire.write(bytes);
@@ -70,7 +77,7 @@ impl Session<Tcp> {
 
     /// Half-closes the write side.
     pub fn shutdown_write(&mut self) {
-        let _ = self.wire.stream.shutdown(Shutdown::Write);
+        let _ = self.wire.stream.socket().shutdown(Shutdown::Write);
     }
 
     /// Waits for a kick and returns its reason; then asserts the connection closes with nothing
@@ -120,10 +127,57 @@ impl Session<Tcp> {
     }
 }
 
-/// A raw TCP connection carrying Pomelo packages back to back.
+/// The byte stream under [`Tcp`]: the socket itself, or TLS over it (rustls's client).
+#[derive(Debug)]
+pub enum Stream {
+    Plain(TcpStream),
+    Tls(Box<rustls::StreamOwned<rustls::ClientConnection, TcpStream>>),
+}
+
+impl Stream {
+    /// The socket, for timeouts and shutdowns.
+    pub fn socket(&self) -> &TcpStream {
+        match self {
+            Stream::Plain(s) => s,
+            Stream::Tls(s) => &s.sock,
+        }
+    }
+}
+
+impl Read for Stream {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            Stream::Plain(s) => s.read(buf),
+            // An end without close_notify is an end all the same here (the server aborts
+            // connections that failed without one).
+            Stream::Tls(s) => match s.read(buf) {
+                Err(e) if e.kind() == ErrorKind::UnexpectedEof => Ok(0),
+                other => other,
+            },
+        }
+    }
+}
+
+impl Write for Stream {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            Stream::Plain(s) => s.write(buf),
+            Stream::Tls(s) => s.write(buf),
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        match self {
+            Stream::Plain(s) => s.flush(),
+            Stream::Tls(s) => s.flush(),
+        }
+    }
+}
+
+/// A raw TCP connection (or TLS over one) carrying Pomelo packages back to back.
 #[derive(Debug)]
 pub struct Tcp {
-    stream: TcpStream,
+    stream: Stream,
     label: String,
     /// Bytes read and not yet taken as packages start at `buf[start]`.
     buf: Vec<u8>,
@@ -139,7 +193,19 @@ impl Tcp {
         });
         stream.set_nodelay(true).unwrap();
         let label = stream.local_addr().map(|a| a.to_string()).unwrap_or_default();
-        Tcp { stream, label, buf: Vec::new(), start: 0, closed: None }
+        Tcp { stream: Stream::Plain(stream), label, buf: Vec::new(), start: 0, closed: None }
+    }
+
+    /// Connects over TLS with `config`, verifying the server as `localhost`; the handshake
+    /// runs with the first write or read.
+    pub fn connect_tls(addr: SocketAddr, config: std::sync::Arc<rustls::ClientConfig>) -> Self {
+        let mut tcp = Tcp::connect(addr);
+        let Stream::Plain(socket) = tcp.stream else { unreachable!("just connected") };
+        let name = "localhost".try_into().expect("a server name");
+        let conn = rustls::ClientConnection::new(config, name).expect("a TLS client");
+        tcp.stream = Stream::Tls(Box::new(rustls::StreamOwned::new(conn, socket)));
+        tcp.label.insert_str(0, "tls ");
+        tcp
     }
 
     fn write(&mut self, bytes: &[u8]) {
@@ -203,7 +269,7 @@ impl Tcp {
             if now >= deadline {
                 return;
             }
-            self.stream.set_read_timeout(Some(deadline - now)).unwrap();
+            self.stream.socket().set_read_timeout(Some(deadline - now)).unwrap();
             match self.stream.read(&mut chunk) {
                 Ok(0) => panic!("[{}] closed during a period that should be quiet", self.label),
                 Ok(n) => panic!(
@@ -242,7 +308,7 @@ impl Wire for Tcp {
                 "[{}] timed out after {timeout:?} waiting for {what}",
                 self.label
             );
-            self.stream.set_read_timeout(Some(deadline - now)).unwrap();
+            self.stream.socket().set_read_timeout(Some(deadline - now)).unwrap();
             match self.fill() {
                 Ok(()) => {}
                 Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
@@ -258,9 +324,9 @@ impl Wire for Tcp {
             if let Some(event) = self.buffered() {
                 return Some(event);
             }
-            self.stream.set_nonblocking(true).unwrap();
+            self.stream.socket().set_nonblocking(true).unwrap();
             let result = self.fill();
-            self.stream.set_nonblocking(false).unwrap();
+            self.stream.socket().set_nonblocking(false).unwrap();
             match result {
                 Ok(()) => {}
                 Err(e) if e.kind() == ErrorKind::WouldBlock => return None,
