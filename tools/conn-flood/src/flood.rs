@@ -8,12 +8,15 @@
 //!   is drained (a short read means drained: the poll is edge-triggered and a later arrival
 //!   raises a new edge). Every whole unit is handled in place; only an unfinished tail is copied
 //!   into the connection, and freed as soon as it completes.
+//! - With `--tls` reads go through the connection's session (`tls.rs`), which reads the socket
+//!   into a second scratch buffer and keeps the drained rule; a connection counts as connected
+//!   (and its protocol starts) once its handshake is done, so the connect rate includes it.
 //! - Nothing runs unbounded: connects in flight are capped by the window, every timer queue is
 //!   drained only up to "now", churn catches up at most [`CHURN_BURST`] reconnects per turn, and
 //!   the loop stops by itself after `max_secs`.
 
 use std::collections::{BTreeMap, VecDeque};
-use std::io::{self, Read};
+use std::io;
 use std::sync::mpsc::{Receiver, Sender, TryRecvError};
 use std::time::Duration;
 
@@ -27,7 +30,8 @@ use crate::latency::Latency;
 use crate::phase::PhaseBook;
 use crate::report::{Command, Envelope, LoopSpec, Mode, PhaseKind, PhaseSpec, PhaseStats};
 use crate::report::{Progress, Report};
-use crate::slot::Slot;
+use crate::slot::{self, Slot};
+use crate::tls;
 
 /// The waker's token; slot tokens never reach it (their generation is below 2^32 - 1 and
 /// their index below 2^32 - 1 on 64-bit).
@@ -48,7 +52,15 @@ const TICK: Duration = Duration::from_millis(10);
 /// Runs a loop for `spec` on the calling thread until `Quit`, the end of `inbox`, or
 /// `max_secs`; `poll` has the waker registered under [`WAKER`].
 pub fn run(spec: LoopSpec, poll: Poll, inbox: Receiver<Command>, reports: Sender<Envelope>) {
-    Flood::new(spec, poll, inbox, reports).run();
+    let tls = match spec.tls.as_ref().map(tls::Client::new).transpose() {
+        Ok(tls) => tls,
+        Err(e) => {
+            let report = Report::Fatal(format!("{e:#}"));
+            let _ = reports.send(Envelope { from: spec.loop_id, report });
+            return;
+        }
+    };
+    Flood::new(spec, tls, poll, inbox, reports).run();
 }
 
 /// Counters of the current phase (reset by `Begin`), and the live gauges.
@@ -64,6 +76,9 @@ struct Counters {
     first_connect_ns: Option<u64>,
     last_entered_ns: Option<u64>,
     errors: BTreeMap<String, u64>,
+    tls_handshakes: u64,
+    last_tls_ns: Option<u64>,
+    tls_negotiated: BTreeMap<String, u64>,
 }
 
 /// Churn in progress: `per_sec` reconnects per second since `start_ns`, `done` so far.
@@ -82,6 +97,9 @@ struct Flood {
     reports: Sender<Envelope>,
     slots: Vec<Slot>,
     scratch: Vec<u8>,
+    /// `--tls`: the client configuration, and the buffer ciphertext is read into (else empty).
+    tls: Option<tls::Client>,
+    cipher: Vec<u8>,
     out: BytesMut,
     /// What a Socket.IO polling connection posts, for its post socket.
     post_out: BytesMut,
@@ -91,6 +109,8 @@ struct Flood {
     learned: Learned,
     counters: Counters,
     enter_latency: Latency,
+    /// Connect to TLS handshake done.
+    tls_latency: Latency,
     phase: PhaseKind,
     to_connect: VecDeque<usize>,
     retries: VecDeque<(u64, usize)>,
@@ -109,6 +129,7 @@ struct Flood {
 impl Flood {
     fn new(
         spec: LoopSpec,
+        tls: Option<tls::Client>,
         poll: Poll,
         inbox: Receiver<Command>,
         reports: Sender<Envelope>,
@@ -148,12 +169,15 @@ impl Flood {
             reports,
             slots,
             scratch: vec![0; SCRATCH_BYTES],
+            cipher: if tls.is_some() { vec![0; SCRATCH_BYTES] } else { Vec::new() },
+            tls,
             out: BytesMut::with_capacity(4096),
             post_out: BytesMut::with_capacity(4096),
             book: PhaseBook::default(),
             learned: Learned::default(),
             counters: Counters::default(),
             enter_latency: Latency::new(),
+            tls_latency: Latency::new(),
             phase: PhaseKind::Connect,
             to_connect: VecDeque::new(),
             retries: VecDeque::new(),
@@ -256,6 +280,7 @@ impl Flood {
             ..Counters::default()
         };
         self.enter_latency.clear();
+        self.tls_latency.clear();
         self.book.begin(
             spec.seq_start,
             spec.track,
@@ -305,6 +330,10 @@ impl Flood {
             churned: c.churned,
             reconnects: c.reconnects,
             errors: c.errors.clone(),
+            tls_handshakes: c.tls_handshakes,
+            last_tls_ns: c.last_tls_ns,
+            tls_latency: self.tls_latency.to_sparse(),
+            tls_negotiated: c.tls_negotiated.clone(),
             ..self.book.stats(self.slots.iter().map(|s| &s.conn.tally))
         };
         self.report(Report::Done(Box::new(stats)));
@@ -334,7 +363,7 @@ impl Flood {
 
     fn on_event(&mut self, event: &Event) {
         let (at, generation, channel) = Slot::untoken(event.token());
-        let Some(slot) = self.slots.get(at) else {
+        let Some(slot) = self.slots.get_mut(at) else {
             return;
         };
         if slot.generation != generation || slot.socket.is_none() {
@@ -344,17 +373,22 @@ impl Flood {
             return self.on_post_event(at, event);
         }
         if slot.conn.stage == Stage::Connecting {
-            match slot.connected() {
-                Ok(true) => self.on_connected(at),
+            match slot.connected(&mut self.cipher) {
+                Ok(true) => {
+                    self.on_secured(at);
+                    self.on_connected(at);
+                }
                 Ok(false) => return,
                 Err(e) => return self.fail(at, format!("connect: {e}")),
             }
         }
-        if event.is_readable() || event.is_read_closed() || event.is_error() {
+        let slot = &self.slots[at];
+        let readable = event.is_readable() || event.is_read_closed() || event.is_error();
+        if slot.socket.is_some() && (readable || slot.buffered()) {
             self.read(at, Channel::Main);
         }
         let slot = &mut self.slots[at];
-        if event.is_writable() && slot.socket.is_some() && !slot.pending.is_empty() {
+        if event.is_writable() && slot.socket.is_some() && slot.wants_flush() {
             if let Err(e) = slot.flush() {
                 self.fail(at, format!("write: {e}"));
             }
@@ -439,6 +473,20 @@ impl Flood {
         }
     }
 
+    /// Slot `at`'s TLS handshake is done (nothing without TLS): counted for the handshake rate.
+    fn on_secured(&mut self, at: usize) {
+        let Some(session) = &self.slots[at].tls else {
+            return;
+        };
+        let now = now_ns();
+        let c = &mut self.counters;
+        c.tls_handshakes += 1;
+        c.last_tls_ns = Some(now);
+        let negotiated = session.negotiated().unwrap_or_else(|| "unknown".into());
+        *c.tls_negotiated.entry(negotiated).or_default() += 1;
+        self.tls_latency.record_ns(now.saturating_sub(self.slots[at].started_ns));
+    }
+
     fn on_connected(&mut self, at: usize) {
         let slot = &mut self.slots[at];
         let id = Self::identity(&self.spec, &self.host, &self.ws_path, slot.index);
@@ -468,13 +516,15 @@ impl Flood {
             Broken(String),
             Fault(String),
         }
-        let Flood { slots, scratch, out, post_out, book, learned, spec, host, ws_path, .. } = self;
-        let Slot { conn, socket, partial, post, index, .. } = &mut slots[at];
-        let (socket, partial) = match channel {
-            Channel::Main => (socket.as_mut(), partial),
+        let Flood {
+            slots, scratch, cipher, out, post_out, book, learned, spec, host, ws_path, ..
+        } = self;
+        let Slot { conn, socket, partial, post, index, tls, .. } = &mut slots[at];
+        let (socket, partial, mut tls) = match channel {
+            Channel::Main => (socket.as_mut(), partial, tls.as_deref_mut()),
             Channel::Post => match post.as_deref_mut() {
-                Some(side) => (Some(&mut side.socket), &mut side.partial),
-                None => (None, partial),
+                Some(side) => (Some(&mut side.socket), &mut side.partial, None),
+                None => (None, partial, None),
             },
         };
         let Some(socket) = socket else {
@@ -494,19 +544,20 @@ impl Flood {
                 outcome = Outcome::Fault("a unit larger than the read buffer".into());
                 break;
             }
-            let n = match socket.read(&mut scratch[have..]) {
-                Ok(0) => {
-                    outcome = Outcome::Eof;
-                    break;
-                }
-                Ok(n) => n,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => {
-                    outcome = Outcome::Broken(format!("read: {e}"));
-                    break;
-                }
-            };
+            let n =
+                match slot::read_stream(socket, tls.as_deref_mut(), cipher, &mut scratch[have..]) {
+                    Ok(0) => {
+                        outcome = Outcome::Eof;
+                        break;
+                    }
+                    Ok(n) => n,
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                    Err(e) => {
+                        outcome = Outcome::Broken(format!("read: {e}"));
+                        break;
+                    }
+                };
             have += n;
             let mut io = Io {
                 now_ns: now_ns(),
@@ -531,7 +582,9 @@ impl Flood {
                 have = 0;
                 break;
             }
-            if n < room {
+            // A TLS session may hold more than the socket: the stream's end behind the last
+            // bytes, or what a full handshake read left.
+            if n < room && !tls.as_deref().is_some_and(|tls| tls.buffered()) {
                 break;
             }
         }
@@ -608,7 +661,8 @@ impl Flood {
         let slot = &mut self.slots[at];
         let (started_ns, attempts) = (slot.started_ns, slot.attempts);
         slot.close(self.poll.registry());
-        let opened = slot.open(at, source, self.spec.target, self.poll.registry(), now_ns());
+        let (target, tls) = (self.spec.target, self.tls.as_ref());
+        let opened = slot.open(at, source, target, tls, self.poll.registry(), now_ns());
         slot.started_ns = started_ns;
         slot.attempts = attempts;
         if let Err(e) = opened {
@@ -641,7 +695,8 @@ impl Flood {
         let source = sources[(slot.index % sources.len() as u64) as usize];
         self.counters.connects += 1;
         self.counters.first_connect_ns.get_or_insert(now);
-        match slot.open(at, source, self.spec.target, self.poll.registry(), now) {
+        match slot.open(at, source, self.spec.target, self.tls.as_ref(), self.poll.registry(), now)
+        {
             Ok(()) => self.counters.connecting += 1,
             Err(e) => self.fail(at, format!("connect: {e}")),
         }
