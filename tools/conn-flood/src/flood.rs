@@ -1,6 +1,11 @@
 //! The event loop: one thread, one `mio` poll, a share of the connections, driven through the
 //! phases by commands from the coordinator (`report.rs`).
 //!
+//! Here: the loop, its events, connects and reads. `flood/phases.rs`: the coordinator's
+//! commands (a phase's begin, wait and end); `flood/timed.rs`: the work of each turn (connects
+//! from the queue, heartbeats, the polling watch, churn); `flood/post.rs`: a polling client's
+//! post socket.
+//!
 //! # Invariants
 //! - One thread owns its connections; the coordinator reaches it only through its command
 //!   channel and waker, and hears from it only through reports.
@@ -17,7 +22,7 @@
 
 use std::collections::{BTreeMap, VecDeque};
 use std::io;
-use std::sync::mpsc::{Receiver, Sender, TryRecvError};
+use std::sync::mpsc::{Receiver, Sender};
 use std::time::Duration;
 
 use bytes::BytesMut;
@@ -28,7 +33,7 @@ use crate::clock::{now_ns, secs_to_ns};
 use crate::conn::{Channel, Identity, Io, Learned, Protocol, Stage};
 use crate::latency::Latency;
 use crate::phase::PhaseBook;
-use crate::report::{Command, Envelope, LoopSpec, Mode, PhaseKind, PhaseSpec, PhaseStats};
+use crate::report::{Command, Envelope, LoopSpec, Mode, PhaseKind};
 use crate::report::{Progress, Report};
 use crate::slot::{self, Slot};
 use crate::tls;
@@ -253,102 +258,6 @@ impl Flood {
         }
     }
 
-    /// Handles every queued command; false on `Quit` or when the coordinator is gone.
-    fn take_commands(&mut self) -> bool {
-        loop {
-            match self.inbox.try_recv() {
-                Ok(Command::Begin(spec)) => self.begin(spec),
-                Ok(Command::Await { seq_end, timeout_ms }) => {
-                    self.churn = None;
-                    self.book.set_target(seq_end, self.slots.iter().map(|s| &s.conn.tally));
-                    self.awaiting = Some(now_ns() + timeout_ms * 1_000_000);
-                    self.check_await(now_ns());
-                }
-                Ok(Command::End) => self.end(),
-                Ok(Command::Quit) | Err(TryRecvError::Disconnected) => return false,
-                Err(TryRecvError::Empty) => return true,
-            }
-        }
-    }
-
-    fn begin(&mut self, spec: PhaseSpec) {
-        let now = now_ns();
-        self.phase = spec.kind;
-        self.counters = Counters {
-            entered: self.counters.entered,
-            connecting: self.counters.connecting,
-            ..Counters::default()
-        };
-        self.enter_latency.clear();
-        self.tls_latency.clear();
-        self.book.begin(
-            spec.seq_start,
-            spec.track,
-            self.slots.iter_mut().map(|s| (&mut s.conn.tally, s.conn.stage == Stage::Entered)),
-        );
-        self.awaiting = None;
-        self.churn = None;
-        match spec.kind {
-            PhaseKind::Connect => {
-                self.connect_settled = false;
-                self.to_connect = (0..self.slots.len())
-                    .filter(|&at| self.slots[at].conn.stage == Stage::Idle)
-                    .collect();
-            }
-            PhaseKind::Churn if spec.churn_per_sec > 0.0 => {
-                self.churn = Some(Churn { per_sec: spec.churn_per_sec, start_ns: now, done: 0 });
-            }
-            _ => {}
-        }
-        self.report(Report::Begun);
-    }
-
-    fn end(&mut self) {
-        if self.phase == PhaseKind::Connect {
-            self.to_connect.clear();
-            self.retries.clear();
-            for at in 0..self.slots.len() {
-                let stage = self.slots[at].conn.stage;
-                if !matches!(stage, Stage::Idle | Stage::Entered) {
-                    self.close(at);
-                    self.counters.failed += 1;
-                    self.count_error("not entered when the connect phase ended".into());
-                }
-            }
-        }
-        self.churn = None;
-        self.awaiting = None;
-        let c = &self.counters;
-        let stats = PhaseStats {
-            entered: c.entered,
-            failed: c.failed,
-            dropped: c.dropped,
-            connects: c.connects,
-            first_connect_ns: c.first_connect_ns,
-            last_entered_ns: c.last_entered_ns,
-            enter_latency: self.enter_latency.to_sparse(),
-            churned: c.churned,
-            reconnects: c.reconnects,
-            errors: c.errors.clone(),
-            tls_handshakes: c.tls_handshakes,
-            last_tls_ns: c.last_tls_ns,
-            tls_latency: self.tls_latency.to_sparse(),
-            tls_negotiated: c.tls_negotiated.clone(),
-            ..self.book.stats(self.slots.iter().map(|s| &s.conn.tally))
-        };
-        self.report(Report::Done(Box::new(stats)));
-    }
-
-    fn check_await(&mut self, now: u64) {
-        if let Some(deadline) = self.awaiting {
-            let complete = self.book.caught_up();
-            if complete || now >= deadline {
-                self.awaiting = None;
-                self.report(Report::Caught { complete });
-            }
-        }
-    }
-
     fn count_error(&mut self, mut reason: String) {
         if reason.len() > MAX_REASON {
             let mut cut = MAX_REASON;
@@ -392,62 +301,6 @@ impl Flood {
             if let Err(e) = slot.flush() {
                 self.fail(at, format!("write: {e}"));
             }
-        }
-    }
-
-    /// An event on slot `at`'s post socket (Socket.IO polling).
-    fn on_post_event(&mut self, at: usize, event: &Event) {
-        match self.slots[at].post_connected() {
-            Ok(true) => {}
-            Ok(false) => return,
-            Err(e) if e.kind() == io::ErrorKind::NotConnected => return,
-            Err(e) => return self.post_lost(at, false, format!("post connect: {e}")),
-        }
-        if event.is_readable() || event.is_read_closed() || event.is_error() {
-            self.read(at, Channel::Post);
-        }
-        let slot = &mut self.slots[at];
-        if event.is_writable() && slot.post.as_ref().is_some_and(|p| !p.pending.is_empty()) {
-            if let Err(e) = slot.flush_post() {
-                self.post_lost(at, false, format!("post write: {e}"));
-            }
-        }
-    }
-
-    /// Slot `at`'s post socket closed or broke (`leftover`: with part of an answer read): the
-    /// POST in flight goes again on a new one, or the connection fails.
-    fn post_lost(&mut self, at: usize, leftover: bool, reason: String) {
-        let Flood { slots, out, post_out, book, learned, spec, host, ws_path, poll, .. } = self;
-        let slot = &mut slots[at];
-        slot.close_post(poll.registry());
-        let id = Self::identity(spec, host, ws_path, slot.index);
-        post_out.clear();
-        let mut io = Io {
-            now_ns: now_ns(),
-            book,
-            out,
-            post: post_out,
-            learned,
-            max_package: spec.max_package,
-        };
-        match slot.conn.post_closed(leftover, &id, &mut io) {
-            Ok(()) => self.send_post(at),
-            Err(fault) => self.fail(at, format!("{} ({reason})", fault.describe())),
-        }
-    }
-
-    /// Sends what `post_out` holds on slot `at`'s post socket, opening one if need be.
-    fn send_post(&mut self, at: usize) {
-        if self.post_out.is_empty() {
-            return;
-        }
-        let source = self.source(at);
-        let slot = &mut self.slots[at];
-        let sent =
-            slot.send_post(&self.post_out, at, source, self.spec.target, self.poll.registry());
-        self.post_out.clear();
-        if let Err(e) = sent {
-            self.post_lost(at, false, format!("post: {e}"));
         }
     }
 
@@ -701,109 +554,8 @@ impl Flood {
             Err(e) => self.fail(at, format!("connect: {e}")),
         }
     }
-
-    /// Starts connects from the queue (retries whose delay passed first) while the window has
-    /// room.
-    fn start_connects(&mut self, now: u64) {
-        while let Some(&(due, at)) = self.retries.front() {
-            if due > now {
-                break;
-            }
-            self.retries.pop_front();
-            self.to_connect.push_front(at);
-        }
-        while self.counters.connecting < self.spec.connect_window as u64 {
-            let Some(at) = self.to_connect.pop_front() else {
-                break;
-            };
-            self.open(at, now);
-        }
-    }
-
-    /// Sends the heartbeats that are due.
-    fn beat(&mut self, now: u64) {
-        let Some(interval) = self.heartbeat_ns() else {
-            self.heartbeats.clear();
-            return;
-        };
-        while let Some(&(due, at, generation)) = self.heartbeats.front() {
-            if due > now {
-                break;
-            }
-            self.heartbeats.pop_front();
-            let slot = &mut self.slots[at];
-            if slot.generation != generation || slot.conn.stage != Stage::Entered {
-                continue;
-            }
-            let id = Self::identity(&self.spec, &self.host, &self.ws_path, slot.index);
-            self.out.clear();
-            self.post_out.clear();
-            let mut io = Io {
-                now_ns: now,
-                book: &mut self.book,
-                out: &mut self.out,
-                post: &mut self.post_out,
-                learned: &mut self.learned,
-                max_package: self.spec.max_package,
-            };
-            slot.conn.heartbeat(&id, &mut io);
-            match slot.send(&self.out) {
-                Ok(()) => {
-                    self.heartbeats.push_back((now + interval, at, generation));
-                    self.send_post(at);
-                }
-                Err(e) => self.fail(at, format!("write: {e}")),
-            }
-        }
-    }
-
-    /// Once a second: fails the Socket.IO polling connections whose poll or POST waited too
-    /// long (`Conn::overdue`).
-    fn watch(&mut self, now: u64) {
-        if now < self.next_watch_ns {
-            return;
-        }
-        self.next_watch_ns = now + WATCH_EVERY_NS;
-        for at in 0..self.slots.len() {
-            if let Some(reason) = self.slots[at].conn.overdue(now, &self.learned) {
-                self.fail(at, reason);
-            }
-        }
-    }
-
-    /// Closes and reopens entered connections at the churn rate.
-    fn churn(&mut self, now: u64) {
-        let Some(mut churn) = self.churn else {
-            return;
-        };
-        let due = (now.saturating_sub(churn.start_ns) as f64 / 1e9 * churn.per_sec) as u64;
-        let mut burst = 0;
-        while churn.done < due && burst < CHURN_BURST && !self.slots.is_empty() {
-            churn.done += 1;
-            burst += 1;
-            // A few random picks find an entered connection unless nearly all are reconnecting.
-            let victim = (0..16).find_map(|_| {
-                let at = (self.next_random() % self.slots.len() as u64) as usize;
-                (self.slots[at].conn.stage == Stage::Entered).then_some(at)
-            });
-            let Some(at) = victim else {
-                continue;
-            };
-            self.close(at);
-            self.counters.churned += 1;
-            let slot = &mut self.slots[at];
-            slot.reconnecting = true;
-            slot.attempts = 0;
-            self.open(at, now);
-        }
-        self.churn = Some(churn);
-    }
-
-    /// xorshift64*: cheap, and deterministic per loop.
-    fn next_random(&mut self) -> u64 {
-        self.rng ^= self.rng >> 12;
-        self.rng ^= self.rng << 25;
-        self.rng ^= self.rng >> 27;
-        self.rng.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
 }
+
+mod phases;
+mod post;
+mod timed;
