@@ -227,8 +227,12 @@ impl Slot {
         }
     }
 
-    /// Deregisters and closes the socket and frees the buffers; the stage goes back to `Idle`.
+    /// Deregisters and closes the socket (with TLS, after close_notify) and frees the buffers;
+    /// the stage goes back to `Idle`.
     pub fn close(&mut self, registry: &Registry) {
+        if let (Some(tls), Some(socket)) = (self.tls.as_deref_mut(), self.socket.as_mut()) {
+            tls.close(socket);
+        }
         if let Some(mut socket) = self.socket.take() {
             let _ = registry.deregister(&mut socket);
         }

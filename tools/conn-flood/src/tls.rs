@@ -247,6 +247,15 @@ impl Tls {
         Ok(())
     }
 
+    /// Says close_notify, as far as the socket takes it at once (once the handshake is done;
+    /// the loop closes the socket next, so that servers see a clean end rather than a cut one).
+    pub fn close<S: Write>(&mut self, socket: &mut S) {
+        if !self.conn.is_handshaking() {
+            self.conn.send_close_notify();
+            let _ = self.flush(socket);
+        }
+    }
+
     /// Whether rustls holds bytes the socket did not take.
     pub fn wants_write(&self) -> bool {
         self.conn.wants_write()

@@ -1,7 +1,7 @@
 //! The client session against rustls's server, in memory (no sockets): both versions, records
 //! split at every byte, bursts larger than every buffer, a socket that refuses writes,
-//! close_notify and the socket's end, a KeyUpdate from the server, and the refusals (unknown CA, wrong name,
-//! no common version, bad CA files).
+//! close_notify both ways and the socket's end, a KeyUpdate from the server, and the refusals
+//! (unknown CA, wrong name, no common version, bad CA files).
 
 use std::io::{self, Read, Write};
 use std::path::PathBuf;
@@ -296,6 +296,12 @@ fn close_notify_and_the_sockets_end_end_the_stream() {
     server.send_close_notify();
     from_server(&mut server, &mut socket);
     assert_eq!(read_all(&mut client, &mut socket, 4096, 4096), (b"bye".to_vec(), true));
+
+    // The client's own close says so.
+    let (mut client, mut socket, mut server) = connected(&ca, None);
+    client.close(&mut socket);
+    to_server(&mut socket, &mut server);
+    assert!(server.process_new_packets().unwrap().peer_has_closed());
 
     let (mut client, mut socket, _server) = connected(&ca, None);
     read_all(&mut client, &mut socket, 4096, 4096);
