@@ -330,4 +330,6 @@ impl Tls {
 }
 
 #[cfg(test)]
+mod test_ca;
+#[cfg(test)]
 mod tests;

@@ -6,86 +6,25 @@
 use std::collections::HashMap;
 use std::io::{self, Read, Write};
 use std::net::SocketAddr;
-use std::path::PathBuf;
-use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
 use clap::Parser;
+use common::{BOUNDS, SECRET, SMALL_PHASES, WORKERS, run_binary, server};
 use conn_flood::Options;
 use mio::net::{TcpListener, TcpStream};
 use mio::{Events, Interest, Poll, Token};
-use rustls::pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer};
 use rustls::{ServerConfig, ServerConnection};
 use shaddock::Server;
-use shaddock::config::Config;
+use test_ca::TestCa;
 
-const SECRET: &str = "test-secret-123";
+mod common;
+#[path = "../src/tls/test_ca.rs"]
+mod test_ca;
+
 const LISTENER: Token = Token(usize::MAX);
-
-fn server() -> Server {
-    let config = Config::from_toml_str(&format!(
-        r#"
-        reactors = 2
-        pin_cores = false
-        [client]
-        listen = "127.0.0.1:0"
-        drain_secs = 0
-        [control]
-        listen = "127.0.0.1:0"
-        [[apps]]
-        apikey = "demo"
-        secret = "{SECRET}"
-        "#
-    ))
-    .expect("a valid configuration");
-    Server::start(config).expect("server starts")
-}
-
-/// A CA (its PEM in `ca.pem` under a temp dir) and a server configuration for `localhost`.
-struct TestCa {
-    dir: PathBuf,
-    config: Arc<ServerConfig>,
-}
-
-impl TestCa {
-    fn new(name: &str) -> TestCa {
-        let dir =
-            std::env::temp_dir().join(format!("conn-flood-e2e-{name}-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let ca_key = rcgen::KeyPair::generate().unwrap();
-        let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
-        params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
-        let ca = rcgen::CertifiedIssuer::self_signed(params, ca_key).unwrap();
-        let leaf_key = rcgen::KeyPair::generate().unwrap();
-        let leaf = rcgen::CertificateParams::new(vec!["localhost".to_owned()])
-            .unwrap()
-            .signed_by(&leaf_key, &ca)
-            .unwrap();
-        std::fs::write(dir.join("ca.pem"), ca.pem()).unwrap();
-        let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(leaf_key.serialize_der()));
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let config = ServerConfig::builder_with_provider(provider)
-            .with_protocol_versions(rustls::DEFAULT_VERSIONS)
-            .unwrap()
-            .with_no_client_auth()
-            .with_single_cert(vec![leaf.der().clone(), ca.der().clone()], key)
-            .unwrap();
-        TestCa { dir, config: Arc::new(config) }
-    }
-
-    fn ca(&self) -> String {
-        self.dir.join("ca.pem").display().to_string()
-    }
-}
-
-impl Drop for TestCa {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
 
 /// A TLS-terminating proxy to `backend`, on a thread of its own until dropped.
 struct Proxy {
@@ -240,11 +179,11 @@ fn proxy_loop(
 fn options(server: &Server, proxy: &Proxy, ca: &TestCa, args: &[&str]) -> Options {
     let (target, plain) = (proxy.addr.to_string(), server.client_addr().to_string());
     let app = format!("demo={SECRET}");
-    let ca = ca.ca();
+    let ca = ca.ca_pem().display().to_string();
     let base = ["--target", &target, "--publisher-target", &plain, "--app", &app];
     let base = base.into_iter().chain(["--tls", "--tls-ca", &ca]);
-    let quick = ["--push-gap-ms", "0", "--settle-ms", "10000", "--max-secs", "60", "--quiet"];
-    let all = std::iter::once("conn-flood").chain(base).chain(quick).chain(args.iter().copied());
+    let all = std::iter::once("conn-flood").chain(base).chain(BOUNDS.iter().copied());
+    let all = all.chain(args.iter().copied());
     Options::try_parse_from(all).unwrap()
 }
 
@@ -252,36 +191,9 @@ fn options(server: &Server, proxy: &Proxy, ca: &TestCa, args: &[&str]) -> Option
 fn pomelo_over_tls_through_every_phase() {
     let server = server();
     let ca = TestCa::new("pomelo");
-    let proxy = Proxy::start(server.client_addr(), ca.config.clone());
-    let opts = options(
-        &server,
-        &proxy,
-        &ca,
-        &[
-            "-n",
-            "100",
-            "--transport",
-            "mix",
-            "--heartbeat-secs",
-            "0.1",
-            "--idle-secs",
-            "0.3",
-            "--pushes",
-            "3",
-            "--rate-start",
-            "20",
-            "--rate-steps",
-            "2",
-            "--step-secs",
-            "0.3",
-            "--churn-rate",
-            "40",
-            "--churn-secs",
-            "0.5",
-            "--churn-push-rate",
-            "10",
-        ],
-    );
+    let proxy = Proxy::start(server.client_addr(), ca.server_config(rustls::DEFAULT_VERSIONS));
+    let args = [&["-n", "100", "--transport", "mix"][..], SMALL_PHASES].concat();
+    let opts = options(&server, &proxy, &ca, &args);
     let s = conn_flood::run(&opts, None).expect("the run completes");
     assert_eq!(s.transport, "mix:50% ws tls");
     let connect = s.connect.as_ref().unwrap();
@@ -315,8 +227,9 @@ fn pomelo_over_tls_through_every_phase() {
 fn mqtt_and_socket_io_over_both_versions() {
     let server = server();
     let ca = TestCa::new("others");
-    let proxy = Proxy::start(server.client_addr(), ca.config.clone());
-    let phases = ["-n", "50", "--phases", "connect,broadcast", "--pushes", "3"];
+    let proxy = Proxy::start(server.client_addr(), ca.server_config(rustls::DEFAULT_VERSIONS));
+    let phases =
+        ["-n", "50", "--phases", "connect,broadcast", "--pushes", "3", "--push-gap-ms", "0"];
     for (what, args, version, per_client) in [
         ("mqtt 3.1.1", &["--proto", "mqtt"][..], "TLSv1_2", 1),
         ("mqtt 5 qos 1", &["--proto", "mqtt", "--mqtt-version", "5", "--qos", "1"], "TLSv1_3", 1),
@@ -345,19 +258,12 @@ fn mqtt_and_socket_io_over_both_versions() {
 fn worker_processes_carry_the_tls_settings() {
     let server = server();
     let ca = TestCa::new("workers");
-    let proxy = Proxy::start(server.client_addr(), ca.config.clone());
-    let out = Command::new(env!("CARGO_BIN_EXE_conn-flood"))
-        .args(["--target", &proxy.addr.to_string(), "--app", &format!("demo={SECRET}")])
-        .args(["--publisher-target", &server.client_addr().to_string()])
-        .args(["--tls", "--tls-ca", &ca.ca(), "--tls-name", "localhost", "-n", "100"])
-        .args(["--procs", "2", "--phases", "connect,broadcast", "--pushes", "2"])
-        .args(["--push-gap-ms", "0", "--settle-ms", "10000", "--max-secs", "60", "--quiet"])
-        .output()
-        .expect("conn-flood runs");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
-    let json: serde_json::Value =
-        serde_json::from_str(stdout.lines().last().expect("a JSON line")).unwrap();
+    let proxy = Proxy::start(server.client_addr(), ca.server_config(rustls::DEFAULT_VERSIONS));
+    let (target, plain) = (proxy.addr.to_string(), server.client_addr().to_string());
+    let (app, ca) = (format!("demo={SECRET}"), ca.ca_pem().display().to_string());
+    let tls = ["--tls", "--tls-ca", &ca, "--tls-name", "localhost", "-n", "100"];
+    let targets = ["--target", &target, "--publisher-target", &plain, "--app", &app];
+    let (json, stdout) = run_binary(&[&targets[..], &tls, WORKERS].concat());
     assert_eq!((json["procs"].as_u64(), json["connect"]["entered"].as_u64()), (Some(2), Some(100)));
     assert_eq!(json["connect"]["tls"]["handshakes"], 100);
     assert_eq!(json["broadcast"]["deliveries"], 200);
@@ -369,7 +275,7 @@ fn worker_processes_carry_the_tls_settings() {
 fn a_certificate_from_another_ca_fails_every_connection_and_says_why() {
     let server = server();
     let (ca, other) = (TestCa::new("right"), TestCa::new("wrong"));
-    let proxy = Proxy::start(server.client_addr(), ca.config.clone());
+    let proxy = Proxy::start(server.client_addr(), ca.server_config(rustls::DEFAULT_VERSIONS));
     let args =
         ["-n", "5", "--phases", "connect", "--connect-attempts", "1", "--connect-secs", "10"];
     let e = conn_flood::run(&options(&server, &proxy, &other, &args), None).unwrap_err();

@@ -4,72 +4,24 @@
 //! (unknown CA, wrong name, no common version, bad CA files).
 
 use std::io::{self, Read, Write};
-use std::path::PathBuf;
-use std::sync::Arc;
 
 use rustls::ServerConnection;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 
+use super::test_ca::TestCa;
 use super::*;
 
-/// A CA (its PEM in a temp file) and a server configuration whose certificate it signed for
-/// `localhost` and 127.0.0.1.
-struct TestCa {
-    dir: PathBuf,
-    chain: Vec<CertificateDer<'static>>,
-    key: Vec<u8>,
+fn spec(ca: &TestCa, name: &str, version: Option<TlsVersion>) -> TlsSpec {
+    TlsSpec { ca: ca.ca_pem(), name: name.into(), version }
 }
 
-impl TestCa {
-    fn new(name: &str) -> TestCa {
-        let dir =
-            std::env::temp_dir().join(format!("conn-flood-tls-{name}-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let ca_key = rcgen::KeyPair::generate().unwrap();
-        let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
-        params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
-        let ca = rcgen::CertifiedIssuer::self_signed(params, ca_key).unwrap();
-        let leaf_key = rcgen::KeyPair::generate().unwrap();
-        let leaf =
-            rcgen::CertificateParams::new(vec!["localhost".to_owned(), "127.0.0.1".to_owned()])
-                .unwrap()
-                .signed_by(&leaf_key, &ca)
-                .unwrap();
-        std::fs::write(dir.join("ca.pem"), ca.pem()).unwrap();
-        TestCa {
-            dir,
-            chain: vec![leaf.der().clone(), ca.der().clone()],
-            key: leaf_key.serialize_der(),
-        }
-    }
-
-    fn spec(&self, name: &str, version: Option<TlsVersion>) -> TlsSpec {
-        TlsSpec { ca: self.dir.join("ca.pem"), name: name.into(), version }
-    }
-
-    fn client(&self, version: Option<TlsVersion>) -> Tls {
-        Client::new(&self.spec("localhost", version)).unwrap().connect().unwrap()
-    }
-
-    fn server(&self, versions: &[&'static SupportedProtocolVersion]) -> ServerConnection {
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(self.key.clone()));
-        let config = rustls::ServerConfig::builder_with_provider(provider)
-            .with_protocol_versions(versions)
-            .unwrap()
-            .with_no_client_auth()
-            .with_single_cert(self.chain.clone(), key)
-            .unwrap();
-        let mut server = ServerConnection::new(Arc::new(config)).unwrap();
-        server.set_buffer_limit(None);
-        server
-    }
+fn session(ca: &TestCa, version: Option<TlsVersion>) -> Tls {
+    Client::new(&spec(ca, "localhost", version)).unwrap().connect().unwrap()
 }
 
-impl Drop for TestCa {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
+fn tls_server(ca: &TestCa, versions: &[&'static SupportedProtocolVersion]) -> ServerConnection {
+    let mut server = ServerConnection::new(ca.server_config(versions)).unwrap();
+    server.set_buffer_limit(None);
+    server
 }
 
 /// The client's end of an in-memory socket: reads what the server sent (`WouldBlock` when
@@ -189,8 +141,8 @@ fn read_all(client: &mut Tls, socket: &mut Socket, cipher: usize, out: usize) ->
 }
 
 fn connected(ca: &TestCa, version: Option<TlsVersion>) -> (Tls, Socket, ServerConnection) {
-    let (mut client, mut socket) = (ca.client(version), Socket::new());
-    let mut server = ca.server(rustls::DEFAULT_VERSIONS);
+    let (mut client, mut socket) = (session(ca, version), Socket::new());
+    let mut server = tls_server(ca, rustls::DEFAULT_VERSIONS);
     shake(&mut client, &mut socket, &mut server).unwrap();
     (client, socket, server)
 }
@@ -308,7 +260,7 @@ fn close_notify_and_the_sockets_end_end_the_stream() {
     socket.eof = true;
     assert_eq!(read_all(&mut client, &mut socket, 4096, 4096), (Vec::new(), true));
 
-    let (mut client, mut socket) = (ca.client(None), Socket::new());
+    let (mut client, mut socket) = (session(&ca, None), Socket::new());
     socket.eof = true;
     let e = client.handshake(&mut socket, &mut [0; 4096]).unwrap_err();
     assert_eq!(e.kind(), io::ErrorKind::UnexpectedEof);
@@ -335,22 +287,24 @@ fn follows_the_servers_key_update() {
 fn refuses_an_unknown_ca_a_wrong_name_and_no_common_version() {
     let ca = TestCa::new("refusals");
     let other = TestCa::new("refusals-other");
-    let (mut client, mut socket) = (other.client(None), Socket::new());
-    let e = shake(&mut client, &mut socket, &mut ca.server(rustls::DEFAULT_VERSIONS)).unwrap_err();
+    let (mut client, mut socket) = (session(&other, None), Socket::new());
+    let e = shake(&mut client, &mut socket, &mut tls_server(&ca, rustls::DEFAULT_VERSIONS))
+        .unwrap_err();
     // Both CAs have the same name: the signature gives the stranger away.
     assert!(e.to_string().contains("invalid peer certificate"), "{e}");
 
-    let mut client = Client::new(&ca.spec("example.com", None)).unwrap().connect().unwrap();
+    let mut client = Client::new(&spec(&ca, "example.com", None)).unwrap().connect().unwrap();
     let mut socket = Socket::new();
-    let e = shake(&mut client, &mut socket, &mut ca.server(rustls::DEFAULT_VERSIONS)).unwrap_err();
+    let e = shake(&mut client, &mut socket, &mut tls_server(&ca, rustls::DEFAULT_VERSIONS))
+        .unwrap_err();
     assert!(e.to_string().contains("not valid for name"), "{e}");
 
     // An IP address as the name is checked against the certificate's IP addresses.
-    let mut client = Client::new(&ca.spec("127.0.0.1", None)).unwrap().connect().unwrap();
-    shake(&mut client, &mut Socket::new(), &mut ca.server(rustls::DEFAULT_VERSIONS)).unwrap();
+    let mut client = Client::new(&spec(&ca, "127.0.0.1", None)).unwrap().connect().unwrap();
+    shake(&mut client, &mut Socket::new(), &mut tls_server(&ca, rustls::DEFAULT_VERSIONS)).unwrap();
 
-    let mut client = ca.client(Some(TlsVersion::V12));
-    let mut server = ca.server(&[&rustls::version::TLS13]);
+    let mut client = session(&ca, Some(TlsVersion::V12));
+    let mut server = tls_server(&ca, &[&rustls::version::TLS13]);
     let mut socket = Socket::new();
     // The server refuses; the client hears its alert.
     let mut cipher = vec![0; 4096];
@@ -366,12 +320,12 @@ fn refuses_an_unknown_ca_a_wrong_name_and_no_common_version() {
 #[test]
 fn ca_files_that_will_not_do_are_named() {
     let ca = TestCa::new("files");
-    let missing = TlsSpec { ca: ca.dir.join("missing.pem"), ..ca.spec("localhost", None) };
+    let missing = TlsSpec { ca: ca.dir.join("missing.pem"), ..spec(&ca, "localhost", None) };
     let e = Client::new(&missing).unwrap_err().to_string();
     assert!(e.contains("missing.pem"), "{e}");
     std::fs::write(ca.dir.join("empty.pem"), "not a certificate\n").unwrap();
-    let empty = TlsSpec { ca: ca.dir.join("empty.pem"), ..ca.spec("localhost", None) };
+    let empty = TlsSpec { ca: ca.dir.join("empty.pem"), ..spec(&ca, "localhost", None) };
     let e = Client::new(&empty).unwrap_err().to_string();
     assert!(e.contains("empty.pem") && e.contains("no certificate"), "{e}");
-    assert!(Client::new(&ca.spec("not a name!", None)).is_err());
+    assert!(Client::new(&spec(&ca, "not a name!", None)).is_err());
 }
