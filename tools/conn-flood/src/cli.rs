@@ -2,12 +2,14 @@
 //! checks that turn them into loop settings.
 
 use std::net::{Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
 
 use anyhow::{bail, ensure};
 use clap::{Parser, ValueEnum};
 
 use crate::conn::MqttOptions;
 use crate::report::{LoopSpec, Mode, PhaseKind};
+use crate::tls::{TlsSpec, TlsVersion};
 use crate::wire::{mqtt, socketio};
 
 /// The environment variable holding the demo app's secret (as the daemon reads it).
@@ -141,6 +143,26 @@ pub struct Options {
     /// Socket.IO: the path (socket.io's `path` option; no trailing `/`).
     #[arg(long, default_value = "/socket.io")]
     pub sio_path: String,
+    /// Run every client connection inside TLS (the server's `[client.tls]`), for every --proto
+    /// and --transport but Socket.IO long-polling; needs --tls-ca. A connection counts as
+    /// connected once the TLS handshake and then its protocol's own handshake are done, so the
+    /// connect rate includes the TLS handshake (reported on its own as well). The publisher
+    /// (management session, MQTT publisher) stays plain.
+    #[arg(long)]
+    pub tls: bool,
+    /// With --tls: the CA certificate(s) to trust, PEM.
+    #[arg(long, value_name = "PATH", requires = "tls")]
+    pub tls_ca: Option<PathBuf>,
+    /// With --tls: the server name sent in SNI and verified against the certificate (a DNS name
+    /// or an IP address).
+    #[arg(long, value_name = "NAME", default_value = "localhost", requires = "tls")]
+    pub tls_name: String,
+    /// With --tls: offer only this version [default: 1.3 and 1.2, the server chooses].
+    #[arg(long, value_enum, requires = "tls")]
+    pub tls_version: Option<TlsVersion>,
+    /// Where the publisher connects, always plain [default: --target].
+    #[arg(long, value_name = "ADDR")]
+    pub publisher_target: Option<SocketAddr>,
     /// Source addresses to spread connections over, from --source-base upward (each has its own
     /// ephemeral port range). 0 = let the kernel choose.
     #[arg(long, default_value_t = 8)]
@@ -267,6 +289,11 @@ impl Options {
         })
     }
 
+    /// Where the publisher connects.
+    pub fn publisher_target(&self) -> SocketAddr {
+        self.publisher_target.unwrap_or_else(|| self.target())
+    }
+
     /// MQTT: how subscribers connect.
     pub fn mqtt_options(&self) -> MqttOptions {
         MqttOptions {
@@ -359,11 +386,17 @@ impl Options {
                 "source addresses must stay within 127.0.0.0/8"
             );
         }
-        ensure!(
-            self.target().ip().is_loopback(),
-            "conn-flood targets loopback only (got {})",
-            self.target()
-        );
+        for target in [self.target(), self.publisher_target()] {
+            ensure!(target.ip().is_loopback(), "conn-flood targets loopback only (got {target})");
+        }
+        if let Some(spec) = self.tls_spec()? {
+            ensure!(
+                self.sockets_per_conn() == 1,
+                "--tls does not run Socket.IO long-polling (a client's GETs and POSTs take two \
+                 connections): use --sio-transport websocket"
+            );
+            crate::tls::Client::new(&spec)?;
+        }
         let procs = self.procs();
         let per_proc = self.conns.div_ceil(procs as u64);
         let sockets = per_proc * self.sockets_per_conn();
@@ -376,6 +409,17 @@ impl Options {
             }
         }
         Ok(())
+    }
+
+    /// `--tls` as the loops take it; an error when --tls-ca is missing.
+    pub fn tls_spec(&self) -> anyhow::Result<Option<TlsSpec>> {
+        if !self.tls {
+            return Ok(None);
+        }
+        let Some(ca) = &self.tls_ca else {
+            bail!("--tls needs --tls-ca PATH (the CA that signed the server's certificate, PEM)");
+        };
+        Ok(Some(TlsSpec { ca: ca.clone(), name: self.tls_name.clone(), version: self.tls_version }))
     }
 
     /// The settings every event loop shares (`loops` and `loop_id` are set by the fleet).
@@ -412,6 +456,7 @@ impl Options {
             progress_ms: self.progress_ms.max(10),
             max_secs: self.max_secs + 30.0,
             max_package: self.max_package,
+            tls: self.tls_spec().ok().flatten(),
         }
     }
 }
@@ -525,8 +570,37 @@ mod tests {
     }
 
     #[test]
+    fn tls_options() {
+        assert_eq!(parse(&[]).loop_spec().tls, None);
+        let no_ca = parse(&["--tls"]);
+        assert!(no_ca.check(None).unwrap_err().to_string().contains("--tls-ca"));
+        let t = parse(&["--tls", "--tls-ca", "/nonexistent/ca.pem", "--tls-version", "1.2"]);
+        let spec = TlsSpec {
+            ca: "/nonexistent/ca.pem".into(),
+            name: "localhost".into(),
+            version: Some(TlsVersion::V12),
+        };
+        assert_eq!(t.loop_spec().tls, Some(spec));
+        assert!(t.check(None).unwrap_err().to_string().contains("/nonexistent/ca.pem"));
+        let named = parse(&["--tls", "--tls-ca", "ca.pem", "--tls-name", "127.0.0.1"]);
+        assert_eq!(named.tls_spec().unwrap().unwrap().name, "127.0.0.1");
+        let polling =
+            parse(&["--proto", "sio", "--sio-transport", "polling", "--tls", "--tls-ca", "x"]);
+        assert!(polling.check(None).unwrap_err().to_string().contains("long-polling"));
+        for lone in [&["--tls-ca", "ca.pem"][..], &["--tls-version", "1.3"], &["--tls-name", "a"]] {
+            let args = std::iter::once("conn-flood").chain(lone.iter().copied());
+            assert!(Options::try_parse_from(args).is_err(), "{lone:?} without --tls");
+        }
+        assert!(Options::try_parse_from(["conn-flood", "--tls", "--tls-version", "1.1"]).is_err());
+    }
+
+    #[test]
     fn refuses_what_is_not_loopback() {
         assert!(parse(&["--target", "10.0.0.1:3010"]).check(None).is_err());
+        assert!(parse(&["--publisher-target", "10.0.0.1:3010"]).check(None).is_err());
+        let o = parse(&["--target", "127.0.0.1:3443", "--publisher-target", "127.0.0.1:3010"]);
+        assert_eq!(o.publisher_target(), "127.0.0.1:3010".parse().unwrap());
+        assert_eq!(parse(&["--target", "127.0.0.1:9"]).publisher_target().port(), 9);
         assert!(parse(&["--source-base", "10.0.0.2"]).check(None).is_err());
         assert!(parse(&["--sources", "0"]).check(None).is_ok());
     }

@@ -22,7 +22,7 @@ use crate::publisher::{Dialect, Publisher};
 use crate::report::{Command, Envelope, PhaseKind, PhaseSpec, PhaseStats, Progress, Report};
 use crate::summary::{
     BroadcastResult, ChurnResult, ConnectResult, IdleResult, StepResult, Summary, SustainedResult,
-    median,
+    TlsResult, median,
 };
 use crate::sustain::{StepOutcome, judge, rates};
 
@@ -107,6 +107,13 @@ impl Run<'_> {
             msg_bytes: opts.msg_bytes,
             ..Summary::default()
         };
+        if opts.tls {
+            summary.transport += match opts.tls_version {
+                None => " tls",
+                Some(crate::tls::TlsVersion::V12) => " tls1.2",
+                Some(crate::tls::TlsVersion::V13) => " tls1.3",
+            };
+        }
         self.wait_all("start", START_STOP, |r| matches!(r, Report::Ready))?;
         let before = Reading::take(opts.server_pid);
         let connect = self.connect()?;
@@ -256,7 +263,7 @@ impl Run<'_> {
             };
             let publisher = Publisher::connect(
                 dialect,
-                opts.target(),
+                opts.publisher_target(),
                 &opts.apps(),
                 opts.msg_bytes,
                 Duration::from_secs(10),
@@ -322,6 +329,25 @@ impl Run<'_> {
         };
         let mut latency = Latency::new();
         latency.add_sparse(&stats.enter_latency);
+        let tls = opts.tls.then(|| {
+            let secs = match (stats.first_connect_ns, stats.last_tls_ns) {
+                (Some(a), Some(b)) if b > a => (b - a) as f64 / 1e9,
+                _ => 0.0,
+            };
+            let mut latency = Latency::new();
+            latency.add_sparse(&stats.tls_latency);
+            TlsResult {
+                handshakes: stats.tls_handshakes,
+                secs,
+                handshakes_per_sec: if secs > 0.0 {
+                    stats.tls_handshakes as f64 / secs
+                } else {
+                    0.0
+                },
+                handshake_latency: latency.percentiles(),
+                negotiated: stats.tls_negotiated.clone(),
+            }
+        });
         Ok(ConnectResult {
             entered: stats.entered,
             failed: opts.conns.saturating_sub(stats.entered),
@@ -329,6 +355,7 @@ impl Run<'_> {
             conns_per_sec: if secs > 0.0 { stats.entered as f64 / secs } else { 0.0 },
             enter_latency: latency.percentiles(),
             errors: stats.errors,
+            tls,
         })
     }
 

@@ -1,6 +1,11 @@
 //! The event loop: one thread, one `mio` poll, a share of the connections, driven through the
 //! phases by commands from the coordinator (`report.rs`).
 //!
+//! Here: the loop, its events, connects and reads. `flood/phases.rs`: the coordinator's
+//! commands (a phase's begin, wait and end); `flood/timed.rs`: the work of each turn (connects
+//! from the queue, heartbeats, the polling watch, churn); `flood/post.rs`: a polling client's
+//! post socket.
+//!
 //! # Invariants
 //! - One thread owns its connections; the coordinator reaches it only through its command
 //!   channel and waker, and hears from it only through reports.
@@ -8,13 +13,16 @@
 //!   is drained (a short read means drained: the poll is edge-triggered and a later arrival
 //!   raises a new edge). Every whole unit is handled in place; only an unfinished tail is copied
 //!   into the connection, and freed as soon as it completes.
+//! - With `--tls` reads go through the connection's session (`tls.rs`), which reads the socket
+//!   into a second scratch buffer and keeps the drained rule; a connection counts as connected
+//!   (and its protocol starts) once its handshake is done, so the connect rate includes it.
 //! - Nothing runs unbounded: connects in flight are capped by the window, every timer queue is
 //!   drained only up to "now", churn catches up at most [`CHURN_BURST`] reconnects per turn, and
 //!   the loop stops by itself after `max_secs`.
 
 use std::collections::{BTreeMap, VecDeque};
-use std::io::{self, Read};
-use std::sync::mpsc::{Receiver, Sender, TryRecvError};
+use std::io;
+use std::sync::mpsc::{Receiver, Sender};
 use std::time::Duration;
 
 use bytes::BytesMut;
@@ -25,9 +33,10 @@ use crate::clock::{now_ns, secs_to_ns};
 use crate::conn::{Channel, Identity, Io, Learned, Protocol, Stage};
 use crate::latency::Latency;
 use crate::phase::PhaseBook;
-use crate::report::{Command, Envelope, LoopSpec, Mode, PhaseKind, PhaseSpec, PhaseStats};
+use crate::report::{Command, Envelope, LoopSpec, Mode, PhaseKind};
 use crate::report::{Progress, Report};
-use crate::slot::Slot;
+use crate::slot::{self, Slot};
+use crate::tls;
 
 /// The waker's token; slot tokens never reach it (their generation is below 2^32 - 1 and
 /// their index below 2^32 - 1 on 64-bit).
@@ -48,7 +57,15 @@ const TICK: Duration = Duration::from_millis(10);
 /// Runs a loop for `spec` on the calling thread until `Quit`, the end of `inbox`, or
 /// `max_secs`; `poll` has the waker registered under [`WAKER`].
 pub fn run(spec: LoopSpec, poll: Poll, inbox: Receiver<Command>, reports: Sender<Envelope>) {
-    Flood::new(spec, poll, inbox, reports).run();
+    let tls = match spec.tls.as_ref().map(tls::Client::new).transpose() {
+        Ok(tls) => tls,
+        Err(e) => {
+            let report = Report::Fatal(format!("{e:#}"));
+            let _ = reports.send(Envelope { from: spec.loop_id, report });
+            return;
+        }
+    };
+    Flood::new(spec, tls, poll, inbox, reports).run();
 }
 
 /// Counters of the current phase (reset by `Begin`), and the live gauges.
@@ -64,6 +81,9 @@ struct Counters {
     first_connect_ns: Option<u64>,
     last_entered_ns: Option<u64>,
     errors: BTreeMap<String, u64>,
+    tls_handshakes: u64,
+    last_tls_ns: Option<u64>,
+    tls_negotiated: BTreeMap<String, u64>,
 }
 
 /// Churn in progress: `per_sec` reconnects per second since `start_ns`, `done` so far.
@@ -82,6 +102,9 @@ struct Flood {
     reports: Sender<Envelope>,
     slots: Vec<Slot>,
     scratch: Vec<u8>,
+    /// `--tls`: the client configuration, and the buffer ciphertext is read into (else empty).
+    tls: Option<tls::Client>,
+    cipher: Vec<u8>,
     out: BytesMut,
     /// What a Socket.IO polling connection posts, for its post socket.
     post_out: BytesMut,
@@ -91,6 +114,8 @@ struct Flood {
     learned: Learned,
     counters: Counters,
     enter_latency: Latency,
+    /// Connect to TLS handshake done.
+    tls_latency: Latency,
     phase: PhaseKind,
     to_connect: VecDeque<usize>,
     retries: VecDeque<(u64, usize)>,
@@ -109,6 +134,7 @@ struct Flood {
 impl Flood {
     fn new(
         spec: LoopSpec,
+        tls: Option<tls::Client>,
         poll: Poll,
         inbox: Receiver<Command>,
         reports: Sender<Envelope>,
@@ -148,12 +174,15 @@ impl Flood {
             reports,
             slots,
             scratch: vec![0; SCRATCH_BYTES],
+            cipher: if tls.is_some() { vec![0; SCRATCH_BYTES] } else { Vec::new() },
+            tls,
             out: BytesMut::with_capacity(4096),
             post_out: BytesMut::with_capacity(4096),
             book: PhaseBook::default(),
             learned: Learned::default(),
             counters: Counters::default(),
             enter_latency: Latency::new(),
+            tls_latency: Latency::new(),
             phase: PhaseKind::Connect,
             to_connect: VecDeque::new(),
             retries: VecDeque::new(),
@@ -229,97 +258,6 @@ impl Flood {
         }
     }
 
-    /// Handles every queued command; false on `Quit` or when the coordinator is gone.
-    fn take_commands(&mut self) -> bool {
-        loop {
-            match self.inbox.try_recv() {
-                Ok(Command::Begin(spec)) => self.begin(spec),
-                Ok(Command::Await { seq_end, timeout_ms }) => {
-                    self.churn = None;
-                    self.book.set_target(seq_end, self.slots.iter().map(|s| &s.conn.tally));
-                    self.awaiting = Some(now_ns() + timeout_ms * 1_000_000);
-                    self.check_await(now_ns());
-                }
-                Ok(Command::End) => self.end(),
-                Ok(Command::Quit) | Err(TryRecvError::Disconnected) => return false,
-                Err(TryRecvError::Empty) => return true,
-            }
-        }
-    }
-
-    fn begin(&mut self, spec: PhaseSpec) {
-        let now = now_ns();
-        self.phase = spec.kind;
-        self.counters = Counters {
-            entered: self.counters.entered,
-            connecting: self.counters.connecting,
-            ..Counters::default()
-        };
-        self.enter_latency.clear();
-        self.book.begin(
-            spec.seq_start,
-            spec.track,
-            self.slots.iter_mut().map(|s| (&mut s.conn.tally, s.conn.stage == Stage::Entered)),
-        );
-        self.awaiting = None;
-        self.churn = None;
-        match spec.kind {
-            PhaseKind::Connect => {
-                self.connect_settled = false;
-                self.to_connect = (0..self.slots.len())
-                    .filter(|&at| self.slots[at].conn.stage == Stage::Idle)
-                    .collect();
-            }
-            PhaseKind::Churn if spec.churn_per_sec > 0.0 => {
-                self.churn = Some(Churn { per_sec: spec.churn_per_sec, start_ns: now, done: 0 });
-            }
-            _ => {}
-        }
-        self.report(Report::Begun);
-    }
-
-    fn end(&mut self) {
-        if self.phase == PhaseKind::Connect {
-            self.to_connect.clear();
-            self.retries.clear();
-            for at in 0..self.slots.len() {
-                let stage = self.slots[at].conn.stage;
-                if !matches!(stage, Stage::Idle | Stage::Entered) {
-                    self.close(at);
-                    self.counters.failed += 1;
-                    self.count_error("not entered when the connect phase ended".into());
-                }
-            }
-        }
-        self.churn = None;
-        self.awaiting = None;
-        let c = &self.counters;
-        let stats = PhaseStats {
-            entered: c.entered,
-            failed: c.failed,
-            dropped: c.dropped,
-            connects: c.connects,
-            first_connect_ns: c.first_connect_ns,
-            last_entered_ns: c.last_entered_ns,
-            enter_latency: self.enter_latency.to_sparse(),
-            churned: c.churned,
-            reconnects: c.reconnects,
-            errors: c.errors.clone(),
-            ..self.book.stats(self.slots.iter().map(|s| &s.conn.tally))
-        };
-        self.report(Report::Done(Box::new(stats)));
-    }
-
-    fn check_await(&mut self, now: u64) {
-        if let Some(deadline) = self.awaiting {
-            let complete = self.book.caught_up();
-            if complete || now >= deadline {
-                self.awaiting = None;
-                self.report(Report::Caught { complete });
-            }
-        }
-    }
-
     fn count_error(&mut self, mut reason: String) {
         if reason.len() > MAX_REASON {
             let mut cut = MAX_REASON;
@@ -334,7 +272,7 @@ impl Flood {
 
     fn on_event(&mut self, event: &Event) {
         let (at, generation, channel) = Slot::untoken(event.token());
-        let Some(slot) = self.slots.get(at) else {
+        let Some(slot) = self.slots.get_mut(at) else {
             return;
         };
         if slot.generation != generation || slot.socket.is_none() {
@@ -344,76 +282,25 @@ impl Flood {
             return self.on_post_event(at, event);
         }
         if slot.conn.stage == Stage::Connecting {
-            match slot.connected() {
-                Ok(true) => self.on_connected(at),
+            match slot.connected(&mut self.cipher) {
+                Ok(true) => {
+                    self.on_secured(at);
+                    self.on_connected(at);
+                }
                 Ok(false) => return,
                 Err(e) => return self.fail(at, format!("connect: {e}")),
             }
         }
-        if event.is_readable() || event.is_read_closed() || event.is_error() {
+        let slot = &self.slots[at];
+        let readable = event.is_readable() || event.is_read_closed() || event.is_error();
+        if slot.socket.is_some() && (readable || slot.buffered()) {
             self.read(at, Channel::Main);
         }
         let slot = &mut self.slots[at];
-        if event.is_writable() && slot.socket.is_some() && !slot.pending.is_empty() {
+        if event.is_writable() && slot.socket.is_some() && slot.wants_flush() {
             if let Err(e) = slot.flush() {
                 self.fail(at, format!("write: {e}"));
             }
-        }
-    }
-
-    /// An event on slot `at`'s post socket (Socket.IO polling).
-    fn on_post_event(&mut self, at: usize, event: &Event) {
-        match self.slots[at].post_connected() {
-            Ok(true) => {}
-            Ok(false) => return,
-            Err(e) if e.kind() == io::ErrorKind::NotConnected => return,
-            Err(e) => return self.post_lost(at, false, format!("post connect: {e}")),
-        }
-        if event.is_readable() || event.is_read_closed() || event.is_error() {
-            self.read(at, Channel::Post);
-        }
-        let slot = &mut self.slots[at];
-        if event.is_writable() && slot.post.as_ref().is_some_and(|p| !p.pending.is_empty()) {
-            if let Err(e) = slot.flush_post() {
-                self.post_lost(at, false, format!("post write: {e}"));
-            }
-        }
-    }
-
-    /// Slot `at`'s post socket closed or broke (`leftover`: with part of an answer read): the
-    /// POST in flight goes again on a new one, or the connection fails.
-    fn post_lost(&mut self, at: usize, leftover: bool, reason: String) {
-        let Flood { slots, out, post_out, book, learned, spec, host, ws_path, poll, .. } = self;
-        let slot = &mut slots[at];
-        slot.close_post(poll.registry());
-        let id = Self::identity(spec, host, ws_path, slot.index);
-        post_out.clear();
-        let mut io = Io {
-            now_ns: now_ns(),
-            book,
-            out,
-            post: post_out,
-            learned,
-            max_package: spec.max_package,
-        };
-        match slot.conn.post_closed(leftover, &id, &mut io) {
-            Ok(()) => self.send_post(at),
-            Err(fault) => self.fail(at, format!("{} ({reason})", fault.describe())),
-        }
-    }
-
-    /// Sends what `post_out` holds on slot `at`'s post socket, opening one if need be.
-    fn send_post(&mut self, at: usize) {
-        if self.post_out.is_empty() {
-            return;
-        }
-        let source = self.source(at);
-        let slot = &mut self.slots[at];
-        let sent =
-            slot.send_post(&self.post_out, at, source, self.spec.target, self.poll.registry());
-        self.post_out.clear();
-        if let Err(e) = sent {
-            self.post_lost(at, false, format!("post: {e}"));
         }
     }
 
@@ -437,6 +324,20 @@ impl Flood {
             client_prefix: &spec.client_prefix,
             client_index: index,
         }
+    }
+
+    /// Slot `at`'s TLS handshake is done (nothing without TLS): counted for the handshake rate.
+    fn on_secured(&mut self, at: usize) {
+        let Some(session) = &self.slots[at].tls else {
+            return;
+        };
+        let now = now_ns();
+        let c = &mut self.counters;
+        c.tls_handshakes += 1;
+        c.last_tls_ns = Some(now);
+        let negotiated = session.negotiated().unwrap_or_else(|| "unknown".into());
+        *c.tls_negotiated.entry(negotiated).or_default() += 1;
+        self.tls_latency.record_ns(now.saturating_sub(self.slots[at].started_ns));
     }
 
     fn on_connected(&mut self, at: usize) {
@@ -468,13 +369,15 @@ impl Flood {
             Broken(String),
             Fault(String),
         }
-        let Flood { slots, scratch, out, post_out, book, learned, spec, host, ws_path, .. } = self;
-        let Slot { conn, socket, partial, post, index, .. } = &mut slots[at];
-        let (socket, partial) = match channel {
-            Channel::Main => (socket.as_mut(), partial),
+        let Flood {
+            slots, scratch, cipher, out, post_out, book, learned, spec, host, ws_path, ..
+        } = self;
+        let Slot { conn, socket, partial, post, index, tls, .. } = &mut slots[at];
+        let (socket, partial, mut tls) = match channel {
+            Channel::Main => (socket.as_mut(), partial, tls.as_deref_mut()),
             Channel::Post => match post.as_deref_mut() {
-                Some(side) => (Some(&mut side.socket), &mut side.partial),
-                None => (None, partial),
+                Some(side) => (Some(&mut side.socket), &mut side.partial, None),
+                None => (None, partial, None),
             },
         };
         let Some(socket) = socket else {
@@ -494,19 +397,20 @@ impl Flood {
                 outcome = Outcome::Fault("a unit larger than the read buffer".into());
                 break;
             }
-            let n = match socket.read(&mut scratch[have..]) {
-                Ok(0) => {
-                    outcome = Outcome::Eof;
-                    break;
-                }
-                Ok(n) => n,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => {
-                    outcome = Outcome::Broken(format!("read: {e}"));
-                    break;
-                }
-            };
+            let n =
+                match slot::read_stream(socket, tls.as_deref_mut(), cipher, &mut scratch[have..]) {
+                    Ok(0) => {
+                        outcome = Outcome::Eof;
+                        break;
+                    }
+                    Ok(n) => n,
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                    Err(e) => {
+                        outcome = Outcome::Broken(format!("read: {e}"));
+                        break;
+                    }
+                };
             have += n;
             let mut io = Io {
                 now_ns: now_ns(),
@@ -531,7 +435,9 @@ impl Flood {
                 have = 0;
                 break;
             }
-            if n < room {
+            // A TLS session may hold more than the socket: the stream's end behind the last
+            // bytes, or what a full handshake read left.
+            if n < room && !tls.as_deref().is_some_and(|tls| tls.buffered()) {
                 break;
             }
         }
@@ -608,7 +514,8 @@ impl Flood {
         let slot = &mut self.slots[at];
         let (started_ns, attempts) = (slot.started_ns, slot.attempts);
         slot.close(self.poll.registry());
-        let opened = slot.open(at, source, self.spec.target, self.poll.registry(), now_ns());
+        let (target, tls) = (self.spec.target, self.tls.as_ref());
+        let opened = slot.open(at, source, target, tls, self.poll.registry(), now_ns());
         slot.started_ns = started_ns;
         slot.attempts = attempts;
         if let Err(e) = opened {
@@ -641,114 +548,14 @@ impl Flood {
         let source = sources[(slot.index % sources.len() as u64) as usize];
         self.counters.connects += 1;
         self.counters.first_connect_ns.get_or_insert(now);
-        match slot.open(at, source, self.spec.target, self.poll.registry(), now) {
+        match slot.open(at, source, self.spec.target, self.tls.as_ref(), self.poll.registry(), now)
+        {
             Ok(()) => self.counters.connecting += 1,
             Err(e) => self.fail(at, format!("connect: {e}")),
         }
     }
-
-    /// Starts connects from the queue (retries whose delay passed first) while the window has
-    /// room.
-    fn start_connects(&mut self, now: u64) {
-        while let Some(&(due, at)) = self.retries.front() {
-            if due > now {
-                break;
-            }
-            self.retries.pop_front();
-            self.to_connect.push_front(at);
-        }
-        while self.counters.connecting < self.spec.connect_window as u64 {
-            let Some(at) = self.to_connect.pop_front() else {
-                break;
-            };
-            self.open(at, now);
-        }
-    }
-
-    /// Sends the heartbeats that are due.
-    fn beat(&mut self, now: u64) {
-        let Some(interval) = self.heartbeat_ns() else {
-            self.heartbeats.clear();
-            return;
-        };
-        while let Some(&(due, at, generation)) = self.heartbeats.front() {
-            if due > now {
-                break;
-            }
-            self.heartbeats.pop_front();
-            let slot = &mut self.slots[at];
-            if slot.generation != generation || slot.conn.stage != Stage::Entered {
-                continue;
-            }
-            let id = Self::identity(&self.spec, &self.host, &self.ws_path, slot.index);
-            self.out.clear();
-            self.post_out.clear();
-            let mut io = Io {
-                now_ns: now,
-                book: &mut self.book,
-                out: &mut self.out,
-                post: &mut self.post_out,
-                learned: &mut self.learned,
-                max_package: self.spec.max_package,
-            };
-            slot.conn.heartbeat(&id, &mut io);
-            match slot.send(&self.out) {
-                Ok(()) => {
-                    self.heartbeats.push_back((now + interval, at, generation));
-                    self.send_post(at);
-                }
-                Err(e) => self.fail(at, format!("write: {e}")),
-            }
-        }
-    }
-
-    /// Once a second: fails the Socket.IO polling connections whose poll or POST waited too
-    /// long (`Conn::overdue`).
-    fn watch(&mut self, now: u64) {
-        if now < self.next_watch_ns {
-            return;
-        }
-        self.next_watch_ns = now + WATCH_EVERY_NS;
-        for at in 0..self.slots.len() {
-            if let Some(reason) = self.slots[at].conn.overdue(now, &self.learned) {
-                self.fail(at, reason);
-            }
-        }
-    }
-
-    /// Closes and reopens entered connections at the churn rate.
-    fn churn(&mut self, now: u64) {
-        let Some(mut churn) = self.churn else {
-            return;
-        };
-        let due = (now.saturating_sub(churn.start_ns) as f64 / 1e9 * churn.per_sec) as u64;
-        let mut burst = 0;
-        while churn.done < due && burst < CHURN_BURST && !self.slots.is_empty() {
-            churn.done += 1;
-            burst += 1;
-            // A few random picks find an entered connection unless nearly all are reconnecting.
-            let victim = (0..16).find_map(|_| {
-                let at = (self.next_random() % self.slots.len() as u64) as usize;
-                (self.slots[at].conn.stage == Stage::Entered).then_some(at)
-            });
-            let Some(at) = victim else {
-                continue;
-            };
-            self.close(at);
-            self.counters.churned += 1;
-            let slot = &mut self.slots[at];
-            slot.reconnecting = true;
-            slot.attempts = 0;
-            self.open(at, now);
-        }
-        self.churn = Some(churn);
-    }
-
-    /// xorshift64*: cheap, and deterministic per loop.
-    fn next_random(&mut self) -> u64 {
-        self.rng ^= self.rng >> 12;
-        self.rng ^= self.rng << 25;
-        self.rng ^= self.rng >> 27;
-        self.rng.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
 }
+
+mod phases;
+mod post;
+mod timed;

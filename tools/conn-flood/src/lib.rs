@@ -14,6 +14,7 @@
 //! - [`phase`], [`latency`], [`sustain`]: the bookkeeping (deliveries, losses, latency
 //!   histograms, whether a rate was held); [`probe`]: memory readings; [`publisher`]: the
 //!   management session that pushes; [`clock`]: the clock every process shares.
+//! - [`tls`]: `--tls`, a connection's TLS session around its socket (the publisher stays plain).
 
 pub mod cli;
 pub mod clock;
@@ -29,6 +30,7 @@ pub mod report;
 pub mod slot;
 pub mod summary;
 pub mod sustain;
+pub mod tls;
 pub mod wire;
 
 pub use cli::Options;

@@ -199,6 +199,12 @@ pub fn merge(total: &mut PhaseStats, other: &PhaseStats) {
     for (reason, count) in &other.errors {
         *total.errors.entry(reason.clone()).or_default() += count;
     }
+    total.tls_handshakes += other.tls_handshakes;
+    total.last_tls_ns = max(total.last_tls_ns, other.last_tls_ns);
+    total.tls_latency = merge_sparse(&total.tls_latency, &other.tls_latency);
+    for (what, count) in &other.tls_negotiated {
+        *total.tls_negotiated.entry(what.clone()).or_default() += count;
+    }
 }
 
 /// Two sparse histograms as one.
@@ -328,6 +334,9 @@ mod tests {
             push_max_ns: vec![3, 8],
             first_connect_ns: Some(1),
             errors: [("x".to_string(), 1)].into(),
+            tls_handshakes: 2,
+            last_tls_ns: Some(15),
+            tls_negotiated: [("TLSv1_3 A".to_string(), 2)].into(),
             ..PhaseStats::default()
         };
         let b = PhaseStats {
@@ -338,6 +347,10 @@ mod tests {
             push_max_ns: vec![6, 2, 1],
             last_entered_ns: Some(20),
             errors: [("x".to_string(), 2), ("y".to_string(), 1)].into(),
+            tls_handshakes: 1,
+            last_tls_ns: Some(12),
+            tls_latency: vec![(50, 1)],
+            tls_negotiated: [("TLSv1_3 A".to_string(), 1)].into(),
             ..PhaseStats::default()
         };
         let mut total = PhaseStats::default();
@@ -350,5 +363,10 @@ mod tests {
         assert_eq!((total.first_connect_ns, total.last_entered_ns), (Some(1), Some(20)));
         assert_eq!(total.errors["x"], 3);
         assert_eq!(total.errors["y"], 1);
+        assert_eq!((total.tls_handshakes, total.last_tls_ns), (3, Some(15)));
+        assert_eq!(
+            (total.tls_latency.clone(), total.tls_negotiated["TLSv1_3 A"]),
+            (vec![(50, 1)], 3)
+        );
     }
 }

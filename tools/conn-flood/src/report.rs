@@ -169,6 +169,18 @@ pub struct PhaseStats {
     pub reconnects: u64,
     /// Why connections failed or dropped, with counts.
     pub errors: BTreeMap<String, u64>,
+    /// `--tls`: handshakes completed.
+    #[serde(default)]
+    pub tls_handshakes: u64,
+    /// `--tls`: when the last handshake completed (ns).
+    #[serde(default)]
+    pub last_tls_ns: Option<u64>,
+    /// `--tls`: connect-to-handshake-done time of every handshake, sparse.
+    #[serde(default)]
+    pub tls_latency: Vec<(u64, u64)>,
+    /// `--tls`: the version and cipher suite of every handshake, with counts.
+    #[serde(default)]
+    pub tls_negotiated: BTreeMap<String, u64>,
 }
 
 /// Which protocol the connections speak.
@@ -228,6 +240,9 @@ pub struct LoopSpec {
     pub max_secs: f64,
     /// The largest package, frame or reply accepted.
     pub max_package: usize,
+    /// `--tls`: every connection runs inside TLS.
+    #[serde(default)]
+    pub tls: Option<crate::tls::TlsSpec>,
 }
 
 impl LoopSpec {
@@ -260,6 +275,7 @@ mod tests {
             progress_ms: 100,
             max_secs: 1.0,
             max_package: 1024,
+            tls: None,
         };
         let mut all: Vec<u64> = (0..3).flat_map(|l| spec(l).owned().collect::<Vec<_>>()).collect();
         all.sort_unstable();

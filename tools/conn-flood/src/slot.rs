@@ -8,8 +8,12 @@
 //! - An idle connection holds no buffer: `partial` (an unfinished unit read) and `pending`
 //!   (bytes the socket would not take) are empty and freed when a socket closes; a slot
 //!   without a post socket holds no [`Side`].
+//! - With `--tls` the main socket carries a [`Tls`] session, made by every `open`, dropped by
+//!   `close`: the slot is connected once its handshake is done, reads and writes go through
+//!   it, and what the socket would not take waits in the session instead of `pending`. The post
+//!   socket never has TLS (`--tls` refuses long-polling).
 
-use std::io::{self, Write};
+use std::io::{self, Read, Write};
 use std::net::{Ipv4Addr, SocketAddr};
 
 use mio::net::TcpStream;
@@ -17,6 +21,7 @@ use mio::{Interest, Registry, Token};
 use socket2::{Domain, Socket, Type};
 
 use crate::conn::{Channel, Conn, Protocol, Stage};
+use crate::tls::{self, Tls};
 
 /// The bit of a token's index half that names a slot's post socket.
 pub const POST_BIT: usize = 1 << 31;
@@ -58,6 +63,8 @@ pub struct Slot {
     pub pending: Vec<u8>,
     /// Socket.IO polling: the post socket, while one is open.
     pub post: Option<Box<Side>>,
+    /// `--tls`: the main socket's session, while one is open.
+    pub tls: Option<Box<Tls>>,
 }
 
 impl Slot {
@@ -74,6 +81,7 @@ impl Slot {
             partial: Vec::new(),
             pending: Vec::new(),
             post: None,
+            tls: None,
         }
     }
 
@@ -90,18 +98,20 @@ impl Slot {
     }
 
     /// Starts a non-blocking connect from `source` (port chosen by the kernel) to `target`, and
-    /// registers the socket as slot `at`.
+    /// registers the socket as slot `at`; with `tls`, a session for it.
     pub fn open(
         &mut self,
         at: usize,
         source: Ipv4Addr,
         target: SocketAddr,
+        tls: Option<&tls::Client>,
         registry: &Registry,
         now_ns: u64,
     ) -> io::Result<()> {
         self.generation = self.generation.wrapping_add(1);
         self.attempts = self.attempts.saturating_add(1);
         self.started_ns = now_ns;
+        self.tls = tls.map(|client| client.connect().map(Box::new)).transpose()?;
         let mut stream = connect_from(source, target)?;
         let token = self.token(at, Channel::Main);
         registry.register(&mut stream, token, Interest::READABLE | Interest::WRITABLE)?;
@@ -110,12 +120,28 @@ impl Slot {
         Ok(())
     }
 
-    /// Whether a connect in progress has completed: `Ok(true)` connected, `Ok(false)` not yet.
-    pub fn connected(&self) -> io::Result<bool> {
-        let Some(socket) = &self.socket else {
+    /// Whether a connect in progress has completed (with TLS: and its handshake, driven here,
+    /// reading through the loop's `cipher` buffer): `Ok(true)` connected, `Ok(false)` not yet.
+    pub fn connected(&mut self, cipher: &mut [u8]) -> io::Result<bool> {
+        let Some(socket) = &mut self.socket else {
             return Err(io::ErrorKind::NotConnected.into());
         };
-        stream_connected(socket)
+        match self.tls.as_deref_mut() {
+            None => stream_connected(socket),
+            Some(tls) if !tls.began() && !stream_connected(socket)? => Ok(false),
+            Some(tls) => tls.handshake(socket, cipher),
+        }
+    }
+
+    /// Whether bytes wait for the socket to take them.
+    pub fn wants_flush(&self) -> bool {
+        !self.pending.is_empty() || self.tls.as_ref().is_some_and(|tls| tls.wants_write())
+    }
+
+    /// Whether a read would find bytes without the socket having new ones (TLS only: plaintext
+    /// or ciphertext its session holds).
+    pub fn buffered(&self) -> bool {
+        self.tls.as_ref().is_some_and(|tls| tls.buffered())
     }
 
     /// Sends `bytes` on the post socket, opening one (from `source`, as slot `at`) if there is
@@ -177,6 +203,9 @@ impl Slot {
 
     /// Writes `bytes` now, queueing what the socket will not take (after anything queued).
     pub fn send(&mut self, bytes: &[u8]) -> io::Result<()> {
+        if let (Some(tls), Some(socket)) = (self.tls.as_deref_mut(), self.socket.as_mut()) {
+            return tls.send(socket, bytes);
+        }
         if !self.pending.is_empty() {
             self.pending.extend_from_slice(bytes);
             return Ok(());
@@ -191,22 +220,42 @@ impl Slot {
 
     /// Writes what is queued, as far as the socket takes it.
     pub fn flush(&mut self) -> io::Result<()> {
-        match &mut self.socket {
-            Some(socket) => flush_pending(socket, &mut self.pending),
-            None => Ok(()),
+        match (&mut self.socket, self.tls.as_deref_mut()) {
+            (Some(socket), Some(tls)) => tls.flush(socket),
+            (Some(socket), None) => flush_pending(socket, &mut self.pending),
+            (None, _) => Ok(()),
         }
     }
 
-    /// Deregisters and closes the socket and frees the buffers; the stage goes back to `Idle`.
+    /// Deregisters and closes the socket (with TLS, after close_notify) and frees the buffers;
+    /// the stage goes back to `Idle`.
     pub fn close(&mut self, registry: &Registry) {
+        if let (Some(tls), Some(socket)) = (self.tls.as_deref_mut(), self.socket.as_mut()) {
+            tls.close(socket);
+        }
         if let Some(mut socket) = self.socket.take() {
             let _ = registry.deregister(&mut socket);
         }
         self.close_post(registry);
+        self.tls = None;
         self.partial = Vec::new();
         self.pending = Vec::new();
         self.conn.stage = Stage::Idle;
         self.conn.polling = None;
+    }
+}
+
+/// Reads from `socket` into `buf`, through `tls` when there is a session (with the loop's
+/// `cipher` buffer): a plain `read`'s results either way.
+pub fn read_stream(
+    socket: &mut TcpStream,
+    tls: Option<&mut Tls>,
+    cipher: &mut [u8],
+    buf: &mut [u8],
+) -> io::Result<usize> {
+    match tls {
+        Some(tls) => tls.read(socket, cipher, buf),
+        None => socket.read(buf),
     }
 }
 
@@ -309,13 +358,13 @@ mod tests {
         let target = listener.local_addr().unwrap();
         let poll = mio::Poll::new().unwrap();
         let mut slot = Slot::new(Protocol::PomeloTcp, 0);
-        slot.open(3, Ipv4Addr::new(127, 0, 0, 2), target, poll.registry(), 1).unwrap();
+        slot.open(3, Ipv4Addr::new(127, 0, 0, 2), target, None, poll.registry(), 1).unwrap();
         assert_eq!(slot.conn.stage, Stage::Connecting);
         let (peer, from) = listener.accept().unwrap();
         assert_eq!(from.ip(), Ipv4Addr::new(127, 0, 0, 2));
         // Wait (bounded) for the connect to complete on our side.
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
-        while !slot.connected().unwrap() {
+        while !slot.connected(&mut []).unwrap() {
             assert!(std::time::Instant::now() < deadline);
             std::thread::sleep(std::time::Duration::from_millis(1));
         }

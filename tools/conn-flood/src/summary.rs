@@ -56,6 +56,24 @@ pub struct ConnectResult {
     pub enter_latency: Percentiles,
     /// Failure reasons with counts.
     pub errors: BTreeMap<String, u64>,
+    /// `--tls`: the handshakes (`conns_per_sec` and `enter_latency` include them).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tls: Option<TlsResult>,
+}
+
+/// `--tls`: the TLS handshakes of the connect phase.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct TlsResult {
+    /// Handshakes completed (socket.io 0.9 makes two per client, one per connection).
+    pub handshakes: u64,
+    /// From the first connect to the last handshake done, seconds.
+    pub secs: f64,
+    /// `handshakes / secs`.
+    pub handshakes_per_sec: f64,
+    /// Connect-to-handshake-done time (TCP connect and TLS handshake).
+    pub handshake_latency: Percentiles,
+    /// The version and cipher suite negotiated, with counts.
+    pub negotiated: BTreeMap<String, u64>,
 }
 
 /// The idle phase.
@@ -213,13 +231,28 @@ impl Summary {
         let bytes = |v: Option<f64>| v.map_or("-".to_string(), |b| format!("{b:.0} B"));
         if let Some(c) = &self.connect {
             row(&mut t, "connect", "entered / failed", format!("{} / {}", c.entered, c.failed));
-            row(
-                &mut t,
-                "",
-                "connections per second",
-                format!("{:.0} ({:.2} s)", c.conns_per_sec, c.secs),
-            );
+            let per_sec = if c.tls.is_some() {
+                "connections per second (TLS incl.)"
+            } else {
+                "connections per second"
+            };
+            row(&mut t, "", per_sec, format!("{:.0} ({:.2} s)", c.conns_per_sec, c.secs));
             row(&mut t, "", "connect → entered", lat(&c.enter_latency));
+            if let Some(tls) = &c.tls {
+                row(
+                    &mut t,
+                    "",
+                    "TLS handshakes per second",
+                    format!(
+                        "{:.0} ({} in {:.2} s)",
+                        tls.handshakes_per_sec, tls.handshakes, tls.secs
+                    ),
+                );
+                row(&mut t, "", "connect → TLS established", lat(&tls.handshake_latency));
+                for (negotiated, n) in &tls.negotiated {
+                    row(&mut t, "", "TLS negotiated", format!("{n} × {negotiated}"));
+                }
+            }
             for (reason, n) in &c.errors {
                 row(&mut t, "", "error", format!("{n} × {reason}"));
             }

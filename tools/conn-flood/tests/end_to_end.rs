@@ -1,41 +1,12 @@
 //! conn-flood against an in-process shaddock server, with small numbers: every phase runs and
 //! its bookkeeping adds up. Nothing here asserts a timing.
 
-use std::process::Command;
-
 use clap::Parser;
+use common::{BOUNDS, SECRET, SMALL_PHASES, WORKERS, run_binary, server, server_with};
 use conn_flood::Options;
 use shaddock::Server;
-use shaddock::config::Config;
 
-const SECRET: &str = "test-secret-123";
-
-/// Two reactors, ports picked by the kernel, no drain, one app. Written as TOML so that new
-/// configuration fields with defaults need no change here.
-fn server() -> Server {
-    server_with("")
-}
-
-/// [`server`] with more sections (`extra` is TOML after the `[control]` section).
-fn server_with(extra: &str) -> Server {
-    let config = Config::from_toml_str(&format!(
-        r#"
-        reactors = 2
-        pin_cores = false
-        [client]
-        listen = "127.0.0.1:0"
-        drain_secs = 0
-        [control]
-        listen = "127.0.0.1:0"
-        {extra}
-        [[apps]]
-        apikey = "demo"
-        secret = "{SECRET}"
-        "#
-    ))
-    .expect("a valid configuration");
-    Server::start(config).expect("server starts")
-}
+mod common;
 
 fn options(args: &[&str]) -> Options {
     Options::try_parse_from(std::iter::once("conn-flood").chain(args.iter().copied())).unwrap()
@@ -46,45 +17,10 @@ fn every_phase_adds_up_with_200_connections_in_one_loop() {
     let server = server();
     let target = server.client_addr().to_string();
     let pid = std::process::id().to_string();
-    let opts = options(&[
-        "--target",
-        &target,
-        "--app",
-        &format!("demo={SECRET}"),
-        "-n",
-        "200",
-        "--transport",
-        "mix",
-        "--server-pid",
-        &pid,
-        "--heartbeat-secs",
-        "0.1",
-        "--idle-secs",
-        "0.3",
-        "--pushes",
-        "3",
-        "--push-gap-ms",
-        "0",
-        "--rate-start",
-        "20",
-        "--rate-steps",
-        "2",
-        "--step-secs",
-        "0.3",
-        "--churn-rate",
-        "40",
-        "--churn-secs",
-        "0.5",
-        "--churn-push-rate",
-        "10",
-        "--settle-ms",
-        "10000",
-        "--progress-ms",
-        "50",
-        "--max-secs",
-        "60",
-        "--quiet",
-    ]);
+    let app = format!("demo={SECRET}");
+    let run = ["--target", &target, "--app", &app, "-n", "200", "--transport", "mix"];
+    let run = [&run[..], &["--server-pid", &pid, "--progress-ms", "50"], SMALL_PHASES, BOUNDS];
+    let opts = options(&run.concat());
     let s = conn_flood::run(&opts, None).expect("the run completes");
 
     let connect = s.connect.as_ref().unwrap();
@@ -126,16 +62,9 @@ fn every_phase_adds_up_with_200_connections_in_one_loop() {
 fn worker_processes_report_over_pipes() {
     let server = server();
     let target = server.client_addr().to_string();
-    let out = Command::new(env!("CARGO_BIN_EXE_conn-flood"))
-        .args(["--target", &target, "--app", &format!("demo={SECRET}"), "-n", "100"])
-        .args(["--procs", "2", "--phases", "connect,broadcast", "--pushes", "2"])
-        .args(["--push-gap-ms", "0", "--settle-ms", "10000", "--max-secs", "60", "--quiet"])
-        .output()
-        .expect("conn-flood runs");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
-    let json: serde_json::Value =
-        serde_json::from_str(stdout.lines().last().expect("a JSON line")).unwrap();
+    let app = format!("demo={SECRET}");
+    let (json, stdout) =
+        run_binary(&[&["--target", &target, "--app", &app, "-n", "100"][..], WORKERS].concat());
     assert_eq!(json["procs"], 2);
     assert_eq!(json["loops"], 2);
     assert_eq!(json["connect"]["entered"], 100);
@@ -153,43 +82,12 @@ fn mqtt_subscribers_over_both_versions_and_qos() {
     for (version, qos, publisher) in
         [("3.1.1", "0", "mqtt"), ("5", "1", "mqtt"), ("3.1.1", "1", "pomelo")]
     {
-        let opts = options(&[
-            "--proto",
-            "mqtt",
-            "--mqtt-version",
-            version,
-            "--qos",
-            qos,
-            "--mqtt-publisher",
-            publisher,
-            "--target",
-            &target,
-            "--app",
-            &format!("demo={SECRET}"),
-            "-n",
-            "100",
-            "--phases",
-            "connect,idle,broadcast,sustained",
-            "--heartbeat-secs",
-            "0.1",
-            "--idle-secs",
-            "0.3",
-            "--pushes",
-            "3",
-            "--push-gap-ms",
-            "0",
-            "--rate-start",
-            "20",
-            "--rate-steps",
-            "2",
-            "--step-secs",
-            "0.3",
-            "--settle-ms",
-            "10000",
-            "--max-secs",
-            "60",
-            "--quiet",
-        ]);
+        let app = format!("demo={SECRET}");
+        let mqtt = ["--proto", "mqtt", "--mqtt-version", version, "--qos", qos];
+        let run = ["--mqtt-publisher", publisher, "--target", &target, "--app", &app, "-n", "100"];
+        // The churn settings of SMALL_PHASES go unused: no churn phase.
+        let phases = ["--phases", "connect,idle,broadcast,sustained"];
+        let opts = options(&[&mqtt[..], &run, &phases, SMALL_PHASES, BOUNDS].concat());
         let what = format!("MQTT {version} QoS {qos}, {publisher} publisher");
         let s = conn_flood::run(&opts, None).unwrap_or_else(|e| panic!("{what}: {e:#}"));
         let connect = s.connect.as_ref().unwrap();
