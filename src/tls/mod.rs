@@ -7,7 +7,7 @@
 //! rustls runs every handshake, with its own buffers, for the few milliseconds it lasts. Once
 //! it is done, the connection's traffic keys are taken out of it (rustls's kernel-TLS path,
 //! [`rustls::kernel`]) and rustls is dropped: an idle connection keeps its two directions'
-//! keys, IVs, sequence numbers and traffic secrets (about 230 bytes, [`Records`]) instead of a
+//! keys, IVs, sequence numbers and traffic secrets (at most 256 bytes, [`Records`]) instead of a
 //! rustls connection (its record layer's expanded keys alone are about 1 KB; buffered, several
 //! KB more). Records are sealed and opened with ring's AEADs, the expanded key built per read
 //! or write (about 100 ns), so nothing of it stays between exchanges. This is what kTLS does

@@ -60,7 +60,8 @@ pub struct Opened {
     pub peer_closed: bool,
 }
 
-/// A connection's record layer once its handshake is done: 216 bytes and the rest of a record
+/// A connection's record layer once its handshake is done: at most 256 bytes (see the size
+/// test), and the rest of a record
 /// while one is split across reads.
 #[derive(Debug)]
 pub struct Records {
@@ -124,12 +125,7 @@ impl Records {
         let mut current: &[u8] = &[];
         while !current.is_empty() || parts.peek().is_some() {
             let key = self.begin_record(out)?;
-            let start = out.len();
-            self.record_header(out, APPLICATION_DATA);
-            let body = out.len();
-            if self.version == Version::Tls12 && self.cipher != Cipher::Chacha20Poly1305 {
-                out.put_slice(&[0; EXPLICIT_NONCE]);
-            }
+            let (start, body) = self.record_header(out, APPLICATION_DATA);
             let plain_start = out.len();
             while out.len() - plain_start < MAX_PLAINTEXT {
                 if current.is_empty() {
@@ -161,12 +157,7 @@ impl Records {
         out: &mut BytesMut,
     ) -> Result<(), TlsError> {
         let key = self.begin_record(out)?;
-        let start = out.len();
-        self.record_header(out, typ);
-        let body = out.len();
-        if self.version == Version::Tls12 && self.cipher != Cipher::Chacha20Poly1305 {
-            out.put_slice(&[0; EXPLICIT_NONCE]);
-        }
+        let (start, body) = self.record_header(out, typ);
         out.put_slice(payload);
         self.finish_record(&key, out, start, body, typ)
     }
@@ -186,9 +177,7 @@ impl Records {
     /// Our KeyUpdate (asking the peer to update too when `request`), then the next send keys.
     fn send_key_update(&mut self, request: bool, out: &mut BytesMut) -> Result<(), TlsError> {
         let key = self.tx.aead(self.cipher);
-        let start = out.len();
-        self.record_header(out, APPLICATION_DATA);
-        let body = out.len();
+        let (start, body) = self.record_header(out, HANDSHAKE);
         out.put_slice(&[KEY_UPDATE, 0, 0, 1, u8::from(request)]);
         self.finish_record(&key, out, start, body, HANDSHAKE)?;
         if !self.tx.update(self.cipher) {
@@ -197,13 +186,21 @@ impl Records {
         Ok(())
     }
 
-    /// The 5-byte header, its length filled in by [`finish_record`](Self::finish_record).
-    fn record_header(&self, out: &mut BytesMut, typ: u8) {
+    /// Starts a record of `typ`: the 5-byte header (its length filled in by
+    /// [`finish_record`](Self::finish_record)) and TLS 1.2 GCM's explicit nonce; returns where
+    /// the record and its body start.
+    fn record_header(&self, out: &mut BytesMut, typ: u8) -> (usize, usize) {
         let outer = match self.version {
             Version::Tls13 => APPLICATION_DATA,
             Version::Tls12 => typ,
         };
+        let start = out.len();
         out.put_slice(&[outer, 3, 3, 0, 0]);
+        let body = out.len();
+        if self.version == Version::Tls12 && self.cipher != Cipher::Chacha20Poly1305 {
+            out.put_slice(&[0; EXPLICIT_NONCE]);
+        }
+        (start, body)
     }
 
     /// Encrypts the record that starts at `start` (its body at `body`), in place, and appends

@@ -331,3 +331,11 @@ fn a_missing_file_is_named() {
     let error = Certificates::load(missing, missing).unwrap_err().to_string();
     assert!(error.starts_with("/nonexistent/cert.pem: "), "{error}");
 }
+
+#[test]
+fn open_records_are_small() {
+    // What an idle TLS connection keeps (DESIGN §5's budget): two directions' keys, IVs,
+    // sequence numbers and secrets, and an empty Vec.
+    let size = std::mem::size_of::<Records>();
+    assert!(size <= 256, "Records is {size} bytes");
+}
