@@ -34,9 +34,7 @@ pub struct Server {
     drain_secs: u32,
     /// The certificates served (`client.tls`, `control.tls`), for [`Server::reload_certificates`].
     certificates: Vec<(&'static str, Arc<Certificates>)>,
-    /// `control.tls` as rustls runs it, for the control thread (HTTPS there is the next step of
-    /// issue 14: until it lands, `control.tls` is loaded and checked but the port stays HTTP).
-    #[allow(dead_code)]
+    /// `control.tls` as rustls runs it, for the control thread.
     control_tls: Option<Arc<rustls::ServerConfig>>,
 }
 
@@ -176,7 +174,9 @@ impl Server {
 
     fn start_control(&mut self, config: &Config) -> io::Result<()> {
         let settings = ControlSettings::from_config(config, self.client_addr);
-        match control::start(config.control.listen, Arc::clone(&self.shared), settings) {
+        let shared = Arc::clone(&self.shared);
+        let tls = self.control_tls.clone();
+        match control::start(config.control.listen, shared, settings, tls) {
             Ok(control) => {
                 self.control_addr = control.local_addr();
                 self.control = Some(control);

@@ -28,7 +28,7 @@ use serde_json::{Value, json};
 use super::Context;
 use super::auth::authorize;
 use super::error::ApiError;
-use super::idle::Peer;
+use super::https::Peer;
 use crate::channel::ClientId;
 use crate::ids::Edge;
 

@@ -3,7 +3,7 @@
 //!
 //! | status | when |
 //! | --- | --- |
-//! | 400 | malformed JSON, a missing or wrong-typed field, a bad query or path |
+//! | 400 | malformed JSON, a missing or wrong-typed field, a bad query or path; plain HTTP on the HTTPS port (`https.rs`) |
 //! | 401 | missing, malformed or wrong `Authorization: Bearer <secret>` (with `WWW-Authenticate`) |
 //! | 404 | unknown apikey, client not online, unknown path |
 //! | 405 | a known path with the wrong method (with `Allow`) |

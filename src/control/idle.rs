@@ -57,18 +57,6 @@ impl IdleListener {
     }
 }
 
-/// The address a control-port request came from (axum's `ConnectInfo` for [`IdleListener`]).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Peer(pub std::net::SocketAddr);
-
-impl axum::extract::connect_info::Connected<axum::serve::IncomingStream<'_, IdleListener>>
-    for Peer
-{
-    fn connect_info(stream: axum::serve::IncomingStream<'_, IdleListener>) -> Peer {
-        Peer(*stream.remote_addr())
-    }
-}
-
 impl axum::serve::Listener for IdleListener {
     type Io = IdleStream;
     type Addr = std::net::SocketAddr;
@@ -133,6 +121,34 @@ impl IdleStream {
         match self.timer.as_mut().poll(cx) {
             Poll::Ready(()) => Poll::Ready(Err(timed_out("control connection idle for too long"))),
             Poll::Pending => Poll::Pending,
+        }
+    }
+}
+
+impl IdleStream {
+    /// The first byte the peer sent, without taking it (`None`: it closed without a byte);
+    /// pending while nothing has arrived, and `TimedOut` once the deadlines pass.
+    pub fn poll_first_byte(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<Option<u8>>> {
+        let mut byte = [0u8; 1];
+        let mut buf = ReadBuf::new(&mut byte);
+        match self.inner.poll_peek(cx, &mut buf) {
+            Poll::Ready(Ok(0)) => Poll::Ready(Ok(None)),
+            Poll::Ready(Ok(_)) => Poll::Ready(Ok(Some(byte[0]))),
+            Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
+            Poll::Pending => self.expired(cx),
+        }
+    }
+
+    /// Reads and drops what has arrived (at most 16 KiB), so that closing after an answer
+    /// sends a FIN rather than a reset that could destroy the answer in flight.
+    pub fn discard_arrived(&mut self, cx: &mut Context<'_>) {
+        let mut scratch = [0u8; 4096];
+        for _ in 0..4 {
+            let mut buf = ReadBuf::new(&mut scratch);
+            match Pin::new(&mut self.inner).poll_read(cx, &mut buf) {
+                Poll::Ready(Ok(())) if !buf.filled().is_empty() => {}
+                _ => return,
+            }
         }
     }
 }

@@ -25,6 +25,9 @@
 //!   [`REQUEST_TIMEOUT`] (408); a connection that moves no bytes for `IDLE_TIMEOUT` (30 s), or
 //!   whose request is not answered within `ANSWER_TIMEOUT` (20 s) of its first byte (a head
 //!   trickled in), is closed ([`idle`]). Every failure is a JSON `{"error", "code"}` ([`error`]), never a panic.
+//! - **HTTPS when `[control.tls]` is set** ([`https`]): rustls through tokio-rustls, each
+//!   handshake in its connection's own task (never in the accept loop), optionally requiring a
+//!   client certificate; a plain request there is answered 400 and never routed.
 //! - **Shutdown is graceful and bounded**: [`ControlHandle::shutdown`] stops accepting, lets
 //!   in-flight requests finish for up to [`SHUTDOWN_GRACE`], then drops what is left and joins
 //!   the thread.
@@ -32,6 +35,7 @@
 pub mod api;
 mod auth;
 pub mod error;
+mod https;
 mod idle;
 pub mod metrics;
 mod page;
@@ -100,11 +104,13 @@ pub struct ControlHandle {
     thread: Option<JoinHandle<io::Result<()>>>,
 }
 
-/// Binds `listen` (port 0 picks a free one) and starts the `control` thread serving it.
+/// Binds `listen` (port 0 picks a free one) and starts the `control` thread serving it: over
+/// HTTPS with `tls` (`control.tls` as rustls runs it), else plain HTTP.
 pub fn start(
     listen: SocketAddr,
     shared: Arc<Shared>,
     settings: ControlSettings,
+    tls: Option<Arc<rustls::ServerConfig>>,
 ) -> io::Result<ControlHandle> {
     let listener = std::net::TcpListener::bind(listen)?;
     listener.set_nonblocking(true)?;
@@ -116,11 +122,13 @@ pub fn start(
         shared,
     });
     let app = router(context, settings.max_body_bytes);
+    let https = tls.is_some();
     let (stop, stopped) = oneshot::channel();
     let thread = std::thread::Builder::new()
         .name("control".into())
-        .spawn(move || serve(listener, app, stopped))?;
-    tracing::info!("control port listening addr={local_addr}");
+        .spawn(move || serve(listener, tls, app, stopped))?;
+    let scheme = if https { "https" } else { "http" };
+    tracing::info!(scheme, "control port listening addr={local_addr}");
     Ok(ControlHandle { local_addr, stop: Some(stop), thread: Some(thread) })
 }
 
@@ -187,6 +195,7 @@ async fn deadline(request: Request, next: Next) -> Response {
 /// The control thread: serves until `stopped` fires (or its sender is dropped).
 fn serve(
     listener: std::net::TcpListener,
+    tls: Option<Arc<rustls::ServerConfig>>,
     app: Router,
     stopped: oneshot::Receiver<()>,
 ) -> io::Result<()> {
@@ -195,12 +204,13 @@ fn serve(
     let result = runtime.block_on(async move {
         let listener = tokio::net::TcpListener::from_std(listener)?;
         let listener = idle::IdleListener::new(listener, idle::Limits::DEFAULT);
+        let listener = https::ControlListener::new(listener, tls);
         let (fired, mut fired_rx) = watch::channel(false);
         let signal = async move {
             let _ = stopped.await;
             let _ = fired.send(true);
         };
-        let app = app.into_make_service_with_connect_info::<idle::Peer>();
+        let app = app.into_make_service_with_connect_info::<https::Peer>();
         let server = axum::serve(listener, app).with_graceful_shutdown(signal);
         let grace = async move {
             let _ = fired_rx.wait_for(|&fired| fired).await;
