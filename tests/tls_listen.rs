@@ -13,6 +13,7 @@ use std::time::Duration;
 use serde_json::json;
 use shaddock::config::ClientTlsConfig;
 
+use common::metrics::Scrape;
 use common::tls::TestCa;
 use common::{DEMO, DEMO_SECRET, PomeloClient, TestServer, management, start, test_config};
 
@@ -165,6 +166,14 @@ fn handshakes_past_the_cap_are_refused_and_established_ones_go_on() {
     let refused: u64 = server.stats().reactors.iter().map(|r| r.tls.refused).sum();
     assert_eq!(refused, 1);
     established.heartbeat();
+    // The scrape says so: one handshake done, three TLS connections open, one refused.
+    let scrape = Scrape::take(server.control_addr());
+    assert_eq!(scrape.sum("shaddock_tls_handshakes_total", &[]), 1.0);
+    assert_eq!(scrape.sum("shaddock_tls_refused_total", &[]), 1.0);
+    assert_eq!(scrape.sum("shaddock_tls_failures_total", &[]), 0.0);
+    common::wait_until("the open gauge published", Duration::from_secs(5), || {
+        Scrape::take(server.control_addr()).sum("shaddock_tls_connections", &[]) == 3.0
+    });
     drop(half_open);
 }
 

@@ -19,6 +19,10 @@
 //! | `shaddock_wrong_secrets_total` | counter | | wrong management secrets, from every edge |
 //! | `shaddock_admission_refused_total` | counter | `reason` (`total`, `per_source`, `rate`, `opening`) | new connections closed unread by an admission limit |
 //! | `shaddock_kicks_total` | counter | `reason` (`heartbeat`, `replaced`, `slow`, `protocol`, `too_large`, `shutdown`, `attack`) | connections the server kicked; `slow` = slow-consumer drops |
+//! | `shaddock_tls_connections` | gauge | | TLS connections open on the client listeners (handshaking or established) |
+//! | `shaddock_tls_handshakes_total` | counter | | TLS handshakes completed on the client listeners |
+//! | `shaddock_tls_failures_total` | counter | | TLS connections that failed: a bad ClientHello or handshake, a record that did not authenticate, a fatal alert |
+//! | `shaddock_tls_refused_total` | counter | | connections closed unanswered: plain where `client.tls.required`, or a ClientHello past `max_handshakes_per_reactor` |
 //! | `shaddock_write_queue_bytes` | gauge | | bytes waiting in write queues, all reactors |
 //! | `process_resident_memory_bytes` | gauge | | the daemon's resident memory (`VmRSS`) |
 //! | `shaddock_recv_buffers` | gauge | `reactor`, `state` (`free`, `lent`) | io_uring only: the reactor's provided receive buffers, in the ring for the kernel to fill (`free`) or being decoded (`lent`) |
@@ -180,6 +184,7 @@ impl Collector for Counters {
             MetricType::Gauge,
         )?)?;
 
+        encode_tls(&stats, &mut encoder)?;
         encode_ring_gauges(&stats, &mut encoder)?;
 
         if let Some(rss) = resident_memory_bytes() {
@@ -192,6 +197,38 @@ impl Collector for Counters {
         }
         Ok(())
     }
+}
+
+/// TLS on the client listeners, all reactors together.
+fn encode_tls(stats: &Snapshot, encoder: &mut DescriptorEncoder) -> fmt::Result {
+    ConstGauge::new(stats.sum(|r| r.tls.open)).encode(encoder.encode_descriptor(
+        "shaddock_tls_connections",
+        "TLS connections open on the client listeners (handshaking or established).",
+        None,
+        MetricType::Gauge,
+    )?)?;
+    let counters: [(&str, &str, u64); 3] = [
+        (
+            "shaddock_tls_handshakes",
+            "TLS handshakes completed on the client listeners.",
+            stats.sum(|r| r.tls.handshakes),
+        ),
+        (
+            "shaddock_tls_failures",
+            "TLS connections that failed (bad handshake, unauthenticated record, fatal alert).",
+            stats.sum(|r| r.tls.failures),
+        ),
+        (
+            "shaddock_tls_refused",
+            "Connections closed unanswered: plain where TLS is required, or past the handshake cap.",
+            stats.sum(|r| r.tls.refused),
+        ),
+    ];
+    for (name, help, value) in counters {
+        let counter = ConstCounter::new(value);
+        counter.encode(encoder.encode_descriptor(name, help, None, MetricType::Counter)?)?;
+    }
+    Ok(())
 }
 
 /// The reactors' receive-buffer rings and sends in flight, for reactors whose backend has a

@@ -45,7 +45,12 @@ pub(super) struct TlsConns {
     sealed: BytesMut,
     /// Records a read must answer with (handshake flights, a KeyUpdate).
     reply: BytesMut,
+    /// When the handshake cap was last logged (at most once per [`CAP_LOG_EVERY`]).
+    cap_logged: Option<std::time::Instant>,
 }
+
+/// How often a core logs that its handshake cap refuses ClientHellos.
+const CAP_LOG_EVERY: std::time::Duration = std::time::Duration::from_secs(10);
 
 impl TlsConns {
     /// Connections in the table (handshaking or open).
@@ -119,6 +124,16 @@ impl Reactor {
         let Some(tls) = self.shared.tls.as_ref() else { return Liveness::Gone };
         if self.tls.handshakes >= tls.max_handshakes {
             stats::add(&self.counters().tls.refused, 1);
+            let now = std::time::Instant::now();
+            if self.tls.cap_logged.is_none_or(|at| now.duration_since(at) >= CAP_LOG_EVERY) {
+                self.tls.cap_logged = Some(now);
+                let cap = tls.max_handshakes;
+                tracing::warn!(
+                    core = self.core,
+                    cap,
+                    "TLS handshakes at the cap: a ClientHello is refused (client.tls.max_handshakes_per_reactor)"
+                );
+            }
             self.close(index);
             return Liveness::Gone;
         }
