@@ -2,14 +2,17 @@
 //!
 //! - the real Pomelo JavaScript client, npm `pomelo-jsclient-websocket` 0.1.1, in Debian's
 //!   headless Chromium over `wss://` (`tests/interop/tls_browser.mjs`): the test page is served
-//!   over HTTPS (so it is a secure context that can open `wss://` only), the test CAs are trusted
+//!   over HTTPS (Node's `https`, with a certificate of a CA of its own), so it is a secure context
+//!   that can open `wss://` only; the page turns the library's hard-coded `ws://` into `wss://`
+//!   (`harness.mjs` `wssOnly`, the library unmodified); the test CAs are trusted
 //!   through Chromium's own `--ignore-certificate-errors-spki-list` (not Playwright's
 //!   `ignoreHTTPSErrors`), the page enters and shows each pushAll once, in order; a negative
-//!   control with the gateway's CA left out of the list fails to connect;
+//!   control with the gateway's CA left out of the list fails to connect
+//!   (`net::ERR_CERT_AUTHORITY_INVALID`, a failed handshake on the server);
 //! - the same client in Node over `wss://` (`tests/interop/tls_node.mjs`), trusting the CA through
 //!   `NODE_EXTRA_CA_CERTS` only: it enters and receives pushAll and pushByClientId; without that
 //!   variable its connection fails;
-//! - `openssl s_client` sees the configured three-certificate chain (leaf, intermediate; the root
+//! - Debian's `openssl s_client` sees the configured three-certificate chain (leaf, intermediate; the root
 //!   alone in `ca.pem`), exactly, verifies it, and negotiates TLS 1.2 and TLS 1.3;
 //! - Debian's `mosquitto_sub` over TLS (`--cafile`), MQTT 3.1.1 and 5.0, on the client port and on
 //!   the dedicated `mqtt.listen` port, receiving HTTP pushes;
@@ -18,12 +21,13 @@
 //! - one channel of plain Pomelo TCP, TLS Pomelo TCP (rustls), plain Pomelo WebSocket, Node's
 //!   Pomelo over `wss://`, `mosquitto_sub` over TLS and socket.io-client 4 over `wss://`: one HTTP
 //!   pushAll reaches each exactly once and counts every member;
-//! - `required = true`: a plain `mosquitto_sub` is refused, a TLS one gets in.
+//! - `required = true`: a plain `mosquitto_sub` and Node's Pomelo client over plain `ws://` are
+//!   refused, a `mosquitto_sub` over TLS gets in and receives pushes.
 //!
 //! "Exactly once" is checked with a sentinel: after the push under test, an HTTP push `"end"`; a
 //! client must have the push, then `"end"`, and nothing else. Every child runs under a bound
-//! (its own timeout and [`PROC_LIMIT`]) and is killed when the test fails. A missing client fails
-//! the test with the command that installs it.
+//! (coreutils' `timeout` [`PROC_LIMIT`] and the client's own, or the script's) and is killed
+//! when the test fails. A missing client fails the test with the command that installs it.
 
 mod common;
 #[path = "interop/runner.rs"]
