@@ -47,6 +47,37 @@ impl TestCa {
         std::fs::write(self.dir.join(key), leaf_key.serialize_pem()).expect("key");
     }
 
+    /// Issues a certificate for `names` through an intermediate CA of this one: `cert` holds the
+    /// leaf (CN `shaddock test`) then the intermediate (CN `shaddock test intermediate`), and
+    /// not the root, which stays alone in `ca.pem`; `key` the leaf's key. A chain of three, as
+    /// a public CA's certificates are.
+    pub fn issue_with_intermediate(&self, cert: &str, key: &str, names: &[&str]) {
+        let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).expect("params");
+        params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Constrained(0));
+        params.distinguished_name.push(rcgen::DnType::CommonName, "shaddock test intermediate");
+        let intermediate_key = rcgen::KeyPair::generate().expect("intermediate key");
+        let intermediate =
+            rcgen::CertifiedIssuer::signed_by(params, intermediate_key, &self.issuer)
+                .expect("intermediate certificate");
+        let names: Vec<String> = names.iter().map(|n| n.to_string()).collect();
+        let mut params = rcgen::CertificateParams::new(names).expect("names");
+        params.distinguished_name.push(rcgen::DnType::CommonName, "shaddock test");
+        let leaf_key = rcgen::KeyPair::generate().expect("key");
+        let leaf = params.signed_by(&leaf_key, &intermediate).expect("certificate");
+        std::fs::write(self.dir.join(cert), leaf.pem() + &intermediate.pem()).expect("cert");
+        std::fs::write(self.dir.join(key), leaf_key.serialize_pem()).expect("key");
+    }
+
+    /// base64(SHA-256(the CA's SubjectPublicKeyInfo, DER)): how Chromium's
+    /// `--ignore-certificate-errors-spki-list` names a key to trust.
+    pub fn ca_spki_sha256_base64(&self) -> String {
+        use base64::Engine;
+        use rcgen::PublicKeyData;
+        let spki = self.issuer.key().subject_public_key_info();
+        let digest = ring::digest::digest(&ring::digest::SHA256, &spki);
+        base64::engine::general_purpose::STANDARD.encode(digest.as_ref())
+    }
+
     /// The CA certificate alone, for clients to trust.
     pub fn ca_pem(&self) -> PathBuf {
         self.dir.join("ca.pem")

@@ -5,6 +5,7 @@
 
 import { existsSync, readFileSync } from 'node:fs';
 import http from 'node:http';
+import https from 'node:https';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Console } from 'node:console';
@@ -103,6 +104,17 @@ export function options(defaults) {
   return out;
 }
 
+/**
+ * options() with what every script against a server takes: --host (127.0.0.1), --port (checked),
+ * --apikey (demo), --secret (required) and --timeout-ms (20000); `more` adds to them or
+ * overrides their defaults.
+ */
+export function serverOptions(more = {}) {
+  const opt = options({ host: '127.0.0.1', port: 0, apikey: 'demo', secret: '', 'timeout-ms': 20000, ...more });
+  check(Number.isInteger(opt.port) && opt.port > 0 && opt.port < 65536, '--port must be a port number', opt.port);
+  return opt;
+}
+
 // ---- serving a test page ----------------------------------------------------------------------
 
 /**
@@ -120,11 +132,11 @@ export function pageFiles(pageFiles) {
 
 /**
  * A static HTTP server on 127.0.0.1:0 that serves `served` (from pageFiles) and 404 for anything
- * else; records every request in `requests`.
+ * else; records every request in `requests`. With `tls` ({cert, key}, PEM file paths), HTTPS.
  */
-export function serveStatic(served, requests) {
+export function serveStatic(served, requests, { tls = null } = {}) {
   return new Promise((resolve, reject) => {
-    const server = http.createServer((req, res) => {
+    const handler = (req, res) => {
       const path = new URL(req.url, 'http://localhost').pathname;
       const entry = served.get(path);
       requests.push(`${entry ? 200 : 404} ${path}`);
@@ -135,7 +147,10 @@ export function serveStatic(served, requests) {
       }
       res.writeHead(200, { 'content-type': `${entry.type}; charset=utf-8`, 'cache-control': 'no-store' });
       res.end(readFileSync(entry.file));
-    });
+    };
+    const server = tls
+      ? https.createServer({ cert: readFileSync(tls.cert), key: readFileSync(tls.key) }, handler)
+      : http.createServer(handler);
     server.on('error', reject);
     server.listen(0, '127.0.0.1', () => resolve(server));
   });
@@ -145,35 +160,103 @@ export function serveStatic(served, requests) {
  * The test page (browser_page.html) served from 127.0.0.1:0 and a fresh page of a headless
  * Chromium, with the page's uncaught errors and console lines recorded into `result`
  * (`page_errors`, `console`, `served`, `browser`). `url(params)` is the page's address with
- * those query parameters; `close()` ends the browser and the server. Needs CHROMIUM.
+ * those query parameters; `close()` ends the browser and the server. Needs CHROMIUM. Options:
+ * `tls` ({cert, key}) serves the page over HTTPS; `args` are more Chromium flags; `initScript`
+ * (a function) runs in the page before its own scripts (Playwright's addInitScript).
  */
-export async function openTestPage(result) {
+export async function openTestPage(result, { tls = null, args = [], initScript = null } = {}) {
   if (!existsSync(CHROMIUM)) {
     throw new Error(`${CHROMIUM} is missing: install Debian's Chromium with \`apt-get install chromium\``);
   }
   const page = 'browser_page.html';
   result.served = [];
-  const server = await serveStatic(pageFiles([page, 'browser_page.js']), result.served);
+  const server = await serveStatic(pageFiles([page, 'browser_page.js']), result.served, { tls });
   const browser = await (await import('playwright-core')).chromium
-    .launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS, timeout: 20000 })
+    .launch({ executablePath: CHROMIUM, args: [...CHROMIUM_ARGS, ...args], timeout: 20000 })
     .catch((e) => {
       server.close();
       throw e;
     });
   result.browser = `chromium ${browser.version()}`;
   const tab = await browser.newPage();
+  if (initScript) await tab.addInitScript(initScript);
   result.page_errors = [];
   result.console = [];
   tab.on('pageerror', (e) => result.page_errors.push(e.message));
   tab.on('console', (m) => result.console.push(`${m.type()}: ${m.text()}`));
   return {
     page: tab,
-    url: (params) => `http://127.0.0.1:${server.address().port}/${page}?${new URLSearchParams(params)}`,
+    url: (params) =>
+      `${tls ? 'https' : 'http'}://127.0.0.1:${server.address().port}/${page}?${new URLSearchParams(params)}`,
     async close() {
       await browser.close();
       server.closeAllConnections();
       await new Promise((r) => server.close(r));
     },
+  };
+}
+
+/**
+ * What browser_page.html shows now: the page's scheme and whether it is a secure context, its
+ * #status (data-state and text), and the texts of #events and #messages.
+ */
+export function pageState(page) {
+  return page.evaluate(() => ({
+    protocol: window.location.protocol,
+    secure_context: window.isSecureContext,
+    state: document.getElementById('status').getAttribute('data-state'),
+    status: document.getElementById('status').textContent,
+    events: [...document.querySelectorAll('#events li')].map((li) => li.textContent),
+    messages: [...document.querySelectorAll('#messages li')].map((li) => li.textContent),
+  }));
+}
+
+/**
+ * Waits (10 s at most) until browser_page.html is past loading and connecting, or until it shows
+ * `n` messages; fails with the page's state. Resolves to pageState.
+ */
+export async function pageReaches(page, { messages = null } = {}) {
+  const [cond, arg, what] =
+    messages === null
+      ? [() => !['loading', 'connecting'].includes(document.getElementById('status').getAttribute('data-state')), null, 'finish entering']
+      : [(n) => document.querySelectorAll('#messages li').length >= n, messages, `show ${messages} messages`];
+  try {
+    await page.waitForFunction(cond, arg, { timeout: 10000, polling: 20 });
+  } catch (e) {
+    throw new Error(`the page did not ${what}: ${JSON.stringify(await pageState(page))}`);
+  }
+  return pageState(page);
+}
+
+/**
+ * The WebSockets a Playwright `page` opens, as they go: url, frames each way, an error, whether
+ * it closed.
+ */
+export function watchWebSockets(page) {
+  const seen = [];
+  page.on('websocket', (ws) => {
+    const entry = { url: ws.url(), frames_sent: 0, frames_received: 0, error: null, closed: false };
+    seen.push(entry);
+    ws.on('framesent', () => entry.frames_sent++);
+    ws.on('framereceived', () => entry.frames_received++);
+    ws.on('socketerror', (e) => (entry.error = String(e)));
+    ws.on('close', () => (entry.closed = true));
+  });
+  return seen;
+}
+
+/**
+ * A WebSocket class like `Base` whose ws:// URLs become wss://. pomelo-jsclient-websocket 0.1.1
+ * (the only version on npm) hard-codes `'ws://' + host` in pomelo.init (lib/pomelo-client.js,
+ * about line 86), so a deployment that serves its page over HTTPS gives the page this class as
+ * its WebSocket; the library is not modified. Self-contained, so that its source can run in a
+ * page too (`window.WebSocket = (${wssOnly})(window.WebSocket)`).
+ */
+export function wssOnly(Base) {
+  return class extends Base {
+    constructor(url, protocols) {
+      super(String(url).replace(/^ws:\/\//, 'wss://'), protocols);
+    }
   };
 }
 

@@ -84,6 +84,13 @@ pub fn server_args(port: u16, apikey: &str, secret: &str, timeout_ms: u64) -> Ve
 /// Starts `node --experimental-websocket tests/interop/<script> <args>` from the repository root,
 /// with stdout and stderr piped.
 pub fn spawn_node(script: &str, args: &[String]) -> Child {
+    spawn_node_with(script, args, &[])
+}
+
+/// [`spawn_node`] with `env` set (e.g. `NODE_EXTRA_CA_CERTS`). Whatever trust the calling
+/// environment had in Node's TLS (`NODE_EXTRA_CA_CERTS`, `NODE_TLS_REJECT_UNAUTHORIZED`) is
+/// removed first, so a script trusts exactly what its test gives it.
+pub fn spawn_node_with(script: &str, args: &[String], env: &[(&str, &Path)]) -> Child {
     Command::new("node")
         // Node 20's global WebSocket (undici) is behind this flag; later Nodes accept it too.
         .arg("--experimental-websocket")
@@ -91,6 +98,9 @@ pub fn spawn_node(script: &str, args: &[String]) -> Child {
         .args(args)
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .env_remove("NODE_OPTIONS")
+        .env_remove("NODE_EXTRA_CA_CERTS")
+        .env_remove("NODE_TLS_REJECT_UNAUTHORIZED")
+        .envs(env.iter().copied())
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
