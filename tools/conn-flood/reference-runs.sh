@@ -3,9 +3,10 @@
 # work for both, each phase on a freshly started server. Results (one JSON line per run) go to
 # $OUT (default target/bench). Loopback only; every run is bounded by conn-flood's own limits.
 #
-#   tools/conn-flood/reference-runs.sh [memory|connect|broadcast|sustained|churn|websocket|mqtt|socketio ...]
+#   tools/conn-flood/reference-runs.sh [memory|connect|broadcast|sustained|churn|websocket|mqtt|socketio|tls ...]
 #   (mqtt is mqtt-memory mqtt-broadcast mqtt-sustained, socketio is sio-memory sio-broadcast
-#   sio-polling-memory sio-polling-broadcast; each may be given alone)
+#   sio-polling-memory sio-polling-broadcast, tls is tls-memory tls-connect tls-broadcast; each
+#   may be given alone)
 #
 # BACKEND=io_uring runs shaddock on its io_uring backend (default epoll); REDIS=no skips the
 # Redis runs.
@@ -24,6 +25,12 @@
 # same number over WebSocket. A polling client holds two sockets (its GETs, its POSTs) and the
 # server one carrier per client besides (two while a POST connection is open), so these runs
 # take POLLING_CONNS clients (default 5000), in two conn-flood processes for both transports.
+#
+# `tls` runs memory, connect and broadcast over TLS (`--tls`; Pomelo over TCP, or
+# TLS_TRANSPORT=ws; both TLS versions offered, or TLS_VERSION=1.2 or 1.3) and, beside each, the
+# same run in plain against the same server configuration: `[client.tls]` set, with a CA and
+# a certificate for localhost that openssl makes in $OUT/tls (so plain and TLS clients share the
+# port, as in production).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 OUT=${OUT:-target/bench}
@@ -36,6 +43,15 @@ MQTT_VERSION=${MQTT_VERSION:-3.1.1}
 QOS=${QOS:-0}
 SIO_VERSION=${SIO_VERSION:-4}
 POLLING_CONNS=${POLLING_CONNS:-5000}
+TLS_TRANSPORT=${TLS_TRANSPORT:-tcp}
+TLS_VERSION=${TLS_VERSION:-}
+TLS_TAG=
+if [ "$TLS_TRANSPORT" != tcp ]; then
+  TLS_TAG=-$TLS_TRANSPORT
+fi
+if [ -n "$TLS_VERSION" ]; then
+  TLS_TAG=$TLS_TAG-v$TLS_VERSION
+fi
 SIO_TAG=
 if [ "$SIO_VERSION" != 4 ]; then
   SIO_TAG=-v$SIO_VERSION
@@ -73,9 +89,25 @@ apikey = "demo"
 secret = "$SECRET"
 TOML
 
+# The TLS runs' server: bench.toml with [client.tls], and a CA that signed a localhost certificate.
+make_tls() {
+  local dir=$OUT/tls
+  mkdir -p "$dir"
+  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 7 \
+    -subj '/CN=conn-flood bench CA' -keyout "$dir/ca-key.pem" -out "$dir/ca.pem" 2>/dev/null
+  openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj '/CN=localhost' \
+    -keyout "$dir/key.pem" -out "$dir/cert.csr" 2>/dev/null
+  printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\n' >"$dir/san.ext"
+  openssl x509 -req -in "$dir/cert.csr" -CA "$dir/ca.pem" -CAkey "$dir/ca-key.pem" -days 7 \
+    -extfile "$dir/san.ext" -out "$dir/cert.pem" 2>/dev/null
+  awk '/^\[client\]$/ { print "[client.tls]"; print "cert = \"tls/cert.pem\""; print "key = \"tls/key.pem\""; print "" } { print }' \
+    "$OUT/bench.toml" >"$OUT/bench-tls.toml"
+}
+CONFIG=$OUT/bench.toml
+
 server_pid=
 start_shaddock() {
-  SHADDOCK_BACKEND=$BACKEND "$SHADDOCK" run --config "$OUT/bench.toml" 2>>"$OUT/shaddock.log" &
+  SHADDOCK_BACKEND=$BACKEND "$SHADDOCK" run --config "$CONFIG" 2>>"$OUT/shaddock.log" &
   server_pid=$!
   sleep 1
 }
@@ -188,6 +220,35 @@ sio_run() {
   esac
 }
 
+# tls_run tls-memory|tls-connect|tls-broadcast: TLS clients, then plain ones, on the TLS server.
+tls_run() {
+  [ -f "$OUT/bench-tls.toml" ] || make_tls
+  local both=(--transport "$TLS_TRANSPORT")
+  local tls=(--tls --tls-ca "$OUT/tls/ca.pem" --tls-name localhost)
+  if [ -n "$TLS_VERSION" ]; then
+    tls+=(--tls-version "$TLS_VERSION")
+  fi
+  CONFIG=$OUT/bench-tls.toml
+  case $1 in
+    tls-memory)
+      run "memory-shaddock-tls$TLS_TAG" shaddock "${tls[@]}" "${both[@]}" -n 19000 \
+        --phases connect,idle --idle-secs 20 --heartbeat-secs 10
+      run "memory-shaddock-tls-plain$TLS_TAG" shaddock "${both[@]}" -n 19000 \
+        --phases connect,idle --idle-secs 20 --heartbeat-secs 10 ;;
+    tls-connect)
+      run "connect-shaddock-tls$TLS_TAG" shaddock "${tls[@]}" "${both[@]}" -n 19000 \
+        --phases connect
+      run "connect-shaddock-tls-plain$TLS_TAG" shaddock "${both[@]}" -n 19000 --phases connect ;;
+    tls-broadcast)
+      run "broadcast-shaddock-tls$TLS_TAG" shaddock "${tls[@]}" "${both[@]}" -n 19000 \
+        --phases connect,broadcast --pushes 20
+      run "broadcast-shaddock-tls-plain$TLS_TAG" shaddock "${both[@]}" -n 19000 \
+        --phases connect,broadcast --pushes 20 ;;
+    *) echo "unknown run: $1" >&2; exit 2 ;;
+  esac
+  CONFIG=$OUT/bench.toml
+}
+
 for what in "${@:-memory connect broadcast sustained churn websocket mqtt}"; do
   for phase in $what; do
     case $phase in
@@ -222,6 +283,9 @@ for what in "${@:-memory connect broadcast sustained churn websocket mqtt}"; do
           sio_run "$part"
         done ;;
       sio-*) sio_run "$phase" ;;
+      tls)
+        for part in tls-memory tls-connect tls-broadcast; do tls_run "$part"; done ;;
+      tls-*) tls_run "$phase" ;;
       *) echo "unknown run: $phase" >&2; exit 2 ;;
     esac
   done
