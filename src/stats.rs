@@ -153,7 +153,7 @@ pub struct ReactorCounters {
     refused: [AtomicU64; Refused::ALL.len()],
 }
 
-/// TLS on a reactor: handshakes done, failed (a bad ClientHello, a record that did not
+/// TLS on a reactor: handshakes done, failed (a bad or unfinished handshake, a record that did not
 /// authenticate, a fatal alert), connections refused (plain where TLS is required, or past the
 /// handshake cap), and TLS connections open (gauge, published with the ring's).
 #[derive(Debug, Default)]

@@ -344,6 +344,10 @@ fn pomelo_jsclient_in_node_over_wss_trusting_node_extra_ca_certs_gets_push_all_a
     assert_eq!(r["url"], json!(wss), "{r}");
     assert_eq!(r["handshakes_received"], 0, "{r}");
     assert_eq!(tls_counts(&server).0, 2, "no third handshake completed: {r}");
+    // The handshake Node left unfinished (it closes without an alert) counts as a failure.
+    common::wait_until("the unfinished handshake counted", Duration::from_secs(5), || {
+        tls_counts(&server).1 == 1
+    });
 }
 
 // ---- 3. openssl s_client --------------------------------------------------------------------
@@ -449,21 +453,50 @@ fn mosquitto_sub_over_tls_on_the_client_port_and_mqtt_listen_gets_http_pushes_on
 
 // ---- 5. socket.io-client 4 over wss:// --------------------------------------------------------
 
-#[test]
-fn socket_io_client_4_over_wss_with_its_ca_option_gets_push_all_once() {
-    let ca = TestCa::new("sio");
+/// socket.io-client 4 with `transports` (comma-separated) for its client, trusting the CA
+/// through its `ca` option only; the run's result.
+fn socket_io_run(name: &str, transports: &str) -> (Value, (u64, u64, u64)) {
+    let ca = TestCa::new(name);
     let server = tls_server(&ca, "cert.pem", "key.pem", false);
-    let extra = strings(&["--ca", &ca.ca_pem().display().to_string(), "--sio-id", "sio-wss"]);
-    let r = &node_run(&server, "socketio", &extra, &[]);
+    let ca_file = ca.ca_pem().display().to_string();
+    let extra = strings(&["--ca", &ca_file, "--sio-id", "sio-tls", "--sio-transports", transports]);
+    let r = node_run(&server, "socketio", &extra, &[]);
     assert_eq!(r["management_enter"]["code"], 200, "{r}");
     assert_eq!(r["without_ca"]["connected"], false, "{r}");
     assert_eq!(r["push_all"], json!({"code": 200, "msg": "push is ok.", "recipients": 1}), "{r}");
     assert_eq!(r["end"], json!({"status": 200, "body": {"recipients": 1}}), "{r}");
     assert_eq!(r["received"], json!([{"all": "from manager"}, "end"]), "{r}");
-    assert_eq!(r["transport"], "websocket", "{r}");
     assert_eq!(r["errors"], json!([]), "{r}");
-    let (handshakes, _, _) = tls_counts(&server);
+    let counts = tls_counts(&server);
+    (r, counts)
+}
+
+#[test]
+fn socket_io_client_4_over_wss_with_its_ca_option_gets_push_all_once() {
+    let (r, (handshakes, failures, _)) = socket_io_run("sio", "websocket");
+    assert_eq!(r["transport"], "websocket", "{r}");
     assert_eq!(handshakes, 2, "the manager and the client: {r}");
+    assert_eq!(failures, 1, "the client without the CA: {r}");
+}
+
+/// socket.io's default transports: HTTPS long-polling first (each request on a TLS carrier,
+/// handed to the session's reactor with its records when it lands on another), then the
+/// upgrade to wss://, with the pushes once each across it.
+#[test]
+fn socket_io_client_4_on_its_default_transports_polls_over_https_and_upgrades() {
+    let (r, (handshakes, failures, _)) = socket_io_run("sio-upgrade", "polling,websocket");
+    assert_eq!(r["transport"], "websocket", "upgraded: {r}");
+    assert!(handshakes >= 3, "the manager, a polling carrier and the WebSocket: {r}");
+    assert_eq!(failures, 1, "the client without the CA: {r}");
+}
+
+/// HTTPS long-polling only, never upgraded.
+#[test]
+fn socket_io_client_4_polling_only_over_https_gets_push_all_once() {
+    let (r, (handshakes, failures, _)) = socket_io_run("sio-polling", "polling");
+    assert_eq!(r["transport"], "polling", "{r}");
+    assert!(handshakes >= 2, "the manager and the polling carriers: {r}");
+    assert_eq!(failures, 1, "the client without the CA: {r}");
 }
 
 // ---- 6. one channel, plain and TLS ----------------------------------------------------------

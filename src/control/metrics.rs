@@ -21,7 +21,7 @@
 //! | `shaddock_kicks_total` | counter | `reason` (`heartbeat`, `replaced`, `slow`, `protocol`, `too_large`, `shutdown`, `attack`) | connections the server kicked; `slow` = slow-consumer drops |
 //! | `shaddock_tls_connections` | gauge | | TLS connections open on the client listeners (handshaking or established) |
 //! | `shaddock_tls_handshakes_total` | counter | | TLS handshakes completed on the client listeners |
-//! | `shaddock_tls_failures_total` | counter | | TLS connections that failed: a bad ClientHello or handshake, a record that did not authenticate, a fatal alert |
+//! | `shaddock_tls_failures_total` | counter | | TLS connections that failed: a bad ClientHello or handshake, one the peer left unfinished (e.g. not trusting the chain) or that passed the handshake deadline, a record that did not authenticate, a fatal alert |
 //! | `shaddock_tls_refused_total` | counter | | connections closed unanswered: plain where `client.tls.required`, or a ClientHello past `max_handshakes_per_reactor` |
 //! | `shaddock_write_queue_bytes` | gauge | | bytes waiting in write queues, all reactors |
 //! | `process_resident_memory_bytes` | gauge | | the daemon's resident memory (`VmRSS`) |
@@ -215,7 +215,7 @@ fn encode_tls(stats: &Snapshot, encoder: &mut DescriptorEncoder) -> fmt::Result 
         ),
         (
             "shaddock_tls_failures",
-            "TLS connections that failed (bad handshake, unauthenticated record, fatal alert).",
+            "TLS connections that failed (a bad or unfinished handshake, an unauthenticated record, a fatal alert).",
             stats.sum(|r| r.tls.failures),
         ),
         (

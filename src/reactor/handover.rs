@@ -95,7 +95,7 @@ impl Reactor {
         // what a carrier keeps.
         self.leave_session(moving.index);
         let Some(conn) = self.conns.remove(moving.index) else { return };
-        let tls = if conn.flags.is_tls() { self.tls.remove(moving.index) } else { None };
+        let tls = if conn.flags.is_tls() { self.tls.remove(moving.index).records() } else { None };
         let counters = self.counters();
         if !conn.session.is_working() {
             stats::sub(&counters.handshaking, 1);

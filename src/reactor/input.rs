@@ -43,6 +43,7 @@ impl Reactor {
             }
         }
         self.after_input(index, &before, &session);
+        let upgrade = flow == Flow::Upgrade;
         let liveness = match flow {
             Flow::Continue => self.flush_transmit(index),
             Flow::Close => {
@@ -67,10 +68,25 @@ impl Reactor {
                 self.move_conn(index, core);
                 Liveness::Gone
             }
+            Flow::Upgrade => self.flush_transmit(index),
         };
         self.transmitting = usize::MAX;
         self.run_sio_actions();
+        if upgrade && liveness == Liveness::Open {
+            return self.read_on(index);
+        }
         liveness
+    }
+
+    /// Decodes what the connection kept of its input, if anything (after an upgrade).
+    fn read_on(&mut self, index: usize) -> Liveness {
+        match self.conns.get(index) {
+            None => Liveness::Gone,
+            Some(conn) if conn.read_rest.as_ref().is_some_and(|r| !r.tail.is_empty()) => {
+                self.on_input(index, &mut [])
+            }
+            Some(_) => Liveness::Open,
+        }
     }
 
     /// Runs `f` with a session's context: `me` is its connection, `out` takes its bytes.

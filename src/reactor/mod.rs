@@ -415,7 +415,7 @@ impl Reactor {
                     tracing::debug!(core = self.core, conn = index, reason = %kick.text, "deadline");
                     self.kick(index, &kick);
                 }
-                Flow::Close | Flow::Abort | Flow::Poll(_) | Flow::Move { .. } => {
+                Flow::Close | Flow::Abort | Flow::Poll(_) | Flow::Move { .. } | Flow::Upgrade => {
                     tracing::debug!(core = self.core, conn = index, "deadline passed, closing");
                     self.close(index);
                 }

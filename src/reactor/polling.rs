@@ -170,7 +170,7 @@ impl Reactor {
         if self.send_slice(session, &out) == Liveness::Open {
             match flow {
                 Flow::Kick(kick) => self.kick(session, &kick),
-                Flow::Continue | Flow::Poll(_) | Flow::Move { .. } => {}
+                Flow::Continue | Flow::Poll(_) | Flow::Move { .. } | Flow::Upgrade => {}
                 Flow::Close | Flow::Abort => self.close(session),
             }
         }

@@ -230,8 +230,11 @@ impl Reactor {
         self.releasing.retain(|m| m.index != index);
         self.leave_session(index);
         let Some(conn) = self.conns.remove(index) else { return };
-        if conn.flags.is_tls() {
-            self.tls.remove(index);
+        if conn.flags.is_tls() && matches!(self.tls.remove(index), super::tls::Removed::Unfinished)
+        {
+            // A handshake that never finished (the peer left, e.g. not trusting the chain,
+            // or the deadline passed): a failure, as a refused certificate is.
+            stats::add(&self.shared.reactors[self.core].tls.failures, 1);
         }
         let counters = &self.shared.reactors[self.core];
         stats::sub(&counters.queued_bytes, conn.pending_bytes() as u64);

@@ -58,14 +58,15 @@ impl TlsConns {
         self.states.len()
     }
 
-    /// Forgets a connection that closed or moved; returns its records if it was open.
-    pub fn remove(&mut self, index: usize) -> Option<Box<Records>> {
-        match self.states.remove(&(index as u32))? {
-            TlsState::Handshaking(_) => {
+    /// Forgets a connection that closed or moved.
+    pub fn remove(&mut self, index: usize) -> Removed {
+        match self.states.remove(&(index as u32)) {
+            None => Removed::Absent,
+            Some(TlsState::Handshaking(_)) => {
                 self.handshakes -= 1;
-                None
+                Removed::Unfinished
             }
-            TlsState::Open(records) => Some(records),
+            Some(TlsState::Open(records)) => Removed::Open(records),
         }
     }
 
@@ -75,6 +76,26 @@ impl TlsConns {
             self.states.insert(index as u32, TlsState::Open(records))
         {
             self.handshakes -= 1;
+        }
+    }
+}
+
+/// What [`TlsConns::remove`] found.
+#[derive(Debug)]
+pub(super) enum Removed {
+    /// Established: its records.
+    Open(Box<Records>),
+    /// Its handshake had not finished.
+    Unfinished,
+    /// Not in the table (already forgotten, e.g. at its close_notify).
+    Absent,
+}
+
+impl Removed {
+    pub fn records(self) -> Option<Box<Records>> {
+        match self {
+            Removed::Open(records) => Some(records),
+            Removed::Unfinished | Removed::Absent => None,
         }
     }
 }
@@ -212,7 +233,12 @@ impl Reactor {
 
     fn tls_failed(&mut self, index: usize, error: &TlsError) -> Liveness {
         tracing::debug!(core = self.core, conn = index, %error, "TLS connection failed");
-        stats::add(&self.counters().tls.failures, 1);
+        // close() counts a connection whose handshake is in the table (unfinished), so only the
+        // others are counted here.
+        let index_key = index as u32;
+        if !matches!(self.tls.states.get(&index_key), Some(TlsState::Handshaking(_))) {
+            stats::add(&self.counters().tls.failures, 1);
+        }
         self.close(index);
         Liveness::Gone
     }
@@ -237,8 +263,7 @@ impl Reactor {
     /// A TLS connection that starts closing says so (close_notify) after its last bytes; its
     /// keys go with it, since nothing more is sealed for it.
     pub(super) fn close_notify(&mut self, index: usize) {
-        let Some(records) = self.tls.remove(index) else { return };
-        let mut records = records;
+        let Some(mut records) = self.tls.remove(index).records() else { return };
         let mut alert = BytesMut::new();
         if records.seal_close_notify(&mut alert).is_ok() {
             let _ = self.write_raw(index, &alert);

@@ -141,13 +141,17 @@ pub enum Flow {
     /// The input is for a session of another core: hand the connection, with its input
     /// unread, to that core's reactor.
     Move { core: usize },
+    /// A WebSocket said `5` (Engine.IO's upgrade): the reactor puts it in its polling session's
+    /// place now, then decodes the rest of the input, which is the upgraded session's (the
+    /// client flushes what it buffered right behind the `5`).
+    Upgrade,
 }
 
 impl Flow {
     /// Whether the connection keeps what it did not decode of its input (to decode later, or
     /// to carry to another core).
     pub fn keeps_input(&self) -> bool {
-        matches!(self, Flow::Continue | Flow::Poll(_) | Flow::Move { .. })
+        matches!(self, Flow::Continue | Flow::Poll(_) | Flow::Move { .. } | Flow::Upgrade)
     }
 }
 

@@ -424,6 +424,8 @@ fn decode_frame<S: InWebSocket>(
     };
     match flow {
         Flow::Continue => Step::Consumed(used),
+        // The frame is used (and unmasked): what follows is the upgraded session's.
+        Flow::Upgrade => Step::Then(used, Flow::Upgrade),
         flow => Step::Stop(flow),
     }
 }

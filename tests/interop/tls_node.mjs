@@ -5,7 +5,8 @@
 //
 //   node --experimental-websocket tests/interop/tls_node.mjs --host 127.0.0.1 --port 3010 \
 //        --control-port 3080 --apikey demo --secret SECRET --scenario pomelo|untrusted|plain|socketio|hold \
-//        [--ca ca.pem] [--pomelo-id ID] [--sio-id ID] [--count 2] [--timeout-ms 20000]
+//        [--ca ca.pem] [--pomelo-id ID] [--sio-id ID] [--sio-transports websocket] [--count 2]
+//        [--timeout-ms 20000]
 //
 // pomelo-jsclient-websocket 0.1.1 hard-codes `'ws://' + host` in pomelo.init (lib/
 // pomelo-client.js, about line 86; it is the only version on npm): each session's WebSocket is
@@ -27,7 +28,8 @@
 //    requires TLS: init must fail the same way.
 //  - socketio: a socket.io-client 4 management session (role server) and a client over wss://
 //    (https://host:port, transports ['websocket']), trusting --ca; a third client without `ca`
-//    must fail to connect; management's pushAll, then an HTTP push "end" (control port, plain
+//    must fail to connect; the client's transports are --sio-transports (socket.io's default,
+//    `polling,websocket`, starts on HTTPS long-polling and upgrades to wss://); management's pushAll, then an HTTP push "end" (control port, plain
 //    HTTP), must reach the client, once each, in order.
 //  - hold: a Pomelo client (--pomelo-id) and a socket.io-client 4 client (--sio-id) enter over
 //    wss:// and wait for --count onMsg pushes made by someone else (the Rust test's mixed
@@ -72,7 +74,7 @@ async function pomeloClient(server, opt, clientId) {
 
 /** One socket.io-client 4 connection over wss://; Pomelo requests on it, pushes it received. */
 class SioClient {
-  constructor(url, label, ca) {
+  constructor(url, label, ca, transports = ['websocket']) {
     const io = createRequire(join(INTEROP_DIR, 'package.json'))('socket.io-client-4').io;
     this.label = label;
     this.nextId = 1;
@@ -81,7 +83,7 @@ class SioClient {
     this.errors = [];
     this.connected = false;
     const tls = ca ? { ca: readFileSync(ca) } : {};
-    this.socket = io(url, { forceNew: true, transports: ['websocket'], reconnection: false, timeout: 5000, ...tls });
+    this.socket = io(url, { forceNew: true, transports, reconnection: false, timeout: 5000, ...tls });
     sockets.push(this.socket);
     this.socket.on('connect', () => {
       this.connected = true;
@@ -115,8 +117,8 @@ class SioClient {
   }
 }
 
-async function sioClient(url, opt, clientId) {
-  const c = await new SioClient(url, clientId, opt.ca).connect();
+async function sioClient(url, opt, clientId, transports) {
+  const c = await new SioClient(url, clientId, opt.ca, transports).connect();
   const entered = await c.request(SIO_ENTER, { role: 'client', apikey: opt.apikey, clientId });
   check(same(entered, { code: 200, msg: 'add ok' }), `[${clientId}] enter`, entered);
   return c;
@@ -182,8 +184,8 @@ async function scenarioSocketio(result, { url, control, opt }) {
   await until('[no-ca] fails', () => stranger.errors.length || stranger.connected, 5000);
   result.without_ca = clone({ connected: stranger.connected, errors: stranger.errors });
   check(!stranger.connected, 'socket.io-client 4 without the CA does not connect', result.without_ca);
-  result.step = 'the client enters over wss://';
-  const client = await sioClient(url, opt, opt['sio-id']);
+  result.step = 'the client enters over TLS';
+  const client = await sioClient(url, opt, opt['sio-id'], opt['sio-transports'].split(','));
   result.step = 'pushes';
   result.push_all = await manager.request(PUSH_ALL, { apikey: opt.apikey, msg: { all: 'from manager' } });
   result.end = await httpPush(control, opt.apikey, opt.secret, 'end');
@@ -217,6 +219,7 @@ await main(
       ca: null,
       'pomelo-id': 'node-wss',
       'sio-id': 'sio-wss',
+      'sio-transports': 'websocket',
       count: 2,
     });
     result.timeout_ms = opt['timeout-ms'];

@@ -93,7 +93,7 @@ impl SioSession {
             }
             (PacketType::Upgrade, _) => {
                 cx.per_core.socketio.actions.push(SioAction::Upgrade { ws: cx.me });
-                Flow::Continue
+                Flow::Upgrade
             }
             (PacketType::Noop, _) => Flow::Continue,
             _ => fault("a packet before the upgrade".into()),

@@ -276,8 +276,14 @@ fn the_upgrade_is_a_probe_then_the_upgrade_packet() {
     };
     let sent = ws_conn.feed(world, 2, &frame("2probe"));
     assert_eq!(&sent[2..], b"3probe");
-    let sent = ws_conn.feed(world, 2, &frame("5"));
+    // The `5` and what the client flushes behind it, in one read: decoding stops at the `5`
+    // (the reactor upgrades, then decodes the rest as the upgraded session's).
+    let behind = frame("42[\"message\",\"right behind\"]");
+    let (sent, flow) = ws_conn.input(world, 2, &[frame("5"), behind.clone()].concat());
     assert!(sent.is_empty());
+    assert_eq!(flow, Flow::Upgrade);
+    assert_eq!(ws_conn.rest.as_ref().map(|r| r.tail.clone()), Some(behind));
+    ws_conn.rest = None;
     let me = ws_conn.me;
     assert_eq!(
         std::mem::take(&mut world.per_core.socketio.actions),
