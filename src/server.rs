@@ -122,14 +122,20 @@ impl Server {
         let started = server.spawn_reactors(seeds, listeners, config.pin_cores)?;
         server.wait_for_reactors(started)?;
         let backend = backend.as_str();
+        let tls = match &server.shared.tls {
+            None => "off",
+            Some(tls) if tls.required => "required",
+            Some(_) => "beside plain",
+        };
         tracing::info!(
             reactors = cores,
             backend,
+            tls,
             ?open_files,
             "client port listening addr={client_addr}"
         );
         if let Some(mqtt_addr) = mqtt_addr {
-            tracing::info!(reactors = cores, "mqtt port listening addr={mqtt_addr}");
+            tracing::info!(reactors = cores, tls, "mqtt port listening addr={mqtt_addr}");
         }
         server.start_control(&config)?;
         Ok(server)
