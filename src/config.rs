@@ -81,6 +81,9 @@ pub struct Config {
     pub socketio: SocketIoConfig,
     /// `[admission]`: limits on new client connections.
     pub admission: AdmissionConfig,
+    /// `[cluster]`: the Redis bus that joins several processes; unset = this process alone.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cluster: Option<ClusterConfig>,
     /// `[log]`: logging.
     pub log: LogConfig,
     /// `[[apps]]`: the apps whose channels clients may join.
@@ -376,6 +379,7 @@ impl Config {
             control: ControlConfig::default(),
             mqtt: MqttConfig::default(),
             socketio: SocketIoConfig::default(),
+            cluster: None,
             admission: AdmissionConfig::default(),
             log: LogConfig::default(),
             apps: Vec::new(),
@@ -541,6 +545,9 @@ impl Config {
         }
         self.mqtt.validate()?;
         self.socketio.validate()?;
+        if let Some(cluster) = &self.cluster {
+            cluster.validate()?;
+        }
         self.admission.validate()?;
         let level = self.log.level.trim();
         ensure(!level.is_empty(), "log.level", || "must not be empty".into())?;
@@ -751,6 +758,7 @@ fn line_column(text: &str, offset: usize) -> (usize, usize) {
 }
 
 mod admission;
+mod cluster;
 mod mqtt;
 mod socketio;
 #[cfg(test)]
@@ -758,6 +766,7 @@ mod tests;
 mod tls;
 
 pub use admission::AdmissionConfig;
+pub use cluster::ClusterConfig;
 pub use mqtt::MqttConfig;
 pub use socketio::SocketIoConfig;
 pub use tls::{ClientTlsConfig, ControlTlsConfig};

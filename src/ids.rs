@@ -221,16 +221,19 @@ pub enum Edge {
     Socket,
     /// The HTTP push API on the control port.
     Http,
+    /// Another node of the cluster, over the Redis bus (`[cluster]`).
+    Cluster,
 }
 
 impl Edge {
-    pub const ALL: [Edge; 2] = [Edge::Socket, Edge::Http];
+    pub const ALL: [Edge; 3] = [Edge::Socket, Edge::Http, Edge::Cluster];
 
     /// The `source` label of `shaddock_pushes_total`.
     pub fn label(self) -> &'static str {
         match self {
             Edge::Socket => "socket",
             Edge::Http => "http",
+            Edge::Cluster => "cluster",
         }
     }
 }

@@ -10,13 +10,15 @@
 //! 3. [`session`]: sans-IO frontend sessions and the frontend contract.
 //! 4. [`reactor`]: the per-core data plane that drives sessions, and what its threads share
 //!    with the rest ([`reactor::shared`]: the push service, the inboxes, the counters).
-//! 5. [`control`]: the HTTP control port (push API, metrics, management page).
+//! 5. [`control`]: the HTTP control port (push API, metrics, management page). [`cluster`]:
+//!    the Redis bus that joins several processes (`[cluster]`).
 //! 6. [`server`]: the start and stop of a whole server.
 //!
 //! With the `fuzzing` feature (off by default; for `fuzz/` and `tests/fuzz_seeds.rs`),
 //! `fuzzing` holds the check behind each fuzz target, on the floor of the reactor.
 
 pub mod channel;
+pub mod cluster;
 pub mod config;
 pub mod control;
 #[cfg(feature = "fuzzing")]

@@ -8,6 +8,7 @@ use std::net::{SocketAddr, TcpListener};
 use std::sync::{Arc, mpsc};
 use std::thread::JoinHandle;
 
+use crate::cluster::{self, ClusterHandle, ClusterSettings};
 use crate::config::Config;
 use crate::control::{self, ControlHandle, ControlSettings};
 use crate::push::ProtoSets;
@@ -34,6 +35,8 @@ pub struct Server {
     drain_secs: u32,
     /// The certificates served (`client.tls`, `control.tls`), for [`Server::reload_certificates`].
     certificates: Vec<(&'static str, Arc<Certificates>)>,
+    /// The cluster bus, when `[cluster]` is set; `None` once stopped.
+    cluster: Option<ClusterHandle>,
     /// `control.tls` as rustls runs it, for the control thread.
     control_tls: Option<Arc<rustls::ServerConfig>>,
 }
@@ -84,6 +87,7 @@ impl Server {
     pub fn check(config: &Config) -> Result<(), String> {
         let protos = ProtoSets::load(config).map_err(|e| e.to_string())?;
         PomeloSettings::from_config(config, &protos)?;
+        cluster::check(config)?;
         Tls::load(config).map(drop)
     }
 
@@ -104,9 +108,18 @@ impl Server {
         let backend = sys::resolve(config.backend, probe)?;
         let (listeners, client_addr, mqtt_addr) = bind_ports(&config, cores)?;
         let tls = Tls::load(&config).map_err(invalid)?;
+        cluster::check(&config).map_err(invalid)?;
         let (seeds, inboxes) = seeds(backend, cores)?;
         let shared = Shared::new(&config, inboxes, conn_capacity(open_files, cores));
-        let shared = Arc::new(shared.map_err(invalid)?.with_tls(tls.client));
+        let shared = shared.map_err(invalid)?.with_tls(tls.client);
+        let (shared, bus_queue) = match &config.cluster {
+            None => (shared, None),
+            Some(cluster) => {
+                let (forward, queue) = crate::push::forward::queue(cluster.max_queued_pushes);
+                (shared.with_forward(forward), Some(queue))
+            }
+        };
+        let shared = Arc::new(shared);
         let mut server = Server {
             client_addr,
             mqtt_addr,
@@ -117,6 +130,7 @@ impl Server {
             control: None,
             drain_secs: config.client.drain_secs,
             certificates: tls.certificates,
+            cluster: None,
             control_tls: tls.control,
         };
         let started = server.spawn_reactors(seeds, listeners, config.pin_cores)?;
@@ -136,6 +150,16 @@ impl Server {
         );
         if let Some(mqtt_addr) = mqtt_addr {
             tracing::info!(reactors = cores, tls, "mqtt port listening addr={mqtt_addr}");
+        }
+        if let (Some(cluster), Some(queue)) = (&config.cluster, bus_queue) {
+            let settings = ClusterSettings::from_config(cluster, client_addr.port());
+            match cluster::start(settings, Arc::clone(&server.shared), queue) {
+                Ok(handle) => server.cluster = Some(handle),
+                Err(e) => {
+                    server.abort();
+                    return Err(io::Error::new(e.kind(), format!("cluster: {e}")));
+                }
+            }
         }
         server.start_control(&config)?;
         Ok(server)
@@ -271,7 +295,10 @@ impl Server {
         if let Some(control) = self.control.as_mut() {
             control.stop_taking_requests();
         }
-        let mut result = self.control.take().map_or(Ok(()), ControlHandle::shutdown);
+        let mut result = self.cluster.take().map_or(Ok(()), ClusterHandle::shutdown);
+        if let Some(Err(e)) = self.control.take().map(ControlHandle::shutdown) {
+            result = Err(e);
+        }
         for thread in self.threads.drain(..) {
             match thread.join() {
                 Ok(Ok(())) => {}

@@ -234,6 +234,48 @@ pub struct PushCounters {
     joins: AtomicU64,
     leaves: AtomicU64,
     wrong_secrets: AtomicU64,
+    pub cluster: ClusterCounters,
+}
+
+/// The cluster bus (`[cluster]`; all 0 without it): whether it is connected, pushes published
+/// to it and received from other nodes, pushes not forwarded (the queue full, or the bus down
+/// when their turn came), and the last publish's round trip.
+#[derive(Debug, Default)]
+pub struct ClusterCounters {
+    /// 1 while the bus is connected and subscribed.
+    pub up: AtomicU64,
+    pub published: AtomicU64,
+    pub received: AtomicU64,
+    pub not_forwarded: AtomicU64,
+    /// Messages from the bus that were not a push this node could deliver (malformed, an
+    /// unknown app).
+    pub dropped: AtomicU64,
+    /// Microseconds from a batch of pushes leaving the queue to Redis's answer, the last one.
+    pub publish_micros: AtomicU64,
+}
+
+/// What a reader sees of [`ClusterCounters`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ClusterSnapshot {
+    pub up: bool,
+    pub published: u64,
+    pub received: u64,
+    pub not_forwarded: u64,
+    pub dropped: u64,
+    pub publish_micros: u64,
+}
+
+impl ClusterCounters {
+    pub fn snapshot(&self) -> ClusterSnapshot {
+        ClusterSnapshot {
+            up: read(&self.up) > 0,
+            published: read(&self.published),
+            received: read(&self.received),
+            not_forwarded: read(&self.not_forwarded),
+            dropped: read(&self.dropped),
+            publish_micros: read(&self.publish_micros),
+        }
+    }
 }
 
 impl PushCounters {
@@ -259,6 +301,7 @@ impl PushCounters {
             joins: read(&self.joins),
             leaves: read(&self.leaves),
             wrong_secrets: read(&self.wrong_secrets),
+            cluster: self.cluster.snapshot(),
         }
     }
 }
@@ -316,6 +359,7 @@ pub struct PushSnapshot {
     pub leaves: u64,
     /// Wrong management secrets, every edge.
     pub wrong_secrets: u64,
+    pub cluster: ClusterSnapshot,
 }
 
 impl PushSnapshot {

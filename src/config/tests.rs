@@ -352,3 +352,22 @@ fn protos_paths_are_relative_to_the_file() {
     assert!(config.apps[0].has_own_protos());
     assert!(!parses("").apps[0].has_own_protos());
 }
+
+#[test]
+fn a_cluster_needs_a_redis_url_and_takes_its_defaults() {
+    let config = parses("[cluster]\nredis = \"redis://127.0.0.1:6379\"\n");
+    let cluster = config.cluster.expect("[cluster] set");
+    assert_eq!(cluster, ClusterConfig::new("redis://127.0.0.1:6379"));
+    assert_eq!((cluster.prefix.as_str(), cluster.max_queued_pushes), ("shaddock:", 10_000));
+    assert!(Config::default().cluster.is_none(), "off by default");
+    assert!(msg(&format!("[cluster]\nprefix = \"x:\"\n{APP}")).contains("redis"));
+    rejects("[cluster]\nredis = \"http://127.0.0.1:6379\"\n", "cluster.redis");
+    rejects("[cluster]\nredis = \"redis://h\"\nnode_id = \"a b\"\n", "cluster.node_id");
+    rejects("[cluster]\nredis = \"redis://h\"\nprefix = \"\"\n", "cluster.prefix");
+    rejects(
+        "[cluster]\nredis = \"redis://h\"\nmax_queued_pushes = 0\n",
+        "cluster.max_queued_pushes",
+    );
+    let tls = parses("[cluster]\nredis = \"rediss://:pw@h:6380/2\"\nnode_id = \"push-1\"\n");
+    assert_eq!(tls.cluster.unwrap().node_id.as_deref(), Some("push-1"));
+}

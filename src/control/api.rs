@@ -39,8 +39,15 @@ pub const MAX_PAGE: usize = 1000;
 
 type Reply = Result<Json<Value>, ApiError>;
 
-pub(super) async fn healthz() -> Json<Value> {
-    Json(json!({ "status": "ok" }))
+/// Liveness: this node serves (`"status": "ok"`), and in a cluster whether its bus is `"up"` or
+/// `"down"` (a node whose bus is down still serves its own clients).
+pub(super) async fn healthz(State(context): State<Arc<Context>>) -> Json<Value> {
+    let push = &context.shared.push;
+    if !push.clustered() {
+        return Json(json!({ "status": "ok" }));
+    }
+    let up = push.counters().cluster.snapshot().up;
+    Json(json!({ "status": "ok", "cluster": if up { "up" } else { "down" } }))
 }
 
 pub(super) async fn push_all(

@@ -23,6 +23,11 @@
 //! | `shaddock_tls_handshakes_total` | counter | | TLS handshakes completed on the client listeners |
 //! | `shaddock_tls_failures_total` | counter | | TLS connections that failed: a bad ClientHello or handshake, one the peer left unfinished (e.g. not trusting the chain) or that passed the handshake deadline, a record that did not authenticate, a fatal alert |
 //! | `shaddock_tls_refused_total` | counter | | connections closed unanswered: plain where `client.tls.required`, or a ClientHello past `max_handshakes_per_reactor` |
+//! | `shaddock_cluster_up` | gauge | | cluster only: 1 while the Redis bus is connected and subscribed |
+//! | `shaddock_cluster_published_total`, `_received_total` | counter | | cluster only: pushes published to the other nodes, received from them |
+//! | `shaddock_cluster_not_forwarded_total` | counter | | cluster only: pushes delivered here only (bus down or its queue full) |
+//! | `shaddock_cluster_dropped_total` | counter | | cluster only: bus messages that were not a deliverable push |
+//! | `shaddock_cluster_publish_seconds` | gauge | | cluster only: the last PUBLISH pipeline's round trip |
 //! | `shaddock_write_queue_bytes` | gauge | | bytes waiting in write queues, all reactors |
 //! | `process_resident_memory_bytes` | gauge | | the daemon's resident memory (`VmRSS`) |
 //! | `shaddock_recv_buffers` | gauge | `reactor`, `state` (`free`, `lent`) | io_uring only: the reactor's provided receive buffers, in the ring for the kernel to fill (`free`) or being decoded (`lent`) |
@@ -185,6 +190,9 @@ impl Collector for Counters {
         )?)?;
 
         encode_tls(&stats, &mut encoder)?;
+        if self.shared.push.clustered() {
+            encode_cluster(&stats, &mut encoder)?;
+        }
         encode_ring_gauges(&stats, &mut encoder)?;
 
         if let Some(rss) = resident_memory_bytes() {
@@ -197,6 +205,42 @@ impl Collector for Counters {
         }
         Ok(())
     }
+}
+
+/// The cluster bus, on a node of a cluster.
+fn encode_cluster(stats: &Snapshot, encoder: &mut DescriptorEncoder) -> fmt::Result {
+    let bus = stats.push.cluster;
+    ConstGauge::new(u64::from(bus.up)).encode(encoder.encode_descriptor(
+        "shaddock_cluster_up",
+        "1 while the cluster bus (Redis) is connected and subscribed, else 0.",
+        None,
+        MetricType::Gauge,
+    )?)?;
+    ConstGauge::new(bus.publish_micros as f64 / 1e6).encode(encoder.encode_descriptor(
+        "shaddock_cluster_publish_seconds",
+        "The last batch of pushes' round trip to Redis (PUBLISH pipeline to its answer).",
+        None,
+        MetricType::Gauge,
+    )?)?;
+    let counters: [(&str, &str, u64); 4] = [
+        ("shaddock_cluster_published", "Pushes published to the other nodes.", bus.published),
+        ("shaddock_cluster_received", "Pushes received from other nodes.", bus.received),
+        (
+            "shaddock_cluster_not_forwarded",
+            "Pushes delivered here only: the bus was down or its queue full.",
+            bus.not_forwarded,
+        ),
+        (
+            "shaddock_cluster_dropped",
+            "Messages from the bus that were not a push this node could deliver.",
+            bus.dropped,
+        ),
+    ];
+    for (name, help, value) in counters {
+        let counter = ConstCounter::new(value);
+        counter.encode(encoder.encode_descriptor(name, help, None, MetricType::Counter)?)?;
+    }
+    Ok(())
 }
 
 /// TLS on the client listeners, all reactors together.

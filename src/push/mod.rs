@@ -5,6 +5,7 @@
 //!   the auth, rate limits and counters in one place.
 //! - [`frame`]: a [`Push`] and its [`Frame`], encoded once per wire form.
 //! - [`outlet`]: the [`Outlet`] the service hands its effects on connections to.
+//! - [`forward`]: pushes accepted here, queued for the cluster bus (`[cluster]`).
 //! - [`protos`]: the apps' pomelo-protobuf protos ([`ProtoSets`]), loaded and checked at start.
 //! - [`topic`]: the MQTT topics of an app's channel and of one client.
 //! - [`retained`]: each app's retained MQTT message. [`parked`]: MQTT sessions whose client is
@@ -16,6 +17,7 @@
 pub mod apps;
 pub mod body;
 pub mod flapping;
+pub mod forward;
 pub mod frame;
 pub mod outlet;
 pub mod parked;

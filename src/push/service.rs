@@ -30,6 +30,7 @@ use serde_json::Value;
 
 use super::body::{self, ON_ADD, ON_LEAVE, ON_MSG};
 use super::flapping::{FlapPolicy, Flapping};
+use super::forward::Forward;
 use super::frame::{Frame, FrameEncoder, Push};
 use super::outlet::Outlet;
 use super::parked::{Parked, ParkedCaps, ParkedSession};
@@ -92,6 +93,9 @@ pub struct PushService {
     /// Set when the server starts draining: pushes are refused (503) rather than answered with
     /// recipients that the draining reactors will not write to.
     stopping: AtomicBool,
+    /// The cluster bus's queue (`[cluster]`): pushes to whole channels accepted here go on to
+    /// the other nodes.
+    forward: Option<Forward>,
 }
 
 /// When each app's `onAdd` may next carry the `users` list.
@@ -142,7 +146,18 @@ impl PushService {
             protos,
             policy,
             counters: PushCounters::default(),
+            forward: None,
         }
+    }
+
+    /// The same service, forwarding the pushes to whole channels it accepts to `forward`.
+    pub fn with_forward(self, forward: Forward) -> PushService {
+        PushService { forward: Some(forward), ..self }
+    }
+
+    /// Whether this node is one of a cluster (`[cluster]`).
+    pub fn clustered(&self) -> bool {
+        self.forward.is_some()
     }
 
     /// The same service, refusing flapping clientIds by `policy`.
@@ -344,7 +359,8 @@ impl PushService {
         self.channels.get(app).remove_manager(conn);
     }
 
-    /// Pushes `onMsg {msg}` to every client of `app`'s channel; returns how many it reached.
+    /// Pushes `onMsg {msg}` to every client of `app`'s channel; returns how many it reached here.
+    /// In a cluster, the push goes on to the other nodes (whose members are not counted).
     pub fn push_all(
         &self,
         edge: Edge,
@@ -354,12 +370,52 @@ impl PushService {
         outlet: &mut dyn Outlet,
     ) -> Result<usize, Refusal> {
         self.check_running()?;
-        let channel = self.channels.get(app);
+        let (push, frame) = self.channel_push(app, msg)?;
+        self.take_token(app, now)?;
+        if let Some(forward) = self.forward.as_ref().filter(|_| edge != Edge::Cluster) {
+            forward.offer(app, msg, &self.counters.cluster);
+        }
+        let recipients = self.broadcast(app, &push, frame, now, outlet);
+        self.counters.pushed(edge);
+        Ok(recipients)
+    }
+
+    /// A push to `app`'s channel that another node accepted (its checks and its rate token were
+    /// taken there): to this node's members, never forwarded again.
+    pub fn push_all_from_cluster(
+        &self,
+        app: AppId,
+        msg: &Value,
+        now: Instant,
+        outlet: &mut dyn Outlet,
+    ) -> Result<usize, Refusal> {
+        self.check_running()?;
+        let (push, frame) = self.channel_push(app, msg)?;
+        let recipients = self.broadcast(app, &push, frame, now, outlet);
+        self.counters.pushed(Edge::Cluster);
+        Ok(recipients)
+    }
+
+    /// `onMsg {msg}` to `app`'s channel, and its frame in the forms the members use.
+    fn channel_push(&self, app: AppId, msg: &Value) -> Result<(Push, Frame), Refusal> {
         let push = self
             .compose(app, ON_MSG, &body::on_msg(msg))?
             .with_mqtt(topic::channel(self.apikey(app)), mqtt_payload(msg));
-        let frame = self.encode(&push, channel)?;
-        self.take_token(app, now)?;
+        let frame = self.encode(&push, self.channels.get(app))?;
+        Ok((push, frame))
+    }
+
+    /// Hands `frame` to every core with members of `app`'s channel, and `push` to its away MQTT
+    /// sessions; how many that reached.
+    fn broadcast(
+        &self,
+        app: AppId,
+        push: &Push,
+        frame: Frame,
+        now: Instant,
+        outlet: &mut dyn Outlet,
+    ) -> usize {
+        let channel = self.channels.get(app);
         let mut recipients = 0;
         for (core, members) in channel.cores_with_members() {
             recipients += members;
@@ -368,8 +424,7 @@ impl PushService {
         if let Some(mqtt) = &push.mqtt {
             recipients += self.parked.offer_all(app, mqtt, now);
         }
-        self.counters.pushed(edge);
-        Ok(recipients)
+        recipients
     }
 
     /// Pushes `onMsg {msg}` to the client `client_id` of `app` (404 if it is not online).

@@ -108,6 +108,11 @@ impl Shared {
 
     /// The push service's outlet for a thread that holds no connection: every effect goes to
     /// the inbox of the core that holds the connection.
+    /// The same, forwarding the pushes to whole channels that it accepts to the cluster bus.
+    pub fn with_forward(self, forward: crate::push::forward::Forward) -> Shared {
+        Shared { push: self.push.with_forward(forward), ..self }
+    }
+
     pub fn outlet(&self) -> Dispatch<'_> {
         Dispatch::to_inboxes(&self.inboxes)
     }

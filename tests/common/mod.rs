@@ -16,6 +16,7 @@ pub mod fanout;
 pub mod http;
 pub mod metrics;
 pub mod pomelo;
+pub mod redis;
 pub mod session;
 pub mod stall;
 pub mod tcp;
