@@ -43,6 +43,14 @@ fn health(control: SocketAddr) -> Value {
     common::http::get(control, "/healthz", None).json()
 }
 
+/// Waits until `control`'s clients API counts `total` clients online (every node's).
+fn wait_online(control: SocketAddr, total: u64) {
+    let path = format!("/api/apps/{DEMO}/clients");
+    common::wait_until(&format!("{total} clients online"), Duration::from_secs(10), || {
+        common::http::get(control, &path, Some(DEMO_SECRET)).json()["total"] == total
+    });
+}
+
 fn http_push_all(control: SocketAddr, msg: Value) -> Value {
     let body = json!({ "msg": msg }).to_string();
     let path = format!("/api/apps/{DEMO}/push");
@@ -102,6 +110,9 @@ fn a_push_all_on_any_node_reaches_every_client_of_every_node_once_and_in_order()
     assert_eq!(health(nodes[0].control_addr()), json!({"status": "ok", "cluster": "up"}));
     let mut members: Vec<Members> =
         nodes.iter().enumerate().map(|(i, n)| Members::enter(n, &format!("c{i}"))).collect();
+    for node in &nodes {
+        wait_online(node.control_addr(), 6);
+    }
     let (mut manager, _) = management(nodes[0].client_addr(), DEMO, DEMO_SECRET);
 
     // 10 from each publisher, interleaved: node 0's management session, HTTP on nodes 1 and 2.
@@ -109,9 +120,9 @@ fn a_push_all_on_any_node_reaches_every_client_of_every_node_once_and_in_order()
     for n in 0..EACH {
         let answer = manager.push_all(DEMO, json!({"from": "socket-n0", "n": n}));
         assert_eq!(answer["code"], 200, "{answer}");
-        assert_eq!(answer["recipients"], 2, "this node's members: {answer}");
+        assert_eq!(answer["recipients"], 6, "every node's members: {answer}");
         let answer = http_push_all(nodes[1].control_addr(), json!({"from": "http-n1", "n": n}));
-        assert_eq!(answer["recipients"], 2, "{answer}");
+        assert_eq!(answer["recipients"], 6, "{answer}");
         http_push_all(nodes[2].control_addr(), json!({"from": "http-n2", "n": n}));
     }
     let in_order: Vec<u64> = (0..EACH).collect();
@@ -145,12 +156,22 @@ fn with_redis_down_a_node_serves_its_own_clients_and_reconnects_when_it_is_back(
     wait_bus(&[&a, &b], true);
     let mut on_a = Members::enter(&a, "a");
     let mut on_b = Members::enter(&b, "b");
+    wait_online(a.control_addr(), 4);
 
     redis.kill();
     wait_bus(&[&a, &b], false);
     assert_eq!(health(a.control_addr()), json!({"status": "ok", "cluster": "down"}));
     let answer = http_push_all(a.control_addr(), json!({"from": "a", "n": 0}));
-    assert_eq!(answer["recipients"], 2, "{answer}");
+    assert_eq!(
+        answer["recipients"], 2,
+        "this node's members only, while the bus is down: {answer}"
+    );
+    // A personal push to a client on the other node is refused while the bus is down.
+    let path = format!("/api/apps/{DEMO}/clients/b-tcp/push");
+    let refused =
+        common::http::post_json(a.control_addr(), &path, Some(DEMO_SECRET), r#"{"msg":1}"#);
+    assert_eq!(refused.status, 503, "{}", refused.text());
+    assert!(refused.text().contains("cluster bus is down"), "{}", refused.text());
     assert_eq!(on_a.receive(1)[0], [json!({"from": "a", "n": 0})]);
     on_b.tcp.expect_quiet_for(Duration::from_millis(300));
     common::wait_until("the push counted as not forwarded", Duration::from_secs(5), || {

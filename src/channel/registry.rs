@@ -8,6 +8,8 @@
 //!   that core only; other threads read it to decide which cores a broadcast goes to.
 //! - `members_per_form[f]` counts the members whose connection has wire form `f`, so that a
 //!   broadcast is encoded only in the forms some member uses.
+//! - `remote` (a cluster only) maps the clientIds online on other nodes to their node; counts
+//!   and lists of who is online cover both. When both locks are taken, `presence` first.
 //! - Locks are held only for a join, a leave or a lookup, never on the broadcast path.
 
 use std::collections::BinaryHeap;
@@ -16,6 +18,7 @@ use std::sync::{Mutex, MutexGuard};
 
 use super::client_id::ClientId;
 use super::presence::{Presence, PresenceKey};
+use super::remote::RemotePresence;
 use crate::config::DuplicatePolicy;
 use crate::ids::{AppId, ConnId, Forms, WireForm};
 use crate::protocol::pomelo::json_str_len;
@@ -35,6 +38,7 @@ pub enum Join {
 #[derive(Debug)]
 pub struct Channel {
     presence: Mutex<Presence>,
+    remote: Mutex<RemotePresence>,
     managers: Mutex<Vec<ConnId>>,
     members_per_core: Box<[AtomicU32]>,
     members_per_form: [AtomicU32; WireForm::COUNT],
@@ -44,6 +48,7 @@ impl Channel {
     fn new(cores: usize) -> Channel {
         Channel {
             presence: Mutex::new(Presence::default()),
+            remote: Mutex::new(RemotePresence::default()),
             managers: Mutex::new(Vec::new()),
             members_per_core: (0..cores).map(|_| AtomicU32::new(0)).collect(),
             members_per_form: Default::default(),
@@ -53,6 +58,10 @@ impl Channel {
     fn presence(&self) -> MutexGuard<'_, Presence> {
         // A panic elsewhere must not take presence down with it: the table is always consistent.
         self.presence.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn remote(&self) -> MutexGuard<'_, RemotePresence> {
+        self.remote.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     fn managers(&self) -> MutexGuard<'_, Vec<ConnId>> {
@@ -67,13 +76,17 @@ impl Channel {
         max_clients: Option<usize>,
     ) -> Join {
         let mut presence = self.presence();
-        match presence.get(client_id) {
-            Some(_) if policy == DuplicatePolicy::Refuse => return Join::Duplicate,
-            None if max_clients.is_some_and(|max| presence.len() >= max) => return Join::Full,
-            _ => {}
+        let remote = self.remote();
+        let online = presence.get(client_id).is_some() || remote.get(client_id).is_some();
+        if online && policy == DuplicatePolicy::Refuse {
+            return Join::Duplicate;
+        }
+        if presence.get(client_id).is_none() && max_clients.is_some_and(|max| presence.len() >= max)
+        {
+            return Join::Full;
         }
         let (key, replaced) = presence.insert(client_id, conn);
-        Join::Joined { count: presence.len(), replaced, key }
+        Join::Joined { count: presence.len() + remote.len(), replaced, key }
     }
 
     /// Removes the clientId `conn` holds under `key`, if it still holds it; returns the id and
@@ -81,7 +94,7 @@ impl Channel {
     pub fn leave(&self, key: PresenceKey, conn: ConnId) -> Option<(ClientId, usize)> {
         let mut presence = self.presence();
         let client_id = presence.remove(key, conn)?;
-        Some((client_id, presence.len()))
+        Some((client_id, presence.len() + self.remote().len()))
     }
 
     /// Takes `client_id` from `conn`, its holder (taken over before the newcomer enters); the
@@ -90,7 +103,7 @@ impl Channel {
         let mut presence = self.presence();
         let key = presence.key(client_id);
         presence.remove(key, conn)?;
-        Some(presence.len())
+        Some(presence.len() + self.remote().len())
     }
 
     /// The clientId `conn` holds under `key`, if it still holds one.
@@ -102,8 +115,59 @@ impl Channel {
         self.presence().get(client_id)
     }
 
+    /// Clients online, on this node and (in a cluster) on the others.
     pub fn count(&self) -> usize {
+        let presence = self.presence();
+        presence.len() + self.remote().len()
+    }
+
+    /// Clients online on the other nodes.
+    pub fn remote_count(&self) -> usize {
+        self.remote().len()
+    }
+
+    /// Clients online on this node.
+    pub fn local_count(&self) -> usize {
         self.presence().len()
+    }
+
+    /// The clientIds online on this node.
+    pub fn local_ids(&self) -> Vec<ClientId> {
+        self.presence().ids().cloned().collect()
+    }
+
+    /// The node that holds `client_id`, if another node does.
+    pub fn remote_holder(&self, client_id: &str) -> Option<std::sync::Arc<str>> {
+        self.remote().get(client_id).cloned()
+    }
+
+    /// `node` holds `client_id` now (a join there); the count online after it.
+    pub fn remote_join(&self, client_id: &str, node: &std::sync::Arc<str>) -> usize {
+        let presence = self.presence();
+        let mut remote = self.remote();
+        remote.join(client_id, node);
+        presence.len() + remote.len()
+    }
+
+    /// `node` no longer holds `client_id`: the count left, or `None` if the entry was not
+    /// `node`'s.
+    pub fn remote_leave(&self, client_id: &str, node: &str) -> Option<usize> {
+        let presence = self.presence();
+        let mut remote = self.remote();
+        remote.leave(client_id, node).then(|| presence.len() + remote.len())
+    }
+
+    /// Forgets `node`'s clients; the ids it held.
+    pub fn remote_drop_node(&self, node: &str) -> Vec<Box<str>> {
+        self.remote().drop_node(node)
+    }
+
+    /// The other nodes that hold clients here.
+    pub fn remote_nodes(&self) -> Vec<std::sync::Arc<str>> {
+        let mut nodes: Vec<_> = self.remote().nodes().cloned().collect();
+        nodes.sort();
+        nodes.dedup();
+        nodes
     }
 
     /// Up to `limit` online clientIds (unordered) and the total count.
@@ -115,17 +179,20 @@ impl Channel {
     /// stays within `max_bytes`, and the total count.
     pub fn users_within(&self, limit: usize, max_bytes: usize) -> (Vec<ClientId>, usize) {
         let presence = self.presence();
+        let remote = self.remote();
         let mut bytes = 2;
         let users = presence
             .ids()
+            .map(ClientId::as_str)
+            .chain(remote.ids())
             .take(limit)
             .take_while(|id| {
-                bytes += json_str_len(id.as_str()) + 1;
+                bytes += json_str_len(id) + 1;
                 bytes <= max_bytes
             })
-            .cloned()
+            .map(ClientId::new)
             .collect();
-        (users, presence.len())
+        (users, presence.len() + remote.len())
     }
 
     /// A page of online clientIds in sorted order: the `limit` smallest ids after `cursor` (all
@@ -133,8 +200,10 @@ impl Channel {
     /// the presence lock, keeping only the page (a bounded heap), never a copy of every id.
     pub fn users_after(&self, cursor: Option<&str>, limit: usize) -> (Vec<ClientId>, usize) {
         let presence = self.presence();
-        let mut page: BinaryHeap<&str> = BinaryHeap::with_capacity(limit.min(presence.len()));
-        let ids = presence.ids().map(ClientId::as_str);
+        let remote = self.remote();
+        let total = presence.len() + remote.len();
+        let mut page: BinaryHeap<&str> = BinaryHeap::with_capacity(limit.min(total));
+        let ids = presence.ids().map(ClientId::as_str).chain(remote.ids());
         for id in ids.filter(|id| cursor.is_none_or(|c| *id > c)) {
             if page.len() < limit {
                 page.push(id);
@@ -144,7 +213,7 @@ impl Channel {
                 }
             }
         }
-        (page.into_sorted_vec().into_iter().map(ClientId::new).collect(), presence.len())
+        (page.into_sorted_vec().into_iter().map(ClientId::new).collect(), total)
     }
 
     /// The member `from` (form `from_form`) goes on as `to` (form `to_form`, the same core):

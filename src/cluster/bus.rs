@@ -1,11 +1,14 @@
-//! The bus thread's loop: connect to Redis, subscribe to every app's channel, then publish the
-//! queued pushes and deliver the ones other nodes published, until Redis goes away (then back
-//! off and connect again) or the server stops.
+//! The bus thread's loop: connect to Redis, subscribe (every app's push channel, the presence
+//! channel, this node's own channel), announce this node's presence and read the others', then
+//! publish what the forward queue brings and deliver what other nodes publish, refreshing this
+//! node's alive key and checking the others', until Redis goes away (then back off and connect
+//! again) or the server stops.
 //!
 //! While the bus is down, pushes still reach this node's members (the push service delivered
 //! them before queueing them here); each one that finds the bus down is counted as not
 //! forwarded, and none is kept for later: a push platform's message is news, and a burst of old
-//! pushes after an outage would be worse than none. The state change is logged once each way.
+//! pushes after an outage would be worse than none. Joins and leaves meanwhile are not lost:
+//! the reconnect rewrites this node's presence whole. The state change is logged once each way.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -14,7 +17,7 @@ use futures_util::StreamExt;
 use redis::aio::{MultiplexedConnection, PubSubStream};
 use tokio::sync::{mpsc, oneshot};
 
-use super::{ClusterSettings, wire};
+use super::{ClusterSettings, presence, wire};
 use crate::ids::AppId;
 use crate::push::forward::Forwarded;
 use crate::reactor::shared::Shared;
@@ -34,6 +37,12 @@ enum Ended {
     Lost(String),
 }
 
+/// What the bus holds while connected.
+struct Connected {
+    publisher: MultiplexedConnection,
+    stream: PubSubStream,
+}
+
 /// Runs the bus until `stop` fires (or its sender is dropped, or the queue closes).
 pub(super) async fn run(
     settings: ClusterSettings,
@@ -47,7 +56,7 @@ pub(super) async fn run(
     let mut down_since: Option<Instant> = None;
     loop {
         let why = match connect(&client, &settings, &shared).await {
-            Ok((mut publisher, stream)) => {
+            Ok(connected) => {
                 add(&counters.up, 1);
                 match down_since.take() {
                     Some(at) => tracing::info!(
@@ -58,8 +67,7 @@ pub(super) async fn run(
                     None => tracing::info!(node = %settings.node_id, "cluster bus up"),
                 }
                 backoff = BACKOFF_FIRST;
-                let ended =
-                    serve(&settings, &shared, &mut publisher, stream, &mut queue, &mut stop).await;
+                let ended = serve(&settings, &shared, connected, &mut queue, &mut stop).await;
                 counters.up.store(0, std::sync::atomic::Ordering::Relaxed);
                 match ended {
                     Ended::Stopped => return,
@@ -83,65 +91,104 @@ pub(super) async fn run(
     }
 }
 
-/// A connection to publish on and the subscription to every app's channel.
+/// Within [`REDIS_TIMEOUT`], or a message saying what did not answer.
+async fn timed<T>(
+    what: &str,
+    work: impl Future<Output = redis::RedisResult<T>>,
+) -> Result<T, String> {
+    match tokio::time::timeout(REDIS_TIMEOUT, work).await {
+        Ok(Ok(done)) => Ok(done),
+        Ok(Err(e)) => Err(format!("{what}: {e}")),
+        Err(_) => Err(format!("{what}: no answer within {REDIS_TIMEOUT:?}")),
+    }
+}
+
+/// Connects, subscribes, announces this node and reads the others.
 async fn connect(
     client: &redis::Client,
     settings: &ClusterSettings,
     shared: &Shared,
-) -> Result<(MultiplexedConnection, PubSubStream), String> {
-    let timed = |what: &'static str| move |_| format!("{what}: no answer within {REDIS_TIMEOUT:?}");
-    let publisher = tokio::time::timeout(REDIS_TIMEOUT, client.get_multiplexed_async_connection())
-        .await
-        .map_err(timed("connect"))?
-        .map_err(|e| format!("connect: {e}"))?;
-    let mut pubsub = tokio::time::timeout(REDIS_TIMEOUT, client.get_async_pubsub())
-        .await
-        .map_err(timed("connect"))?
-        .map_err(|e| format!("connect: {e}"))?;
+) -> Result<Connected, String> {
+    let mut publisher = timed("connect", client.get_multiplexed_async_connection()).await?;
+    let mut pubsub = timed("connect", client.get_async_pubsub()).await?;
     let push = &shared.push;
-    let channels: Vec<String> = (0..push.app_count())
-        .map(|i| wire::channel(&settings.prefix, push.apikey(AppId(i as u16))))
+    let prefix = &settings.prefix;
+    let mut channels: Vec<String> = (0..push.app_count())
+        .map(|i| wire::channel(prefix, push.apikey(AppId(i as u16))))
         .collect();
-    tokio::time::timeout(REDIS_TIMEOUT, pubsub.subscribe(&channels))
-        .await
-        .map_err(timed("subscribe"))?
-        .map_err(|e| format!("subscribe: {e}"))?;
+    channels.push(wire::presence_channel(prefix));
+    channels.push(wire::node_channel(prefix, &settings.node_id));
+    timed("subscribe", pubsub.subscribe(&channels)).await?;
     let (_sink, stream) = pubsub.split();
-    Ok((publisher, stream))
+    let ttl = settings.node_ttl;
+    timed("announce", presence::announce(&mut publisher, settings, shared, ttl)).await?;
+    timed("read presence", presence::load_others(&mut publisher, settings, shared)).await?;
+    Ok(Connected { publisher, stream })
 }
 
 /// Publishes and delivers until the connection is lost or the server stops.
 async fn serve(
     settings: &ClusterSettings,
     shared: &Shared,
-    publisher: &mut MultiplexedConnection,
-    mut stream: PubSubStream,
+    connected: Connected,
     queue: &mut mpsc::Receiver<Forwarded>,
     stop: &mut oneshot::Receiver<()>,
 ) -> Ended {
+    let Connected { mut publisher, mut stream } = connected;
     let counters = &shared.push.counters().cluster;
     let mut batch = Vec::with_capacity(BATCH);
+    let mut ticks = tokio::time::interval(settings.node_ttl / 3);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    ticks.tick().await;
+    let mut tick = 0u64;
     loop {
-        tokio::select! {
+        let result = tokio::select! {
             biased;
             _ = &mut *stop => return Ended::Stopped,
             message = stream.next() => match message {
-                Some(message) => deliver(settings, shared, &message),
+                Some(message) => deliver(settings, shared, &mut publisher, &message).await,
                 None => return Ended::Lost("the subscription connection closed".into()),
             },
             taken = queue.recv_many(&mut batch, BATCH) => {
                 if taken == 0 {
                     return Ended::Stopped;
                 }
-                if let Err(why) = publish(settings, shared, publisher, &batch).await {
-                    add(&counters.not_forwarded, batch.len() as u64);
-                    batch.clear();
-                    return Ended::Lost(why);
+                let published = publish(settings, shared, &mut publisher, &batch).await;
+                if published.is_err() {
+                    let pushes = batch.iter().filter(|f| f.is_push()).count();
+                    add(&counters.not_forwarded, pushes as u64);
                 }
                 batch.clear();
+                published
             }
+            _ = ticks.tick() => {
+                tick += 1;
+                keep_alive(settings, shared, &mut publisher, tick % 2 == 0).await
+            }
+        };
+        if let Err(why) = result {
+            return Ended::Lost(why);
         }
     }
+}
+
+/// Refreshes this node's alive key (announcing it again if it had expired), and every other
+/// tick drops the nodes whose key is gone.
+async fn keep_alive(
+    settings: &ClusterSettings,
+    shared: &Shared,
+    publisher: &mut MultiplexedConnection,
+    check: bool,
+) -> Result<(), String> {
+    let ttl = settings.node_ttl;
+    if !timed("refresh", presence::refresh(publisher, settings, ttl)).await? {
+        tracing::warn!(node = %settings.node_id, "cluster: this node's alive key had expired; announcing it again");
+        timed("announce", presence::announce(publisher, settings, shared, ttl)).await?;
+    }
+    if check {
+        timed("check nodes", presence::check_nodes(publisher, settings, shared)).await?;
+    }
+    Ok(())
 }
 
 /// Publishes `batch` in one pipeline, in order.
@@ -152,51 +199,133 @@ async fn publish(
     batch: &[Forwarded],
 ) -> Result<(), String> {
     let counters = &shared.push.counters().cluster;
+    let (prefix, node) = (&settings.prefix, &settings.node_id);
+    let push = &shared.push;
     let started = Instant::now();
     let mut pipe = redis::pipe();
-    for push in batch {
-        let channel = wire::channel(&settings.prefix, shared.push.apikey(push.app));
-        pipe.cmd("PUBLISH").arg(channel).arg(wire::encode(&settings.node_id, &push.msg)).ignore();
+    let mut pushes = 0;
+    for forwarded in batch {
+        match forwarded {
+            Forwarded::Push { app, msg } => {
+                pushes += 1;
+                let channel = wire::channel(prefix, push.apikey(*app));
+                pipe.publish(channel, wire::encode(node, msg)).ignore();
+            }
+            Forwarded::Joined { app, client_id } | Forwarded::Left { app, client_id } => {
+                let apikey = push.apikey(*app);
+                let key = wire::online_key(prefix, node, apikey);
+                let (node, app, id) = (node.clone(), apikey.to_owned(), client_id.to_string());
+                let event = if matches!(forwarded, Forwarded::Joined { .. }) {
+                    pipe.sadd(key, &id).ignore();
+                    wire::PresenceEvent::Join { node, app, id }
+                } else {
+                    pipe.srem(key, &id).ignore();
+                    wire::PresenceEvent::Leave { node, app, id }
+                };
+                let event = serde_json::to_string(&event).expect("an event serializes");
+                pipe.publish(wire::presence_channel(prefix), event).ignore();
+            }
+            Forwarded::PushTo { app, node: holder, client_id, msg } => {
+                pushes += 1;
+                let msg = serde_json::from_slice(msg).unwrap_or(serde_json::Value::Null);
+                let to = wire::PushTo {
+                    app: push.apikey(*app).to_owned(),
+                    id: client_id.to_string(),
+                    msg,
+                };
+                let to = serde_json::to_string(&to).expect("a push serializes");
+                pipe.publish(wire::node_channel(prefix, holder), to).ignore();
+            }
+        }
     }
-    tokio::time::timeout(REDIS_TIMEOUT, pipe.query_async::<()>(publisher))
-        .await
-        .map_err(|_| format!("publish: no answer within {REDIS_TIMEOUT:?}"))?
-        .map_err(|e| format!("publish: {e}"))?;
-    add(&counters.published, batch.len() as u64);
+    timed("publish", pipe.query_async::<()>(publisher)).await?;
+    add(&counters.published, pushes);
     let micros = started.elapsed().as_micros().min(u128::from(u64::MAX)) as u64;
     counters.publish_micros.store(micros, std::sync::atomic::Ordering::Relaxed);
     Ok(())
 }
 
-/// A message from the bus: another node's push, to this node's members.
-fn deliver(settings: &ClusterSettings, shared: &Shared, message: &redis::Msg) {
+/// A message from the bus: another node's push, join or leave, or a push to a client here.
+async fn deliver(
+    settings: &ClusterSettings,
+    shared: &Shared,
+    publisher: &mut MultiplexedConnection,
+    message: &redis::Msg,
+) -> Result<(), String> {
     let counters = &shared.push.counters().cluster;
+    let channel = message.get_channel_name();
+    let payload = message.get_payload_bytes();
+    let prefix = &settings.prefix;
+    if channel == wire::presence_channel(prefix) {
+        return on_presence(settings, shared, publisher, payload).await;
+    }
+    if channel == wire::node_channel(prefix, &settings.node_id) {
+        let delivered = serde_json::from_slice::<wire::PushTo>(payload).ok().is_some_and(|to| {
+            let app = shared.push.lookup(&to.app).ok();
+            app.is_some_and(|app| {
+                shared.push.push_to_from_cluster(app, &to.id, &to.msg, &mut shared.outlet())
+            })
+        });
+        add(if delivered { &counters.received } else { &counters.dropped }, 1);
+        return Ok(());
+    }
     let push = &shared.push;
-    let app = wire::apikey_of(&settings.prefix, message.get_channel_name())
-        .and_then(|apikey| push.lookup(apikey).ok());
-    let decoded = wire::decode(message.get_payload_bytes());
+    let app = wire::apikey_of(prefix, channel).and_then(|apikey| push.lookup(apikey).ok());
+    let decoded = wire::decode(payload);
     let (app, bus_push) = match (app, decoded) {
         (Some(app), Ok(bus_push)) => (app, bus_push),
         (app, decoded) => {
             add(&counters.dropped, 1);
-            let channel = message.get_channel_name();
             let why = decoded.err().map_or("an unknown app".to_owned(), |e| e.to_string());
             tracing::debug!(channel, known_app = app.is_some(), why, "cluster bus: not a push");
-            return;
+            return Ok(());
         }
     };
     if bus_push.node == settings.node_id {
         // This node's own push, delivered here when it was accepted.
-        return;
+        return Ok(());
     }
     add(&counters.received, 1);
-    let mut outlet = shared.outlet();
-    if let Err(refusal) =
-        push.push_all_from_cluster(app, &bus_push.msg, Instant::now(), &mut outlet)
-    {
+    if !push.cluster_push_all(app, &bus_push.msg, &mut shared.outlet()) {
         add(&counters.dropped, 1);
-        tracing::debug!(from = bus_push.node, error = %refusal.msg, "cluster bus: push not delivered");
     }
+    Ok(())
+}
+
+/// A join, a leave or a sync on another node.
+async fn on_presence(
+    settings: &ClusterSettings,
+    shared: &Shared,
+    publisher: &mut MultiplexedConnection,
+    payload: &[u8],
+) -> Result<(), String> {
+    let Ok(event) = serde_json::from_slice::<wire::PresenceEvent>(payload) else {
+        add(&shared.push.counters().cluster.dropped, 1);
+        return Ok(());
+    };
+    let push = &shared.push;
+    let mut outlet = shared.outlet();
+    match event {
+        wire::PresenceEvent::Join { node, .. }
+        | wire::PresenceEvent::Leave { node, .. }
+        | wire::PresenceEvent::Sync { node }
+            if node == settings.node_id => {}
+        wire::PresenceEvent::Join { node, app, id } => {
+            if let Ok(app) = push.lookup(&app) {
+                push.cluster_joined(app, &id, &Arc::from(node), &mut outlet);
+            }
+        }
+        wire::PresenceEvent::Leave { node, app, id } => {
+            if let Ok(app) = push.lookup(&app) {
+                push.cluster_left(app, &id, &node, &mut outlet);
+            }
+        }
+        wire::PresenceEvent::Sync { node } => {
+            let node = Arc::from(node);
+            timed("read presence", presence::load_node(publisher, settings, shared, &node)).await?;
+        }
+    }
+    Ok(())
 }
 
 /// Waits `backoff` while the bus is down, counting every queued push as not forwarded; `false`
@@ -215,7 +344,9 @@ async fn wait_down(
             _ = &mut *stop => return false,
             () = &mut wait => return true,
             forwarded = queue.recv() => match forwarded {
-                Some(_) => add(&counters.not_forwarded, 1),
+                // Presence is rewritten whole at the reconnect; pushes are lost.
+                Some(forwarded) if forwarded.is_push() => add(&counters.not_forwarded, 1),
+                Some(_) => {}
                 None => return false,
             },
         }

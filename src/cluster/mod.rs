@@ -21,13 +21,18 @@
 //!   (`shaddock_cluster_not_forwarded_total`) and dropped; the thread reconnects with backoff
 //!   (100 ms doubling to 5 s) and resubscribes; the state is logged once each way.
 //!
+//! - **Presence is mirrored, never waited for**: every node keeps the other nodes' clients in
+//!   its channel registry (from their join and leave events and, at each connect, their sets in
+//!   Redis: `presence.rs`), so counts, lists, duplicates and personal pushes are answered from
+//!   memory.
+//!
 //! # Where it stands (issue 10)
-//! This step carries pushes to whole channels. Still to come: presence across nodes (cluster-wide
-//! `count`, `recipients` and the clients API, onAdd/onLeave from other nodes, a duplicate
-//! clientId replaced across nodes, TTLs for a node that dies), personal pushes to a client on
-//! another node, subscribing only to the apps with members here, and the C100K run.
+//! Done: pushes to channels, presence across nodes (counts, lists, onAdd/onLeave, duplicates,
+//! a dead node dropped after `node_ttl_secs`), pushes to one client on any node. Still to come:
+//! subscribing only to the apps with members here, and the C100K run across six processes.
 
 mod bus;
+mod presence;
 pub mod wire;
 
 use std::io;
@@ -47,13 +52,20 @@ pub struct ClusterSettings {
     /// This node's id: `cluster.node_id`, or the hostname and the client port.
     pub node_id: String,
     pub prefix: String,
+    /// `cluster.node_ttl_secs`: how long a silent node stays in presence.
+    pub node_ttl: std::time::Duration,
 }
 
 impl ClusterSettings {
     /// The settings of `cluster`, this node being the one whose client port is `client_port`.
     pub fn from_config(cluster: &ClusterConfig, client_port: u16) -> ClusterSettings {
         let node_id = cluster.node_id.clone().unwrap_or_else(|| default_node_id(client_port));
-        ClusterSettings { redis: cluster.redis.clone(), node_id, prefix: cluster.prefix.clone() }
+        ClusterSettings {
+            redis: cluster.redis.clone(),
+            node_id,
+            prefix: cluster.prefix.clone(),
+            node_ttl: std::time::Duration::from_secs(cluster.node_ttl_secs.into()),
+        }
     }
 }
 

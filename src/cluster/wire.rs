@@ -1,7 +1,12 @@
-//! What the cluster bus puts on Redis, sans-IO: the channel of an app's pushes and the payload
-//! of one push.
+//! What the cluster bus puts on Redis, sans-IO: channel and key names, and payloads.
 //!
 //! - Channel: `{prefix}push:{apikey}`, one per app, so a node subscribes to the apps it serves.
+//! - `{prefix}presence`: joins and leaves on every node ([`PresenceEvent`], JSON), and a node's
+//!   `sync` after it rewrote its presence; `{prefix}node:{node}`: pushes to one client that
+//!   `node` holds ([`PushTo`], JSON).
+//! - Keys: `{prefix}online:{node}:{apikey}` (a set: the node's clients of the app),
+//!   `{prefix}nodes` (a set: nodes that wrote presence), `{prefix}alive:{node}` (expires unless
+//!   the node refreshes it: a node that dies drops out).
 //! - Payload: the publishing node's id, a newline, then the push's `msg` as JSON (`onMsg
 //!   {msg}` is what every node makes of it, in its members' forms). Node ids have no
 //!   whitespace (`cluster.node_id` is printable ASCII without spaces), so the first newline
@@ -96,5 +101,72 @@ mod tests {
         assert_eq!(apikey_of("shaddock:", "shaddock:push:demo"), Some("demo"));
         assert_eq!(apikey_of("shaddock:", "other:push:demo"), None);
         assert_eq!(apikey_of("shaddock:", "shaddock:presence:demo"), None);
+    }
+}
+
+/// What a node says on `{prefix}presence` (one channel for every app): a client joined or left
+/// there, or the node rewrote its whole presence in Redis (`sync`, after it connected).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "op", rename_all = "lowercase")]
+pub enum PresenceEvent {
+    Join { node: String, app: String, id: String },
+    Leave { node: String, app: String, id: String },
+    Sync { node: String },
+}
+
+/// The presence channel.
+pub fn presence_channel(prefix: &str) -> String {
+    format!("{prefix}presence")
+}
+
+/// The channel of pushes to clients that `node` holds.
+pub fn node_channel(prefix: &str, node: &str) -> String {
+    format!("{prefix}node:{node}")
+}
+
+/// The Redis set of `node`'s clients of `apikey` (its half of the cluster's presence).
+pub fn online_key(prefix: &str, node: &str, apikey: &str) -> String {
+    format!("{prefix}online:{node}:{apikey}")
+}
+
+/// The Redis set of the nodes that have written presence.
+pub fn nodes_key(prefix: &str) -> String {
+    format!("{prefix}nodes")
+}
+
+/// The key that says `node` is alive (it expires unless the node refreshes it).
+pub fn alive_key(prefix: &str, node: &str) -> String {
+    format!("{prefix}alive:{node}")
+}
+
+/// A push to one client that another node holds.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct PushTo {
+    pub app: String,
+    pub id: String,
+    pub msg: Value,
+}
+
+#[cfg(test)]
+mod presence_tests {
+    use super::*;
+
+    #[test]
+    fn presence_events_are_json_with_an_op() {
+        let join = PresenceEvent::Join { node: "a".into(), app: "demo".into(), id: "p 1".into() };
+        let text = serde_json::to_string(&join).unwrap();
+        assert_eq!(text, r#"{"op":"join","node":"a","app":"demo","id":"p 1"}"#);
+        assert_eq!(serde_json::from_str::<PresenceEvent>(&text).unwrap(), join);
+        let sync: PresenceEvent = serde_json::from_str(r#"{"op":"sync","node":"b"}"#).unwrap();
+        assert_eq!(sync, PresenceEvent::Sync { node: "b".into() });
+        assert!(serde_json::from_str::<PresenceEvent>(r#"{"op":"nope"}"#).is_err());
+    }
+
+    #[test]
+    fn keys_live_under_the_prefix() {
+        assert_eq!(presence_channel("s:"), "s:presence");
+        assert_eq!(node_channel("s:", "a"), "s:node:a");
+        assert_eq!(online_key("s:", "a", "demo"), "s:online:a:demo");
+        assert_eq!((nodes_key("s:"), alive_key("s:", "a")), ("s:nodes".into(), "s:alive:a".into()));
     }
 }

@@ -1,6 +1,7 @@
 //! `[cluster]`: several shaddock processes (on one machine or many) joined by a Redis bus, so
-//! that a push accepted by any of them reaches the channel's members on all of them. Off when
-//! the section is absent: a single process needs no Redis.
+//! that a push accepted by any of them reaches the channel's members on all of them, and each
+//! knows who is online on the others. Off when the section is absent: a single process needs no
+//! Redis.
 
 use serde::{Deserialize, Serialize};
 
@@ -25,6 +26,10 @@ pub struct ClusterConfig {
     /// here only and counted as not forwarded. `1..=1_000_000`.
     #[serde(default = "ClusterConfig::default_queue")]
     pub max_queued_pushes: usize,
+    /// A node silent this long (dead, or cut off from Redis) drops out of every other node's
+    /// presence, seconds; `3..=3600`. A live node refreshes its key every third of it.
+    #[serde(default = "ClusterConfig::default_node_ttl")]
+    pub node_ttl_secs: u32,
 }
 
 impl ClusterConfig {
@@ -36,6 +41,10 @@ impl ClusterConfig {
         10_000
     }
 
+    fn default_node_ttl() -> u32 {
+        10
+    }
+
     /// A cluster on `redis` with the defaults.
     pub fn new(redis: impl Into<String>) -> ClusterConfig {
         ClusterConfig {
@@ -43,6 +52,7 @@ impl ClusterConfig {
             node_id: None,
             prefix: ClusterConfig::default_prefix(),
             max_queued_pushes: ClusterConfig::default_queue(),
+            node_ttl_secs: ClusterConfig::default_node_ttl(),
         }
     }
 
@@ -61,7 +71,8 @@ impl ClusterConfig {
         ensure(printable(prefix, 64), "cluster.prefix", || {
             format!("must be 1 to 64 printable ASCII bytes without spaces (got {prefix:?})")
         })?;
-        in_range("cluster.max_queued_pushes", self.max_queued_pushes, 1, 1_000_000)
+        in_range("cluster.max_queued_pushes", self.max_queued_pushes, 1, 1_000_000)?;
+        in_range("cluster.node_ttl_secs", self.node_ttl_secs, 3, 3600)
     }
 }
 

@@ -368,6 +368,8 @@ fn a_cluster_needs_a_redis_url_and_takes_its_defaults() {
         "[cluster]\nredis = \"redis://h\"\nmax_queued_pushes = 0\n",
         "cluster.max_queued_pushes",
     );
+    rejects("[cluster]\nredis = \"redis://h\"\nnode_ttl_secs = 2\n", "cluster.node_ttl_secs");
+    assert_eq!(cluster.node_ttl_secs, 10);
     let tls = parses("[cluster]\nredis = \"rediss://:pw@h:6380/2\"\nnode_id = \"push-1\"\n");
     assert_eq!(tls.cluster.unwrap().node_id.as_deref(), Some("push-1"));
 }

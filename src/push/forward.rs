@@ -1,12 +1,16 @@
-//! Pushes to whole channels that this node accepted, on their way to the cluster bus
-//! (`[cluster]`): a bounded queue from whichever thread pushed (a reactor running a management
-//! session, the control thread) to the bus thread, which publishes them on Redis.
+//! What this node tells the other nodes of a cluster (`[cluster]`), on its way to the bus: the
+//! pushes it accepted (to channels, and to clients another node holds) and the joins and leaves
+//! of its clients. A bounded queue from whichever thread acted (a reactor running a session, the
+//! control thread) to the bus thread, which publishes on Redis.
 //!
 //! # Invariants
 //! - **Offering never blocks**: a full queue (Redis slow or down) drops the forward and counts
-//!   it (`not_forwarded`); the push has reached this node's members already.
+//!   it (`not_forwarded`); a push has reached this node's members already, and a lost join or
+//!   leave is repaired when the bus reconnects (the node rewrites its presence whole).
 //! - **One queue**, so the pushes of one publisher (one management session, one HTTP client
 //!   waiting for each answer) leave in the order they were accepted.
+
+use std::sync::Arc;
 
 use bytes::Bytes;
 use tokio::sync::mpsc;
@@ -14,12 +18,24 @@ use tokio::sync::mpsc;
 use crate::ids::AppId;
 use crate::stats::{ClusterCounters, add};
 
-/// A push for the other nodes: `onMsg {msg}` to `app`'s channel.
+/// What the other nodes must hear, in the order it happened here.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Forwarded {
-    pub app: AppId,
-    /// `msg`, as JSON.
-    pub msg: Bytes,
+pub enum Forwarded {
+    /// `onMsg {msg}` to `app`'s channel (`msg` as JSON).
+    Push { app: AppId, msg: Bytes },
+    /// `client_id` entered `app`'s channel here.
+    Joined { app: AppId, client_id: Box<str> },
+    /// `client_id` left `app`'s channel here (closed, kicked, replaced).
+    Left { app: AppId, client_id: Box<str> },
+    /// `onMsg {msg}` to `client_id`, whom `node` holds.
+    PushTo { app: AppId, node: Arc<str>, client_id: Box<str>, msg: Bytes },
+}
+
+impl Forwarded {
+    /// A push (to a channel or to one client), not a join or a leave.
+    pub fn is_push(&self) -> bool {
+        matches!(self, Forwarded::Push { .. } | Forwarded::PushTo { .. })
+    }
 }
 
 /// The push service's end of the queue.
@@ -35,13 +51,17 @@ pub fn queue(capacity: usize) -> (Forward, mpsc::Receiver<Forwarded>) {
 }
 
 impl Forward {
-    /// Hands `msg` for `app` to the bus thread, or counts it as not forwarded.
-    pub fn offer(&self, app: AppId, msg: &serde_json::Value, counters: &ClusterCounters) {
-        let msg = Bytes::from(serde_json::to_vec(msg).expect("a JSON value serializes"));
-        if self.queue.try_send(Forwarded { app, msg }).is_err() {
+    /// Hands `forwarded` to the bus thread, or counts it as not forwarded.
+    pub fn offer(&self, forwarded: Forwarded, counters: &ClusterCounters) {
+        if self.queue.try_send(forwarded).is_err() {
             add(&counters.not_forwarded, 1);
         }
     }
+}
+
+/// `msg` as JSON.
+pub fn json(msg: &serde_json::Value) -> Bytes {
+    Bytes::from(serde_json::to_vec(msg).expect("a JSON value serializes"))
 }
 
 #[cfg(test)]
@@ -53,10 +73,12 @@ mod tests {
         let counters = ClusterCounters::default();
         let (forward, mut receiver) = queue(2);
         for n in 0..3 {
-            forward.offer(AppId(0), &serde_json::json!({ "n": n }), &counters);
+            let msg = json(&serde_json::json!({ "n": n }));
+            forward.offer(Forwarded::Push { app: AppId(0), msg }, &counters);
         }
-        assert_eq!(receiver.try_recv().unwrap().msg, Bytes::from_static(br#"{"n":0}"#));
-        assert_eq!(receiver.try_recv().unwrap().msg, Bytes::from_static(br#"{"n":1}"#));
+        let msg = |n: &'static [u8]| Forwarded::Push { app: AppId(0), msg: Bytes::from_static(n) };
+        assert_eq!(receiver.try_recv().unwrap(), msg(br#"{"n":0}"#));
+        assert_eq!(receiver.try_recv().unwrap(), msg(br#"{"n":1}"#));
         assert!(receiver.try_recv().is_err());
         assert_eq!(counters.snapshot().not_forwarded, 1);
     }

@@ -30,7 +30,7 @@ use serde_json::Value;
 
 use super::body::{self, ON_ADD, ON_LEAVE, ON_MSG};
 use super::flapping::{FlapPolicy, Flapping};
-use super::forward::Forward;
+use super::forward::{self, Forward, Forwarded};
 use super::frame::{Frame, FrameEncoder, Push};
 use super::outlet::Outlet;
 use super::parked::{Parked, ParkedCaps, ParkedSession};
@@ -160,6 +160,18 @@ impl PushService {
         self.forward.is_some()
     }
 
+    /// Whether the cluster bus is connected now.
+    fn bus_up(&self) -> bool {
+        self.counters.cluster.up.load(Ordering::Relaxed) > 0
+    }
+
+    /// In a cluster, hands what `make` makes to the bus thread.
+    fn forward(&self, make: impl FnOnce() -> Forwarded) {
+        if let Some(forward) = &self.forward {
+            forward.offer(make(), &self.counters.cluster);
+        }
+    }
+
     /// The same service, refusing flapping clientIds by `policy`.
     pub fn with_flap_policy(self, policy: FlapPolicy) -> PushService {
         PushService { flapping: Flapping::new(self.apps.len(), policy), ..self }
@@ -264,6 +276,7 @@ impl PushService {
             };
         channel.member_added(conn.core(), form);
         self.counters.joined();
+        self.forward(|| Forwarded::Joined { app, client_id: client_id.into() });
         if let Some(old) = replaced {
             outlet.kick(old, KickReason::Replaced);
         }
@@ -296,6 +309,7 @@ impl PushService {
         channel.member_removed(conn.core(), form);
         self.counters.left();
         if let Some((client_id, count)) = channel.leave(key, conn) {
+            self.forward(|| Forwarded::Left { app, client_id: client_id.as_str().into() });
             self.notify_managers(app, ON_LEAVE, &body::on_leave(client_id.as_str(), count), outlet);
         }
     }
@@ -331,11 +345,16 @@ impl PushService {
         outlet: &mut dyn Outlet,
     ) -> bool {
         let channel = self.channels.get(app);
-        let Some(holder) = channel.find(client_id).filter(|&h| h != conn) else { return true };
-        if self.policy.duplicate == DuplicatePolicy::Refuse {
+        let refuse = self.policy.duplicate == DuplicatePolicy::Refuse;
+        let Some(holder) = channel.find(client_id).filter(|&h| h != conn) else {
+            // Held on another node: that node replaces its own when this one's join arrives.
+            return !(refuse && channel.remote_holder(client_id).is_some());
+        };
+        if refuse {
             return false;
         }
         if let Some(count) = channel.evict(client_id, holder) {
+            self.forward(|| Forwarded::Left { app, client_id: client_id.into() });
             self.notify_managers(app, ON_LEAVE, &body::on_leave(client_id, count), outlet);
         }
         outlet.kick(holder, KickReason::Replaced);
@@ -372,12 +391,15 @@ impl PushService {
         self.check_running()?;
         let (push, frame) = self.channel_push(app, msg)?;
         self.take_token(app, now)?;
-        if let Some(forward) = self.forward.as_ref().filter(|_| edge != Edge::Cluster) {
-            forward.offer(app, msg, &self.counters.cluster);
+        if edge != Edge::Cluster {
+            self.forward(|| Forwarded::Push { app, msg: forward::json(msg) });
         }
         let recipients = self.broadcast(app, &push, frame, now, outlet);
         self.counters.pushed(edge);
-        Ok(recipients)
+        // Clients online on other nodes are counted as reached while the bus is up: the push is
+        // on its way to them.
+        let remote = if self.bus_up() { self.channels.get(app).remote_count() } else { 0 };
+        Ok(recipients + remote)
     }
 
     /// A push to `app`'s channel that another node accepted (its checks and its rate token were
@@ -444,6 +466,17 @@ impl PushService {
         // Its one recipient's core encodes it; whichever form that is, it must fit.
         self.encoder.check(&push).map_err(cannot_encode)?;
         let Some(target) = self.channels.get(app).find(client_id) else {
+            if let Some(node) = self.channels.get(app).remote_holder(client_id) {
+                if !self.bus_up() {
+                    return Err(Refusal::new(503, "the cluster bus is down")
+                        .with_detail(format!("{} is online on node {node}", quoted(client_id))));
+                }
+                self.take_token(app, now)?;
+                let (client_id, msg) = (client_id.into(), forward::json(msg));
+                self.forward(|| Forwarded::PushTo { app, node, client_id, msg });
+                self.counters.pushed(edge);
+                return Ok(1);
+            }
             // An MQTT client away with a persistent session gets it when it comes back.
             let away = push.mqtt.as_ref().filter(|_| self.parked.holds(app, client_id, now));
             if let Some(mqtt) = away {
@@ -556,5 +589,6 @@ fn cannot_encode(e: crate::protocol::ProtocolError) -> Refusal {
     Refusal::bad_request(format!("push cannot be encoded: {e}"))
 }
 
+mod cluster;
 #[cfg(test)]
 mod tests;
