@@ -196,3 +196,27 @@ fn a_bad_redis_url_fails_the_start_naming_the_key() {
     let error = shaddock::Server::start(config).unwrap_err().to_string();
     assert!(error.contains("cluster.redis"), "{error}");
 }
+
+#[test]
+fn a_node_follows_only_the_apps_it_has_members_of() {
+    let redis = RedisServer::start();
+    let prefix = format!("t{}-interest:", std::process::id());
+    let (quiet, busy) = (node(&redis, &prefix, "quiet"), node(&redis, &prefix, "busy"));
+    wait_bus(&[&quiet, &busy], true);
+    let mut on_busy = Members::enter(&busy, "busy");
+    wait_online(quiet.control_addr(), 2);
+    // Pushes made on the node without members reach the other; the other's reach nobody there,
+    // and the node without members never hears them.
+    let both = |msg: Value| [vec![msg.clone()], vec![msg]];
+    http_push_all(quiet.control_addr(), json!({"from": "quiet", "n": 0}));
+    assert_eq!(on_busy.receive(1), both(json!({"from": "quiet", "n": 0})));
+    http_push_all(busy.control_addr(), json!({"from": "busy", "n": 1}));
+    assert_eq!(on_busy.receive(1), both(json!({"from": "busy", "n": 1})));
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(quiet.stats().push.cluster.received, 0, "not subscribed: no members here");
+    // Once it has a member, it follows the app: the first push after the join reaches it.
+    let mut on_quiet = Members::enter(&quiet, "quiet");
+    wait_online(busy.control_addr(), 4);
+    http_push_all(busy.control_addr(), json!({"from": "busy", "n": 2}));
+    assert_eq!(on_quiet.receive(1), both(json!({"from": "busy", "n": 2})));
+}

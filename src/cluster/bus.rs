@@ -10,11 +10,12 @@
 //! pushes after an outage would be worse than none. Joins and leaves meanwhile are not lost:
 //! the reconnect rewrites this node's presence whole. The state change is logged once each way.
 
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
-use redis::aio::{MultiplexedConnection, PubSubStream};
+use redis::aio::{MultiplexedConnection, PubSubSink, PubSubStream};
 use tokio::sync::{mpsc, oneshot};
 
 use super::{ClusterSettings, presence, wire};
@@ -27,6 +28,8 @@ use crate::stats::{ClusterCounters, add};
 const REDIS_TIMEOUT: Duration = Duration::from_secs(5);
 /// Pushes published in one pipeline at most.
 const BATCH: usize = 256;
+/// How often the apps this node subscribes to are brought in line with its members.
+const INTEREST_EVERY: Duration = Duration::from_millis(250);
 /// The first and the longest wait between connection attempts.
 const BACKOFF_FIRST: Duration = Duration::from_millis(100);
 const BACKOFF_MAX: Duration = Duration::from_secs(5);
@@ -40,7 +43,39 @@ enum Ended {
 /// What the bus holds while connected.
 struct Connected {
     publisher: MultiplexedConnection,
+    sink: PubSubSink,
     stream: PubSubStream,
+    /// The apps whose push channel is subscribed.
+    subscribed: HashSet<AppId>,
+}
+
+impl Connected {
+    /// Subscribes to the push channels of the apps with members here (and of `joining`, about
+    /// to have one), and unsubscribes from the others'.
+    async fn follow_interest(
+        &mut self,
+        settings: &ClusterSettings,
+        shared: &Shared,
+        joining: &[AppId],
+    ) -> Result<(), String> {
+        let push = &shared.push;
+        let now = Instant::now();
+        let wanted: HashSet<AppId> = (0..push.app_count())
+            .map(|i| AppId(i as u16))
+            .filter(|&app| joining.contains(&app) || push.wants_pushes(app, now))
+            .collect();
+        let channel = |app: &AppId| wire::channel(&settings.prefix, push.apikey(*app));
+        let new: Vec<String> = wanted.difference(&self.subscribed).map(channel).collect();
+        let old: Vec<String> = self.subscribed.difference(&wanted).map(channel).collect();
+        if !new.is_empty() {
+            timed("subscribe", self.sink.subscribe(&new)).await?;
+        }
+        if !old.is_empty() {
+            timed("unsubscribe", self.sink.unsubscribe(&old)).await?;
+        }
+        self.subscribed = wanted;
+        Ok(())
+    }
 }
 
 /// Runs the bus until `stop` fires (or its sender is dropped, or the queue closes).
@@ -109,21 +144,18 @@ async fn connect(
     settings: &ClusterSettings,
     shared: &Shared,
 ) -> Result<Connected, String> {
-    let mut publisher = timed("connect", client.get_multiplexed_async_connection()).await?;
+    let publisher = timed("connect", client.get_multiplexed_async_connection()).await?;
     let mut pubsub = timed("connect", client.get_async_pubsub()).await?;
-    let push = &shared.push;
     let prefix = &settings.prefix;
-    let mut channels: Vec<String> = (0..push.app_count())
-        .map(|i| wire::channel(prefix, push.apikey(AppId(i as u16))))
-        .collect();
-    channels.push(wire::presence_channel(prefix));
-    channels.push(wire::node_channel(prefix, &settings.node_id));
+    let channels = [wire::presence_channel(prefix), wire::node_channel(prefix, &settings.node_id)];
     timed("subscribe", pubsub.subscribe(&channels)).await?;
-    let (_sink, stream) = pubsub.split();
-    let ttl = settings.node_ttl;
-    timed("announce", presence::announce(&mut publisher, settings, shared, ttl)).await?;
-    timed("read presence", presence::load_others(&mut publisher, settings, shared)).await?;
-    Ok(Connected { publisher, stream })
+    let (sink, stream) = pubsub.split();
+    let mut connected = Connected { publisher, sink, stream, subscribed: HashSet::new() };
+    connected.follow_interest(settings, shared, &[]).await?;
+    let (publisher, ttl) = (&mut connected.publisher, settings.node_ttl);
+    timed("announce", presence::announce(publisher, settings, shared, ttl)).await?;
+    timed("read presence", presence::load_others(publisher, settings, shared)).await?;
+    Ok(connected)
 }
 
 /// Publishes and delivers until the connection is lost or the server stops.
@@ -134,26 +166,42 @@ async fn serve(
     queue: &mut mpsc::Receiver<Forwarded>,
     stop: &mut oneshot::Receiver<()>,
 ) -> Ended {
-    let Connected { mut publisher, mut stream } = connected;
+    let mut connected = connected;
     let counters = &shared.push.counters().cluster;
     let mut batch = Vec::with_capacity(BATCH);
     let mut ticks = tokio::time::interval(settings.node_ttl / 3);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     ticks.tick().await;
+    let mut interest = tokio::time::interval(INTEREST_EVERY);
+    interest.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut tick = 0u64;
     loop {
         let result = tokio::select! {
             biased;
             _ = &mut *stop => return Ended::Stopped,
-            message = stream.next() => match message {
-                Some(message) => deliver(settings, shared, &mut publisher, &message).await,
+            message = connected.stream.next() => match message {
+                Some(message) => deliver(settings, shared, &mut connected.publisher, &message).await,
                 None => return Ended::Lost("the subscription connection closed".into()),
             },
             taken = queue.recv_many(&mut batch, BATCH) => {
                 if taken == 0 {
                     return Ended::Stopped;
                 }
-                let published = publish(settings, shared, &mut publisher, &batch).await;
+                // A join of an app not followed yet: subscribe before the join is told, so that
+                // a push made after another node hears of it is heard here too.
+                let joining: Vec<AppId> = batch
+                    .iter()
+                    .filter_map(|f| match f {
+                        Forwarded::Joined { app, .. } if !connected.subscribed.contains(app) => Some(*app),
+                        _ => None,
+                    })
+                    .collect();
+                if !joining.is_empty() {
+                    if let Err(why) = connected.follow_interest(settings, shared, &joining).await {
+                        return Ended::Lost(why);
+                    }
+                }
+                let published = publish(settings, shared, &mut connected.publisher, &batch).await;
                 if published.is_err() {
                     let pushes = batch.iter().filter(|f| f.is_push()).count();
                     add(&counters.not_forwarded, pushes as u64);
@@ -163,8 +211,9 @@ async fn serve(
             }
             _ = ticks.tick() => {
                 tick += 1;
-                keep_alive(settings, shared, &mut publisher, tick % 2 == 0).await
+                keep_alive(settings, shared, &mut connected.publisher, tick % 2 == 0).await
             }
+            _ = interest.tick() => connected.follow_interest(settings, shared, &[]).await,
         };
         if let Err(why) = result {
             return Ended::Lost(why);

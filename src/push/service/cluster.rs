@@ -101,6 +101,13 @@ impl PushService {
         nodes
     }
 
+    /// Whether pushes to `app`'s channel concern this node: it has members of it, or away MQTT
+    /// sessions that keep its pushes (so the bus subscribes to the app's channel).
+    pub fn wants_pushes(&self, app: AppId, now: Instant) -> bool {
+        let channel = self.channels.get(app);
+        channel.cores_with_members().next().is_some() || self.parked.count(app, now) > 0
+    }
+
     /// The clientIds of `app` online on this node (what it writes to Redis when it connects).
     pub fn local_clients(&self, app: AppId) -> Vec<ClientId> {
         self.channels.get(app).local_ids()

@@ -95,9 +95,11 @@ pub enum MqttPublisher {
 #[derive(Debug, Clone, Parser)]
 #[command(name = "conn-flood", version)]
 pub struct Options {
-    /// The server's client port [default: 127.0.0.1:3010, with --redis 127.0.0.1:6379].
+    /// The server's client port [default: 127.0.0.1:3010, with --redis 127.0.0.1:6379]. Repeat
+    /// for several servers (the nodes of a Redis Cluster, shaddock processes on their own
+    /// ports): event loop `l` connects to the `l mod count`-th; the publisher to the first.
     #[arg(long)]
-    pub target: Option<SocketAddr>,
+    pub target: Vec<SocketAddr>,
     /// Connections to open.
     #[arg(long, short = 'n', default_value_t = 1_000)]
     pub conns: u64,
@@ -204,9 +206,10 @@ pub struct Options {
     /// How long the idle phase holds the connections, seconds.
     #[arg(long, default_value_t = 5.0)]
     pub idle_secs: f64,
-    /// The server's pid, to read its RSS in the idle phase.
+    /// The server's pid, to read its RSS in the idle phase; repeat for a server of several
+    /// processes (the RSS is their sum).
     #[arg(long)]
-    pub server_pid: Option<u32>,
+    pub server_pid: Vec<u32>,
     /// Single pushes in the broadcast phase.
     #[arg(long, default_value_t = 20)]
     pub pushes: usize,
@@ -279,7 +282,7 @@ impl Options {
 
     /// The target address.
     pub fn target(&self) -> SocketAddr {
-        self.target.unwrap_or_else(|| {
+        self.target.first().copied().unwrap_or_else(|| {
             let port = match self.proto() {
                 Proto::Pomelo | Proto::SocketIo => 3010,
                 Proto::Redis => 6379,
@@ -386,7 +389,7 @@ impl Options {
                 "source addresses must stay within 127.0.0.0/8"
             );
         }
-        for target in [self.target(), self.publisher_target()] {
+        for target in self.target.iter().copied().chain([self.target(), self.publisher_target()]) {
             ensure!(target.ip().is_loopback(), "conn-flood targets loopback only (got {target})");
         }
         if let Some(spec) = self.tls_spec()? {
@@ -443,6 +446,7 @@ impl Options {
         };
         LoopSpec {
             target: self.target(),
+            targets: self.target.clone(),
             mode,
             apps: self.apps().into_iter().map(|(apikey, _)| apikey).collect(),
             sources: self.source_addrs(),
@@ -481,6 +485,19 @@ mod tests {
         assert_eq!(r.target(), "127.0.0.1:6379".parse().unwrap());
         assert_eq!(r.loop_spec().mode, Mode::Redis);
         assert_eq!(parse(&["--proto", "redis"]).loop_spec().mode, Mode::Redis);
+    }
+
+    #[test]
+    fn several_targets_go_to_the_loops_and_the_first_is_the_publishers() {
+        let o = parse(&["--redis", "--target", "127.0.0.1:7001", "--target", "127.0.0.1:7002"]);
+        assert_eq!(o.publisher_target(), "127.0.0.1:7001".parse().unwrap());
+        let spec = o.loop_spec();
+        assert_eq!(spec.targets.len(), 2);
+        assert_eq!(spec.targets[1], "127.0.0.1:7002".parse().unwrap());
+        assert!(
+            parse(&["--target", "10.0.0.1:3010"]).check(Some(20_000)).is_err(),
+            "loopback only"
+        );
     }
 
     #[test]

@@ -88,7 +88,10 @@ impl Run<'_> {
                 Proto::Mqtt => "mqtt",
             }
             .into(),
-            target: opts.target().to_string(),
+            target: match opts.target.len() {
+                0 | 1 => opts.target().to_string(),
+                n => format!("{} (+{} more)", opts.target(), n - 1),
+            },
             conns: opts.conns,
             transport: match (opts.proto(), opts.transport) {
                 (Proto::Redis, _) => "redis".into(),
@@ -115,7 +118,7 @@ impl Run<'_> {
             };
         }
         self.wait_all("start", START_STOP, |r| matches!(r, Report::Ready))?;
-        let before = Reading::take(opts.server_pid);
+        let before = Reading::take(&opts.server_pid);
         let connect = self.connect()?;
         if connect.entered == 0 {
             let reasons: Vec<String> =
@@ -363,7 +366,7 @@ impl Run<'_> {
         let secs = self.opts.idle_secs;
         self.begin(PhaseKind::Idle, 0, 0.0)?;
         self.pass(Duration::from_secs_f64(secs))?;
-        let after = Reading::take(self.opts.server_pid);
+        let after = Reading::take(&self.opts.server_pid);
         let stats = self.end()?;
         Ok(IdleResult {
             secs,
@@ -483,7 +486,7 @@ impl Run<'_> {
         let settle = Duration::from_millis(opts.settle_ms);
         self.publisher()?;
         let per_loop = opts.churn_rate / self.fleet.loops() as f64;
-        let rss_before = Reading::take(opts.server_pid).server_rss;
+        let rss_before = Reading::take(&opts.server_pid).server_rss;
         self.begin(PhaseKind::Churn, 0, per_loop)?;
         let started = Instant::now();
         let count = (opts.churn_push_rate * opts.churn_secs).ceil() as u64;
@@ -496,7 +499,7 @@ impl Run<'_> {
         publisher.collect(sent * publisher.requests_per_push(), settle);
         self.await_caught()?;
         let stats = self.end()?;
-        let rss_after = Reading::take(opts.server_pid).server_rss;
+        let rss_after = Reading::take(&opts.server_pid).server_rss;
         let mut latency = Latency::new();
         latency.add_sparse(&stats.latency);
         let mut reconnect = Latency::new();

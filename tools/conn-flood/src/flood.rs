@@ -56,7 +56,10 @@ const TICK: Duration = Duration::from_millis(10);
 
 /// Runs a loop for `spec` on the calling thread until `Quit`, the end of `inbox`, or
 /// `max_secs`; `poll` has the waker registered under [`WAKER`].
-pub fn run(spec: LoopSpec, poll: Poll, inbox: Receiver<Command>, reports: Sender<Envelope>) {
+pub fn run(mut spec: LoopSpec, poll: Poll, inbox: Receiver<Command>, reports: Sender<Envelope>) {
+    if !spec.targets.is_empty() {
+        spec.target = spec.targets[spec.loop_id % spec.targets.len()];
+    }
     let tls = match spec.tls.as_ref().map(tls::Client::new).transpose() {
         Ok(tls) => tls,
         Err(e) => {

@@ -14,7 +14,7 @@ const PAGE: u64 = 4096;
 /// One set of readings; a figure that could not be read is `None`.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Reading {
-    /// The server's VmRSS, bytes (only with `--server-pid`).
+    /// The server's VmRSS, bytes, summed over its processes (only with `--server-pid`).
     pub server_rss: Option<u64>,
     /// `Slab:` from /proc/meminfo, bytes.
     pub slab: Option<u64>,
@@ -25,14 +25,18 @@ pub struct Reading {
 }
 
 impl Reading {
-    /// Reads everything now; `server_pid` may be absent.
-    pub fn take(server_pid: Option<u32>) -> Reading {
+    /// Reads everything now; `server_pids` may be empty (no RSS then), or name the several
+    /// processes of one server (a cluster's nodes), whose RSS is summed.
+    pub fn take(server_pids: &[u32]) -> Reading {
         let read = |path: &str| std::fs::read_to_string(path).ok();
-        let status = server_pid.and_then(|pid| read(&format!("/proc/{pid}/status")));
+        let rss = |pid: &u32| {
+            read(&format!("/proc/{pid}/status")).as_deref().and_then(|s| kb_field(s, "VmRSS:"))
+        };
+        let rss: Option<Vec<u64>> = server_pids.iter().map(rss).collect();
         let meminfo = read("/proc/meminfo");
         let sockstat = read("/proc/net/sockstat");
         Reading {
-            server_rss: status.as_deref().and_then(|s| kb_field(s, "VmRSS:")),
+            server_rss: rss.filter(|r| !r.is_empty()).map(|r| r.iter().sum()),
             slab: meminfo.as_deref().and_then(|s| kb_field(s, "Slab:")),
             tcp_mem: sockstat
                 .as_deref()
@@ -134,8 +138,13 @@ mod tests {
 
     #[test]
     fn reads_this_machine() {
-        let r = Reading::take(Some(std::process::id()));
-        assert!(r.server_rss.unwrap() > 0);
+        let me = std::process::id();
+        let r = Reading::take(&[me]);
+        let one = r.server_rss.unwrap();
+        assert!(one > 0);
+        let twice = Reading::take(&[me, me]).server_rss.unwrap();
+        assert!(twice >= one && twice <= 2 * one + (8 << 20), "summed: {one} then {twice}");
+        assert_eq!(Reading::take(&[]).server_rss, None);
         assert!(r.slab.is_some() && r.tcp_inuse.is_some() && r.tcp_mem.is_some());
     }
 }

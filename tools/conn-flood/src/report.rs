@@ -214,6 +214,9 @@ pub enum Mode {
 pub struct LoopSpec {
     /// The server's client port (or Redis).
     pub target: SocketAddr,
+    /// With several servers: loop `l` connects to `targets[l % len]` instead of `target`.
+    #[serde(default)]
+    pub targets: Vec<SocketAddr>,
     /// The protocol.
     pub mode: Mode,
     /// Apikeys (Redis channels); connection `i` joins `apps[i % len]`.
@@ -262,6 +265,7 @@ mod tests {
     fn loops_share_the_connections_exactly() {
         let spec = |loop_id| LoopSpec {
             target: "127.0.0.1:1".parse().unwrap(),
+            targets: Vec::new(),
             mode: Mode::Redis,
             apps: vec!["demo".into()],
             sources: vec![Ipv4Addr::LOCALHOST],
