@@ -6,61 +6,117 @@
 //!   newer connection takes a local one).
 //! - An entry is removed only by a leave from the node it names, or when that node is dropped
 //!   (dead, or resynced), so a late leave from a replaced holder never removes the newcomer.
-//! - Node names are shared (`Arc<str>`): an entry costs its clientId and a pointer.
+//! - An entry costs what a local one does (32 bytes, its id inline up to 22 bytes): the node is
+//!   a 16-bit index into the channel's few node names.
 
-use std::collections::HashMap;
+use std::hash::{BuildHasher, RandomState};
 use std::sync::Arc;
 
-/// The remote clients of one channel.
+use hashbrown::HashTable;
+
+use super::client_id::ClientId;
+
+/// The remote clients of one channel: `(clientId, node index)` in one table (32 bytes an entry,
+/// ids of up to 22 bytes inline, as local presence keeps them), and the few node names.
 #[derive(Debug, Default)]
 pub struct RemotePresence {
-    holders: HashMap<Box<str>, Arc<str>>,
+    table: HashTable<(ClientId, u16)>,
+    /// Node names by index, and how many entries name each (a node is never forgotten here:
+    /// a cluster has a handful, and a node that comes back gets its old index).
+    nodes: Vec<(Arc<str>, u32)>,
+    hasher: RandomState,
 }
 
 impl RemotePresence {
     pub fn len(&self) -> usize {
-        self.holders.len()
+        self.table.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.holders.is_empty()
+        self.table.is_empty()
+    }
+
+    fn hash(&self, client_id: &str) -> u64 {
+        self.hasher.hash_one(client_id)
+    }
+
+    fn node_index(&mut self, node: &Arc<str>) -> u16 {
+        match self.nodes.iter().position(|(name, _)| name == node) {
+            Some(i) => i as u16,
+            None => {
+                self.nodes.push((Arc::clone(node), 0));
+                (self.nodes.len() - 1) as u16
+            }
+        }
     }
 
     /// The node that holds `client_id`.
     pub fn get(&self, client_id: &str) -> Option<&Arc<str>> {
-        self.holders.get(client_id)
+        let (_, node) =
+            self.table.find(self.hash(client_id), |(id, _)| id.as_str() == client_id)?;
+        Some(&self.nodes[usize::from(*node)].0)
     }
 
     /// `node` holds `client_id` now; true if it was not online anywhere else before.
     pub fn join(&mut self, client_id: &str, node: &Arc<str>) -> bool {
-        self.holders.insert(client_id.into(), Arc::clone(node)).is_none()
+        let index = self.node_index(node);
+        let hash = self.hash(client_id);
+        self.nodes[usize::from(index)].1 += 1;
+        if let Some((_, holder)) = self.table.find_mut(hash, |(id, _)| id.as_str() == client_id) {
+            let before = std::mem::replace(holder, index);
+            self.nodes[usize::from(before)].1 -= 1;
+            return false;
+        }
+        let hasher = &self.hasher;
+        self.table.insert_unique(hash, (ClientId::new(client_id), index), |(id, _)| {
+            hasher.hash_one(id.as_str())
+        });
+        true
     }
 
     /// `node` no longer holds `client_id`; true if the entry was `node`'s (and is gone).
     pub fn leave(&mut self, client_id: &str, node: &str) -> bool {
-        match self.holders.get(client_id) {
-            Some(holder) if &**holder == node => self.holders.remove(client_id).is_some(),
-            _ => false,
+        let Some(index) = self.nodes.iter().position(|(name, _)| &**name == node) else {
+            return false;
+        };
+        let hash = self.hash(client_id);
+        let found = self
+            .table
+            .find_entry(hash, |(id, n)| id.as_str() == client_id && usize::from(*n) == index);
+        match found {
+            Ok(entry) => {
+                entry.remove();
+                self.nodes[index].1 -= 1;
+                true
+            }
+            Err(_) => false,
         }
     }
 
     /// Forgets every client of `node`; the clientIds it held.
     pub fn drop_node(&mut self, node: &str) -> Vec<Box<str>> {
-        let gone: Vec<Box<str>> =
-            self.holders.iter().filter(|(_, n)| &***n == node).map(|(id, _)| id.clone()).collect();
-        for id in &gone {
-            self.holders.remove(id);
-        }
+        let Some(index) = self.nodes.iter().position(|(name, _)| &**name == node) else {
+            return Vec::new();
+        };
+        let mut gone = Vec::with_capacity(self.nodes[index].1 as usize);
+        self.table.retain(|(id, n)| {
+            let theirs = usize::from(*n) == index;
+            if theirs {
+                gone.push(Box::from(id.as_str()));
+            }
+            !theirs
+        });
+        self.nodes[index].1 = 0;
         gone
     }
 
     pub fn ids(&self) -> impl Iterator<Item = &str> {
-        self.holders.keys().map(|id| &**id)
+        self.table.iter().map(|(id, _)| id.as_str())
     }
 
     /// Every node that holds a client here.
     pub fn nodes(&self) -> impl Iterator<Item = &Arc<str>> {
-        self.holders.values()
+        self.nodes.iter().filter(|(_, held)| *held > 0).map(|(name, _)| name)
     }
 }
 
@@ -91,5 +147,8 @@ mod tests {
         gone.sort();
         assert_eq!(gone, vec![Box::from("1"), Box::from("3")]);
         assert_eq!(remote.ids().collect::<Vec<_>>(), ["2"]);
+        assert_eq!(remote.nodes().map(|n| &**n).collect::<Vec<_>>(), ["b"]);
+        assert!(remote.join("1", &a), "a node that comes back is known again");
+        assert_eq!(remote.get("1").map(|n| &**n), Some("a"));
     }
 }

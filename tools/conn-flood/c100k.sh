@@ -8,7 +8,7 @@
 # masters (classic PUBLISH is forwarded to every node) holding the same CONNS subscribers spread
 # over its nodes. Loopback only; every run is bounded by conn-flood's own limits.
 #
-#   tools/conn-flood/c100k.sh            # REDIS_CLUSTER=no skips the baseline
+#   tools/conn-flood/c100k.sh     # REDIS_CLUSTER=no skips the baseline, SHADDOCK_RUNS=no the rest
 #
 # Results (each run's table and JSON line) go to $OUT (default target/bench-c100k).
 set -euo pipefail
@@ -21,6 +21,7 @@ SINGLE=${SINGLE:-19000}
 BUS_PORT=${BUS_PORT:-6391}
 CLUSTER_BASE=${CLUSTER_BASE:-7101}
 REDIS_CLUSTER=${REDIS_CLUSTER:-yes}
+SHADDOCK_RUNS=${SHADDOCK_RUNS:-yes}
 SECRET=bench-secret-123
 mkdir -p "$OUT"
 cargo build --release -q -p shaddock -p conn-flood
@@ -73,6 +74,7 @@ run() {
 }
 
 # --- NODES shaddock processes on one port, joined over Redis -------------------------------------
+if [ "$SHADDOCK_RUNS" = yes ]; then
 redis-server --port "$BUS_PORT" --bind 127.0.0.1 --save "" --appendonly no --loglevel warning \
   >>"$OUT/bus.log" 2>&1 &
 pids+=($!)
@@ -129,6 +131,7 @@ for phases in "connect,idle --idle-secs 10 --heartbeat-secs 30" "connect,broadca
   run "$name" --app "demo=$SECRET" -n "$SINGLE" --sources 8 --phases $phases --server-pid "$pid"
   stop_all
 done
+fi
 
 # --- the baseline: a Redis Cluster of NODES masters ------------------------------------------------
 if [ "$REDIS_CLUSTER" = yes ]; then
@@ -142,6 +145,7 @@ if [ "$REDIS_CLUSTER" = yes ]; then
       rm -rf "$dir" && mkdir -p "$dir"
       (cd "$dir" && exec redis-server --port "$port" --bind 127.0.0.1 --cluster-enabled yes \
         --cluster-config-file nodes.conf --save "" --appendonly no --maxclients 19000 \
+        --protected-mode no \
         --loglevel warning) >>"$OUT/redis-cluster.log" 2>&1 &
       pids+=($!)
       cluster_pids+=(--server-pid "$!")
