@@ -130,6 +130,10 @@ pub struct ClientConfig {
     /// `SO_RCVBUF` of client sockets, bytes (`4096..=67_108_864`); unset = autotuning.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub receive_buffer_bytes: Option<usize>,
+    /// Start even if another process listens on `listen` (and `mqtt.listen`) already, sharing
+    /// the port through `SO_REUSEPORT` (the kernel splits new connections between them): for the
+    /// processes of one cluster on one machine. Off: a second daemon on the port refuses to start.
+    pub share_port: bool,
     /// `[client.tls]`: TLS on the client listeners; unset = plain only.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tls: Option<ClientTlsConfig>,
@@ -346,6 +350,7 @@ impl Default for ClientConfig {
             client_protos: None,
             send_buffer_bytes: None,
             receive_buffer_bytes: None,
+            share_port: false,
             tls: None,
         }
     }

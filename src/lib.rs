@@ -17,6 +17,12 @@
 //! With the `fuzzing` feature (off by default; for `fuzz/` and `tests/fuzz_seeds.rs`),
 //! `fuzzing` holds the check behind each fuzz target, on the floor of the reactor.
 
+/// The version and the commit it was built from (`0.1.0 (3f2a…)`), as `--version` says it.
+pub const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), " (", env!("SHADDOCK_COMMIT"), ")");
+
+/// The commit this build comes from (`unknown` outside a git checkout).
+pub const COMMIT: &str = env!("SHADDOCK_COMMIT");
+
 pub mod channel;
 pub mod cluster;
 pub mod config;

@@ -15,7 +15,7 @@ use shaddock::config::{Config, LogFormat, PLACEHOLDER_SECRET};
 
 /// A push gateway that speaks NetEase Pomelo's hybrid protocol.
 #[derive(Debug, Parser)]
-#[command(version, about)]
+#[command(version = shaddock::VERSION, about)]
 struct Cli {
     #[command(subcommand)]
     command: Option<Command>,

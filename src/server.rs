@@ -145,7 +145,8 @@ impl Server {
             reactors = cores,
             backend,
             tls,
-            ?open_files,
+            // A number (not `Some(20000)`); no limit is RLIM_INFINITY, as the kernel says it.
+            open_files = open_files.unwrap_or(u64::MAX),
             "client port listening addr={client_addr}"
         );
         if let Some(mqtt_addr) = mqtt_addr {
@@ -328,13 +329,21 @@ fn bind_ports(
         send: config.client.send_buffer_bytes,
         receive: config.client.receive_buffer_bytes,
     };
+    let unshared = |addr: SocketAddr| match config.client.share_port {
+        true => Ok(()),
+        false => sys::ensure_unshared(addr),
+    };
+    let listen = config.client.listen;
+    unshared(listen)
+        .map_err(|e| io::Error::new(e.kind(), format!("client.listen {listen}: {e}")))?;
     let client = sys::bind_listeners_with(config.client.listen, cores, buffers)?;
     let client_addr = client[0].local_addr()?;
     let mut listeners: Listeners = client.into_iter().map(|l| vec![l]).collect();
     let Some(listen) = config.mqtt.listen else {
         return Ok((listeners, client_addr, None));
     };
-    let mqtt = sys::bind_listeners_with(listen, cores, buffers)
+    let mqtt = unshared(listen)
+        .and_then(|()| sys::bind_listeners_with(listen, cores, buffers))
         .map_err(|e| io::Error::new(e.kind(), format!("mqtt.listen {listen}: {e}")))?;
     let mqtt_addr = mqtt[0].local_addr()?;
     for (own, listener) in listeners.iter_mut().zip(mqtt) {

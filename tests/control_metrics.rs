@@ -121,3 +121,19 @@ fn metrics_move_with_connections_pushes_and_kicks() {
     wait_for(control, "shaddock_connections_closed_total", &[], 3.0);
     wait_for(control, "shaddock_leaves_total", &[], 3.0);
 }
+
+#[test]
+fn the_process_its_build_cpu_and_file_descriptors_are_on_the_scrape() {
+    let server = start(test_config(1));
+    let scrape = Scrape::take(server.control_addr());
+    let build = [("version", env!("CARGO_PKG_VERSION")), ("commit", shaddock::COMMIT)];
+    assert_eq!(scrape.sum("shaddock_build_info", &build), 1.0);
+    let open = scrape.sum("process_open_fds", &[]);
+    let max = scrape.sum("process_max_fds", &[]);
+    assert!(open >= 3.0 && open < max, "open {open}, max {max}");
+    let _client = common::client(server.client_addr(), DEMO, "one-more-fd");
+    let later = Scrape::take(server.control_addr());
+    assert!(later.sum("process_open_fds", &[]) > open, "a connection is a descriptor");
+    // Ticks of 10 ms: a test process may not have used one yet.
+    assert!(later.text.contains("\nprocess_cpu_seconds_total "), "{}", later.text);
+}

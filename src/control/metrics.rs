@@ -30,6 +30,9 @@
 //! | `shaddock_cluster_publish_seconds` | gauge | | cluster only: the last PUBLISH pipeline's round trip |
 //! | `shaddock_write_queue_bytes` | gauge | | bytes waiting in write queues, all reactors |
 //! | `process_resident_memory_bytes` | gauge | | the daemon's resident memory (`VmRSS`) |
+//! | `process_cpu_seconds_total` | counter | | user and system CPU time |
+//! | `process_open_fds`, `process_max_fds` | gauge | | file descriptors open, and the limit |
+//! | `shaddock_build_info` | gauge | `version`, `commit` | always 1 |
 //! | `shaddock_recv_buffers` | gauge | `reactor`, `state` (`free`, `lent`) | io_uring only: the reactor's provided receive buffers, in the ring for the kernel to fill (`free`) or being decoded (`lent`) |
 //! | `shaddock_recv_buffer_exhaustions_total` | counter | `reactor` | io_uring only: receives that found the buffer ring empty (`ENOBUFS`) and were re-armed |
 //! | `shaddock_sends_in_flight` | gauge | `reactor` | io_uring only: sends the reactor handed to the kernel (or is collecting) whose completion has not come |
@@ -195,6 +198,7 @@ impl Collector for Counters {
         }
         encode_ring_gauges(&stats, &mut encoder)?;
 
+        super::process::encode(&mut encoder)?;
         if let Some(rss) = resident_memory_bytes() {
             ConstGauge::new(rss).encode(encoder.encode_descriptor(
                 "process_resident_memory_bytes",

@@ -39,6 +39,7 @@ mod https;
 mod idle;
 pub mod metrics;
 mod page;
+mod process;
 mod throttle;
 
 use std::io;

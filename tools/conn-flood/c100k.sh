@@ -49,6 +49,7 @@ reactors = 1
 pin_cores = false
 [client]
 listen = "127.0.0.1:3010"
+share_port = true
 heartbeat_secs = 60
 [control]
 listen = "127.0.0.1:$((3080 + i))"

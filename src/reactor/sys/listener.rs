@@ -21,6 +21,27 @@ pub struct SocketBuffers {
     pub receive: Option<usize>,
 }
 
+/// Fails with `AddrInUse` if some process listens on `addr` already (port 0 never does).
+/// `SO_REUSEPORT` would let this daemon share the port silently with another one and split the
+/// clients between them: a probe bound without it finds out first (with `SO_REUSEADDR`, so a
+/// restart is not refused over connections left in TIME_WAIT).
+pub fn ensure_unshared(addr: SocketAddr) -> io::Result<()> {
+    if addr.port() == 0 {
+        return Ok(());
+    }
+    let probe = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+    probe.set_reuse_address(true)?;
+    match probe.bind(&addr.into()) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == io::ErrorKind::AddrInUse => Err(io::Error::new(
+            io::ErrorKind::AddrInUse,
+            "another process listens on it already (to share a port on purpose, as a cluster's \
+             processes may, set client.share_port = true in each)",
+        )),
+        Err(e) => Err(e),
+    }
+}
+
 /// Binds `count` listeners sharing one address and port.
 pub fn bind_listeners(addr: SocketAddr, count: usize) -> io::Result<Vec<TcpListener>> {
     bind_listeners_with(addr, count, SocketBuffers::default())
@@ -61,6 +82,18 @@ pub fn bind_listeners_with(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_port_someone_listens_on_is_found_out_and_a_free_one_is_not() {
+        let taken = bind_listeners("127.0.0.1:0".parse().unwrap(), 1).unwrap();
+        let addr = taken[0].local_addr().unwrap();
+        let e = ensure_unshared(addr).unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::AddrInUse);
+        assert!(e.to_string().contains("client.share_port"), "{e}");
+        drop(taken);
+        ensure_unshared(addr).expect("free once closed");
+        ensure_unshared("127.0.0.1:0".parse().unwrap()).expect("port 0 is never taken");
+    }
 
     #[test]
     fn port_zero_is_shared_by_every_listener() {

@@ -84,7 +84,7 @@ use crate::config::BackendChoice;
 use crate::stats::RingGauges;
 pub use epoll::Epoll;
 use epoll::WAKER;
-pub use listener::{SocketBuffers, bind_listeners, bind_listeners_with};
+pub use listener::{SocketBuffers, bind_listeners, bind_listeners_with, ensure_unshared};
 
 /// Receive buffers (1 KiB each) in each io_uring reactor's provided-buffer ring (a power of two):
 /// a fixed 512 KiB per reactor, whatever the number of connections.
