@@ -232,8 +232,17 @@ pub enum LogFormat {
 pub struct AppConfig {
     /// The app's name on the wire; 1..=128 printable ASCII bytes without spaces; unique.
     pub apikey: String,
-    /// Management secret (role "server", HTTP bearer); at least 8 bytes. Never printed.
+    /// Management secret (role "server", HTTP bearer); at least 8 bytes. Never printed. Or, in
+    /// its place, `secret_env` or `secret_file`: exactly one of the three.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub secret: String,
+    /// The environment variable that holds the secret (read when the file is loaded).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret_env: Option<String>,
+    /// A file whose content is the secret (a trailing newline is dropped); relative to the
+    /// configuration file's directory.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret_file: Option<PathBuf>,
     /// Optional limit on clients in the channel; at least 1.
     pub max_clients: Option<usize>,
     /// Optional limit on the app's pushes per second, from every edge (bursts up to one
@@ -254,6 +263,8 @@ impl AppConfig {
         AppConfig {
             apikey: apikey.into(),
             secret: secret.into(),
+            secret_env: None,
+            secret_file: None,
             max_clients: None,
             push_rate_per_sec: None,
             server_protos: None,
@@ -272,6 +283,8 @@ impl fmt::Debug for AppConfig {
         f.debug_struct("AppConfig")
             .field("apikey", &self.apikey)
             .field("secret", &"<redacted>")
+            .field("secret_env", &self.secret_env)
+            .field("secret_file", &self.secret_file)
             .field("max_clients", &self.max_clients)
             .field("push_rate_per_sec", &self.push_rate_per_sec)
             .field("server_protos", &self.server_protos)
@@ -393,7 +406,8 @@ impl Config {
 
     /// Parses and validates a configuration file's text.
     pub fn from_toml_str(text: &str) -> Result<Config, ConfigError> {
-        let config: Config = toml::from_str(text).map_err(|e| map_toml_error(text, &e))?;
+        let mut config: Config = toml::from_str(text).map_err(|e| map_toml_error(text, &e))?;
+        config.read_secrets()?;
         config.validate()?;
         Ok(config)
     }
@@ -403,11 +417,43 @@ impl Config {
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
         let text = std::fs::read_to_string(path)
             .map_err(|error| ConfigError::Read { path: path.to_owned(), error })?;
-        let mut config = Self::from_toml_str(&text)?;
+        let mut config: Config = toml::from_str(&text).map_err(|e| map_toml_error(&text, &e))?;
         if let Some(dir) = path.parent() {
             config.resolve_paths(dir);
         }
+        config.read_secrets()?;
+        config.validate()?;
         Ok(config)
+    }
+
+    /// Fills each app's `secret` from its `secret_env` or `secret_file`; exactly one of the
+    /// three must be set. Errors name the key, the variable or the file, never a secret.
+    fn read_secrets(&mut self) -> Result<(), ConfigError> {
+        for (i, app) in self.apps.iter_mut().enumerate() {
+            let key = |field: &str| format!("apps[{i}].{field}");
+            let given =
+                [!app.secret.is_empty(), app.secret_env.is_some(), app.secret_file.is_some()];
+            if given.iter().filter(|&&g| g).count() != 1 {
+                let reason = "set exactly one of secret, secret_env and secret_file".to_owned();
+                return Err(invalid(&key("secret"), reason));
+            }
+            if let Some(var) = &app.secret_env {
+                app.secret = std::env::var(var).map_err(|_| {
+                    invalid(
+                        &key("secret_env"),
+                        format!("the environment variable {var} is not set"),
+                    )
+                })?;
+            }
+            if let Some(path) = &app.secret_file {
+                let text = std::fs::read_to_string(path).map_err(|e| {
+                    invalid(&key("secret_file"), format!("cannot read {}: {e}", path.display()))
+                })?;
+                let line = text.strip_suffix("\r\n").or_else(|| text.strip_suffix('\n'));
+                app.secret = line.unwrap_or(&text).to_owned();
+            }
+        }
+        Ok(())
     }
 
     /// Makes every relative file path in the configuration relative to `dir` instead.
@@ -436,6 +482,7 @@ impl Config {
         for app in &mut self.apps {
             resolve(&mut app.server_protos);
             resolve(&mut app.client_protos);
+            resolve(&mut app.secret_file);
         }
     }
 

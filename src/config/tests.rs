@@ -266,7 +266,7 @@ fn wrong_types_are_named() {
 #[test]
 fn missing_app_keys_are_named() {
     let m = msg("[[apps]]\napikey = \"a\"\n");
-    assert_eq!(m, "apps[0].secret: missing required key (line 1, column 1)");
+    assert_eq!(m, "apps[0].secret: set exactly one of secret, secret_env and secret_file");
 }
 
 #[test]
@@ -372,4 +372,34 @@ fn a_cluster_needs_a_redis_url_and_takes_its_defaults() {
     assert_eq!(cluster.node_ttl_secs, 10);
     let tls = parses("[cluster]\nredis = \"rediss://:pw@h:6380/2\"\nnode_id = \"push-1\"\n");
     assert_eq!(tls.cluster.unwrap().node_id.as_deref(), Some("push-1"));
+}
+
+#[test]
+fn a_secret_may_come_from_the_environment_or_a_file_and_exactly_one_source_is_set() {
+    let from_env = |var: &str| format!("[[apps]]\napikey = \"a\"\nsecret_env = \"{var}\"\n");
+    // Cargo sets CARGO_MANIFEST_DIR for every test run (and it has no spaces).
+    let config = Config::from_toml_str(&from_env("CARGO_MANIFEST_DIR")).unwrap();
+    assert_eq!(config.apps[0].secret, env!("CARGO_MANIFEST_DIR"));
+    let missing = msg(&from_env("SHADDOCK_TEST_SURELY_UNSET_VARIABLE"));
+    assert!(missing.starts_with("apps[0].secret_env: "), "{missing}");
+    assert!(missing.contains("SHADDOCK_TEST_SURELY_UNSET_VARIABLE is not set"), "{missing}");
+
+    let dir = std::env::temp_dir().join(format!("shaddock-secret-file-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("demo.secret"), "from-a-file-123\n").unwrap();
+    let file = "[[apps]]\napikey = \"a\"\nsecret_file = \"demo.secret\"\n";
+    std::fs::write(dir.join("shaddock.toml"), file).unwrap();
+    let config = Config::load(&dir.join("shaddock.toml")).unwrap();
+    assert_eq!(config.apps[0].secret, "from-a-file-123", "relative to the file, newline dropped");
+    assert!(!format!("{config:?}").contains("from-a-file-123"), "never printed");
+    std::fs::remove_file(dir.join("demo.secret")).unwrap();
+    let unreadable = Config::load(&dir.join("shaddock.toml")).unwrap_err().to_string();
+    assert!(unreadable.starts_with("apps[0].secret_file: cannot read "), "{unreadable}");
+    assert!(unreadable.contains("demo.secret"), "{unreadable}");
+    std::fs::remove_dir_all(&dir).unwrap();
+
+    let both = "[[apps]]\napikey = \"a\"\nsecret = \"12345678\"\nsecret_env = \"HOME\"\n";
+    assert!(msg(both).starts_with("apps[0].secret: set exactly one of"), "{}", msg(both));
+    let none = "[[apps]]\napikey = \"a\"\n";
+    assert!(msg(none).starts_with("apps[0].secret: set exactly one of"), "{}", msg(none));
 }

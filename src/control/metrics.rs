@@ -33,6 +33,7 @@
 //! | `process_cpu_seconds_total` | counter | | user and system CPU time |
 //! | `process_open_fds`, `process_max_fds` | gauge | | file descriptors open, and the limit |
 //! | `shaddock_build_info` | gauge | `version`, `commit` | always 1 |
+//! | `shaddock_http_requests_total` | counter | `route` (the router's pattern, or `unmatched`), `status` | control-port requests answered |
 //! | `shaddock_recv_buffers` | gauge | `reactor`, `state` (`free`, `lent`) | io_uring only: the reactor's provided receive buffers, in the ring for the kernel to fill (`free`) or being decoded (`lent`) |
 //! | `shaddock_recv_buffer_exhaustions_total` | counter | `reactor` | io_uring only: receives that found the buffer ring empty (`ENOBUFS`) and were re-armed |
 //! | `shaddock_sends_in_flight` | gauge | `reactor` | io_uring only: sends the reactor handed to the kernel (or is collecting) whose completion has not come |
@@ -54,6 +55,7 @@ use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::registry::Registry;
 
 use super::Context;
+use super::requests::RequestCounts;
 use crate::ids::Edge;
 use crate::reactor::shared::Shared;
 use crate::stats::{KickReason, Refused, RingSnapshot, Snapshot};
@@ -62,9 +64,9 @@ use crate::stats::{KickReason, Refused, RingSnapshot, Snapshot};
 pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 
 /// A registry whose only collector reads a snapshot of `shared`'s counters at each scrape.
-pub(super) fn registry(shared: Arc<Shared>) -> Registry {
+pub(super) fn registry(shared: Arc<Shared>, requests: Arc<RequestCounts>) -> Registry {
     let mut registry = Registry::default();
-    registry.register_collector(Box::new(Counters { shared }));
+    registry.register_collector(Box::new(Counters { shared, requests }));
     registry
 }
 
@@ -82,6 +84,7 @@ pub(super) async fn scrape(State(context): State<Arc<Context>>) -> Response {
 #[derive(Debug)]
 struct Counters {
     shared: Arc<Shared>,
+    requests: Arc<RequestCounts>,
 }
 
 impl Collector for Counters {
@@ -198,6 +201,17 @@ impl Collector for Counters {
         }
         encode_ring_gauges(&stats, &mut encoder)?;
 
+        let mut family = encoder.encode_descriptor(
+            "shaddock_http_requests",
+            "Control-port requests answered, by route (the router's pattern, or unmatched) and status.",
+            None,
+            MetricType::Counter,
+        )?;
+        for (route, status, n) in self.requests.snapshot() {
+            let status = status.to_string();
+            let labels = [("route", &*route), ("status", status.as_str())];
+            ConstCounter::new(n).encode(family.encode_family(&labels)?)?;
+        }
         super::process::encode(&mut encoder)?;
         if let Some(rss) = resident_memory_bytes() {
             ConstGauge::new(rss).encode(encoder.encode_descriptor(

@@ -40,6 +40,7 @@ mod idle;
 pub mod metrics;
 mod page;
 mod process;
+mod requests;
 mod throttle;
 
 use std::io;
@@ -116,13 +117,14 @@ pub fn start(
     let listener = std::net::TcpListener::bind(listen)?;
     listener.set_nonblocking(true)?;
     let local_addr = listener.local_addr()?;
+    let requests = Arc::new(requests::RequestCounts::default());
     let context = Arc::new(Context {
         throttle: throttle::SecretThrottle::new(settings.wrong_secrets_per_minute),
-        metrics: metrics::registry(Arc::clone(&shared)),
+        metrics: metrics::registry(Arc::clone(&shared), Arc::clone(&requests)),
         client_port: settings.client_port,
         shared,
     });
-    let app = router(context, settings.max_body_bytes);
+    let app = router(context, settings.max_body_bytes, requests);
     let https = tls.is_some();
     let (stop, stopped) = oneshot::channel();
     let thread = std::thread::Builder::new()
@@ -164,7 +166,11 @@ impl Drop for ControlHandle {
     }
 }
 
-fn router(context: Arc<Context>, max_body_bytes: usize) -> Router {
+fn router(
+    context: Arc<Context>,
+    max_body_bytes: usize,
+    requests: Arc<requests::RequestCounts>,
+) -> Router {
     Router::new()
         .route("/", get(page::index))
         .route("/app.css", get(page::css))
@@ -176,10 +182,12 @@ fn router(context: Arc<Context>, max_body_bytes: usize) -> Router {
         .route("/api/apps/{apikey}/push", post(api::push_all))
         .route("/api/apps/{apikey}/clients", get(api::clients))
         .route("/api/apps/{apikey}/clients/{client_id}/push", post(api::push_to_client))
+        .route_layer(middleware::from_fn(requests::tag_route))
         .fallback(error::not_found)
         .method_not_allowed_fallback(error::method_not_allowed)
         .layer(DefaultBodyLimit::max(max_body_bytes))
         .layer(middleware::from_fn(deadline))
+        .layer(middleware::from_fn_with_state(requests, requests::count))
         .with_state(context)
 }
 
