@@ -236,6 +236,10 @@ pub struct AppConfig {
     /// its place, `secret_env` or `secret_file`: exactly one of the three.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub secret: String,
+    /// With it, a client must show a token this key signed for its clientId to enter
+    /// (`push::identity`); at least 16 printable ASCII bytes. Never printed. Unset: any clientId.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_key: Option<String>,
     /// The environment variable that holds the secret (read when the file is loaded).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub secret_env: Option<String>,
@@ -265,6 +269,7 @@ impl AppConfig {
             secret: secret.into(),
             secret_env: None,
             secret_file: None,
+            client_key: None,
             max_clients: None,
             push_rate_per_sec: None,
             server_protos: None,
@@ -283,6 +288,7 @@ impl fmt::Debug for AppConfig {
         f.debug_struct("AppConfig")
             .field("apikey", &self.apikey)
             .field("secret", &"<redacted>")
+            .field("client_key", &self.client_key.as_ref().map(|_| "<redacted>"))
             .field("secret_env", &self.secret_env)
             .field("secret_file", &self.secret_file)
             .field("max_clients", &self.max_clients)
@@ -651,6 +657,12 @@ impl AppConfig {
         }
         let len = self.secret.len();
         ensure(len >= 8, &key("secret"), || format!("must be at least 8 bytes (got {len})"))?;
+        if let Some(client_key) = &self.client_key {
+            let ok = client_key.len() >= 16 && client_key.bytes().all(|b| b.is_ascii_graphic());
+            ensure(ok, &key("client_key"), || {
+                "must be at least 16 printable ASCII bytes without spaces".to_owned()
+            })?;
+        }
         ensure(self.secret.bytes().all(|b| b.is_ascii_graphic()), &key("secret"), || {
             "must be printable ASCII without spaces (it is an HTTP bearer token)".into()
         })?;

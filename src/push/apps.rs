@@ -15,6 +15,8 @@ pub struct App {
     secret: Box<str>,
     pub max_clients: Option<usize>,
     pub push_rate_per_sec: Option<u32>,
+    /// `client_key`: clients must show a token it signed for their clientId.
+    pub client_key: Option<super::identity::ClientKey>,
 }
 
 impl std::fmt::Debug for App {
@@ -63,6 +65,10 @@ impl Apps {
                 secret: c.secret.as_str().into(),
                 max_clients: c.max_clients,
                 push_rate_per_sec: c.push_rate_per_sec,
+                client_key: c
+                    .client_key
+                    .as_deref()
+                    .map(|k| super::identity::ClientKey::new(k.as_bytes())),
             });
         }
         Ok(Apps { apps, by_apikey })

@@ -6,6 +6,7 @@
 //! - [`frame`]: a [`Push`] and its [`Frame`], encoded once per wire form.
 //! - [`outlet`]: the [`Outlet`] the service hands its effects on connections to.
 //! - [`forward`]: pushes accepted here, queued for the cluster bus (`[cluster]`).
+//! - [`identity`]: signed clientIds (an app's `client_key`).
 //! - [`protos`]: the apps' pomelo-protobuf protos ([`ProtoSets`]), loaded and checked at start.
 //! - [`topic`]: the MQTT topics of an app's channel and of one client.
 //! - [`retained`]: each app's retained MQTT message. [`parked`]: MQTT sessions whose client is
@@ -19,6 +20,7 @@ pub mod body;
 pub mod flapping;
 pub mod forward;
 pub mod frame;
+pub mod identity;
 pub mod outlet;
 pub mod parked;
 pub mod protos;

@@ -155,6 +155,25 @@ impl PushService {
         PushService { forward: Some(forward), ..self }
     }
 
+    /// Whether `token` lets `client_id` enter `app`'s channel at `unix_now`: always, for an app
+    /// without a `client_key`; else a 401 saying what is wrong with it.
+    pub fn check_client_token(
+        &self,
+        app: AppId,
+        client_id: &str,
+        token: Option<&str>,
+        unix_now: u64,
+    ) -> Result<(), Refusal> {
+        let Some(key) = &self.apps.get(app).client_key else { return Ok(()) };
+        key.verify(self.apikey(app), client_id, token, unix_now)
+            .map_err(|e| Refusal::new(401, e.to_string()))
+    }
+
+    /// Whether `app` takes signed clientIds only.
+    pub fn requires_client_tokens(&self, app: AppId) -> bool {
+        self.apps.get(app).client_key.is_some()
+    }
+
     /// Whether this node is one of a cluster (`[cluster]`).
     pub fn clustered(&self) -> bool {
         self.forward.is_some()

@@ -129,6 +129,8 @@ pub struct Reactor {
     /// When each admission limit's refusals were last logged.
     refusals_logged: [Option<Instant>; stats::Refused::ALL.len()],
     epoch: Instant,
+    /// Unix seconds at `epoch` (the wall clock, read once at start).
+    unix_at_epoch: u64,
     /// Seconds since `epoch`, read once per turn.
     now: u32,
     /// The instant `now` was read at.
@@ -171,6 +173,9 @@ impl Reactor {
             sources: Vec::new(),
             refusals_logged: [None; stats::Refused::ALL.len()],
             epoch: Instant::now(),
+            unix_at_epoch: std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs()),
             now: 0,
             now_at: Instant::now(),
             retry_reads: Vec::new(),
@@ -262,7 +267,7 @@ impl Reactor {
 
     /// The time as sessions see it.
     fn now(&self) -> Now {
-        Now { secs: self.now, at: self.now_at }
+        Now { secs: self.now, at: self.now_at, unix: self.unix_at_epoch + u64::from(self.now) }
     }
 
     fn run_commands(&mut self) {

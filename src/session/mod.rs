@@ -80,12 +80,14 @@ pub struct SessionSettings {
     pub handshake_timeout_secs: u32,
 }
 
-/// The time, as a session sees it: whole seconds on the reactor's clock (deadlines) and the
-/// instant (rate limits). Passed in; a session never reads a clock.
+/// The time, as a session sees it: whole seconds on the reactor's clock (deadlines), the
+/// instant (rate limits), and Unix seconds (the expiry of a signed clientId). Passed in; a
+/// session never reads a clock.
 #[derive(Debug, Clone, Copy)]
 pub struct Now {
     pub secs: u32,
     pub at: Instant,
+    pub unix: u64,
 }
 
 /// What the sessions of one core keep off their connections' slots, per connection and only

@@ -22,6 +22,9 @@ use crate::session::{
     Context, Flow, InputRest, MqttConfig, Now, PerCore, PomeloSettings, Session, SessionSettings,
 };
 
+/// Unix seconds at a test world's time 0 (a session's `Now::unix`).
+pub const UNIX_T0: u64 = 1_800_000_000;
+
 pub const HEARTBEAT_SECS: u32 = 30;
 pub const HEARTBEAT_TIMEOUT: u32 = 60;
 pub const HANDSHAKE_TIMEOUT: u32 = 10;
@@ -99,7 +102,7 @@ impl Conn {
     pub fn input(&mut self, world: &mut World, now: u32, bytes: &[u8]) -> (Vec<u8>, Flow) {
         let mut transmit = BytesMut::new();
         let mut cx = Context {
-            now: Now { secs: now, at: world.at(now) },
+            now: Now { secs: now, at: world.at(now), unix: UNIX_T0 + u64::from(now) },
             me: self.me,
             settings: &world.settings,
             push: &world.push,

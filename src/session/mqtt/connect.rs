@@ -148,10 +148,19 @@ impl MqttSession {
             connect.username.ok_or((bad_login, "the username must be the app's apikey"))?;
         let app = cx.push.lookup(apikey).map_err(|_| (bad_login, "no app has this apikey"))?;
         self.app = app;
-        let manager = match connect.password {
+        // With signed clientIds (the app's `client_key`), a client's password is its token: a
+        // password shaped like one is checked as one, below, once the clientId is known.
+        let password = connect.password.map(|p| std::str::from_utf8(p).ok());
+        let token = match password {
+            Some(Some(text)) if cx.push.requires_client_tokens(app) && looks_like_token(text) => {
+                Some(text)
+            }
+            _ => None,
+        };
+        let manager = match password {
             None => false,
-            Some(password) => {
-                let secret = std::str::from_utf8(password).ok();
+            Some(_) if token.is_some() => false,
+            Some(secret) => {
                 cx.push
                     .authenticate(apikey, secret, cx.now.at)
                     .map_err(|_| (bad_login, "the password is not the app's secret"))?;
@@ -200,6 +209,14 @@ impl MqttSession {
                 false => (id.to_owned(), false),
             },
         };
+        if !manager {
+            cx.push.check_client_token(app, &client_id, token, cx.now.unix).map_err(|_| {
+                (
+                    bad_login,
+                    "this app takes signed clientIds: the password must be the clientId's token",
+                )
+            })?;
+        }
         // The same clientId online elsewhere: it is taken over [MQTT-3.1.4-2] (kicked with
         // "replaced", v5 DISCONNECT 0x8E), or refused with `duplicate = "refuse"`.
         if !manager && !cx.push.take_over(app, &client_id, cx.me, cx.outlet) {
@@ -219,6 +236,16 @@ struct Accepted {
     /// The server made the clientId up (the client sent an empty one).
     assigned: bool,
     will: Option<Box<ManagerWill>>,
+}
+
+/// `{expiry}.{signature}`, as `push::identity` makes them: digits, a dot, base64url.
+fn looks_like_token(text: &str) -> bool {
+    text.split_once('.').is_some_and(|(expiry, signature)| {
+        !expiry.is_empty()
+            && expiry.bytes().all(|b| b.is_ascii_digit())
+            && !signature.is_empty()
+            && signature.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    })
 }
 
 /// A clientId no other connection of this server holds now: the connection's own id.

@@ -156,10 +156,11 @@ impl Membership {
     ) -> Result<Value, Refusal> {
         let push = cx.push;
         match request {
-            Request::EnterClient { apikey, client_id } => {
+            Request::EnterClient { apikey, client_id, token } => {
                 let app = push.lookup(&apikey)?;
                 self.check_not_entered()?;
                 check_app(app, push)?;
+                push.check_client_token(app, &client_id, token.as_deref(), cx.now.unix)?;
                 let now = cx.now.at;
                 match push.enter_client(app, cx.me, form, &client_id, now, cx.outlet)? {
                     ClientJoin::Duplicate => Ok(response::duplicate_login()),

@@ -14,10 +14,25 @@ use crate::push::refusal::quoted;
 /// A parsed push-platform request.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Request {
-    EnterClient { apikey: String, client_id: String },
-    EnterServer { apikey: String, secret: Option<String> },
-    PushAll { apikey: String, msg: Value },
-    PushByClientId { apikey: String, client_id: String, msg: Value },
+    /// `token`: the clientId's signature, for an app with a `client_key`.
+    EnterClient {
+        apikey: String,
+        client_id: String,
+        token: Option<String>,
+    },
+    EnterServer {
+        apikey: String,
+        secret: Option<String>,
+    },
+    PushAll {
+        apikey: String,
+        msg: Value,
+    },
+    PushByClientId {
+        apikey: String,
+        client_id: String,
+        msg: Value,
+    },
 }
 
 /// Parses the JSON body of a request to `route`.
@@ -54,7 +69,15 @@ fn parse_enter(fields: &Map<String, Value>) -> Result<Request, Refusal> {
     };
     match role {
         "client" => {
-            Ok(Request::EnterClient { apikey: apikey(fields)?, client_id: client_id(fields)? })
+            let token = match fields.get("token") {
+                Some(Value::String(t)) => Some(t.clone()),
+                _ => None,
+            };
+            Ok(Request::EnterClient {
+                apikey: apikey(fields)?,
+                client_id: client_id(fields)?,
+                token,
+            })
         }
         "server" => {
             let secret = match fields.get("secret") {
@@ -110,11 +133,19 @@ mod tests {
     fn enter_as_client_and_server() {
         assert_eq!(
             p(RouteName::Enter, r#"{"role":"client","apikey":"k1","clientId":"c1"}"#),
-            Ok(Request::EnterClient { apikey: "k1".into(), client_id: "c1".into() })
+            Ok(Request::EnterClient { apikey: "k1".into(), client_id: "c1".into(), token: None })
+        );
+        assert_eq!(
+            p(RouteName::Enter, r#"{"role":"client","apikey":"k1","clientId":"c1","token":"9.x"}"#),
+            Ok(Request::EnterClient {
+                apikey: "k1".into(),
+                client_id: "c1".into(),
+                token: Some("9.x".into())
+            })
         );
         assert_eq!(
             p(RouteName::Enter, r#"{"role":"client","apiKey":"k1","clientId":42}"#),
-            Ok(Request::EnterClient { apikey: "k1".into(), client_id: "42".into() })
+            Ok(Request::EnterClient { apikey: "k1".into(), client_id: "42".into(), token: None })
         );
         assert_eq!(
             p(RouteName::Enter, r#"{"role":"server","apikey":"k1","secret":"s"}"#),

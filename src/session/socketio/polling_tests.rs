@@ -41,7 +41,7 @@ fn with_session(
 ) -> (String, Flow) {
     let mut out = BytesMut::new();
     let mut cx = Context {
-        now: Now { secs: 3, at: world.at(3) },
+        now: Now { secs: 3, at: world.at(3), unix: crate::session::testing::UNIX_T0 + 3 },
         me,
         settings: &world.settings,
         push: &world.push,
