@@ -397,8 +397,8 @@ impl PushService {
         self.channels.get(app).remove_manager(conn);
     }
 
-    /// Pushes `onMsg {msg}` to every client of `app`'s channel; returns how many it reached here.
-    /// In a cluster, the push goes on to the other nodes (whose members are not counted).
+    /// Pushes `onMsg {msg}` to every client of `app`'s channel; returns how many it reached. In a
+    /// cluster the push goes on to the other nodes, and their clients count while the bus is up.
     pub fn push_all(
         &self,
         edge: Edge,
