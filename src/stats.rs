@@ -6,6 +6,8 @@
 //!   store (no locked read-modify-write on the hot path); anyone may read them at any time.
 //! - [`PushCounters`] are written by whichever thread runs the push service (reactors, the
 //!   control thread): once per push, join or leave, never per recipient.
+//! - [`AppCounters`] are written by whichever thread pushes to or kicks a client of the app,
+//!   once per push or kick.
 //! - Readers never see the atomics: [`Snapshot::take`] copies them into plain numbers.
 //!
 //! [`Server`]: crate::Server
@@ -13,6 +15,9 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::ids::Edge;
+
+mod fanout;
+pub use fanout::{BOUNDS_MICROS, FanoutHistogram, FanoutSnapshot};
 
 /// Why the server closed a working connection; the text is the kick reason on the wire
 /// (protocol errors add a detail after the colon).
@@ -145,6 +150,13 @@ pub struct ReactorCounters {
     pub bytes_written: AtomicU64,
     /// Bytes waiting in this reactor's write queues (gauge).
     pub queued_bytes: AtomicU64,
+    /// Connections closed because their handshake (TLS, Pomelo, MQTT CONNECT, an upgrade) did
+    /// not finish within `handshake_timeout_secs`.
+    pub handshake_timeouts: AtomicU64,
+    /// Accepts that failed for want of file descriptors or memory (retried every 100 ms).
+    pub accept_exhausted: AtomicU64,
+    /// From a push accepted to its last local member's write, per broadcast batch.
+    pub fanout: FanoutHistogram,
     /// The backend's own gauges, published about once a second.
     pub ring: RingGauges,
     /// TLS on the client listeners.
@@ -209,6 +221,9 @@ impl ReactorCounters {
             deliveries: read(&self.deliveries),
             bytes_written: read(&self.bytes_written),
             queued_bytes: read(&self.queued_bytes),
+            handshake_timeouts: read(&self.handshake_timeouts),
+            accept_exhausted: read(&self.accept_exhausted),
+            fanout: self.fanout.snapshot(),
             kicks: std::array::from_fn(|i| read(&self.kicks[i])),
             refused: std::array::from_fn(|i| read(&self.refused[i])),
             tls: TlsSnapshot {
@@ -306,6 +321,32 @@ impl PushCounters {
     }
 }
 
+/// One app's counters: pushes sent (to its channel or to one of its clients, from any edge) and
+/// its clients kicked (for any reason).
+#[derive(Debug, Default)]
+pub struct AppCounters {
+    pushes: AtomicU64,
+    kicks: AtomicU64,
+}
+
+impl AppCounters {
+    pub fn pushed(&self) {
+        self.pushes.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn kicked(&self) {
+        self.kicks.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn pushes(&self) -> u64 {
+        read(&self.pushes)
+    }
+
+    pub fn kicks(&self) -> u64 {
+        read(&self.kicks)
+    }
+}
+
 /// What a reader sees of one reactor.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ReactorSnapshot {
@@ -321,6 +362,9 @@ pub struct ReactorSnapshot {
     pub deliveries: u64,
     pub bytes_written: u64,
     pub queued_bytes: u64,
+    pub handshake_timeouts: u64,
+    pub accept_exhausted: u64,
+    pub fanout: FanoutSnapshot,
     kicks: [u64; KickReason::ALL.len()],
     refused: [u64; Refused::ALL.len()],
     pub tls: TlsSnapshot,

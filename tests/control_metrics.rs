@@ -114,6 +114,18 @@ fn metrics_move_with_connections_pushes_and_kicks() {
     assert_eq!(scrape.sum("shaddock_leaves_total", &[]), 2.0);
     // Management and the second alice; the first alice and "big" were kicked.
     assert_eq!(scrape.sum("shaddock_connections", &[("transport", "tcp")]), 2.0);
+    // Per app: both kicks were of demo's clients; alice (the second) and bob are online, one
+    // management session, the two pushes.
+    let app = [("app", DEMO)];
+    assert_eq!(scrape.sum("shaddock_app_kicks_total", &app), 2.0);
+    assert_eq!(scrape.sum("shaddock_app_clients", &app), 2.0);
+    assert_eq!(scrape.sum("shaddock_app_managers", &app), 1.0);
+    assert_eq!(scrape.sum("shaddock_app_pushes_total", &app), 2.0);
+    // Each push fanned out once on each core with members (alice and bob on one or two).
+    let fanouts = scrape.sum("shaddock_push_fanout_seconds_count", &[]);
+    assert!((2.0..=4.0).contains(&fanouts), "{fanouts} fan-outs of 2 pushes\n{}", scrape.text);
+    let inf = scrape.sum("shaddock_push_fanout_seconds_bucket", &[("le", "+Inf")]);
+    assert_eq!(inf, fanouts, "the +Inf bucket holds every fan-out");
 
     // A close by the client lowers the gauge and counts a close and a leave.
     drop(bob);

@@ -33,6 +33,9 @@ fn silent_connection_is_closed_at_the_deadline() {
     let connected = Instant::now();
     let mut conn = PomeloClient::connect_raw(server.client_addr());
     assert_closed_at_deadline(&mut conn, connected);
+    // Counted as a handshake timeout (the closed connection, not the scrape's).
+    let scrape = common::metrics::Scrape::take(server.control_addr());
+    assert_eq!(scrape.sum("shaddock_handshake_timeouts_total", &[]), 1.0, "{}", scrape.text);
 }
 
 #[test]

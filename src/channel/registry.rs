@@ -245,6 +245,11 @@ impl Channel {
         self.managers().retain(|&m| m != conn);
     }
 
+    /// Management sessions of the app on this node.
+    pub fn manager_count(&self) -> usize {
+        self.managers().len()
+    }
+
     /// Whether the app has a management session (only then is an `onAdd` worth building).
     pub fn has_managers(&self) -> bool {
         !self.managers().is_empty()

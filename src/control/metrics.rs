@@ -28,6 +28,11 @@
 //! | `shaddock_cluster_not_forwarded_total` | counter | | cluster only: pushes delivered here only (bus down or its queue full) |
 //! | `shaddock_cluster_dropped_total` | counter | | cluster only: bus messages that were not a deliverable push |
 //! | `shaddock_cluster_publish_seconds` | gauge | | cluster only: the last PUBLISH pipeline's round trip |
+//! | `shaddock_handshake_timeouts_total` | counter | | connections closed because their handshake (TLS, Pomelo, MQTT CONNECT, an upgrade) did not finish within `handshake_timeout_secs` |
+//! | `shaddock_accept_exhausted_total` | counter | | accepts that failed for want of file descriptors or memory (the backlog keeps the connections; retried every 100 ms) |
+//! | `shaddock_push_fanout_seconds` | histogram | `reactor` | from a push accepted to the reactor's last local member's write handed to the backend (epoll: written; io_uring: queued for the turn's submit), per broadcast batch |
+//! | `shaddock_app_clients`, `shaddock_app_managers` | gauge | `app` | the app's online clients and management sessions on this node |
+//! | `shaddock_app_pushes_total`, `shaddock_app_kicks_total` | counter | `app` | pushes this node sent to the app (its channel or one client), its clients kicked here |
 //! | `shaddock_write_queue_bytes` | gauge | | bytes waiting in write queues, all reactors |
 //! | `process_resident_memory_bytes` | gauge | | the daemon's resident memory (`VmRSS`) |
 //! | `process_cpu_seconds_total` | counter | | user and system CPU time |
@@ -40,6 +45,9 @@
 //!
 //! The io_uring gauges are published by each reactor about once a second, and only appear when
 //! the server runs on io_uring.
+
+mod apps;
+mod fanout;
 
 use std::fmt;
 use std::sync::Arc;
@@ -116,7 +124,7 @@ impl Collector for Counters {
             ConstGauge::new(r.polling).encode(family.encode_family(&labels)?)?;
         }
 
-        let counters: [(&str, &str, u64); 8] = [
+        let counters: [(&str, &str, u64); 10] = [
             ("shaddock_connections_accepted", "Connections accepted.", stats.sum(|r| r.accepted)),
             (
                 "shaddock_connections_closed",
@@ -140,6 +148,16 @@ impl Collector for Counters {
                 "shaddock_bytes_written",
                 "Bytes written to client sockets.",
                 stats.sum(|r| r.bytes_written),
+            ),
+            (
+                "shaddock_handshake_timeouts",
+                "Connections closed because their handshake did not finish in handshake_timeout_secs.",
+                stats.sum(|r| r.handshake_timeouts),
+            ),
+            (
+                "shaddock_accept_exhausted",
+                "Accepts that failed for want of file descriptors or memory (retried every 100 ms).",
+                stats.sum(|r| r.accept_exhausted),
             ),
         ];
         for (name, help, value) in counters {
@@ -186,6 +204,9 @@ impl Collector for Counters {
             ConstCounter::new(stats.refused(reason))
                 .encode(family.encode_family(&[("reason", reason.label())])?)?;
         }
+
+        fanout::encode(&stats, &mut encoder)?;
+        apps::encode(&self.shared.push, &mut encoder)?;
 
         let queued = ConstGauge::new(stats.sum(|r| r.queued_bytes));
         queued.encode(encoder.encode_descriptor(

@@ -29,6 +29,7 @@
 //!   upgrades while the frame is on its way to its core.
 
 use std::sync::Arc;
+use std::time::Instant;
 
 use bytes::{Bytes, BytesMut};
 
@@ -120,9 +121,25 @@ struct Encoded {
     mqtt: [Option<SharedPublish>; 2],
     /// What MQTT clients receive of the push, when it reaches them.
     source: Option<MqttPush>,
+    /// When the push service accepted the push, for the fan-out histogram.
+    accepted: Option<Instant>,
 }
 
 impl Frame {
+    /// The same frame, marked as accepted `at` (a frame not shared yet; a shared one is left as
+    /// it is).
+    pub fn stamped(mut self, at: Instant) -> Frame {
+        if let Some(encoded) = Arc::get_mut(&mut self.0) {
+            encoded.accepted = Some(at);
+        }
+        self
+    }
+
+    /// When the push service accepted the push, if it said.
+    pub fn accepted(&self) -> Option<Instant> {
+        self.0.accepted
+    }
+
     /// The bytes a client of `form` receives; empty if the frame was not encoded for it. For an
     /// MQTT form, the QoS 0 PUBLISH.
     pub fn bytes(&self, form: WireForm) -> &Bytes {

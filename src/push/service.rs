@@ -42,7 +42,7 @@ use super::{Apps, ProtoSets, Refusal, topic};
 use crate::channel::{Channels, ClientId, Join, PresenceKey};
 use crate::config::DuplicatePolicy;
 use crate::ids::{AppId, ConnId, Edge, WireForm};
-use crate::stats::{KickReason, PushCounters};
+use crate::stats::{AppCounters, KickReason, PushCounters};
 
 /// Most clientIds listed in a management session's enter response.
 pub const USERS_IN_ENTER_RESPONSE: usize = 10_000;
@@ -67,6 +67,21 @@ pub struct JoinPolicy {
     pub manager_list_bytes: usize,
 }
 
+/// One app's figures, read at once ([`PushService::app_figures`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AppFigures {
+    /// Online clients, cluster-wide (this node's while the bus is down or without a cluster).
+    pub clients: usize,
+    /// Online clients on this node.
+    pub local_clients: usize,
+    /// Management sessions on this node.
+    pub managers: usize,
+    /// Pushes this node sent to the app's channel or to one of its clients.
+    pub pushes: u64,
+    /// The app's clients kicked on this node, for any reason.
+    pub kicks: u64,
+}
+
 /// A client's join, as the push service decided it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ClientJoin {
@@ -85,6 +100,8 @@ pub struct PushService {
     protos: ProtoSets,
     policy: JoinPolicy,
     counters: PushCounters,
+    /// Per app, indexed by `AppId`.
+    app_counters: Box<[AppCounters]>,
     users_gate: UsersGate,
     retained: Retained,
     parked: Parked,
@@ -134,6 +151,7 @@ impl PushService {
             UsersGate { t0: now, next_ms: (0..apps.len()).map(|_| AtomicU64::new(0)).collect() };
         PushService {
             users_gate,
+            app_counters: (0..apps.len()).map(|_| AppCounters::default()).collect(),
             stopping: AtomicBool::new(false),
             channels: Channels::new(apps.len(), cores),
             retained: Retained::new(apps.len()),
@@ -212,6 +230,33 @@ impl PushService {
 
     pub fn counters(&self) -> &PushCounters {
         &self.counters
+    }
+
+    /// Counts a push sent to `app` (its channel or one of its clients) by `edge`.
+    fn count_push(&self, edge: Edge, app: AppId) {
+        self.counters.pushed(edge);
+        self.app_counters[app.index()].pushed();
+    }
+
+    /// A client of `app` was kicked (by the reactor holding it, for any reason).
+    pub fn client_kicked(&self, app: AppId) {
+        if let Some(counters) = self.app_counters.get(app.index()) {
+            counters.kicked();
+        }
+    }
+
+    /// What `app` looks like now: its clients (this node's and, in a cluster, the others'),
+    /// management sessions, pushes sent and clients kicked on this node.
+    pub fn app_figures(&self, app: AppId) -> AppFigures {
+        let channel = self.channels.get(app);
+        let counters = &self.app_counters[app.index()];
+        AppFigures {
+            clients: channel.count(),
+            local_clients: channel.local_count(),
+            managers: channel.manager_count(),
+            pushes: counters.pushes(),
+            kicks: counters.kicks(),
+        }
     }
 
     /// The server is draining: from now on every push is refused with 503.
@@ -414,7 +459,7 @@ impl PushService {
             self.forward(|| Forwarded::Push { app, msg: forward::json(msg) });
         }
         let recipients = self.broadcast(app, &push, frame, now, outlet);
-        self.counters.pushed(edge);
+        self.count_push(edge, app);
         // Clients online on other nodes are counted as reached while the bus is up: the push is
         // on its way to them.
         let remote = if self.bus_up() { self.channels.get(app).remote_count() } else { 0 };
@@ -433,7 +478,7 @@ impl PushService {
         self.check_running()?;
         let (push, frame) = self.channel_push(app, msg)?;
         let recipients = self.broadcast(app, &push, frame, now, outlet);
-        self.counters.pushed(Edge::Cluster);
+        self.count_push(Edge::Cluster, app);
         Ok(recipients)
     }
 
@@ -457,6 +502,7 @@ impl PushService {
         outlet: &mut dyn Outlet,
     ) -> usize {
         let channel = self.channels.get(app);
+        let frame = frame.stamped(now);
         let mut recipients = 0;
         for (core, members) in channel.cores_with_members() {
             recipients += members;
@@ -493,7 +539,7 @@ impl PushService {
                 self.take_token(app, now)?;
                 let (client_id, msg) = (client_id.into(), forward::json(msg));
                 self.forward(|| Forwarded::PushTo { app, node, client_id, msg });
-                self.counters.pushed(edge);
+                self.count_push(edge, app);
                 return Ok(1);
             }
             // An MQTT client away with a persistent session gets it when it comes back.
@@ -502,7 +548,7 @@ impl PushService {
                 self.take_token(app, now)?;
                 // Taken back in between: the client is connecting, not online yet.
                 if self.parked.offer_to(app, client_id, mqtt, now) {
-                    self.counters.pushed(edge);
+                    self.count_push(edge, app);
                     return Ok(1);
                 }
             }
@@ -511,7 +557,7 @@ impl PushService {
         };
         self.take_token(app, now)?;
         outlet.deliver(target, push);
-        self.counters.pushed(edge);
+        self.count_push(edge, app);
         Ok(1)
     }
 

@@ -17,7 +17,8 @@ use std::net::TcpStream;
 use super::outbox::Outbox;
 use crate::session::{InputRest, Session};
 
-/// What the reactor itself knows of a connection (its end, its move, TLS), one bit each.
+/// What the reactor itself knows of a connection (its end, its move, TLS, a deferred read), one
+/// bit each.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Flags(u8);
 
@@ -26,6 +27,7 @@ impl Flags {
     const WRITE_SHUT: u8 = 0b10;
     const MOVING: u8 = 0b100;
     const TLS: u8 = 0b1000;
+    const READ_DEFERRED: u8 = 0b1_0000;
 
     /// The server decided to close: input is read and discarded until EOF or the linger
     /// deadline, so the peer reads the kick before the socket goes away.
@@ -62,6 +64,20 @@ impl Flags {
 
     pub fn set_tls(&mut self) {
         self.0 |= Flags::TLS;
+    }
+
+    /// The connection used its read budget this turn and is queued to read on the next: an
+    /// input event meanwhile adds nothing (it reads in its turn in the queue, not twice).
+    pub fn is_read_deferred(self) -> bool {
+        self.0 & Flags::READ_DEFERRED != 0
+    }
+
+    pub fn set_read_deferred(&mut self, deferred: bool) {
+        if deferred {
+            self.0 |= Flags::READ_DEFERRED;
+        } else {
+            self.0 &= !Flags::READ_DEFERRED;
+        }
     }
 }
 

@@ -11,7 +11,8 @@
 //! # Never blocks
 //! The only blocking call is the backend's wait ([`sys::Driver::wait`]). Every
 //! readiness is drained until `WouldBlock`, except that one connection gets at most
-//! `READS_PER_TURN` reads per loop turn and the listeners `ACCEPTS_PER_TURN` accepts between
+//! `READS_PER_TURN` reads per loop turn (a connection with more waits in the retry list for its
+//! next turn, once) and the listeners `ACCEPTS_PER_TURN` accepts between
 //! them (the backend takes from each in turn), after which they are revisited on the next turn
 //! (fairness), and the push path takes no lock.
 //!
@@ -78,8 +79,11 @@ enum Liveness {
     Gone,
 }
 
-/// Reads one connection may do in one turn before others get theirs.
-const READS_PER_TURN: usize = 16;
+/// Reads one connection may do in one turn before others get theirs: one buffer (epoll: 64 KiB;
+/// io_uring: a completion), so a turn costs at most a buffer per busy connection and an
+/// innocent one waits for one round of the others (BENCHMARKS.md, "Fairness": 16 reads let 200
+/// flooders hold an innocent heartbeat 2.3 s at p99 on epoll; one, 15 ms).
+const READS_PER_TURN: usize = 1;
 /// Accepts per turn before connections get a turn.
 const ACCEPTS_PER_TURN: usize = 256;
 /// Commands taken from the inbox per turn.
@@ -212,7 +216,11 @@ impl Reactor {
                         }
                     }
                     Event::Input { index, generation } => {
-                        if self.conns.get_live(index, generation).is_some() {
+                        // On epoll a deferred connection reads in its turn in `retry_reads`
+                        // (once per turn); io_uring's event carries bytes to take now.
+                        let waits = self.driver.input_waits_in_socket();
+                        let live = self.conns.get_live(index, generation);
+                        if live.is_some_and(|conn| !(waits && conn.flags.is_read_deferred())) {
                             self.on_readable(index);
                         }
                     }
@@ -254,7 +262,8 @@ impl Reactor {
             self.accept();
         }
         for (index, generation) in std::mem::take(&mut self.retry_reads) {
-            if self.conns.get_live(index, generation).is_some() {
+            if let Some(conn) = self.conns.get_live(index, generation) {
+                conn.flags.set_read_deferred(false);
                 self.on_readable(index);
             }
         }
@@ -361,6 +370,9 @@ impl Reactor {
             // Otherwise the member was kicked and another moved into `position`.
         }
         stats::add(&self.counters().deliveries, delivered * frames.len() as u64);
+        if let Some(accepted) = frames.first().and_then(Frame::accepted) {
+            self.counters().fanout.record(Instant::now().saturating_duration_since(accepted));
+        }
     }
 
     /// Puts the connection's timer entry at `deadline` if that is earlier than its current one.
@@ -407,6 +419,9 @@ impl Reactor {
             let mut session = conn.session;
             let flow = session.handle_timeout(self.now, &self.shared.sessions, &mut self.transmit);
             conn.session = session;
+            if !session.is_working() && !matches!(flow, Flow::Continue) {
+                stats::add(&self.shared.reactors[self.core].handshake_timeouts, 1);
+            }
             match flow {
                 // Activity moved the deadline, or the session pinged: come back then (deadlines
                 // are whole seconds, so `now > deadline` means at least the full timeout has

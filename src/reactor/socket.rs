@@ -35,6 +35,7 @@ impl Reactor {
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) if is_resource_exhaustion(&e) => {
+                    stats::add(&self.counters().accept_exhausted, 1);
                     // Out of file descriptors or memory: back off, the backlog keeps the rest.
                     // Logged once until an accept succeeds again, not every 100 ms.
                     if !std::mem::replace(&mut self.accept_exhausted, true) {
@@ -110,7 +111,8 @@ impl Reactor {
         tracing::warn!(core = self.core, %source, reason = reason.as_str(), "connection refused");
     }
 
-    /// Reads until `WouldBlock`, at most `READS_PER_TURN` times.
+    /// Reads until `WouldBlock`, at most `READS_PER_TURN` times; a connection with more to read
+    /// is queued for the next turn (`retry_reads`).
     pub(super) fn on_readable(&mut self, index: usize) {
         for _ in 0..READS_PER_TURN {
             let Some(conn) = self.conns.get(index) else {
@@ -153,7 +155,8 @@ impl Reactor {
                 return;
             }
         }
-        if let Some(conn) = self.conns.get(index) {
+        if let Some(conn) = self.conns.get_mut(index) {
+            conn.flags.set_read_deferred(true);
             self.retry_reads.push((index, conn.generation));
         }
     }
@@ -181,6 +184,9 @@ impl Reactor {
         tracing::debug!(core = self.core, conn = index, reason = %kick.text, "kick");
         let counters = &self.shared.reactors[self.core];
         counters.kicked(kick.reason);
+        if let Some(app) = conn.session.member_of() {
+            self.shared.push.client_kicked(app);
+        }
         if kick.reason == KickReason::Slow {
             if let Some(out) = conn.out.as_mut() {
                 let before = out.len();

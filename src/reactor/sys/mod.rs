@@ -28,6 +28,9 @@
 //!    stream, or an error). [`Driver::recv`] hands it out as a [`RecvBuf`] the reactor decodes in
 //!    place, and the reactor gives it back with [`Driver::recycle`] before the next `recv`.
 //!    `Recv::WouldBlock` means "nothing more for now": a new [`Event::Input`] will follow.
+//!    [`Driver::input_waits_in_socket`] says whether the reactor may leave an event unread and
+//!    come back later (epoll: the event is a readiness edge, the bytes wait in the socket) or
+//!    must `recv` before the next event (io_uring: the event carries a completed receive).
 //! 4. **Deliver "writable".** [`Event::Writable`] says a connection that was refused bytes can
 //!    take more now, or that the bytes the backend held for it have left (item 6). A backend may
 //!    also deliver it for a connection that was refused nothing: the reactor checks its own
@@ -322,6 +325,12 @@ impl Driver {
     /// Contract 2: starts watching a new connection.
     pub fn open(&mut self, index: usize, generation: u32, stream: &TcpStream) -> io::Result<()> {
         each!(self, b => b.open(index, generation, stream))
+    }
+
+    /// Contract 3: whether input left unread after an [`Event::Input`] waits in the socket for a
+    /// later [`recv`](Self::recv) (epoll), rather than being lost to the next event (io_uring).
+    pub fn input_waits_in_socket(&self) -> bool {
+        matches!(self, Driver::Epoll(_))
     }
 
     /// Contract 3: the connection's input, if any.
