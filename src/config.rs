@@ -21,7 +21,8 @@
 //!   `client.max_pending_bytes >= client.max_package_bytes`;
 //! - `control.listen` and `client.listen` are not the same address, and `mqtt.listen`, when
 //!   set, is neither;
-//! - `control.max_body_bytes` is in `64..=16_777_215`;
+//! - `control.max_body_bytes` is in `64..=16_777_215`; `control.admin_token`, when set, is at
+//!   least 16 printable ASCII bytes;
 //! - `log.level` is a non-empty `tracing` `EnvFilter` directive;
 //! - `apps` holds 1..=`MAX_APPS` apps; every `apikey` is 1..=128 printable ASCII bytes without spaces and
 //!   unique across apps; every `secret` is at least 8 printable ASCII bytes without spaces; every
@@ -190,7 +191,7 @@ pub enum DuplicatePolicy {
 }
 
 /// `[control]`: the HTTP control port (push API, `/metrics`, management page).
-#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[derive(Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ControlConfig {
     /// Address the control thread listens on.
@@ -200,6 +201,18 @@ pub struct ControlConfig {
     /// Wrong (or missing) secrets a source address may send in a minute before it is answered
     /// 429 on every authorized route for a minute; 0 = no limit.
     pub wrong_secrets_per_minute: u32,
+    /// The bearer token of the admin API (`GET /api/apps`, and every app's routes besides the
+    /// app's own secret); empty = no admin API. Or from `admin_token_env` / `admin_token_file`:
+    /// at most one of the three.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub admin_token: String,
+    /// An environment variable holding the admin token.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub admin_token_env: Option<String>,
+    /// A file holding the admin token (a trailing newline is dropped); relative to the
+    /// configuration file's directory.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub admin_token_file: Option<PathBuf>,
     /// `[control.tls]`: HTTPS on the control port; unset = plain HTTP.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tls: Option<ControlTlsConfig>,
@@ -375,12 +388,31 @@ impl Default for ClientConfig {
     }
 }
 
+impl fmt::Debug for ControlConfig {
+    /// Every field, the admin token redacted.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let token = if self.admin_token.is_empty() { "" } else { "<redacted>" };
+        f.debug_struct("ControlConfig")
+            .field("listen", &self.listen)
+            .field("max_body_bytes", &self.max_body_bytes)
+            .field("wrong_secrets_per_minute", &self.wrong_secrets_per_minute)
+            .field("admin_token", &token)
+            .field("admin_token_env", &self.admin_token_env)
+            .field("admin_token_file", &self.admin_token_file)
+            .field("tls", &self.tls)
+            .finish()
+    }
+}
+
 impl Default for ControlConfig {
     fn default() -> Self {
         Self {
             listen: SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::LOCALHOST, 3080)),
             max_body_bytes: 65_536,
             wrong_secrets_per_minute: 10,
+            admin_token: String::new(),
+            admin_token_env: None,
+            admin_token_file: None,
             tls: None,
         }
     }
@@ -432,34 +464,19 @@ impl Config {
         Ok(config)
     }
 
-    /// Fills each app's `secret` from its `secret_env` or `secret_file`; exactly one of the
-    /// three must be set. Errors name the key, the variable or the file, never a secret.
+    /// Fills each app's `secret` from its `secret_env` or `secret_file` (exactly one of the
+    /// three), and `control.admin_token` from its `_env` or `_file` (at most one).
     fn read_secrets(&mut self) -> Result<(), ConfigError> {
         for (i, app) in self.apps.iter_mut().enumerate() {
-            let key = |field: &str| format!("apps[{i}].{field}");
-            let given =
-                [!app.secret.is_empty(), app.secret_env.is_some(), app.secret_file.is_some()];
-            if given.iter().filter(|&&g| g).count() != 1 {
-                let reason = "set exactly one of secret, secret_env and secret_file".to_owned();
-                return Err(invalid(&key("secret"), reason));
-            }
-            if let Some(var) = &app.secret_env {
-                app.secret = std::env::var(var).map_err(|_| {
-                    invalid(
-                        &key("secret_env"),
-                        format!("the environment variable {var} is not set"),
-                    )
-                })?;
-            }
-            if let Some(path) = &app.secret_file {
-                let text = std::fs::read_to_string(path).map_err(|e| {
-                    invalid(&key("secret_file"), format!("cannot read {}: {e}", path.display()))
-                })?;
-                let line = text.strip_suffix("\r\n").or_else(|| text.strip_suffix('\n'));
-                app.secret = line.unwrap_or(&text).to_owned();
-            }
+            let prefix = format!("apps[{i}].");
+            let keys = secret::SecretKeys { prefix: &prefix, name: "secret" };
+            let (env, file) = (app.secret_env.as_deref(), app.secret_file.as_deref());
+            secret::fill(&mut app.secret, env, file, &keys, true)?;
         }
-        Ok(())
+        let control = &mut self.control;
+        let keys = secret::SecretKeys { prefix: "control.", name: "admin_token" };
+        let (env, file) = (control.admin_token_env.as_deref(), control.admin_token_file.as_deref());
+        secret::fill(&mut control.admin_token, env, file, &keys, false)
     }
 
     /// Makes every relative file path in the configuration relative to `dir` instead.
@@ -480,6 +497,7 @@ impl Config {
             resolve_path(&mut tls.cert);
             resolve_path(&mut tls.key);
         }
+        resolve(&mut self.control.admin_token_file);
         if let Some(tls) = self.control.tls.as_mut() {
             resolve_path(&mut tls.cert);
             resolve_path(&mut tls.key);
@@ -592,6 +610,12 @@ impl Config {
             format!("must not be the same address as client.listen ({})", c.listen)
         })?;
         in_range("control.max_body_bytes", self.control.max_body_bytes, 64, 16_777_215)?;
+        let token = &self.control.admin_token;
+        let token_ok =
+            token.is_empty() || (token.len() >= 16 && token.bytes().all(|b| b.is_ascii_graphic()));
+        ensure(token_ok, "control.admin_token", || {
+            "must be at least 16 printable ASCII bytes without spaces (an HTTP bearer token)".into()
+        })?;
         if let Some(mqtt) = self.mqtt.listen {
             ensure(!same_address(mqtt, c.listen), "mqtt.listen", || {
                 format!("must not be the same address as client.listen ({})", c.listen)
@@ -824,6 +848,7 @@ fn line_column(text: &str, offset: usize) -> (usize, usize) {
 mod admission;
 mod cluster;
 mod mqtt;
+mod secret;
 mod socketio;
 #[cfg(test)]
 mod tests;

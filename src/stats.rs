@@ -30,10 +30,13 @@ pub enum KickReason {
     PackageTooLarge,
     Shutdown,
     Attack,
+    /// Disconnected through the admin API (`DELETE .../clients/{clientId}`), with the
+    /// caller's reason.
+    Disconnected,
 }
 
 impl KickReason {
-    pub const ALL: [KickReason; 7] = [
+    pub const ALL: [KickReason; 8] = [
         KickReason::HeartbeatTimeout,
         KickReason::Replaced,
         KickReason::Slow,
@@ -41,6 +44,7 @@ impl KickReason {
         KickReason::PackageTooLarge,
         KickReason::Shutdown,
         KickReason::Attack,
+        KickReason::Disconnected,
     ];
 
     /// The metrics label: short, stable, without the detail.
@@ -53,6 +57,7 @@ impl KickReason {
             KickReason::PackageTooLarge => "too_large",
             KickReason::Shutdown => "shutdown",
             KickReason::Attack => "attack",
+            KickReason::Disconnected => "disconnected",
         }
     }
 
@@ -66,6 +71,7 @@ impl KickReason {
             KickReason::PackageTooLarge => "package too large",
             KickReason::Shutdown => "shutdown",
             KickReason::Attack => "attack",
+            KickReason::Disconnected => "disconnected",
         }
     }
 }

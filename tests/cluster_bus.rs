@@ -220,3 +220,24 @@ fn a_node_follows_only_the_apps_it_has_members_of() {
     http_push_all(busy.control_addr(), json!({"from": "busy", "n": 2}));
     assert_eq!(on_quiet.receive(1), both(json!({"from": "busy", "n": 2})));
 }
+
+#[test]
+fn a_disconnect_on_one_node_kicks_the_client_on_the_node_that_holds_it() {
+    let redis = RedisServer::start();
+    let prefix = format!("t{}-disconnect:", std::process::id());
+    let (a, b) = (node(&redis, &prefix, "a"), node(&redis, &prefix, "b"));
+    wait_bus(&[&a, &b], true);
+    let mut held_by_b = client(b.client_addr(), DEMO, "phone-1");
+    wait_online(a.control_addr(), 1);
+    let auth = format!("Bearer {DEMO_SECRET}");
+    let disconnect = |path: &str| {
+        common::http::request(a.control_addr(), "DELETE", path, &[("Authorization", &auth)], b"")
+    };
+    let path = format!("/api/apps/{DEMO}/clients/phone-1");
+    let answer = disconnect(&format!("{path}?reason=account%20closed"));
+    assert_eq!(answer.status, 200, "{}", answer.text());
+    assert_eq!(answer.json(), json!({"disconnected": 1}));
+    assert_eq!(held_by_b.expect_kick(), "account closed");
+    wait_online(a.control_addr(), 0);
+    assert_eq!(disconnect(&path).status, 404, "no node holds it any more");
+}

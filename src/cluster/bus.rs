@@ -277,12 +277,23 @@ async fn publish(
             Forwarded::PushTo { app, node: holder, client_id, msg } => {
                 pushes += 1;
                 let msg = serde_json::from_slice(msg).unwrap_or(serde_json::Value::Null);
-                let to = wire::PushTo {
+                let to = wire::ToClient {
                     app: push.apikey(*app).to_owned(),
                     id: client_id.to_string(),
                     msg,
+                    disconnect: None,
                 };
                 let to = serde_json::to_string(&to).expect("a push serializes");
+                pipe.publish(wire::node_channel(prefix, holder), to).ignore();
+            }
+            Forwarded::Disconnect { app, node: holder, client_id, text } => {
+                let to = wire::ToClient {
+                    app: push.apikey(*app).to_owned(),
+                    id: client_id.to_string(),
+                    msg: serde_json::Value::Null,
+                    disconnect: Some(text.to_string()),
+                };
+                let to = serde_json::to_string(&to).expect("a disconnect serializes");
                 pipe.publish(wire::node_channel(prefix, holder), to).ignore();
             }
         }
@@ -309,10 +320,14 @@ async fn deliver(
         return on_presence(settings, shared, publisher, payload).await;
     }
     if channel == wire::node_channel(prefix, &settings.node_id) {
-        let delivered = serde_json::from_slice::<wire::PushTo>(payload).ok().is_some_and(|to| {
+        let delivered = serde_json::from_slice::<wire::ToClient>(payload).ok().is_some_and(|to| {
             let app = shared.push.lookup(&to.app).ok();
-            app.is_some_and(|app| {
-                shared.push.push_to_from_cluster(app, &to.id, &to.msg, &mut shared.outlet())
+            let push = &shared.push;
+            app.is_some_and(|app| match to.disconnect {
+                Some(text) => {
+                    push.disconnect_from_cluster(app, &to.id, text.into(), &mut shared.outlet())
+                }
+                None => push.push_to_from_cluster(app, &to.id, &to.msg, &mut shared.outlet()),
             })
         });
         add(if delivered { &counters.received } else { &counters.dropped }, 1);

@@ -2,8 +2,8 @@
 //!
 //! - Channel: `{prefix}push:{apikey}`, one per app, so a node subscribes to the apps it serves.
 //! - `{prefix}presence`: joins and leaves on every node ([`PresenceEvent`], JSON), and a node's
-//!   `sync` after it rewrote its presence; `{prefix}node:{node}`: pushes to one client that
-//!   `node` holds ([`PushTo`], JSON).
+//!   `sync` after it rewrote its presence; `{prefix}node:{node}`: pushes to, and disconnects
+//!   of, one client that `node` holds ([`ToClient`], JSON).
 //! - Keys: `{prefix}online:{node}:{apikey}` (a set: the node's clients of the app),
 //!   `{prefix}nodes` (a set: nodes that wrote presence), `{prefix}alive:{node}` (expires unless
 //!   the node refreshes it: a node that dies drops out).
@@ -139,12 +139,16 @@ pub fn alive_key(prefix: &str, node: &str) -> String {
     format!("{prefix}alive:{node}")
 }
 
-/// A push to one client that another node holds.
+/// A push to one client that another node holds (`msg`), or its disconnect by the admin API
+/// (`disconnect`: the kick's text; then there is no `msg`).
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct PushTo {
+pub struct ToClient {
     pub app: String,
     pub id: String,
+    #[serde(default)]
     pub msg: Value,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub disconnect: Option<String>,
 }
 
 #[cfg(test)]
@@ -160,6 +164,21 @@ mod presence_tests {
         let sync: PresenceEvent = serde_json::from_str(r#"{"op":"sync","node":"b"}"#).unwrap();
         assert_eq!(sync, PresenceEvent::Sync { node: "b".into() });
         assert!(serde_json::from_str::<PresenceEvent>(r#"{"op":"nope"}"#).is_err());
+    }
+
+    #[test]
+    fn a_disconnect_is_a_message_to_the_client_without_msg() {
+        let to = ToClient {
+            app: "demo".into(),
+            id: "p1".into(),
+            msg: Value::Null,
+            disconnect: Some("bye".into()),
+        };
+        let text = serde_json::to_string(&to).unwrap();
+        assert_eq!(text, r#"{"app":"demo","id":"p1","msg":null,"disconnect":"bye"}"#);
+        let push: ToClient =
+            serde_json::from_str(r#"{"app":"demo","id":"p1","msg":{"n":1}}"#).unwrap();
+        assert_eq!((push.disconnect, push.msg), (None, serde_json::json!({"n": 1})));
     }
 
     #[test]

@@ -377,9 +377,10 @@ fn a_cluster_needs_a_redis_url_and_takes_its_defaults() {
 #[test]
 fn a_secret_may_come_from_the_environment_or_a_file_and_exactly_one_source_is_set() {
     let from_env = |var: &str| format!("[[apps]]\napikey = \"a\"\nsecret_env = \"{var}\"\n");
-    // Cargo sets CARGO_MANIFEST_DIR for every test run (and it has no spaces).
-    let config = Config::from_toml_str(&from_env("CARGO_MANIFEST_DIR")).unwrap();
-    assert_eq!(config.apps[0].secret, env!("CARGO_MANIFEST_DIR"));
+    // Cargo sets CARGO_PKG_NAME for every test run: "shaddock", 8 bytes without spaces
+    // (CARGO_MANIFEST_DIR would depend on where the checkout is: /tmp/t2 is too short).
+    let config = Config::from_toml_str(&from_env("CARGO_PKG_NAME")).unwrap();
+    assert_eq!(config.apps[0].secret, env!("CARGO_PKG_NAME"));
     let missing = msg(&from_env("SHADDOCK_TEST_SURELY_UNSET_VARIABLE"));
     assert!(missing.starts_with("apps[0].secret_env: "), "{missing}");
     assert!(missing.contains("SHADDOCK_TEST_SURELY_UNSET_VARIABLE is not set"), "{missing}");
@@ -402,4 +403,24 @@ fn a_secret_may_come_from_the_environment_or_a_file_and_exactly_one_source_is_se
     assert!(msg(both).starts_with("apps[0].secret: set exactly one of"), "{}", msg(both));
     let none = "[[apps]]\napikey = \"a\"\n";
     assert!(msg(none).starts_with("apps[0].secret: set exactly one of"), "{}", msg(none));
+}
+
+#[test]
+fn the_admin_token_is_optional_comes_from_one_place_and_is_never_printed() {
+    let with = |control: &str| format!("[control]\n{control}\n{APP}");
+    assert_eq!(parses("").control.admin_token, "", "off by default");
+    let config = parses("[control]\nadmin_token = \"an-admin-token-0123\"\n");
+    assert_eq!(config.control.admin_token, "an-admin-token-0123");
+    assert!(!format!("{config:?}").contains("an-admin-token-0123"), "never printed");
+    let short = msg(&with("admin_token_env = \"CARGO_PKG_NAME\""));
+    assert!(short.starts_with("control.admin_token: must be at least 16"), "{short}");
+    let both = msg(&with("admin_token = \"an-admin-token-0123\"\nadmin_token_env = \"HOME\""));
+    assert_eq!(
+        both,
+        "control.admin_token: set at most one of admin_token, admin_token_env and admin_token_file"
+    );
+    let unset = msg(&with("admin_token_env = \"SHADDOCK_TEST_SURELY_UNSET_VARIABLE\""));
+    assert!(unset.starts_with("control.admin_token_env: the environment variable"), "{unset}");
+    let spaced = msg(&with("admin_token = \"an admin token 0123\""));
+    assert!(spaced.starts_with("control.admin_token: "), "{spaced}");
 }

@@ -26,7 +26,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::Context;
-use super::auth::authorize;
+use super::auth::authorize_app_or_admin;
 use super::error::ApiError;
 use super::https::Peer;
 use crate::channel::ClientId;
@@ -59,7 +59,7 @@ pub(super) async fn push_all(
 ) -> Reply {
     let Path(apikey) = path.map_err(ApiError::from_path)?;
     let shared = &context.shared;
-    let app = authorize(&shared.push, &context.throttle, peer.ip(), &apikey, &headers)?;
+    let app = authorize(&context, peer, &apikey, &headers)?;
     let msg = read_msg(&headers, body)?;
     let mut outlet = shared.outlet();
     let recipients = shared
@@ -78,7 +78,7 @@ pub(super) async fn push_to_client(
 ) -> Reply {
     let Path((apikey, client_id)) = path.map_err(ApiError::from_path)?;
     let shared = &context.shared;
-    let app = authorize(&shared.push, &context.throttle, peer.ip(), &apikey, &headers)?;
+    let app = authorize(&context, peer, &apikey, &headers)?;
     let msg = read_msg(&headers, body)?;
     let mut outlet = shared.outlet();
     let recipients = shared
@@ -102,7 +102,7 @@ pub(super) async fn clients(
     query: Result<Query<Page>, QueryRejection>,
 ) -> Reply {
     let Path(apikey) = path.map_err(ApiError::from_path)?;
-    let app = authorize(&context.shared.push, &context.throttle, peer.ip(), &apikey, &headers)?;
+    let app = authorize(&context, peer, &apikey, &headers)?;
     let Query(page) = query.map_err(ApiError::from_query)?;
     let limit = match page.limit.as_deref() {
         None | Some("") => DEFAULT_PAGE,
@@ -120,6 +120,17 @@ pub(super) async fn clients(
     let next_cursor = more.then(|| clients.last().map(|id| id.to_string())).flatten();
     let clients: Vec<&str> = clients.iter().map(ClientId::as_str).collect();
     Ok(Json(json!({ "clients": clients, "total": total, "next_cursor": next_cursor })))
+}
+
+/// The app `apikey` names, for its secret or the admin token.
+pub(super) fn authorize(
+    context: &Context,
+    peer: std::net::SocketAddr,
+    apikey: &str,
+    headers: &HeaderMap,
+) -> Result<crate::ids::AppId, ApiError> {
+    let (push, admin) = (&context.shared.push, context.admin_token.as_ref());
+    authorize_app_or_admin(push, &context.throttle, admin, peer.ip(), apikey, headers)
 }
 
 /// Checks the content type and reads the `msg` of `{"msg": ...}`.

@@ -5,6 +5,11 @@
 //! Another app's secret is a wrong secret (401), never access to this app. An unknown apikey is a
 //! 404 before any secret is looked at: apikeys are public (every client sends one). A source
 //! address that sent too many wrong secrets is refused 429 for a while ([`SecretThrottle`]).
+//!
+//! The admin token (`control.admin_token`) opens every app's routes as the app's own secret does
+//! ([`authorize_app_or_admin`]), and the routes of no app (`GET /api/apps`,
+//! [`authorize_admin`]); without one configured those answer 403. A wrong token counts as a
+//! wrong secret.
 
 use std::net::IpAddr;
 use std::time::{Duration, Instant};
@@ -15,6 +20,74 @@ use super::error::ApiError;
 use super::throttle::SecretThrottle;
 use crate::ids::AppId;
 use crate::push::PushService;
+use crate::push::apps::same_secret;
+
+/// `control.admin_token`, kept out of `Debug` output.
+#[derive(Clone, PartialEq, Eq)]
+pub struct AdminToken(Box<str>);
+
+impl AdminToken {
+    /// The configured token; `None` when it is empty (no admin API).
+    pub fn from_config(token: &str) -> Option<AdminToken> {
+        (!token.is_empty()).then(|| AdminToken(token.into()))
+    }
+
+    fn matches(&self, candidate: &str) -> bool {
+        same_secret(&self.0, candidate)
+    }
+}
+
+impl std::fmt::Debug for AdminToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("AdminToken(<redacted>)")
+    }
+}
+
+/// The app `apikey` names, if `headers` carry its secret or the admin token and `source` is not
+/// throttled.
+pub fn authorize_app_or_admin(
+    push: &PushService,
+    throttle: &SecretThrottle,
+    admin_token: Option<&AdminToken>,
+    source: IpAddr,
+    apikey: &str,
+    headers: &HeaderMap,
+) -> Result<AppId, ApiError> {
+    let app = push.lookup(apikey).map_err(ApiError::from_refusal)?;
+    let admin = admin_token.zip(bearer(headers));
+    if admin.is_some_and(|(token, given)| token.matches(given)) {
+        if let Some(left) = throttle.blocked(source, Instant::now()) {
+            return Err(throttled(left));
+        }
+        throttle.authenticated(source);
+        return Ok(app);
+    }
+    authorize(push, throttle, source, apikey, headers)
+}
+
+/// `Ok` if `headers` carry the admin token and `source` is not throttled: 403 when no admin
+/// token is configured, 401 (a wrong secret) when it is not the one.
+pub fn authorize_admin(
+    throttle: &SecretThrottle,
+    admin_token: Option<&AdminToken>,
+    source: IpAddr,
+    headers: &HeaderMap,
+) -> Result<(), ApiError> {
+    let Some(token) = admin_token else {
+        let message = "the admin API is off: set control.admin_token to use it";
+        return Err(ApiError::new(StatusCode::FORBIDDEN, message));
+    };
+    let now = Instant::now();
+    if let Some(left) = throttle.blocked(source, now) {
+        return Err(throttled(left));
+    }
+    if bearer(headers).is_some_and(|given| token.matches(given)) {
+        throttle.authenticated(source);
+        return Ok(());
+    }
+    note_wrong_secret(throttle, source, now);
+    Err(ApiError::unauthorized("missing or wrong Authorization: Bearer <admin token>"))
+}
 
 /// The app `apikey` names, if `headers` carry its secret and `source` is not throttled.
 pub fn authorize(
@@ -33,15 +106,7 @@ pub fn authorize(
     let checked = check_secret(push, apikey, headers, now);
     match &checked {
         Ok(_) => throttle.authenticated(source),
-        Err(e) if e.status == StatusCode::UNAUTHORIZED => {
-            if let Some(block) = throttle.wrong_secret(source, now) {
-                tracing::warn!(
-                    %source,
-                    secs = block.as_secs(),
-                    "control port: too many wrong secrets from this address, refused for a while"
-                );
-            }
-        }
+        Err(e) if e.status == StatusCode::UNAUTHORIZED => note_wrong_secret(throttle, source, now),
         Err(_) => {}
     }
     checked
@@ -60,6 +125,22 @@ fn check_secret(
         ApiError::unauthorized("the Authorization header must be \"Bearer <app secret>\"")
     })?;
     push.authenticate(apikey, Some(token), now).map_err(ApiError::from_refusal)
+}
+
+/// Counts a wrong secret from `source`, and logs when that blocks it.
+fn note_wrong_secret(throttle: &SecretThrottle, source: IpAddr, now: Instant) {
+    if let Some(block) = throttle.wrong_secret(source, now) {
+        tracing::warn!(
+            %source,
+            secs = block.as_secs(),
+            "control port: too many wrong secrets from this address, refused for a while"
+        );
+    }
+}
+
+/// The token of the request's `Authorization: Bearer` header, if it has one.
+fn bearer(headers: &HeaderMap) -> Option<&str> {
+    headers.get(header::AUTHORIZATION)?.to_str().ok().and_then(bearer_token)
 }
 
 /// 429 with `Retry-After` (whole seconds, rounded up).

@@ -18,7 +18,7 @@
 //! | `shaddock_bytes_written_total` | counter | | bytes written to client sockets |
 //! | `shaddock_wrong_secrets_total` | counter | | wrong management secrets, from every edge |
 //! | `shaddock_admission_refused_total` | counter | `reason` (`total`, `per_source`, `rate`, `opening`) | new connections closed unread by an admission limit |
-//! | `shaddock_kicks_total` | counter | `reason` (`heartbeat`, `replaced`, `slow`, `protocol`, `too_large`, `shutdown`, `attack`) | connections the server kicked; `slow` = slow-consumer drops |
+//! | `shaddock_kicks_total` | counter | `reason` (`heartbeat`, `replaced`, `slow`, `protocol`, `too_large`, `shutdown`, `attack`, `disconnected`) | connections the server kicked; `slow` = slow-consumer drops, `disconnected` = the admin API's |
 //! | `shaddock_tls_connections` | gauge | | TLS connections open on the client listeners (handshaking or established) |
 //! | `shaddock_tls_handshakes_total` | counter | | TLS handshakes completed on the client listeners |
 //! | `shaddock_tls_failures_total` | counter | | TLS connections that failed: a bad ClientHello or handshake, one the peer left unfinished (e.g. not trusting the chain) or that passed the handshake deadline, a record that did not authenticate, a fatal alert |

@@ -6,6 +6,10 @@
 //! | `POST /api/apps/{apikey}/push` | [`api`]: `onMsg` to the whole channel, as `pushAll` |
 //! | `POST /api/apps/{apikey}/clients/{clientId}/push` | [`api`]: `onMsg` to one online client |
 //! | `GET /api/apps/{apikey}/clients?cursor=&limit=` | [`api`]: who is online, paged, sorted |
+//! | `GET /api/apps` | `admin`: every app's figures (admin token) |
+//! | `GET /api/apps/{apikey}` | `admin`: the app's figures and limits |
+//! | `DELETE /api/apps/{apikey}/clients/{clientId}?reason=` | `admin`: disconnect a client |
+//! | `GET /api/openapi.json` | `openapi`: the OpenAPI 3.1 document of this API, no auth |
 //! | `GET /healthz` | [`api`]: liveness, no auth |
 //! | `GET /metrics` | [`metrics`]: Prometheus (OpenMetrics) text, summed at scrape time |
 //! | `GET /`, `/app.css`, `/app.js`, `/pomelo.js`, `/config.json` | `page`: the management page |
@@ -32,12 +36,14 @@
 //!   in-flight requests finish for up to [`SHUTDOWN_GRACE`], then drops what is left and joins
 //!   the thread.
 
+mod admin;
 pub mod api;
 mod auth;
 pub mod error;
 mod https;
 mod idle;
 pub mod metrics;
+mod openapi;
 mod page;
 mod process;
 mod requests;
@@ -54,8 +60,10 @@ use axum::extract::{DefaultBodyLimit, Request};
 use axum::http::StatusCode;
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 use tokio::sync::{oneshot, watch};
+
+pub use auth::AdminToken;
 
 use crate::config::Config;
 use crate::reactor::shared::Shared;
@@ -75,6 +83,8 @@ pub struct ControlSettings {
     pub client_port: u16,
     /// `control.wrong_secrets_per_minute` (0: no limit).
     pub wrong_secrets_per_minute: u32,
+    /// `control.admin_token`, if set.
+    pub admin_token: Option<auth::AdminToken>,
 }
 
 impl ControlSettings {
@@ -84,6 +94,7 @@ impl ControlSettings {
             max_body_bytes: config.control.max_body_bytes,
             client_port: client_addr.port(),
             wrong_secrets_per_minute: config.control.wrong_secrets_per_minute,
+            admin_token: auth::AdminToken::from_config(&config.control.admin_token),
         }
     }
 }
@@ -96,6 +107,7 @@ struct Context {
     metrics: prometheus_client::registry::Registry,
     /// Wrong secrets per source address.
     throttle: throttle::SecretThrottle,
+    admin_token: Option<auth::AdminToken>,
 }
 
 /// The running control thread.
@@ -122,6 +134,7 @@ pub fn start(
         throttle: throttle::SecretThrottle::new(settings.wrong_secrets_per_minute),
         metrics: metrics::registry(Arc::clone(&shared), Arc::clone(&requests)),
         client_port: settings.client_port,
+        admin_token: settings.admin_token.clone(),
         shared,
     });
     let app = router(context, settings.max_body_bytes, requests);
@@ -179,8 +192,12 @@ fn router(
         .route("/config.json", get(page::config))
         .route("/healthz", get(api::healthz))
         .route("/metrics", get(metrics::scrape))
+        .route("/api/openapi.json", get(openapi::document))
+        .route("/api/apps", get(admin::apps))
+        .route("/api/apps/{apikey}", get(admin::app))
         .route("/api/apps/{apikey}/push", post(api::push_all))
         .route("/api/apps/{apikey}/clients", get(api::clients))
+        .route("/api/apps/{apikey}/clients/{client_id}", delete(admin::disconnect))
         .route("/api/apps/{apikey}/clients/{client_id}/push", post(api::push_to_client))
         .route_layer(middleware::from_fn(requests::tag_route))
         .fallback(error::not_found)

@@ -32,13 +32,19 @@ impl std::fmt::Debug for App {
 impl App {
     /// Compares in time independent of where the first difference is.
     pub fn secret_matches(&self, candidate: &str) -> bool {
-        let (a, b) = (self.secret.as_bytes(), candidate.as_bytes());
-        let mut diff = a.len() ^ b.len();
-        for (i, &x) in a.iter().enumerate() {
-            diff |= usize::from(x ^ b.get(i).copied().unwrap_or(!x));
-        }
-        diff == 0
+        same_secret(&self.secret, candidate)
     }
+}
+
+/// Whether `candidate` is `secret`, compared in time independent of where the first difference
+/// is (only the length of `secret` shows).
+pub fn same_secret(secret: &str, candidate: &str) -> bool {
+    let (a, b) = (secret.as_bytes(), candidate.as_bytes());
+    let mut diff = a.len() ^ b.len();
+    for (i, &x) in a.iter().enumerate() {
+        diff |= usize::from(x ^ b.get(i).copied().unwrap_or(!x));
+    }
+    diff == 0
 }
 
 #[derive(Debug)]

@@ -29,6 +29,8 @@ pub enum Forwarded {
     Left { app: AppId, client_id: Box<str> },
     /// `onMsg {msg}` to `client_id`, whom `node` holds.
     PushTo { app: AppId, node: Arc<str>, client_id: Box<str>, msg: Bytes },
+    /// Disconnect `client_id`, whom `node` holds, with the kick's `text` (the admin API).
+    Disconnect { app: AppId, node: Arc<str>, client_id: Box<str>, text: Box<str> },
 }
 
 impl Forwarded {

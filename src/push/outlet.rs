@@ -18,6 +18,9 @@ pub trait Outlet {
     fn deliver(&mut self, conn: ConnId, push: Push);
     /// Kick one connection with `reason`, if it still exists.
     fn kick(&mut self, conn: ConnId, reason: KickReason);
+    /// Kick one connection as [`KickReason::Disconnected`] with the caller's `text` (the admin
+    /// API's disconnect), if it still exists.
+    fn disconnect(&mut self, conn: ConnId, text: Box<str>);
 }
 
 /// An outlet that keeps what it is handed, for tests (and the fuzz targets).
@@ -27,6 +30,7 @@ pub(crate) struct Recorder {
     pub broadcasts: Vec<(usize, AppId, Frame)>,
     pub deliveries: Vec<(ConnId, Push)>,
     pub kicks: Vec<(ConnId, KickReason)>,
+    pub disconnects: Vec<(ConnId, Box<str>)>,
 }
 
 #[cfg(any(test, feature = "fuzzing"))]
@@ -41,5 +45,9 @@ impl Outlet for Recorder {
 
     fn kick(&mut self, conn: ConnId, reason: KickReason) {
         self.kicks.push((conn, reason));
+    }
+
+    fn disconnect(&mut self, conn: ConnId, text: Box<str>) {
+        self.disconnects.push((conn, text));
     }
 }

@@ -271,6 +271,11 @@ impl PushService {
         }
     }
 
+    /// `app`'s configuration: apikey, limits, whether its clients must be signed.
+    pub fn app(&self, app: AppId) -> &super::App {
+        self.apps.get(app)
+    }
+
     /// The apikey of `app`.
     pub fn apikey(&self, app: AppId) -> &str {
         &self.apps.get(app).apikey
@@ -558,6 +563,34 @@ impl PushService {
         self.take_token(app, now)?;
         outlet.deliver(target, push);
         self.count_push(edge, app);
+        Ok(1)
+    }
+
+    /// Disconnects the client `client_id` of `app`, on whichever node holds it, with the kick's
+    /// `text` (Pomelo's kick reason, the MQTT 5.0 DISCONNECT's reason string): 404 if it is not
+    /// online, 503 if another node holds it and the bus is down.
+    pub fn disconnect(
+        &self,
+        app: AppId,
+        client_id: &str,
+        text: &str,
+        outlet: &mut dyn Outlet,
+    ) -> Result<usize, Refusal> {
+        let channel = self.channels.get(app);
+        if let Some(target) = channel.find(client_id) {
+            outlet.disconnect(target, text.into());
+            return Ok(1);
+        }
+        let Some(node) = channel.remote_holder(client_id) else {
+            return Err(Refusal::new(404, "no such client")
+                .with_detail(format!("{} is not online", quoted(client_id))));
+        };
+        if !self.bus_up() {
+            return Err(Refusal::new(503, "the cluster bus is down")
+                .with_detail(format!("{} is online on node {node}", quoted(client_id))));
+        }
+        let (client_id, text) = (client_id.into(), text.into());
+        self.forward(|| Forwarded::Disconnect { app, node, client_id, text });
         Ok(1)
     }
 

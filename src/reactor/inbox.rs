@@ -32,6 +32,8 @@ pub enum Command {
     Deliver { conn: ConnId, push: Push },
     /// Kick one connection with `reason`, if it still exists.
     Kick { conn: ConnId, reason: KickReason },
+    /// Kick one connection as disconnected by the admin API, with its `text`.
+    Disconnect { conn: ConnId, text: Box<str> },
     /// Take over a connection another core accepted (a Socket.IO request for a session of this
     /// core), with what it read and did not decode, and its admission entry.
     Adopt {
@@ -152,6 +154,10 @@ impl Outlet for Dispatch<'_> {
 
     fn kick(&mut self, conn: ConnId, reason: KickReason) {
         self.send(conn.core(), Command::Kick { conn, reason });
+    }
+
+    fn disconnect(&mut self, conn: ConnId, text: Box<str>) {
+        self.send(conn.core(), Command::Disconnect { conn, text });
     }
 }
 

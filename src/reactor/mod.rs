@@ -330,6 +330,11 @@ impl Reactor {
                         self.kick(conn.index(), &Kick::new(reason));
                     }
                 }
+                Command::Disconnect { conn, text } => {
+                    if let Some(conn) = self.addressee(conn) {
+                        self.kick(conn.index(), &Kick::disconnected(text));
+                    }
+                }
                 Command::Adopt { stream, input, source, tls } => {
                     self.adopt(stream, input, source, tls)
                 }

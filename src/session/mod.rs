@@ -182,6 +182,12 @@ impl Kick {
         Kick { reason, text: Cow::Borrowed(reason.as_str()), close_code, mqtt: None }
     }
 
+    /// A kick by the admin API with the caller's `text` (MQTT 5.0: Administrative action).
+    pub fn disconnected(text: Box<str>) -> Kick {
+        let kick = Kick { text: Cow::Owned(text.into()), ..Kick::new(KickReason::Disconnected) };
+        kick.with_mqtt(ReasonCode::AdministrativeAction)
+    }
+
     /// A kick of an MQTT session with its 5.0 reason code and text.
     pub fn mqtt(reason: KickReason, code: ReasonCode, text: &'static str) -> Kick {
         Kick { text: Cow::Borrowed(text), ..Kick::new(reason) }.with_mqtt(code)

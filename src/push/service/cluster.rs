@@ -113,6 +113,20 @@ impl PushService {
         self.channels.get(app).local_ids()
     }
 
+    /// A disconnect of `client_id` of `app` that another node's admin API asked of this one:
+    /// `false` if the client is not online here (any more).
+    pub fn disconnect_from_cluster(
+        &self,
+        app: AppId,
+        client_id: &str,
+        text: Box<str>,
+        outlet: &mut dyn Outlet,
+    ) -> bool {
+        let Some(target) = self.channels.get(app).find(client_id) else { return false };
+        outlet.disconnect(target, text);
+        true
+    }
+
     /// A push to `client_id` of `app` that another node accepted for this one (its checks and
     /// rate token taken there): `false` if the client is not online here (any more).
     pub fn push_to_from_cluster(

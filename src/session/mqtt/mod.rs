@@ -355,5 +355,6 @@ fn disconnect_reason(reason: KickReason) -> ReasonCode {
         KickReason::ProtocolError | KickReason::Attack => ReasonCode::ProtocolError,
         KickReason::PackageTooLarge => ReasonCode::PacketTooLarge,
         KickReason::Shutdown => ReasonCode::ServerShuttingDown,
+        KickReason::Disconnected => ReasonCode::AdministrativeAction,
     }
 }

@@ -801,6 +801,12 @@ fn a_connect_takes_the_client_id_over_or_is_refused_as_a_duplicate() {
     let mut out = BytesMut::new();
     old.session.encode_kick(&crate::session::Kick::new(KickReason::Replaced), &mut out);
     assert_eq!(packets(V5, &out), vec![Sent::Disconnect { reason: 0x8E }]);
+    // The admin API's disconnect: Administrative action, its reason as the reason string.
+    let mut out = BytesMut::new();
+    old.session.encode_kick(&crate::session::Kick::disconnected("account closed".into()), &mut out);
+    assert_eq!(packets(V5, &out), vec![Sent::Disconnect { reason: 0x98 }]);
+    let reason_string = [&[0x1F, 0x00, 14][..], b"account closed"].concat();
+    assert!(out.windows(reason_string.len()).any(|w| w == reason_string), "{out:02x?}");
     // With duplicate = "refuse", the newcomer is refused instead.
     let mut world = World::with(None, crate::config::DuplicatePolicy::Refuse, None, None);
     let _first = client(&mut world, 1, V3, "phone", Some(QoS::AtMostOnce));

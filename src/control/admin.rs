@@ -1,0 +1,104 @@
+//! The admin API: what an app looks like, the list of apps, and disconnecting a client.
+//!
+//! - `GET /api/apps` (admin token) → `{"apps": [<app>, ...]}`, in configuration order.
+//! - `GET /api/apps/{apikey}` (the app's secret or the admin token) → `<app>`: `{"apikey",
+//!   "clients"` (cluster-wide), `"local_clients"`, `"managers"`, `"pushes"`, `"kicks"` (this
+//!   node's), `"max_clients"`, `"push_rate_per_sec"` (`null` = no limit), `"signed_clients"}`.
+//! - `DELETE /api/apps/{apikey}/clients/{clientId}?reason=` (the app's secret or the admin
+//!   token) → `{"disconnected": 1}`: the client is kicked with `reason` (default
+//!   [`DEFAULT_REASON`]; Pomelo's kick reason, MQTT 5.0 DISCONNECT 0x98 with it as the reason
+//!   string) on whichever node holds it; 404 when no node does, 503 when another node does and
+//!   the bus is down. A reason is at most [`MAX_REASON_BYTES`] bytes without control characters
+//!   (400 otherwise).
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::rejection::{PathRejection, QueryRejection};
+use axum::extract::{ConnectInfo, Path, Query, State};
+use axum::http::HeaderMap;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::Context;
+use super::api::authorize;
+use super::auth::authorize_admin;
+use super::error::ApiError;
+use super::https::Peer;
+use crate::ids::AppId;
+use crate::push::PushService;
+
+/// The kick reason of a disconnect that gives none.
+pub const DEFAULT_REASON: &str = "disconnected";
+/// The longest reason a disconnect may give.
+pub const MAX_REASON_BYTES: usize = 256;
+
+type Reply = Result<Json<Value>, ApiError>;
+
+pub(super) async fn apps(
+    State(context): State<Arc<Context>>,
+    ConnectInfo(Peer(peer)): ConnectInfo<Peer>,
+    headers: HeaderMap,
+) -> Reply {
+    authorize_admin(&context.throttle, context.admin_token.as_ref(), peer.ip(), &headers)?;
+    let push = &context.shared.push;
+    let apps: Vec<Value> = (0..push.app_count()).map(|i| app_info(push, AppId(i as u16))).collect();
+    Ok(Json(json!({ "apps": apps })))
+}
+
+pub(super) async fn app(
+    State(context): State<Arc<Context>>,
+    ConnectInfo(Peer(peer)): ConnectInfo<Peer>,
+    path: Result<Path<String>, PathRejection>,
+    headers: HeaderMap,
+) -> Reply {
+    let Path(apikey) = path.map_err(ApiError::from_path)?;
+    let app = authorize(&context, peer, &apikey, &headers)?;
+    Ok(Json(app_info(&context.shared.push, app)))
+}
+
+#[derive(Debug, Deserialize)]
+pub(super) struct Disconnect {
+    reason: Option<String>,
+}
+
+pub(super) async fn disconnect(
+    State(context): State<Arc<Context>>,
+    ConnectInfo(Peer(peer)): ConnectInfo<Peer>,
+    path: Result<Path<(String, String)>, PathRejection>,
+    headers: HeaderMap,
+    query: Result<Query<Disconnect>, QueryRejection>,
+) -> Reply {
+    let Path((apikey, client_id)) = path.map_err(ApiError::from_path)?;
+    let app = authorize(&context, peer, &apikey, &headers)?;
+    let Query(query) = query.map_err(ApiError::from_query)?;
+    let reason = query.reason.as_deref().filter(|r| !r.is_empty()).unwrap_or(DEFAULT_REASON);
+    if reason.len() > MAX_REASON_BYTES || reason.chars().any(char::is_control) {
+        let message =
+            format!("reason must be at most {MAX_REASON_BYTES} bytes without control characters");
+        return Err(ApiError::bad_request(message));
+    }
+    let shared = &context.shared;
+    let disconnected = shared
+        .push
+        .disconnect(app, &client_id, reason, &mut shared.outlet())
+        .map_err(ApiError::from_refusal)?;
+    Ok(Json(json!({ "disconnected": disconnected })))
+}
+
+/// An app's figures and limits, as `GET /api/apps/{apikey}` answers them.
+fn app_info(push: &PushService, app: AppId) -> Value {
+    let figures = push.app_figures(app);
+    let config = push.app(app);
+    json!({
+        "apikey": &*config.apikey,
+        "clients": figures.clients,
+        "local_clients": figures.local_clients,
+        "managers": figures.managers,
+        "pushes": figures.pushes,
+        "kicks": figures.kicks,
+        "max_clients": config.max_clients,
+        "push_rate_per_sec": config.push_rate_per_sec,
+        "signed_clients": config.client_key.is_some(),
+    })
+}
