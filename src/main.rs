@@ -106,8 +106,7 @@ fn run(path: Option<PathBuf>) -> anyhow::Result<()> {
     let server = Server::start(config.clone()).context("starting the server")?;
     for signal in signals.forever() {
         if signal == SIGHUP {
-            // Logged per listener by the server; a failure keeps the old certificates.
-            let _ = server.reload_certificates();
+            reload(&server, path.as_deref());
             continue;
         }
         tracing::info!(signal, drain_secs = config.client.drain_secs, "draining before exit");
@@ -116,6 +115,44 @@ fn run(path: Option<PathBuf>) -> anyhow::Result<()> {
     server.shutdown().context("draining")?;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// SIGHUP: reads the configuration file again and applies its apps and certificates; a file
+/// that does not load (or a reload that cannot apply) keeps the running configuration, and the
+/// log says why.
+fn reload(server: &Server, path: Option<&std::path::Path>) {
+    let Some(path) = path else {
+        tracing::info!("SIGHUP: started without --config, so only certificates are read again");
+        let _ = server.reload_certificates();
+        return;
+    };
+    let loaded = Config::load(path).map_err(anyhow::Error::from).and_then(|mut config| {
+        config.apply_backend_env()?;
+        Ok(config)
+    });
+    let config = match loaded {
+        Ok(config) => config,
+        Err(e) => {
+            let file = path.display();
+            tracing::warn!(%file, error = %e, "reload failed: the running configuration stays");
+            return;
+        }
+    };
+    match server.reload(&config) {
+        Ok(done) => {
+            tracing::info!(
+                added = %done.added.join(","),
+                changed = %done.changed.join(","),
+                removed = %done.removed.join(","),
+                "configuration reloaded"
+            );
+            if !done.need_restart.is_empty() {
+                let sections = done.need_restart.join(", ");
+                tracing::warn!(%sections, "these settings changed and take effect at the next start");
+            }
+        }
+        Err(e) => tracing::warn!(error = %e, "reload failed: the running configuration stays"),
+    }
 }
 
 fn init_logging(config: &Config) -> anyhow::Result<()> {

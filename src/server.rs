@@ -39,6 +39,8 @@ pub struct Server {
     cluster: Option<ClusterHandle>,
     /// `control.tls` as rustls runs it, for the control thread.
     control_tls: Option<Arc<rustls::ServerConfig>>,
+    /// The configuration it runs with: the start's, with the apps of the last reload.
+    config: std::sync::Mutex<Config>,
 }
 
 /// The TLS listeners' certificates and rustls configurations, loaded at start.
@@ -132,6 +134,7 @@ impl Server {
             certificates: tls.certificates,
             cluster: None,
             control_tls: tls.control,
+            config: std::sync::Mutex::new(config.clone()),
         };
         let started = server.spawn_reactors(seeds, listeners, config.pin_cores)?;
         server.wait_for_reactors(started)?;
@@ -412,3 +415,5 @@ impl Drop for Server {
         }
     }
 }
+
+mod reload;

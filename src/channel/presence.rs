@@ -95,6 +95,11 @@ impl Presence {
     pub fn ids(&self) -> impl Iterator<Item = &ClientId> {
         self.table.iter().map(|(id, _)| id)
     }
+
+    /// The connections that hold an entry.
+    pub fn holders(&self) -> impl Iterator<Item = ConnId> + '_ {
+        self.table.iter().map(|&(_, holder)| holder)
+    }
 }
 
 #[cfg(test)]

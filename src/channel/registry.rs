@@ -136,6 +136,11 @@ impl Channel {
         self.presence().ids().cloned().collect()
     }
 
+    /// The connections of this node's online clients.
+    pub fn local_conns(&self) -> Vec<ConnId> {
+        self.presence().holders().collect()
+    }
+
     /// The node that holds `client_id`, if another node does.
     pub fn remote_holder(&self, client_id: &str) -> Option<std::sync::Arc<str>> {
         self.remote().get(client_id).cloned()

@@ -42,7 +42,7 @@ pub(super) async fn apps(
 ) -> Reply {
     authorize_admin(&context.throttle, context.admin_token.as_ref(), peer.ip(), &headers)?;
     let push = &context.shared.push;
-    let apps: Vec<Value> = (0..push.app_count()).map(|i| app_info(push, AppId(i as u16))).collect();
+    let apps: Vec<Value> = push.live_apps().into_iter().map(|app| app_info(push, app)).collect();
     Ok(Json(json!({ "apps": apps })))
 }
 
@@ -90,15 +90,19 @@ pub(super) async fn disconnect(
 fn app_info(push: &PushService, app: AppId) -> Value {
     let figures = push.app_figures(app);
     let config = push.app(app);
+    let (max_clients, push_rate_per_sec, signed_clients) =
+        config.as_deref().map_or((None, None, false), |c| {
+            (c.max_clients, c.push_rate_per_sec, c.client_key.is_some())
+        });
     json!({
-        "apikey": &*config.apikey,
+        "apikey": push.apikey(app),
         "clients": figures.clients,
         "local_clients": figures.local_clients,
         "managers": figures.managers,
         "pushes": figures.pushes,
         "kicks": figures.kicks,
-        "max_clients": config.max_clients,
-        "push_rate_per_sec": config.push_rate_per_sec,
-        "signed_clients": config.client_key.is_some(),
+        "max_clients": max_clients,
+        "push_rate_per_sec": push_rate_per_sec,
+        "signed_clients": signed_clients,
     })
 }

@@ -182,6 +182,14 @@ impl Parked {
         self.app(app, now).is_some_and(|s| s.by_id.get(client_id).is_some_and(|s| s.expires > now))
     }
 
+    /// Drops every parked session of `app` (the app was removed).
+    pub fn clear(&self, app: AppId) {
+        if let Some(sessions) = self.per_app.get(app.index()) {
+            let mut sessions = sessions.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            sessions.by_id = Default::default();
+        }
+    }
+
     /// How many sessions of `app` are parked at `now`.
     pub fn count(&self, app: AppId, now: Instant) -> usize {
         self.app(app, now).map_or(0, |s| s.by_id.values().filter(|s| s.expires > now).count())

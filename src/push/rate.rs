@@ -17,7 +17,7 @@ use crate::ids::AppId;
 #[derive(Debug)]
 pub struct PushRates {
     /// Indexed by `AppId`; `None` = no limit.
-    buckets: Vec<Option<Mutex<Bucket>>>,
+    buckets: Vec<Mutex<Option<Bucket>>>,
 }
 
 #[derive(Debug)]
@@ -32,6 +32,13 @@ struct Bucket {
 /// One token, in billionths.
 const TOKEN: u64 = 1_000_000_000;
 
+impl Bucket {
+    /// A bucket of `rate` with one second's worth of tokens.
+    fn full(rate: u32, now: Instant) -> Bucket {
+        Bucket { rate, nanotokens: u64::from(rate) * TOKEN, last: now }
+    }
+}
+
 /// A push the app's rate does not allow yet.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Exceeded {
@@ -44,17 +51,27 @@ pub struct Exceeded {
 impl PushRates {
     /// One bucket per app with a rate, full at `now`.
     pub fn new(rates: &[Option<u32>], now: Instant) -> PushRates {
-        let bucket =
-            |rate: u32| Mutex::new(Bucket { rate, nanotokens: u64::from(rate) * TOKEN, last: now });
-        PushRates { buckets: rates.iter().map(|rate| rate.map(bucket)).collect() }
+        let buckets = rates.iter().map(|&rate| Mutex::new(rate.map(|r| Bucket::full(r, now))));
+        PushRates { buckets: buckets.collect() }
+    }
+
+    /// Gives `app` the rate `rate` from `now` (a reload): a new rate starts with a full bucket,
+    /// an unchanged one keeps its tokens.
+    pub fn set(&self, app: AppId, rate: Option<u32>, now: Instant) {
+        let Some(bucket) = self.buckets.get(app.index()) else { return };
+        let mut bucket = bucket.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if bucket.as_ref().map(|b| b.rate) != rate {
+            *bucket = rate.map(|r| Bucket::full(r, now));
+        }
     }
 
     /// Takes one token from `app`'s bucket at `now`, or says how long until one is there.
     pub fn take(&self, app: AppId, now: Instant) -> Result<(), Exceeded> {
-        let Some(Some(bucket)) = self.buckets.get(app.index()) else {
+        let Some(bucket) = self.buckets.get(app.index()) else {
             return Ok(());
         };
         let mut bucket = bucket.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let Some(bucket) = bucket.as_mut() else { return Ok(()) };
         let rate = u64::from(bucket.rate);
         let capacity = rate * TOKEN;
         // After a second the bucket is full whatever came before; capping keeps this in a u64.

@@ -146,18 +146,21 @@ impl PushService {
         policy: JoinPolicy,
         now: Instant,
     ) -> PushService {
-        let rates: Vec<Option<u32>> = apps.iter().map(|app| app.push_rate_per_sec).collect();
+        let slots = apps.slots();
+        let rates: Vec<Option<u32>> = (0..slots)
+            .map(|i| apps.get(AppId(i as u16)).and_then(|app| app.push_rate_per_sec))
+            .collect();
         let users_gate =
-            UsersGate { t0: now, next_ms: (0..apps.len()).map(|_| AtomicU64::new(0)).collect() };
+            UsersGate { t0: now, next_ms: (0..slots).map(|_| AtomicU64::new(0)).collect() };
         PushService {
             users_gate,
-            app_counters: (0..apps.len()).map(|_| AppCounters::default()).collect(),
+            app_counters: (0..slots).map(|_| AppCounters::default()).collect(),
             stopping: AtomicBool::new(false),
-            channels: Channels::new(apps.len(), cores),
-            retained: Retained::new(apps.len()),
-            wrong_secrets: WrongSecrets::new(apps.len(), now),
-            flapping: Flapping::new(apps.len(), FlapPolicy::OFF),
-            parked: Parked::new(apps.len(), ParkedCaps::default()),
+            channels: Channels::new(slots, cores),
+            retained: Retained::new(slots),
+            wrong_secrets: WrongSecrets::new(slots, now),
+            flapping: Flapping::new(slots, FlapPolicy::OFF),
+            parked: Parked::new(slots, ParkedCaps::default()),
             rates: PushRates::new(&rates, now),
             apps,
             encoder,
@@ -182,14 +185,15 @@ impl PushService {
         token: Option<&str>,
         unix_now: u64,
     ) -> Result<(), Refusal> {
-        let Some(key) = &self.apps.get(app).client_key else { return Ok(()) };
+        let Some(settings) = self.apps.get(app) else { return Ok(()) };
+        let Some(key) = &settings.client_key else { return Ok(()) };
         key.verify(self.apikey(app), client_id, token, unix_now)
             .map_err(|e| Refusal::new(401, e.to_string()))
     }
 
     /// Whether `app` takes signed clientIds only.
     pub fn requires_client_tokens(&self, app: AppId) -> bool {
-        self.apps.get(app).client_key.is_some()
+        self.apps.get(app).is_some_and(|settings| settings.client_key.is_some())
     }
 
     /// Whether this node is one of a cluster (`[cluster]`).
@@ -211,17 +215,23 @@ impl PushService {
 
     /// The same service, refusing flapping clientIds by `policy`.
     pub fn with_flap_policy(self, policy: FlapPolicy) -> PushService {
-        PushService { flapping: Flapping::new(self.apps.len(), policy), ..self }
+        PushService { flapping: Flapping::new(self.apps.slots(), policy), ..self }
     }
 
     /// The same service, with away sessions bounded by `caps`.
     pub fn with_parked_caps(self, caps: ParkedCaps) -> PushService {
-        PushService { parked: Parked::new(self.apps.len(), caps), ..self }
+        PushService { parked: Parked::new(self.apps.slots(), caps), ..self }
     }
 
-    /// How many apps there are (`AppId`s are `0..app_count`).
+    /// How many app slots there are (`AppId`s are `0..app_count`): the configured apps, the
+    /// removed ones, and room for those a reload adds ([`super::apps::SPARE_SLOTS`]).
     pub fn app_count(&self) -> usize {
-        self.apps.len()
+        self.apps.slots()
+    }
+
+    /// The apps configured now, in slot order.
+    pub fn live_apps(&self) -> Vec<AppId> {
+        self.apps.live()
     }
 
     pub fn encoder(&self) -> &FrameEncoder {
@@ -272,13 +282,13 @@ impl PushService {
     }
 
     /// `app`'s configuration: apikey, limits, whether its clients must be signed.
-    pub fn app(&self, app: AppId) -> &super::App {
+    pub fn app(&self, app: AppId) -> Option<std::sync::Arc<super::App>> {
         self.apps.get(app)
     }
 
     /// The apikey of `app`.
     pub fn apikey(&self, app: AppId) -> &str {
-        &self.apps.get(app).apikey
+        self.apps.apikey(app)
     }
 
     /// Every app's protos.
@@ -305,7 +315,7 @@ impl PushService {
         let app = self.lookup(apikey)?;
         match secret {
             None => Err(Refusal::new(401, "missing secret")),
-            Some(s) if !self.apps.get(app).secret_matches(s) => {
+            Some(s) if !self.apps.get(app).is_some_and(|settings| settings.secret_matches(s)) => {
                 self.counters.wrong_secret();
                 self.wrong_secrets.note(app, apikey, now);
                 Err(Refusal::new(401, "wrong secret"))
@@ -336,7 +346,7 @@ impl PushService {
             });
         }
         let channel = self.channels.get(app);
-        let max_clients = self.apps.get(app).max_clients;
+        let max_clients = self.apps.get(app).and_then(|settings| settings.max_clients);
         let (count, replaced, key) =
             match channel.join(client_id, conn, self.policy.duplicate, max_clients) {
                 Join::Duplicate => return Ok(ClientJoin::Duplicate),
@@ -597,7 +607,7 @@ impl PushService {
     /// Keeps `session` for `client_id` of `app` while its MQTT client is away; `false` when the
     /// app has no room for another away session.
     pub fn park(&self, app: AppId, client_id: &str, session: ParkedSession, now: Instant) -> bool {
-        let max_clients = self.apps.get(app).max_clients;
+        let max_clients = self.apps.get(app).and_then(|settings| settings.max_clients);
         self.parked.park(app, client_id, session, max_clients, now)
     }
 
@@ -688,5 +698,8 @@ fn cannot_encode(e: crate::protocol::ProtocolError) -> Refusal {
 }
 
 mod cluster;
+mod reload;
 #[cfg(test)]
 mod tests;
+
+pub use reload::REMOVED_REASON;

@@ -12,6 +12,7 @@
 
 #![allow(dead_code)] // each test binary uses a different part of this module
 
+pub mod daemon;
 pub mod fanout;
 pub mod http;
 pub mod metrics;

@@ -9,17 +9,14 @@ use prometheus_client::metrics::MetricType;
 use prometheus_client::metrics::counter::ConstCounter;
 use prometheus_client::metrics::gauge::ConstGauge;
 
-use crate::ids::AppId;
 use crate::push::{AppFigures, PushService};
 
 /// A family: its name, its help, and its number of an app's figures.
 type Family = (&'static str, &'static str, fn(&AppFigures) -> u64);
 
 pub(super) fn encode(push: &PushService, encoder: &mut DescriptorEncoder) -> fmt::Result {
-    let apps: Vec<(&str, AppFigures)> = (0..push.app_count())
-        .map(|i| AppId(i as u16))
-        .map(|app| (push.apikey(app), push.app_figures(app)))
-        .collect();
+    let apps: Vec<(&str, AppFigures)> =
+        push.live_apps().into_iter().map(|app| (push.apikey(app), push.app_figures(app))).collect();
     let gauges: [Family; 2] = [
         ("shaddock_app_clients", "Online clients of the app on this node.", |f| {
             f.local_clients as u64

@@ -238,3 +238,44 @@ fn a_draining_server_refuses_pushes_from_every_edge() {
     }
     assert!(out.broadcasts.is_empty() && out.deliveries.is_empty());
 }
+
+#[test]
+fn a_reload_adds_changes_and_removes_apps_and_kicks_the_removed_ones_sessions() {
+    let service = service(Some(1), DuplicatePolicy::Replace, None);
+    let mut out = Recorder::default();
+    let t0 = Instant::now();
+    let other = service.lookup("other").unwrap();
+    let joined = service.enter_client(other, conn(1, 7), WireForm::PomeloTcp, "o1", t0, &mut out);
+    assert!(matches!(joined, Ok(ClientJoin::Joined(_))));
+    service.enter_manager(other, conn(0, 9));
+    assert_eq!(service.push_all(Edge::Http, DEMO, &json!(1), t0, &mut out), Ok(0));
+    assert_eq!(service.push_all(Edge::Http, DEMO, &json!(1), t0, &mut out).unwrap_err().code, 429);
+
+    // demo gets a new secret and no rate; other goes; third comes.
+    let configs = [
+        crate::config::AppConfig::new("demo", "demo-secret-2"),
+        crate::config::AppConfig {
+            push_rate_per_sec: Some(5),
+            ..crate::config::AppConfig::new("third", "third-secret")
+        },
+    ];
+    let change = service.reload_apps(&configs, t0, &mut out).unwrap();
+    let third = service.lookup("third").unwrap();
+    assert_eq!(
+        (change.added, change.changed, change.removed),
+        (vec![third], vec![DEMO], vec![other])
+    );
+    assert_eq!(out.disconnects.len(), 2, "the client and the manager of other");
+    assert!(out.disconnects.iter().all(|(_, why)| &**why == REMOVED_REASON));
+    let kicked: Vec<ConnId> = out.disconnects.iter().map(|(c, _)| *c).collect();
+    assert!(kicked.contains(&conn(1, 7)) && kicked.contains(&conn(0, 9)), "{kicked:?}");
+    assert_eq!(service.lookup("other").unwrap_err().code, 404);
+    assert_eq!(service.authenticate("demo", Some("demo-secret"), t0).unwrap_err().code, 401);
+    assert_eq!(service.authenticate("demo", Some("demo-secret-2"), t0), Ok(DEMO));
+    assert_eq!(service.push_all(Edge::Http, DEMO, &json!(1), t0, &mut out), Ok(0), "no rate now");
+    assert_eq!(service.live_apps(), vec![DEMO, third]);
+    // A reload that cannot apply (an apikey twice) changes nothing.
+    let twice = [configs[0].clone(), configs[0].clone()];
+    assert!(service.reload_apps(&twice, t0, &mut out).is_err());
+    assert_eq!(service.live_apps(), vec![DEMO, third]);
+}
