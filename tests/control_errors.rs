@@ -101,7 +101,7 @@ fn unknown_apps_clients_and_paths_are_404_and_wrong_methods_405() {
     response.assert_error(404);
     assert!(response.json()["error"].as_str().unwrap().contains("alice"), "{}", response.text());
     http::get(control, "/nope", None).assert_error(404);
-    http::get(control, "/api/apps/demo", Some(DEMO_SECRET)).assert_error(404);
+    http::get(control, "/api/apps/demo/nope", Some(DEMO_SECRET)).assert_error(404);
     http::get(control, PUSH, Some(DEMO_SECRET)).assert_error(405);
     http::request(control, "DELETE", CLIENTS, &[], b"").assert_error(405);
 }
