@@ -38,12 +38,20 @@ impl ConnId {
 
 impl std::fmt::Debug for ConnId {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "ConnId({}:{}#{})", self.core(), self.index(), self.generation())
+        write!(f, "ConnId({self})")
     }
 }
 
-/// An app's index in the app table; also names the app's push channel. Apps are fixed at
-/// start, so an id never changes meaning while the server runs.
+/// `core:index#generation`, as the logs show a connection.
+impl std::fmt::Display for ConnId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{}#{}", self.core(), self.index(), self.generation())
+    }
+}
+
+/// An app's slot in the app table; also names the app's push channel. A slot keeps its apikey
+/// for the server's life (a reload adds apps in free slots, and a removed app keeps its own),
+/// so an id never changes meaning while the server runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct AppId(pub u16);
 
@@ -54,6 +62,13 @@ impl AppId {
 
     pub fn index(self) -> usize {
         usize::from(self.0)
+    }
+}
+
+/// The slot number, as the logs show an app beside its apikey.
+impl std::fmt::Display for AppId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.0)
     }
 }
 

@@ -18,7 +18,7 @@ pub fn raise_open_files() -> Option<u64> {
     match setrlimit(Resource::Nofile, raised) {
         Ok(()) => limit.maximum,
         Err(e) => {
-            tracing::warn!(error = %e, soft = ?limit.current, "could not raise the open-file limit");
+            tracing::warn!(error = %e, soft = limit.current.unwrap_or(u64::MAX), "could not raise the open-file limit");
             limit.current
         }
     }

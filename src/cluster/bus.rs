@@ -96,7 +96,7 @@ pub(super) async fn run(
                 match down_since.take() {
                     Some(at) => tracing::info!(
                         node = %settings.node_id,
-                        down_for = ?at.elapsed(),
+                        down_for_ms = at.elapsed().as_millis() as u64,
                         "cluster bus up again: pushes go to every node"
                     ),
                     None => tracing::info!(node = %settings.node_id, "cluster bus up"),

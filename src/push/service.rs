@@ -677,7 +677,7 @@ impl PushService {
             Ok(push) => push,
             Err(refusal) => {
                 // Cannot happen: the push routes' protos were checked against these bodies.
-                tracing::warn!(?app, route, msg = %refusal.msg, "management push not sent");
+                tracing::warn!(%app, route, msg = %refusal.msg, "management push not sent");
                 return;
             }
         };

@@ -220,7 +220,7 @@ fn decode_carried(session: &mut Session, buf: &[u8], cx: &mut Context<'_>) -> St
 }
 
 fn refuse_upgrade(error: &UpgradeError, cx: &mut Context<'_>) -> Step {
-    tracing::debug!(conn = ?cx.me, %error, "WebSocket upgrade refused");
+    tracing::debug!(conn = %cx.me, %error, "WebSocket upgrade refused");
     upgrade::encode_rejection(error, cx.transmit);
     Step::Stop(Flow::Close)
 }
@@ -514,7 +514,7 @@ fn on_message(session: &mut PomeloSession, message: &[u8], cx: &mut Context<'_>)
 /// A WebSocket protocol error: a working session is kicked (the close frame after the kick
 /// carries the error's code); any other gets the close frame with the error's code.
 fn ws_fault<S: InWebSocket>(session: &S, error: WsError, cx: &mut Context<'_>) -> Flow {
-    tracing::debug!(conn = ?cx.me, %error, "WebSocket protocol error");
+    tracing::debug!(conn = %cx.me, %error, "WebSocket protocol error");
     if session.is_working() {
         let kick = if error.close_code == 1009 {
             Kick::new(KickReason::PackageTooLarge)

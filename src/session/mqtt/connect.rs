@@ -39,7 +39,7 @@ impl MqttSession {
         let accepted = match self.admit(connect, cx) {
             Ok(accepted) => accepted,
             Err((reason, why)) => {
-                tracing::debug!(conn = ?cx.me, ?reason, why, "MQTT CONNECT refused");
+                tracing::debug!(conn = %cx.me, reason = reason as u8, why, "MQTT CONNECT refused");
                 let properties = Properties { reason_string: Some(why), ..Properties::default() };
                 let ack = ConnAck { session_present: false, reason, properties };
                 self.send(cx, |enc, out| enc.connack(&ack, out));
@@ -113,7 +113,7 @@ impl MqttSession {
     /// [MQTT-3.1.2-2]; anything else is closed at once, with nothing to say to a peer that never
     /// connected.
     pub fn refuse_connect(&self, error: &MqttError, cx: &mut Context<'_>) -> Flow {
-        tracing::debug!(conn = ?cx.me, %error, "MQTT CONNECT undecodable");
+        tracing::debug!(conn = %cx.me, %error, "MQTT CONNECT undecodable");
         match error {
             MqttError::UnsupportedProtocolVersion(_) | MqttError::UnsupportedProtocolName => {
                 let ack = ConnAck {

@@ -154,7 +154,7 @@ impl ManagerWill {
         match sent {
             Ok(_) if self.retain && self.client_id.is_none() => push.retain(app, Some(&self.msg)),
             Ok(_) => {}
-            Err(refusal) => tracing::debug!(?app, msg = %refusal.msg, "a manager's will not sent"),
+            Err(refusal) => tracing::debug!(%app, msg = %refusal.msg, "a manager's will not sent"),
         }
     }
 }

@@ -257,7 +257,7 @@ impl MqttSession {
     /// A packet broke the protocol: v5 hears why (DISCONNECT with the fault's reason code),
     /// 3.1.1 is closed [MQTT-4.8.0-1].
     pub fn fault(&self, error: &MqttError, cx: &mut Context<'_>) -> Flow {
-        tracing::debug!(conn = ?cx.me, %error, "MQTT protocol error");
+        tracing::debug!(conn = %cx.me, %error, "MQTT protocol error");
         let reason = match error {
             MqttError::PacketTooLarge { .. } => KickReason::PackageTooLarge,
             _ => KickReason::ProtocolError,
@@ -332,7 +332,7 @@ impl MqttSession {
         }
         match encode(&encoder, &mut packet) {
             Ok(()) => self.frame_into(&packet, cx.transmit),
-            Err(e) => tracing::warn!(conn = ?cx.me, error = %e, "MQTT packet not encodable"),
+            Err(e) => tracing::warn!(conn = %cx.me, error = %e, "MQTT packet not encodable"),
         }
     }
 

@@ -50,7 +50,7 @@ impl MqttSession {
         match self.enter(cx) {
             Ok(()) => Some(parked),
             Err((reason, why)) => {
-                tracing::debug!(conn = ?cx.me, ?reason, why, "a resumed session could not enter");
+                tracing::debug!(conn = %cx.me, reason = reason as u8, why, "a resumed session could not enter");
                 self.set_flag(Flags::QOS1, false);
                 cx.push.park(self.app, client_id, parked, cx.now.at);
                 None
@@ -75,13 +75,13 @@ impl MqttSession {
                 }
                 // Cannot happen (it was encoded once already); the id stays in the run, and the
                 // client's next acknowledgement releases it.
-                None => tracing::warn!(conn = ?me, id, "an unacknowledged delivery not encodable"),
+                None => tracing::warn!(conn = %me, id, "an unacknowledged delivery not encodable"),
             }
         }
         let again = parked.unacked.into_iter();
         let queued: Vec<Frame> = parked.queued.into_iter().filter_map(encode).collect();
         if parked.dropped > 0 {
-            tracing::info!(conn = ?me, dropped = parked.dropped, "a resumed session lost pushes to its caps");
+            tracing::info!(conn = %me, dropped = parked.dropped, "a resumed session lost pushes to its caps");
         }
         let extra = cx.per_core.mqtt.entry(me);
         extra.flight.resume(again);
@@ -124,7 +124,7 @@ impl MqttSession {
             }
         }
         if !push.park(app, client_id.as_str(), session, now) {
-            tracing::info!(?app, "no room for another away session: it ends with its connection");
+            tracing::info!(%app, "no room for another away session: it ends with its connection");
         }
     }
 }

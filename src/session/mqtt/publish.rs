@@ -52,7 +52,7 @@ impl MqttSession {
         }
         let (reason, why) = self.push_published(publish, cx);
         if reason != ReasonCode::Success {
-            tracing::debug!(conn = ?cx.me, ?reason, why, "MQTT PUBLISH not pushed");
+            tracing::debug!(conn = %cx.me, reason = reason as u8, why, "MQTT PUBLISH not pushed");
         }
         let ack = PubResponse {
             packet_id: publish.packet_id,

@@ -128,7 +128,7 @@ impl PomeloSession {
                         Flow::Continue
                     }
                     Err(rejection) => {
-                        tracing::debug!(conn = ?cx.me, ?rejection, "handshake refused");
+                        tracing::debug!(conn = %cx.me, code = rejection.code(), "handshake refused");
                         let mut package = BytesMut::new();
                         handshake::encode_rejection(rejection, &mut package);
                         self.put_package(&package, cx.transmit);

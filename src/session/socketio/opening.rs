@@ -291,7 +291,7 @@ fn websocket(
 /// The WebSocket checks of an upgrade request: its key and head length, or the refusal.
 fn accept(buf: &[u8], cx: &mut Context<'_>) -> Result<(String, usize), Opened> {
     let refuse = |e: &UpgradeError, cx: &mut Context<'_>| {
-        tracing::debug!(conn = ?cx.me, error = %e, "Socket.IO WebSocket upgrade refused");
+        tracing::debug!(conn = %cx.me, error = %e, "Socket.IO WebSocket upgrade refused");
         upgrade::encode_rejection(e, cx.transmit);
         Opened::Answered(Flow::Close)
     };
@@ -309,14 +309,14 @@ fn accept(buf: &[u8], cx: &mut Context<'_>) -> Result<(String, usize), Opened> {
 
 /// Engine.IO's refusal: a 400 (403 for `Forbidden`) with its JSON error body.
 fn answer_eio(code: HttpErrorCode, cx: &mut Context<'_>) -> Opened {
-    tracing::debug!(conn = ?cx.me, message = code.message(), "Engine.IO request refused");
+    tracing::debug!(conn = %cx.me, message = code.message(), "Engine.IO request refused");
     polling::encode_eio_refusal(code, cx.transmit);
     Opened::Answered(Flow::Close)
 }
 
 /// A short text answer; the connection closes after it.
 pub fn answer_text(status: u16, text: &str, cx: &mut Context<'_>) -> Opened {
-    tracing::debug!(conn = ?cx.me, status, text, "Socket.IO request refused");
+    tracing::debug!(conn = %cx.me, status, text, "Socket.IO request refused");
     let body = format!("{text}\n");
     let response = Response {
         status,
