@@ -213,6 +213,10 @@ pub struct ControlConfig {
     /// configuration file's directory.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub admin_token_file: Option<PathBuf>,
+    /// The WebSocket URL the management page connects to (`ws://` or `wss://`), for a client
+    /// port behind a TLS proxy or on a path; unset = the client port on the page's own host.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub page_client_url: Option<String>,
     /// `[control.tls]`: HTTPS on the control port; unset = plain HTTP.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tls: Option<ControlTlsConfig>,
@@ -399,6 +403,7 @@ impl fmt::Debug for ControlConfig {
             .field("admin_token", &token)
             .field("admin_token_env", &self.admin_token_env)
             .field("admin_token_file", &self.admin_token_file)
+            .field("page_client_url", &self.page_client_url)
             .field("tls", &self.tls)
             .finish()
     }
@@ -413,6 +418,7 @@ impl Default for ControlConfig {
             admin_token: String::new(),
             admin_token_env: None,
             admin_token_file: None,
+            page_client_url: None,
             tls: None,
         }
     }
@@ -616,6 +622,14 @@ impl Config {
         ensure(token_ok, "control.admin_token", || {
             "must be at least 16 printable ASCII bytes without spaces (an HTTP bearer token)".into()
         })?;
+        if let Some(url) = &self.control.page_client_url {
+            let ok = (url.starts_with("ws://") || url.starts_with("wss://"))
+                && url.len() <= 2048
+                && url.bytes().all(|b| b.is_ascii_graphic());
+            ensure(ok, "control.page_client_url", || {
+                "must be a ws:// or wss:// URL without spaces, at most 2048 bytes".into()
+            })?;
+        }
         if let Some(mqtt) = self.mqtt.listen {
             ensure(!same_address(mqtt, c.listen), "mqtt.listen", || {
                 format!("must not be the same address as client.listen ({})", c.listen)

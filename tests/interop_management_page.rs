@@ -2,9 +2,14 @@
 //! (`tests/interop/management_page.mjs`), opens the control port's page, is refused with a wrong
 //! secret and shows it, logs in, keeps up heartbeats, sees a client that this test connects over
 //! raw TCP appear in the list, pushes to it and to everyone (the client receives both, exactly),
-//! is readable on a phone-sized screen, sees the client leave, and shows the 404 of a push to it.
-//! Screenshots: `target/management-page.png`, `target/management-page-phone.png` and
-//! `target/management-page-refused.png` (the wrong secret).
+//! is readable on a phone-sized screen, sees the client leave, and shows the 404 of a push to it;
+//! kicks a second client with its Kick button (the client reads the kick's reason), counts its
+//! pushes in the stats panel, and after this test restarts the server on the same client port
+//! reconnects by itself and hears a third client join. The page connects where
+//! `control.page_client_url` says (a path the page would not have guessed).
+//! Screenshots: `target/management-page.png`, `target/management-page-phone.png`,
+//! `target/management-page-refused.png` (the wrong secret), `target/management-page-reconnecting.png`
+//! and `target/management-page-reconnected.png`.
 
 mod common;
 #[path = "interop/runner.rs"]
@@ -23,6 +28,9 @@ use serde_json::{Value, json};
 
 const CHROMIUM: &str = "/usr/bin/chromium";
 const CLIENT_ID: &str = "tcp-alice";
+const KICK_ID: &str = "tcp-bob";
+const AFTER_RESTART_ID: &str = "tcp-carol";
+const CLIENT_PATH: &str = "/push";
 const TO_ONE: &str = "héllo alice, from the page ✓ 中文";
 const TO_ALL: &str = r#"{"to": "everyone", "n": 2, "tags": ["a", "b"]}"#;
 
@@ -138,13 +146,26 @@ fn management_page_logs_in_lists_clients_and_pushes_in_headless_chromium() {
     let mut config = test_config(2);
     // Short, so the page's own heartbeats are exercised within the test.
     config.client.heartbeat_secs = 1;
-    let server = start(config);
+    // A port of our own, so that the restarted server takes the same one, and a page URL with
+    // a path the page would not have guessed.
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    config.client.listen = format!("127.0.0.1:{port}").parse().unwrap();
+    config.control.page_client_url = Some(format!("ws://127.0.0.1:{port}{CLIENT_PATH}"));
+    let server = start(config.clone());
     let target = target_dir();
     std::fs::create_dir_all(&target).expect("target/ exists");
     let screenshot = target.join("management-page.png");
     let phone_screenshot = target.join("management-page-phone.png");
     let refused_screenshot = target.join("management-page-refused.png");
-    let shots = [&screenshot, &phone_screenshot, &refused_screenshot];
+    let reconnecting_screenshot = target.join("management-page-reconnecting.png");
+    let reconnected_screenshot = target.join("management-page-reconnected.png");
+    let shots = [
+        &screenshot,
+        &phone_screenshot,
+        &refused_screenshot,
+        &reconnecting_screenshot,
+        &reconnected_screenshot,
+    ];
     for old in shots {
         let _ = std::fs::remove_file(old);
     }
@@ -160,6 +181,11 @@ fn management_page_logs_in_lists_clients_and_pushes_in_headless_chromium() {
         arg("screenshot", &screenshot.to_string_lossy()),
         arg("phone-screenshot", &phone_screenshot.to_string_lossy()),
         arg("refused-screenshot", &refused_screenshot.to_string_lossy()),
+        arg("reconnecting-screenshot", &reconnecting_screenshot.to_string_lossy()),
+        arg("reconnected-screenshot", &reconnected_screenshot.to_string_lossy()),
+        arg("kick-id", KICK_ID),
+        arg("after-restart-id", AFTER_RESTART_ID),
+        arg("client-path", CLIENT_PATH),
         arg("timeout-ms", "60000"),
     ]
     .concat();
@@ -176,10 +202,26 @@ fn management_page_logs_in_lists_clients_and_pushes_in_headless_chromium() {
     client.assert_no_pending_push();
     drop(client);
 
+    // The page's Kick button.
+    script.expect_event("ready-for-kick", Duration::from_secs(30));
+    let mut bob = common::client(server.client_addr(), DEMO, KICK_ID);
+    bob.set_timeout(Duration::from_secs(30));
+    assert_eq!(bob.expect_kick(), "kicked from the management page");
+
+    // A restart: the drain kicks the page, which reconnects once the port answers again.
+    script.expect_event("restart-me", Duration::from_secs(30));
+    drop(server);
+    thread::sleep(Duration::from_millis(1500));
+    let server = start(config);
+    script.expect_event("reconnected", Duration::from_secs(45));
+    let _carol = common::client(server.client_addr(), DEMO, AFTER_RESTART_ID);
+
     let result = script.finish(Duration::from_secs(60));
     assert_eq!(result["push_one"]["code"], "200", "{result}");
     assert_eq!(result["push_all"]["code"], "200", "{result}");
     assert_eq!(result["push_gone"]["code"], "404", "{result}");
+    assert_eq!(result["kick"]["code"], "200", "{result}");
+    assert_eq!(result["after_restart"]["reconnects"], "1", "{result}");
     assert_eq!(result["page_errors"], json!([]), "{result}");
     assert_eq!(result["foreign_requests"], json!([]), "{result}");
     for shot in shots {

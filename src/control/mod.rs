@@ -85,6 +85,8 @@ pub struct ControlSettings {
     pub wrong_secrets_per_minute: u32,
     /// `control.admin_token`, if set.
     pub admin_token: Option<auth::AdminToken>,
+    /// `control.page_client_url`, if set.
+    pub page_client_url: Option<String>,
 }
 
 impl ControlSettings {
@@ -95,6 +97,7 @@ impl ControlSettings {
             client_port: client_addr.port(),
             wrong_secrets_per_minute: config.control.wrong_secrets_per_minute,
             admin_token: auth::AdminToken::from_config(&config.control.admin_token),
+            page_client_url: config.control.page_client_url.clone(),
         }
     }
 }
@@ -108,6 +111,8 @@ struct Context {
     /// Wrong secrets per source address.
     throttle: throttle::SecretThrottle,
     admin_token: Option<auth::AdminToken>,
+    /// Where the management page connects, when not the client port on its own host.
+    page_client_url: Option<String>,
 }
 
 /// The running control thread.
@@ -135,6 +140,7 @@ pub fn start(
         metrics: metrics::registry(Arc::clone(&shared), Arc::clone(&requests)),
         client_port: settings.client_port,
         admin_token: settings.admin_token.clone(),
+        page_client_url: settings.page_client_url.clone(),
         shared,
     });
     let app = router(context, settings.max_body_bytes, requests);

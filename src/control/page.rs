@@ -4,7 +4,8 @@
 //! The page is a Pomelo client like any browser client: it connects to the client port over
 //! WebSocket (`page/pomelo.js`, our own small client), enters with role `server`, shows who is
 //! online from `onAdd`/`onLeave`, and pushes with `pushAll`/`pushByClientId` (`page/app.js`).
-//! The secret never reaches the control port.
+//! The secret never reaches the control port; the page keeps it in memory (never in storage)
+//! to reconnect after a drain, and forgets it when the user disconnects or is refused.
 //!
 //! # Invariants
 //! - No third-party code: every file under `page/` is ours.
@@ -57,7 +58,8 @@ pub(super) async fn pomelo_js() -> impl IntoResponse {
     file("text/javascript; charset=utf-8", POMELO_JS)
 }
 
-/// `{"client_port": N}`: the page connects to `ws://<its own hostname>:N/`.
+/// `{"client_port": N, "client_url": URL | null}`: the page connects to `client_url` when the
+/// operator set one (`control.page_client_url`), else to `ws://<its own hostname>:N/`.
 pub(super) async fn config(State(context): State<Arc<Context>>) -> Json<Value> {
-    Json(json!({ "client_port": context.client_port }))
+    Json(json!({ "client_port": context.client_port, "client_url": context.page_client_url }))
 }

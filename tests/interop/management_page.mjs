@@ -3,8 +3,11 @@
 //
 //   node tests/interop/management_page.mjs --url http://127.0.0.1:3080/ --apikey demo \
 //        --secret SECRET --client-id alice --to-one 'hello' --to-all '{"n":2}' \
+//        --kick-id bob --after-restart-id carol --client-path /push \
 //        [--screenshot target/management-page.png] [--phone-screenshot target/page-phone.png]
 //        [--refused-screenshot target/page-refused.png]
+//        [--reconnecting-screenshot target/page-reconnecting.png]
+//        [--reconnected-screenshot target/page-reconnected.png]
 //        [--timeout-ms 60000]
 //
 // Talks with the Rust test that runs it (tests/interop_management_page.rs) through JSON lines on
@@ -16,9 +19,15 @@
 // (onAdd) with the count; tapping it and pushing --to-one as text shows "push is ok." with one
 // recipient; pushing --to-all as JSON to everyone shows the same; on a phone-sized viewport
 // nothing overflows sideways; the client's disconnect removes it from the list (onLeave); a
-// push to it now shows the server's 404. The page loads nothing from anywhere but the control
-// port and opens WebSockets only to the client port; no uncaught error. The last stdout line is
-// the JSON result (harness.mjs main).
+// push to it now shows the server's 404. Then {"event":"ready-for-kick"}: the test connects
+// --kick-id, the page's Kick button disconnects it ("kick is ok."), and the stats panel counts
+// the two pushes that reached someone. Then {"event":"restart-me"}: the test stops the server
+// (its drain kicks the page "shutdown") and starts another on the same client port a little
+// later; the page shows it is reconnecting, fails once, and enters again by itself with the
+// secret it kept in memory ({"event":"reconnected"}), and hears --after-restart-id join. The page
+// loads nothing from anywhere but the control port and opens WebSockets only to the URL the
+// server's /config.json names (control.page_client_url, with --client-path); no uncaught
+// error. The last stdout line is the JSON result (harness.mjs main).
 
 import { CHROMIUM, CHROMIUM_ARGS, check, main, options, until } from './harness.mjs';
 
@@ -68,6 +77,11 @@ await main(
       screenshot: null,
       'phone-screenshot': null,
       'refused-screenshot': null,
+      'reconnecting-screenshot': null,
+      'reconnected-screenshot': null,
+      'kick-id': '',
+      'after-restart-id': '',
+      'client-path': '/',
       'timeout-ms': 60000,
     });
     result.timeout_ms = opt['timeout-ms'];
@@ -174,10 +188,39 @@ await main(
     result.push_gone = gone;
     check(gone.code === '404' && gone.text.includes('no such client'), 'push to a gone client', gone);
 
+    result.step = 'kick a client';
+    emit('ready-for-kick');
+    const bob = opt['kick-id'];
+    const listed = (cid) => [...document.querySelectorAll('#clients button.client')].some((b) => b.dataset.clientId === cid);
+    await waitForPage(page, `${bob} in the list`, listed, bob);
+    await page.click(`#clients button.kick[data-kick="${bob}"]`);
+    await waitForPage(page, 'the kick answered', () => document.querySelectorAll('#log li').length >= 4);
+    const kicked = (await pageState(page)).log[0];
+    result.kick = kicked;
+    check(kicked.code === '200' && kicked.text.includes('kick is ok.'), 'the kick', kicked);
+    await waitForPage(page, `${bob} gone`, (cid) => ![...document.querySelectorAll('#clients button.client')].some((b) => b.dataset.clientId === cid), bob);
+    const stats = () => page.evaluate(() => Object.fromEntries(['pushes', 'recipients', 'reconnects', 'since'].map((k) => [k, document.getElementById(`stat-${k}`).textContent])));
+    result.stats = await stats();
+    check(result.stats.pushes === '2' && result.stats.recipients === '2' && result.stats.reconnects === '0', 'the stats panel', result.stats);
+
+    result.step = 'reconnect after a restart';
+    emit('restart-me');
+    await waitForPage(page, 'reconnecting', () => document.getElementById('status').dataset.state === 'reconnecting');
+    result.reconnecting = await pageState(page);
+    check(/shutdown/.test(result.reconnecting.status), 'the status says why', result.reconnecting.status);
+    if (opt['reconnecting-screenshot']) await page.screenshot({ path: opt['reconnecting-screenshot'], fullPage: true });
+    await page.waitForFunction(() => document.getElementById('status').dataset.state === 'entered', null, { timeout: 30000, polling: 50 });
+    result.after_restart = await stats();
+    check(result.after_restart.reconnects === '1', 'one reconnect', result.after_restart);
+    emit('reconnected');
+    await waitForPage(page, `${opt['after-restart-id']} in the list`, listed, opt['after-restart-id']);
+    if (opt['reconnected-screenshot']) await page.screenshot({ path: opt['reconnected-screenshot'], fullPage: true });
+
     check(pageErrors.length === 0, 'uncaught errors in the page', pageErrors);
     check(foreign.length === 0, 'the page loads only from the control port', foreign);
-    check(websockets.length === 2 && websockets[0].closed && !websockets[1].closed, 'one refused WebSocket, closed, and one live', websockets);
-    check(websockets.every((w) => new URL(w.url).hostname === new URL(opt.url).hostname), 'WebSockets go to the page host', websockets);
+    const last = websockets[websockets.length - 1];
+    check(websockets.length >= 3 && websockets[0].closed && !last.closed, 'a refused WebSocket, the first session, failed reconnects, and a live one', websockets);
+    check(websockets.every((w) => new URL(w.url).pathname === opt['client-path']), 'WebSockets go to control.page_client_url', websockets);
     result.page = await pageState(page);
     delete result.step;
   },

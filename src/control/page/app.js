@@ -1,11 +1,17 @@
 // shaddock's management page: log in as an app's management session over Pomelo (pomelo.js),
-// watch who is online (onAdd / onLeave), push messages to everyone or to one client.
+// watch who is online (onAdd / onLeave), push messages to everyone or to one client, kick a
+// client. A connection that ends without the user asking (a drain, a restart) is made again
+// with backoff, with the apikey and secret kept in memory only (never in storage).
 
 import { PomeloClient } from './pomelo.js';
 
 const ENTER = 'connector.entryHandler.enter';
 const PUSH_ALL = 'pushserver.pushHandler.pushAll';
 const PUSH_ONE = 'pushserver.pushHandler.pushByClientId';
+const KICK = 'pushserver.pushHandler.kick';
+const KICK_REASON = 'kicked from the management page';
+/** Reconnect delays in seconds, the last one repeated; each with up to 25 % jitter. */
+const BACKOFF = [1, 2, 4, 8, 16, 30];
 /** Rows the client list draws at most; the count is always exact. */
 const MAX_SHOWN = 500;
 /** Responses kept in the log. */
@@ -18,6 +24,10 @@ let apikey = '';
 let count = 0;
 const online = new Set();
 let drawPending = false;
+/** What a reconnect needs, in memory only: cleared when the user disconnects or is refused. */
+let session = null;
+let retry = { attempt: 0, timer: null };
+const stats = { pushes: 0, recipients: 0, reconnects: 0, since: null };
 
 function setStatus(state, message) {
   const status = $('status');
@@ -31,26 +41,89 @@ function showError(id, message) {
   el.hidden = !message;
 }
 
-function entered(response) {
+function entered(response, again) {
   online.clear();
   for (const id of response.users || []) online.add(String(id));
   count = response.count ?? online.size;
   $('login-card').hidden = true;
   $('console').hidden = false;
   $('disconnect').hidden = false;
-  $('log').replaceChildren();
+  if (!again) {
+    $('log').replaceChildren();
+    Object.assign(stats, { pushes: 0, recipients: 0, reconnects: 0 });
+  }
+  stats.since = new Date();
   setStatus('entered', `Managing ${apikey}`);
   draw();
 }
 
-function left(reason) {
-  client = null;
+/** Back to the login form, with `message` as the reason. */
+function loggedOut(message) {
+  session = null;
+  clearTimeout(retry.timer);
+  retry = { attempt: 0, timer: null };
   $('console').hidden = true;
   $('disconnect').hidden = true;
   $('login-card').hidden = false;
   $('connect').disabled = false;
   setStatus('closed', 'Not connected');
-  showError('login-error', `Disconnected: ${reason}`);
+  showError('login-error', message);
+}
+
+function left(reason) {
+  client = null;
+  if (!session) {
+    loggedOut(`Disconnected: ${reason}`);
+    return;
+  }
+  scheduleReconnect(reason);
+}
+
+function scheduleReconnect(reason) {
+  const base = BACKOFF[Math.min(retry.attempt, BACKOFF.length - 1)];
+  const delay = base * (1 + Math.random() * 0.25);
+  retry.attempt += 1;
+  setStatus('reconnecting', `Connection lost (${reason}): reconnecting in ${Math.round(delay)} s…`);
+  $('console').classList.add('stale');
+  retry.timer = setTimeout(reconnect, delay * 1000);
+}
+
+async function reconnect() {
+  if (!session) return;
+  try {
+    const response = await open(session);
+    if (response.code === 401 || response.code === 404) {
+      loggedOut(`Refused on reconnecting (${response.code}): ${response.msg || 'no reason given'}`);
+      return;
+    }
+    if (response.code !== 200) throw new Error(`refused (${response.code})`);
+    retry = { attempt: 0, timer: null };
+    stats.reconnects += 1;
+    $('console').classList.remove('stale');
+    entered(response, true);
+  } catch (err) {
+    if (session) scheduleReconnect(err.message);
+  }
+}
+
+/** Connects to the client port and enters as `s`'s management session; the enter answer. */
+async function open(s) {
+  const pomelo = new PomeloClient();
+  try {
+    await pomelo.connect(s.url);
+    const response = await pomelo.request(ENTER, { role: 'server', apikey: s.apikey, secret: s.secret });
+    if (response.code !== 200) {
+      pomelo.close('refused');
+      return response;
+    }
+    client = pomelo;
+    pomelo.addEventListener('push', (e) => onPush(e.detail));
+    pomelo.addEventListener('close', (e) => left(e.detail.reason));
+    return response;
+  } catch (err) {
+    pomelo.close('connect failed');
+    throw err;
+  }
 }
 
 async function login(event) {
@@ -60,24 +133,20 @@ async function login(event) {
   const secret = $('secret').value;
   $('connect').disabled = true;
   setStatus('connecting', 'Connecting…');
-  const pomelo = new PomeloClient();
   try {
     const config = await (await fetch('/config.json', { cache: 'no-store' })).json();
     const scheme = location.protocol === 'https:' ? 'wss' : 'ws';
-    await pomelo.connect(`${scheme}://${location.hostname}:${config.client_port}/`);
-    const response = await pomelo.request(ENTER, { role: 'server', apikey, secret });
+    const url = config.client_url || `${scheme}://${location.hostname}:${config.client_port}/`;
+    const response = await open({ url, apikey, secret });
     if (response.code !== 200) throw new Error(`Refused (${response.code}): ${response.msg || 'no reason given'}`);
-    client = pomelo;
-    pomelo.addEventListener('push', (e) => onPush(e.detail));
-    pomelo.addEventListener('close', (e) => left(e.detail.reason));
+    session = { url, apikey, secret };
     try {
       localStorage.setItem('shaddock.apikey', apikey);
     } catch (err) {
       // Storage may be disabled; the apikey is only a convenience.
     }
-    entered(response);
+    entered(response, false);
   } catch (err) {
-    pomelo.close('login failed');
     $('connect').disabled = false;
     setStatus('error', 'Not connected');
     showError('login-error', err.message);
@@ -118,7 +187,13 @@ function draw() {
       button.textContent = id;
       button.dataset.clientId = id;
       if ($('target-one').checked && $('client-id').value === id) button.classList.add('chosen');
-      li.append(button);
+      const kick = document.createElement('button');
+      kick.type = 'button';
+      kick.className = 'kick quiet';
+      kick.textContent = 'Kick';
+      kick.dataset.kick = id;
+      kick.setAttribute('aria-label', `Kick ${id}`);
+      li.append(button, kick);
       return li;
     });
     $('clients').replaceChildren(...rows);
@@ -128,10 +203,19 @@ function draw() {
     if (count > online.size) notes.push(`${count - online.size} more online than this page has heard of`);
     if (count === 0) notes.push('nobody is online yet');
     $('clients-note').textContent = notes.join(' · ');
+    $('stat-pushes').textContent = String(stats.pushes);
+    $('stat-recipients').textContent = String(stats.recipients);
+    $('stat-reconnects').textContent = String(stats.reconnects);
+    $('stat-since').textContent = stats.since ? stats.since.toLocaleTimeString() : '–';
   });
 }
 
 function choose(event) {
+  const kick = event.target.closest('button.kick');
+  if (kick) {
+    kickClient(kick.dataset.kick);
+    return;
+  }
   const button = event.target.closest('button.client');
   if (!button) return;
   $('client-id').value = button.dataset.clientId;
@@ -174,7 +258,23 @@ async function push(event) {
   }
 }
 
+async function kickClient(clientId) {
+  if (!client) return;
+  const started = performance.now();
+  try {
+    const response = await client.request(KICK, { apikey, clientId, reason: KICK_REASON });
+    log(`kick ${clientId}`, response, performance.now() - started);
+  } catch (err) {
+    log(`kick ${clientId}`, { code: 0, msg: err.message }, performance.now() - started);
+  }
+}
+
 function log(target, response, ms) {
+  if (response.code === 200 && Number.isInteger(response.recipients)) {
+    stats.pushes += 1;
+    stats.recipients += response.recipients;
+    draw();
+  }
   const li = document.createElement('li');
   const ok = response.code === 200;
   li.className = ok ? 'ok' : 'fail';
@@ -217,7 +317,12 @@ function start() {
     if ($('client-id').value) $('target-one').checked = true;
     draw();
   });
-  $('disconnect').addEventListener('click', () => client && client.close('you disconnected'));
+  $('disconnect').addEventListener('click', () => {
+    const open = client;
+    session = null;
+    if (open) open.close('you disconnected');
+    else loggedOut('Disconnected: you disconnected');
+  });
   setStatus('idle', 'Not connected');
   ($('apikey').value ? $('secret') : $('apikey')).focus();
 }

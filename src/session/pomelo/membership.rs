@@ -29,6 +29,9 @@ use crate::push::{ClientJoin, Outlet, PushService, Refusal};
 use crate::session::{Context, Kick};
 use crate::stats::KickReason;
 
+/// The kick reason of `pushHandler.kick` when the manager gives none.
+const KICK_REASON: &str = "kicked by the app";
+
 /// Wrong secrets one connection may send before it is kicked (`attack`): a mistyped secret is
 /// answered 401 and may be corrected, guessing costs a connection per few tries.
 pub const MAX_WRONG_SECRETS: u8 = 3;
@@ -194,6 +197,13 @@ impl Membership {
                 let recipients =
                     push.push_to(Edge::Socket, app, &client_id, &msg, now, cx.outlet)?;
                 Ok(response::pushed(recipients))
+            }
+            Request::Kick { apikey, client_id, reason } => {
+                let app = push.lookup(&apikey)?;
+                self.check_manages(app)?;
+                let reason = reason.as_deref().unwrap_or(KICK_REASON);
+                let disconnected = push.disconnect(app, &client_id, reason, cx.outlet)?;
+                Ok(response::kicked(disconnected))
             }
         }
     }

@@ -33,7 +33,16 @@ pub enum Request {
         client_id: String,
         msg: Value,
     },
+    /// `reason`: at most [`MAX_KICK_REASON_BYTES`] bytes without control characters.
+    Kick {
+        apikey: String,
+        client_id: String,
+        reason: Option<String>,
+    },
 }
+
+/// The longest reason a kick may give (as the admin API's disconnect).
+pub const MAX_KICK_REASON_BYTES: usize = 256;
 
 /// Parses the JSON body of a request to `route`.
 pub fn parse(route: RouteName, body: &[u8]) -> Result<Request, Refusal> {
@@ -55,6 +64,11 @@ pub fn parse_value(route: RouteName, value: Value) -> Result<Request, Refusal> {
             apikey: apikey(&fields)?,
             client_id: client_id(&fields)?,
             msg: msg(&fields)?,
+        }),
+        RouteName::Kick => Ok(Request::Kick {
+            apikey: apikey(&fields)?,
+            client_id: client_id(&fields)?,
+            reason: kick_reason(&fields)?,
         }),
     }
 }
@@ -104,6 +118,20 @@ fn apikey(fields: &Map<String, Value>) -> Result<String, Refusal> {
 }
 
 /// `clientId`: a non-empty string, or a number (old Android clients sent numeric ids).
+fn kick_reason(fields: &Map<String, Value>) -> Result<Option<String>, Refusal> {
+    match fields.get("reason") {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(r))
+            if r.len() <= MAX_KICK_REASON_BYTES && !r.chars().any(char::is_control) =>
+        {
+            Ok(Some(r.clone()).filter(|r| !r.is_empty()))
+        }
+        Some(_) => Err(Refusal::bad_request(format!(
+            "field reason must be a string of at most {MAX_KICK_REASON_BYTES} bytes without control characters"
+        ))),
+    }
+}
+
 fn client_id(fields: &Map<String, Value>) -> Result<String, Refusal> {
     let id = match fields.get("clientId") {
         Some(Value::String(s)) => s.clone(),

@@ -31,6 +31,10 @@ pub fn pushed(recipients: usize) -> Value {
     json!({ "code": 200, "msg": "push is ok.", "recipients": recipients })
 }
 
+pub fn kicked(disconnected: usize) -> Value {
+    json!({ "code": 200, "msg": "kick is ok.", "disconnected": disconnected })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

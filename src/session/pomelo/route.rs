@@ -15,6 +15,9 @@ pub enum RouteName {
     PushAll,
     /// `*.pushHandler.pushByClientId`: push `onMsg` to one client.
     PushByClientId,
+    /// `*.pushHandler.kick`: disconnect one client, with a reason (the management page's kick
+    /// button; the admin API's `DELETE .../clients/{clientId}` for a management session).
+    Kick,
 }
 
 /// What a route string resolves to.
@@ -27,6 +30,8 @@ pub enum Resolved {
 }
 
 /// The handler routes in Pomelo's dictionary order source (sorted by the dictionary itself).
+/// `pushHandler.kick` is not among them: adding it would renumber the others for clients that
+/// kept a dictionary, and a kick is rare enough to send its route in full.
 pub const HANDLER_ROUTES: [&str; 3] = [
     "connector.entryHandler.enter",
     "pushserver.pushHandler.pushAll",
@@ -52,6 +57,7 @@ pub fn resolve(route: &str) -> Resolved {
         ("entryHandler", "enter") => Resolved::Known(RouteName::Enter),
         ("pushHandler", "pushAll") => Resolved::Known(RouteName::PushAll),
         ("pushHandler", "pushByClientId") => Resolved::Known(RouteName::PushByClientId),
+        ("pushHandler", "kick") => Resolved::Known(RouteName::Kick),
         _ => Resolved::Unknown,
     }
 }
@@ -74,6 +80,7 @@ mod tests {
             resolve("pushserver.pushHandler.pushByClientId"),
             Resolved::Known(RouteName::PushByClientId)
         );
+        assert_eq!(resolve("pushserver.pushHandler.kick"), Resolved::Known(RouteName::Kick));
     }
 
     #[test]

@@ -171,10 +171,17 @@ fn request_body(name: RouteName) -> &'static [BodyField] {
         field("clientId", Expect::StringOrNumber, false),
         field("msg", Expect::Any, false),
     ];
+    const KICK: &[BodyField] = &[
+        APIKEY[0],
+        APIKEY[1],
+        field("clientId", Expect::StringOrNumber, false),
+        field("reason", Expect::String, false),
+    ];
     match name {
         RouteName::Enter => ENTER,
         RouteName::PushAll => PUSH_ALL,
         RouteName::PushByClientId => PUSH_BY_CLIENT_ID,
+        RouteName::Kick => KICK,
     }
 }
 
@@ -192,8 +199,14 @@ fn response_body(name: RouteName) -> &'static [BodyField] {
         field("msg", Expect::String, true),
         field("recipients", Expect::Integer, false),
     ];
+    const KICKED: &[BodyField] = &[
+        field("code", Expect::Integer, true),
+        field("msg", Expect::String, true),
+        field("disconnected", Expect::Integer, false),
+    ];
     match name {
         RouteName::Enter => ENTER,
         RouteName::PushAll | RouteName::PushByClientId => PUSHED,
+        RouteName::Kick => KICKED,
     }
 }

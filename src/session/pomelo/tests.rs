@@ -195,6 +195,19 @@ fn a_manager_pushes_to_the_channel_and_to_one_client() {
     let (to, push) = world.out.deliveries.pop().unwrap();
     assert_eq!((to, &push.body[..]), (alice.me, &br#"{"msg":"hi"}"#[..]));
     assert_eq!(world.push.counters().snapshot().pushes(Edge::Socket), 2);
+
+    // pushHandler.kick: the client is disconnected with the manager's reason.
+    let kick = "pushserver.pushHandler.kick";
+    let body = json!({"apikey": "demo", "clientId": "alice", "reason": "see you"});
+    let kicked = manager.request(world, kick, body);
+    assert_eq!(kicked, json!({"code": 200, "msg": "kick is ok.", "disconnected": 1}));
+    assert_eq!(world.out.disconnects.pop(), Some((alice.me, "see you".into())));
+    let body = json!({"apikey": "demo", "clientId": "alice", "reason": "a\u{7}b"});
+    assert_eq!(manager.request(world, kick, body)["code"], 400, "a control character");
+    let body = json!({"apikey": "demo", "clientId": "nobody"});
+    assert_eq!(manager.request(world, kick, body)["code"], 404);
+    let body = json!({"apikey": "demo", "clientId": "alice"});
+    assert_eq!(alice.request(world, kick, body)["code"], 403, "a client may not kick");
 }
 
 #[test]
