@@ -4,6 +4,11 @@
 //! - `GET /api/apps/{apikey}` (the app's secret or the admin token) → `<app>`: `{"apikey",
 //!   "clients"` (cluster-wide), `"local_clients"`, `"managers"`, `"pushes"`, `"kicks"` (this
 //!   node's), `"max_clients"`, `"push_rate_per_sec"` (`null` = no limit), `"signed_clients"}`.
+//! - `GET /api/apps/{apikey}/clients/{clientId}` (the app's secret or the admin token) →
+//!   `{"clientId", "node", "core", "frontend", "transport", "tls", "remote_address",
+//!   "queued_bytes"}`: asked of the reactor that holds the client (within [`DESCRIBE_TIMEOUT`],
+//!   else 503); a client on another node of the cluster has only its `node`, the rest `null`;
+//!   404 when no node holds it.
 //! - `DELETE /api/apps/{apikey}/clients/{clientId}?reason=` (the app's secret or the admin
 //!   token) → `{"disconnected": 1}`: the client is kicked with `reason` (default
 //!   [`DEFAULT_REASON`]; Pomelo's kick reason, MQTT 5.0 DISCONNECT 0x98 with it as the reason
@@ -16,7 +21,7 @@ use std::sync::Arc;
 use axum::Json;
 use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{ConnectInfo, Path, Query, State};
-use axum::http::HeaderMap;
+use axum::http::{HeaderMap, StatusCode};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -26,7 +31,11 @@ use super::auth::authorize_admin;
 use super::error::ApiError;
 use super::https::Peer;
 use crate::ids::AppId;
-use crate::push::PushService;
+use crate::push::refusal::quoted;
+use crate::push::{Located, PushService, Refusal};
+
+/// How long a client's details may take to come from its reactor.
+pub const DESCRIBE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// The kick reason of a disconnect that gives none.
 pub const DEFAULT_REASON: &str = "disconnected";
@@ -55,6 +64,49 @@ pub(super) async fn app(
     let Path(apikey) = path.map_err(ApiError::from_path)?;
     let app = authorize(&context, peer, &apikey, &headers)?;
     Ok(Json(app_info(&context.shared.push, app)))
+}
+
+pub(super) async fn client(
+    State(context): State<Arc<Context>>,
+    ConnectInfo(Peer(peer)): ConnectInfo<Peer>,
+    path: Result<Path<(String, String)>, PathRejection>,
+    headers: HeaderMap,
+) -> Reply {
+    let Path((apikey, client_id)) = path.map_err(ApiError::from_path)?;
+    let app = authorize(&context, peer, &apikey, &headers)?;
+    let not_online = || {
+        let refusal = Refusal::new(404, "no such client");
+        ApiError::from_refusal(refusal.with_detail(format!("{} is not online", quoted(&client_id))))
+    };
+    let conn = match context.shared.push.locate(app, &client_id) {
+        Located::Nowhere => return Err(not_online()),
+        Located::Node(node) => {
+            return Ok(Json(json!({
+                "clientId": client_id, "node": &*node, "core": null, "frontend": null,
+                "transport": null, "tls": null, "remote_address": null, "queued_bytes": null,
+            })));
+        }
+        Located::Here(conn) => conn,
+    };
+    let answer = tokio::time::timeout(DESCRIBE_TIMEOUT, context.shared.describe(conn)).await;
+    let details = match answer {
+        Ok(Ok(Some(details))) => details,
+        Ok(Ok(None)) => return Err(not_online()),
+        Ok(Err(_)) | Err(_) => {
+            let message = "the reactor holding the client did not answer in time";
+            return Err(ApiError::new(StatusCode::SERVICE_UNAVAILABLE, message));
+        }
+    };
+    Ok(Json(json!({
+        "clientId": client_id,
+        "node": null,
+        "core": details.core,
+        "frontend": details.frontend,
+        "transport": details.transport,
+        "tls": details.tls,
+        "remote_address": details.remote.map(|addr| addr.to_string()),
+        "queued_bytes": details.queued_bytes,
+    })))
 }
 
 #[derive(Debug, Deserialize)]

@@ -8,6 +8,7 @@
 //! | `GET /api/apps/{apikey}/clients?cursor=&limit=` | [`api`]: who is online, paged, sorted |
 //! | `GET /api/apps` | `admin`: every app's figures (admin token) |
 //! | `GET /api/apps/{apikey}` | `admin`: the app's figures and limits |
+//! | `GET /api/apps/{apikey}/clients/{clientId}` | `admin`: a client's frontend, transport, TLS, address, queue |
 //! | `DELETE /api/apps/{apikey}/clients/{clientId}?reason=` | `admin`: disconnect a client |
 //! | `GET /api/openapi.json` | `openapi`: the OpenAPI 3.1 document of this API, no auth |
 //! | `GET /healthz` | [`api`]: liveness, no auth |
@@ -60,7 +61,7 @@ use axum::extract::{DefaultBodyLimit, Request};
 use axum::http::StatusCode;
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{delete, get, post};
+use axum::routing::{get, post};
 use tokio::sync::{oneshot, watch};
 
 pub use auth::AdminToken;
@@ -203,7 +204,10 @@ fn router(
         .route("/api/apps/{apikey}", get(admin::app))
         .route("/api/apps/{apikey}/push", post(api::push_all))
         .route("/api/apps/{apikey}/clients", get(api::clients))
-        .route("/api/apps/{apikey}/clients/{client_id}", delete(admin::disconnect))
+        .route(
+            "/api/apps/{apikey}/clients/{client_id}",
+            get(admin::client).delete(admin::disconnect),
+        )
         .route("/api/apps/{apikey}/clients/{client_id}/push", post(api::push_to_client))
         .route_layer(middleware::from_fn(requests::tag_route))
         .fallback(error::not_found)

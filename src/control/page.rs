@@ -4,8 +4,10 @@
 //! The page is a Pomelo client like any browser client: it connects to the client port over
 //! WebSocket (`page/pomelo.js`, our own small client), enters with role `server`, shows who is
 //! online from `onAdd`/`onLeave`, and pushes with `pushAll`/`pushByClientId` (`page/app.js`).
-//! The secret never reaches the control port; the page keeps it in memory (never in storage)
-//! to reconnect after a drain, and forgets it when the user disconnects or is refused.
+//! The secret goes to the gateway only: to the client port as the management session's, and to
+//! the control port (its own origin) as the bearer of `GET /api/apps/{apikey}/clients/{id}`
+//! when a client is tapped. The page keeps it in memory (never in storage) to reconnect after a
+//! drain, and forgets it when the user disconnects or is refused.
 //!
 //! # Invariants
 //! - No third-party code: every file under `page/` is ours.

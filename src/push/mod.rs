@@ -38,4 +38,4 @@ pub use frame::{Frame, FrameEncoder, Push};
 pub use outlet::Outlet;
 pub use protos::{ProtoSet, ProtoSets, ProtosId};
 pub use refusal::Refusal;
-pub use service::{AppFigures, ClientJoin, JoinPolicy, PushService};
+pub use service::{AppFigures, ClientJoin, JoinPolicy, Located, PushService};

@@ -67,6 +67,15 @@ pub struct JoinPolicy {
     pub manager_list_bytes: usize,
 }
 
+/// Where a client is online ([`PushService::locate`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Located {
+    Here(ConnId),
+    /// Another node of the cluster, by its id.
+    Node(std::sync::Arc<str>),
+    Nowhere,
+}
+
 /// One app's figures, read at once ([`PushService::app_figures`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct AppFigures {
@@ -574,6 +583,16 @@ impl PushService {
         outlet.deliver(target, push);
         self.count_push(edge, app);
         Ok(1)
+    }
+
+    /// Where the client `client_id` of `app` is online: on this node (its connection), on
+    /// another node of the cluster, or nowhere.
+    pub fn locate(&self, app: AppId, client_id: &str) -> Located {
+        let channel = self.channels.get(app);
+        match channel.find(client_id) {
+            Some(conn) => Located::Here(conn),
+            None => channel.remote_holder(client_id).map_or(Located::Nowhere, Located::Node),
+        }
     }
 
     /// Disconnects the client `client_id` of `app`, on whichever node holds it, with the kick's

@@ -34,6 +34,8 @@ pub enum Command {
     Kick { conn: ConnId, reason: KickReason },
     /// Kick one connection as disconnected by the admin API, with its `text`.
     Disconnect { conn: ConnId, text: Box<str> },
+    /// Say what the connection is (the admin API's client details) on `reply`.
+    Describe { conn: ConnId, reply: super::describe::DescribeReply },
     /// Take over a connection another core accepted (a Socket.IO request for a session of this
     /// core), with what it read and did not decode, and its admission entry.
     Adopt {

@@ -38,6 +38,7 @@
 
 pub mod admission;
 pub mod conn;
+pub mod describe;
 mod handover;
 pub mod inbox;
 mod input;
@@ -335,6 +336,7 @@ impl Reactor {
                         self.kick(conn.index(), &Kick::disconnected(text));
                     }
                 }
+                Command::Describe { conn, reply } => self.describe(conn, reply),
                 Command::Adopt { stream, input, source, tls } => {
                     self.adopt(stream, input, source, tls)
                 }

@@ -113,6 +113,17 @@ impl Shared {
         Shared { push: self.push.with_forward(forward), ..self }
     }
 
+    /// Asks the reactor that holds `conn` what it is; the answer comes on the receiver (`None`:
+    /// the connection is gone; the sender dropped: the reactor has stopped).
+    pub fn describe(
+        &self,
+        conn: crate::ids::ConnId,
+    ) -> tokio::sync::oneshot::Receiver<Option<super::describe::ConnDetails>> {
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        self.inboxes.send(conn.core(), super::inbox::Command::Describe { conn, reply });
+        answer
+    }
+
     pub fn outlet(&self) -> Dispatch<'_> {
         Dispatch::to_inboxes(&self.inboxes)
     }

@@ -75,6 +75,11 @@ impl Session<Tcp> {
         self.wire.write(bytes);
     }
 
+    /// The client's own address (what the server sees as the peer).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.wire.stream.socket().local_addr().unwrap()
+    }
+
     /// Half-closes the write side.
     pub fn shutdown_write(&mut self) {
         let _ = self.wire.stream.socket().shutdown(Shutdown::Write);

@@ -16,7 +16,8 @@
 //
 // Steps: a wrong secret shows the server's 401 on the page; the right one enters; the page sends
 // heartbeats at the server's interval and stays entered; the test's client appears in the list
-// (onAdd) with the count; tapping it and pushing --to-one as text shows "push is ok." with one
+// (onAdd) with the count; tapping it shows its details (pomelo over tcp from its address, from
+// the control port's API) and pushing --to-one as text shows "push is ok." with one
 // recipient; pushing --to-all as JSON to everyone shows the same; on a phone-sized viewport
 // nothing overflows sideways; the client's disconnect removes it from the list (onLeave); a
 // push to it now shows the server's 404. Then {"event":"ready-for-kick"}: the test connects
@@ -152,6 +153,9 @@ await main(
     await page.click(`#clients button.client >> text=${id}`);
     check(await page.isChecked('#target-one'), 'tapping a client targets it');
     check((await page.inputValue('#client-id')) === id, 'tapping a client fills its clientId');
+    await waitForPage(page, `${id}'s details`, () => / from 127\.0\.0\.1:\d+/.test(document.getElementById('client-details').textContent));
+    result.details = await page.textContent('#client-details');
+    check(/pomelo over tcp from 127\.0\.0\.1:\d+ · reactor \d · 0 bytes queued/.test(result.details), 'the tapped client\'s details', result.details);
     await page.fill('#message', opt['to-one']);
     await page.selectOption('#format', 'text');
     const toOne = await push(page, 1);

@@ -221,7 +221,32 @@ function choose(event) {
   $('client-id').value = button.dataset.clientId;
   $('target-one').checked = true;
   draw();
+  showDetails(button.dataset.clientId);
   $('message').focus();
+}
+
+/** The tapped client's frontend, transport, address and queue, from the control port's API. */
+async function showDetails(clientId) {
+  const box = $('client-details');
+  box.hidden = false;
+  box.textContent = `${clientId}: …`;
+  if (!session) return;
+  try {
+    const path = `/api/apps/${encodeURIComponent(apikey)}/clients/${encodeURIComponent(clientId)}`;
+    const answer = await fetch(path, { headers: { Authorization: `Bearer ${session.secret}` }, cache: 'no-store' });
+    const d = await answer.json();
+    if (!answer.ok) {
+      box.textContent = `${clientId}: ${d.error || answer.status}`;
+    } else if (d.node) {
+      box.textContent = `${clientId}: on node ${d.node}`;
+    } else {
+      const tls = d.tls ? ' + TLS' : '';
+      const from = d.remote_address ? ` from ${d.remote_address}` : '';
+      box.textContent = `${clientId}: ${d.frontend} over ${d.transport}${tls}${from} · reactor ${d.core} · ${d.queued_bytes} bytes queued`;
+    }
+  } catch (err) {
+    box.textContent = `${clientId}: ${err.message}`;
+  }
 }
 
 async function push(event) {
