@@ -155,7 +155,7 @@ await main(
     check((await page.inputValue('#client-id')) === id, 'tapping a client fills its clientId');
     await waitForPage(page, `${id}'s details`, () => / from 127\.0\.0\.1:\d+/.test(document.getElementById('client-details').textContent));
     result.details = await page.textContent('#client-details');
-    check(/pomelo over tcp from 127\.0\.0\.1:\d+ · reactor \d · 0 bytes queued/.test(result.details), 'the tapped client\'s details', result.details);
+    check(/pomelo over tcp from 127\.0\.0\.1:\d+ · reactor \d · 0 bytes queued · joined \d/.test(result.details), 'the tapped client\'s details', result.details);
     await page.fill('#message', opt['to-one']);
     await page.selectOption('#format', 'text');
     const toOne = await push(page, 1);

@@ -23,6 +23,9 @@ let client = null;
 let apikey = '';
 let count = 0;
 const online = new Set();
+/** When this page heard each client join (the server keeps no join time: it would cost every
+ * connection bytes); clients online before the page entered have none. */
+const joinedAt = new Map();
 let drawPending = false;
 /** What a reconnect needs, in memory only: cleared when the user disconnects or is refused. */
 let session = null;
@@ -43,6 +46,7 @@ function showError(id, message) {
 
 function entered(response, again) {
   online.clear();
+  joinedAt.clear();
   for (const id of response.users || []) online.add(String(id));
   count = response.count ?? online.size;
   $('login-card').hidden = true;
@@ -160,9 +164,13 @@ function onPush({ route, body }) {
       online.clear();
       for (const id of body.users) online.add(String(id));
     }
-    if (body.clientId !== undefined) online.add(String(body.clientId));
+    if (body.clientId !== undefined) {
+      online.add(String(body.clientId));
+      joinedAt.set(String(body.clientId), new Date());
+    }
   } else if (route === 'onLeave') {
     online.delete(String(body.clientId));
+    joinedAt.delete(String(body.clientId));
   } else {
     return;
   }
@@ -242,7 +250,9 @@ async function showDetails(clientId) {
     } else {
       const tls = d.tls ? ' + TLS' : '';
       const from = d.remote_address ? ` from ${d.remote_address}` : '';
-      box.textContent = `${clientId}: ${d.frontend} over ${d.transport}${tls}${from} · reactor ${d.core} · ${d.queued_bytes} bytes queued`;
+      const seen = joinedAt.get(clientId);
+      const since = seen ? `joined ${seen.toLocaleTimeString()}` : 'online before this page connected';
+      box.textContent = `${clientId}: ${d.frontend} over ${d.transport}${tls}${from} · reactor ${d.core} · ${d.queued_bytes} bytes queued · ${since}`;
     }
   } catch (err) {
     box.textContent = `${clientId}: ${err.message}`;
