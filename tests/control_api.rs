@@ -170,5 +170,10 @@ fn the_management_page_and_its_files_are_served() {
         assert!(csp.contains("script-src 'self'"), "{path}: CSP {csp:?}");
     }
     let config = http::get(control, "/config.json", None);
-    assert_eq!(config.json(), json!({"client_port": server.client_addr().port()}));
+    let port = server.client_addr().port();
+    assert_eq!(
+        config.json(),
+        json!({"client_port": port, "client_url": null}),
+        "no page_client_url"
+    );
 }
