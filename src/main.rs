@@ -135,6 +135,8 @@ fn reload(server: &Server, path: Option<&std::path::Path>) {
         Err(e) => {
             let file = path.display();
             tracing::warn!(%file, error = %e, "reload failed: the running configuration stays");
+            // The certificate files are those the running configuration names.
+            let _ = server.reload_certificates();
             return;
         }
     };

@@ -10,6 +10,7 @@ pub mod members;
 pub mod presence;
 pub mod registry;
 pub mod remote;
+pub use remote::RemoteJoin;
 
 pub use client_id::ClientId;
 pub use members::LocalMembers;

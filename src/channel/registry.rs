@@ -147,11 +147,15 @@ impl Channel {
     }
 
     /// `node` holds `client_id` now (a join there); the count online after it.
-    pub fn remote_join(&self, client_id: &str, node: &std::sync::Arc<str>) -> usize {
+    pub fn remote_join(
+        &self,
+        client_id: &str,
+        node: &std::sync::Arc<str>,
+    ) -> (usize, super::remote::RemoteJoin) {
         let presence = self.presence();
         let mut remote = self.remote();
-        remote.join(client_id, node);
-        presence.len() + remote.len()
+        let join = remote.join(client_id, node);
+        (presence.len() + remote.len(), join)
     }
 
     /// `node` no longer holds `client_id`: the count left, or `None` if the entry was not

@@ -16,6 +16,17 @@ use hashbrown::HashTable;
 
 use super::client_id::ClientId;
 
+/// What a join heard from another node changes here.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RemoteJoin {
+    /// The clientId was not online on another node.
+    New,
+    /// It was, on a different node: this one took it over.
+    Moved,
+    /// It was already this node's: nothing changes (managers need not hear it again).
+    Again,
+}
+
 /// The remote clients of one channel: `(clientId, node index)` in one table (32 bytes an entry,
 /// ids of up to 22 bytes inline, as local presence keeps them), and the few node names.
 #[derive(Debug, Default)]
@@ -57,21 +68,22 @@ impl RemotePresence {
         Some(&self.nodes[usize::from(*node)].0)
     }
 
-    /// `node` holds `client_id` now; true if it was not online anywhere else before.
-    pub fn join(&mut self, client_id: &str, node: &Arc<str>) -> bool {
+    /// `node` holds `client_id` now: whether it is new here, moved from another node, or
+    /// `node`'s already (the same join heard twice: as an event and in a node's presence).
+    pub fn join(&mut self, client_id: &str, node: &Arc<str>) -> RemoteJoin {
         let index = self.node_index(node);
         let hash = self.hash(client_id);
         self.nodes[usize::from(index)].1 += 1;
         if let Some((_, holder)) = self.table.find_mut(hash, |(id, _)| id.as_str() == client_id) {
             let before = std::mem::replace(holder, index);
             self.nodes[usize::from(before)].1 -= 1;
-            return false;
+            return if before == index { RemoteJoin::Again } else { RemoteJoin::Moved };
         }
         let hasher = &self.hasher;
         self.table.insert_unique(hash, (ClientId::new(client_id), index), |(id, _)| {
             hasher.hash_one(id.as_str())
         });
-        true
+        RemoteJoin::New
     }
 
     /// `node` no longer holds `client_id`; true if the entry was `node`'s (and is gone).
@@ -128,8 +140,9 @@ mod tests {
     fn a_newer_join_takes_over_and_only_the_holders_leave_counts() {
         let (a, b): (Arc<str>, Arc<str>) = ("a".into(), "b".into());
         let mut remote = RemotePresence::default();
-        assert!(remote.join("phone", &a));
-        assert!(!remote.join("phone", &b), "online before: a newer join takes it over");
+        assert_eq!(remote.join("phone", &a), RemoteJoin::New);
+        assert_eq!(remote.join("phone", &a), RemoteJoin::Again, "the same join heard twice");
+        assert_eq!(remote.join("phone", &b), RemoteJoin::Moved, "a newer join takes it over");
         assert!(!remote.leave("phone", "a"), "the replaced holder's late leave changes nothing");
         assert_eq!(remote.get("phone").map(|n| &**n), Some("b"));
         assert!(remote.leave("phone", "b"));
@@ -148,7 +161,7 @@ mod tests {
         assert_eq!(gone, vec![Box::from("1"), Box::from("3")]);
         assert_eq!(remote.ids().collect::<Vec<_>>(), ["2"]);
         assert_eq!(remote.nodes().map(|n| &**n).collect::<Vec<_>>(), ["b"]);
-        assert!(remote.join("1", &a), "a node that comes back is known again");
+        assert_eq!(remote.join("1", &a), RemoteJoin::New, "a node that comes back is known again");
         assert_eq!(remote.get("1").map(|n| &**n), Some("a"));
     }
 }

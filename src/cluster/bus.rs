@@ -47,9 +47,30 @@ struct Connected {
     stream: PubSubStream,
     /// The apps whose push channel is subscribed.
     subscribed: HashSet<AppId>,
+    /// The apps configured when the other nodes' presence was last read: an app a reload adds
+    /// has its presence read when it appears.
+    known: HashSet<AppId>,
 }
 
 impl Connected {
+    /// Every `INTEREST_EVERY`: follows the apps' push channels, and reads the other nodes'
+    /// presence again when a reload added an app (their clients of it joined before this node
+    /// knew its apikey, so their joins were dropped here).
+    async fn follow_apps(
+        &mut self,
+        settings: &ClusterSettings,
+        shared: &Shared,
+    ) -> Result<(), String> {
+        self.follow_interest(settings, shared, &[]).await?;
+        let live: HashSet<AppId> = shared.push.live_apps().into_iter().collect();
+        if !live.is_subset(&self.known) {
+            timed("read presence", presence::load_others(&mut self.publisher, settings, shared))
+                .await?;
+        }
+        self.known = live;
+        Ok(())
+    }
+
     /// Subscribes to the push channels of the apps with members here (and of `joining`, about
     /// to have one), and unsubscribes from the others'.
     async fn follow_interest(
@@ -150,7 +171,8 @@ async fn connect(
     let channels = [wire::presence_channel(prefix), wire::node_channel(prefix, &settings.node_id)];
     timed("subscribe", pubsub.subscribe(&channels)).await?;
     let (sink, stream) = pubsub.split();
-    let mut connected = Connected { publisher, sink, stream, subscribed: HashSet::new() };
+    let known = shared.push.live_apps().into_iter().collect();
+    let mut connected = Connected { publisher, sink, stream, subscribed: HashSet::new(), known };
     connected.follow_interest(settings, shared, &[]).await?;
     let (publisher, ttl) = (&mut connected.publisher, settings.node_ttl);
     timed("announce", presence::announce(publisher, settings, shared, ttl)).await?;
@@ -213,7 +235,7 @@ async fn serve(
                 tick += 1;
                 keep_alive(settings, shared, &mut connected.publisher, tick % 2 == 0).await
             }
-            _ = interest.tick() => connected.follow_interest(settings, shared, &[]).await,
+            _ = interest.tick() => connected.follow_apps(settings, shared).await,
         };
         if let Err(why) = result {
             return Ended::Lost(why);

@@ -22,8 +22,9 @@ use crate::reactor::shared::Shared;
 /// Clients written to Redis in one SADD at most.
 const CHUNK: usize = 1000;
 
+/// The apps configured now (a reload's spare slots and removed apps have no presence).
 fn apps(shared: &Shared) -> impl Iterator<Item = AppId> {
-    (0..shared.push.app_count()).map(|i| AppId(i as u16))
+    shared.push.live_apps().into_iter()
 }
 
 /// Says this node is alive for `ttl`; `false` if its key had expired (the others dropped this

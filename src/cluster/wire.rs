@@ -145,7 +145,9 @@ pub fn alive_key(prefix: &str, node: &str) -> String {
 pub struct ToClient {
     pub app: String,
     pub id: String,
-    #[serde(default)]
+    /// Left out of a disconnect, so that a node of an earlier version (which requires it) drops
+    /// the message rather than pushing `null`.
+    #[serde(default, skip_serializing_if = "Value::is_null")]
     pub msg: Value,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub disconnect: Option<String>,
@@ -175,7 +177,7 @@ mod presence_tests {
             disconnect: Some("bye".into()),
         };
         let text = serde_json::to_string(&to).unwrap();
-        assert_eq!(text, r#"{"app":"demo","id":"p1","msg":null,"disconnect":"bye"}"#);
+        assert_eq!(text, r#"{"app":"demo","id":"p1","disconnect":"bye"}"#);
         let push: ToClient =
             serde_json::from_str(r#"{"app":"demo","id":"p1","msg":{"n":1}}"#).unwrap();
         assert_eq!((push.disconnect, push.msg), (None, serde_json::json!({"n": 1})));

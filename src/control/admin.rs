@@ -1,6 +1,7 @@
 //! The admin API: what an app looks like, the list of apps, and disconnecting a client.
 //!
-//! - `GET /api/apps` (admin token) → `{"apps": [<app>, ...]}`, in configuration order.
+//! - `GET /api/apps` (admin token) → `{"apps": [<app>, ...]}`: the configured apps, those of
+//!   the start's configuration in its order, then those reloads added.
 //! - `GET /api/apps/{apikey}` (the app's secret or the admin token) → `<app>`: `{"apikey",
 //!   "clients"` (cluster-wide), `"local_clients"`, `"managers"`, `"pushes"`, `"kicks"` (this
 //!   node's), `"max_clients"`, `"push_rate_per_sec"` (`null` = no limit), `"signed_clients"}`.

@@ -59,6 +59,12 @@ impl App {
         }
     }
 
+    /// Whether `other` names the same protos files as this app was configured with.
+    pub fn protos_match(&self, other: &AppConfig) -> bool {
+        self.config.server_protos == other.server_protos
+            && self.config.client_protos == other.client_protos
+    }
+
     /// Compares in time independent of where the first difference is.
     pub fn secret_matches(&self, candidate: &str) -> bool {
         same_secret(&self.secret, candidate)
@@ -176,6 +182,12 @@ impl Apps {
     pub fn lookup(&self, apikey: &str) -> Option<AppId> {
         let by_apikey = self.by_apikey.read().unwrap_or_else(PoisonError::into_inner);
         by_apikey.get(apikey).copied().filter(|&id| self.is_live(id))
+    }
+
+    /// The last settings of the app `apikey` names, configured now or removed.
+    pub fn known(&self, apikey: &str) -> Option<Arc<App>> {
+        let id = self.by_apikey.read().unwrap_or_else(PoisonError::into_inner).get(apikey).copied();
+        id.and_then(|id| self.get(id))
     }
 
     /// The settings of `id` (the last ones of a removed app); `None` for a slot no app took.

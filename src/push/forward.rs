@@ -53,11 +53,13 @@ pub fn queue(capacity: usize) -> (Forward, mpsc::Receiver<Forwarded>) {
 }
 
 impl Forward {
-    /// Hands `forwarded` to the bus thread, or counts it as not forwarded.
-    pub fn offer(&self, forwarded: Forwarded, counters: &ClusterCounters) {
-        if self.queue.try_send(forwarded).is_err() {
+    /// Hands `forwarded` to the bus thread, or counts it as not forwarded; whether it went.
+    pub fn offer(&self, forwarded: Forwarded, counters: &ClusterCounters) -> bool {
+        let queued = self.queue.try_send(forwarded).is_ok();
+        if !queued {
             add(&counters.not_forwarded, 1);
         }
+        queued
     }
 }
 

@@ -215,11 +215,10 @@ impl PushService {
         self.counters.cluster.up.load(Ordering::Relaxed) > 0
     }
 
-    /// In a cluster, hands what `make` makes to the bus thread.
-    fn forward(&self, make: impl FnOnce() -> Forwarded) {
-        if let Some(forward) = &self.forward {
-            forward.offer(make(), &self.counters.cluster);
-        }
+    /// In a cluster, hands what `make` makes to the bus thread; `false` if its queue was full
+    /// (or there is no cluster).
+    fn forward(&self, make: impl FnOnce() -> Forwarded) -> bool {
+        self.forward.as_ref().is_some_and(|forward| forward.offer(make(), &self.counters.cluster))
     }
 
     /// The same service, refusing flapping clientIds by `policy`.
@@ -295,6 +294,11 @@ impl PushService {
         self.apps.get(app)
     }
 
+    /// The last settings of the app `apikey` names, even if a reload removed it.
+    pub fn known_app(&self, apikey: &str) -> Option<std::sync::Arc<super::App>> {
+        self.apps.known(apikey)
+    }
+
     /// The apikey of `app`.
     pub fn apikey(&self, app: AppId) -> &str {
         self.apps.apikey(app)
@@ -303,6 +307,18 @@ impl PushService {
     /// Every app's protos.
     pub fn protos(&self) -> &ProtoSets {
         &self.protos
+    }
+
+    /// 404 for an app a reload removed (its sessions are being kicked; a request they sent
+    /// meanwhile, or a join that raced the reload, finds it gone).
+    fn check_live(&self, app: AppId) -> Result<(), Refusal> {
+        match self.apps.is_live(app) {
+            true => Ok(()),
+            false => {
+                let apikey = quoted(self.apikey(app));
+                Err(Refusal::new(404, format!("unknown apikey {apikey}: the app was removed")))
+            }
+        }
     }
 
     /// The app `apikey` names (404 if none).
@@ -346,6 +362,7 @@ impl PushService {
         now: Instant,
         outlet: &mut dyn Outlet,
     ) -> Result<ClientJoin, Refusal> {
+        self.check_live(app)?;
         if let Err(until) = self.flapping.join(app, client_id, now) {
             let secs = until.saturating_duration_since(now).as_secs().max(1);
             return Err(Refusal {
@@ -477,6 +494,7 @@ impl PushService {
         outlet: &mut dyn Outlet,
     ) -> Result<usize, Refusal> {
         self.check_running()?;
+        self.check_live(app)?;
         let (push, frame) = self.channel_push(app, msg)?;
         self.take_token(app, now)?;
         if edge != Edge::Cluster {
@@ -549,6 +567,7 @@ impl PushService {
         outlet: &mut dyn Outlet,
     ) -> Result<usize, Refusal> {
         self.check_running()?;
+        self.check_live(app)?;
         let push = self
             .compose(app, ON_MSG, &body::on_msg(msg))?
             .with_mqtt(topic::client(self.apikey(app), client_id), mqtt_payload(msg));
@@ -619,8 +638,10 @@ impl PushService {
                 .with_detail(format!("{} is online on node {node}", quoted(client_id))));
         }
         let (client_id, text) = (client_id.into(), text.into());
-        self.forward(|| Forwarded::Disconnect { app, node, client_id, text });
-        Ok(1)
+        match self.forward(|| Forwarded::Disconnect { app, node, client_id, text }) {
+            true => Ok(1),
+            false => Err(Refusal::new(503, "the cluster bus's queue is full: try again")),
+        }
     }
 
     /// Keeps `session` for `client_id` of `app` while its MQTT client is away; `false` when the
@@ -638,7 +659,9 @@ impl PushService {
     /// Keeps `msg` as `app`'s retained MQTT message (what a new MQTT subscriber receives first);
     /// `None` clears it.
     pub fn retain(&self, app: AppId, msg: Option<&Value>) {
-        self.retained.set(app, msg.map(mqtt_payload).unwrap_or_default());
+        if self.apps.is_live(app) {
+            self.retained.set(app, msg.map(mqtt_payload).unwrap_or_default());
+        }
     }
 
     /// `app`'s retained MQTT message: the payload a new subscriber receives first.

@@ -111,8 +111,11 @@ impl Reactor {
         tracing::warn!(core = self.core, %source, reason = reason.as_str(), "connection refused");
     }
 
-    /// Reads until `WouldBlock`, at most `READS_PER_TURN` times; a connection with more to read
-    /// is queued for the next turn (`retry_reads`).
+    /// Reads until `WouldBlock`, at most `READS_PER_TURN` times; on epoll a connection with more
+    /// to read is queued for the next turn (`retry_reads`). On io_uring an input event carries
+    /// one completed receive, taken here; the next comes as its own event, so nothing is queued
+    /// (and `recv` is never called outside an event, where the driver's pending slot is not this
+    /// connection's).
     pub(super) fn on_readable(&mut self, index: usize) {
         for _ in 0..READS_PER_TURN {
             let Some(conn) = self.conns.get(index) else {
@@ -154,6 +157,9 @@ impl Reactor {
             if liveness == Liveness::Gone {
                 return;
             }
+        }
+        if !self.driver.input_waits_in_socket() {
+            return;
         }
         if let Some(conn) = self.conns.get_mut(index) {
             conn.flags.set_read_deferred(true);

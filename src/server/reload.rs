@@ -33,48 +33,46 @@ impl Server {
     /// files; any other setting that differs from the running one is named in
     /// [`Reloaded::need_restart`]. An error says why no app changed.
     pub fn reload(&self, new: &Config) -> Result<Reloaded, String> {
+        // The certificates first, whatever becomes of the apps: a certificate rotation is not
+        // held up by a mistake elsewhere in the file (each listener logs its own outcome).
+        let certificate_errors = self.reload_certificates().err().into_iter().collect();
         let mut running = self.config.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        check_protos(&running, new)?;
+        self.check_protos(new)?;
         let push = &self.shared.push;
         let change = push.reload_apps(&new.apps, Instant::now(), &mut self.shared.outlet())?;
         let names = |apps: &[crate::ids::AppId]| -> Vec<String> {
             apps.iter().map(|&app| push.apikey(app).to_owned()).collect()
         };
         let AppsChange { added, changed, removed } = &change;
-        let mut reloaded = Reloaded {
+        let reloaded = Reloaded {
             added: names(added),
             changed: names(changed),
             removed: names(removed),
             need_restart: need_restart(&running, new),
-            certificate_errors: Vec::new(),
+            certificate_errors,
         };
-        if let Err(e) = self.reload_certificates() {
-            reloaded.certificate_errors.push(e);
-        }
         running.apps = new.apps.clone();
         Ok(reloaded)
     }
-}
 
-/// Protos are read at start only: an app that keeps its apikey keeps its protos files, and an
-/// app a reload adds has none of its own.
-fn check_protos(running: &Config, new: &Config) -> Result<(), String> {
-    for (i, app) in new.apps.iter().enumerate() {
-        let before = running.apps.iter().find(|a| a.apikey == app.apikey);
-        let same = match before {
-            Some(old) => {
-                old.server_protos == app.server_protos && old.client_protos == app.client_protos
+    /// Protos are read at start only: an apikey the server has known (configured now, or
+    /// removed by an earlier reload) keeps the protos files it started with, and an app new to
+    /// the server has none of its own.
+    fn check_protos(&self, new: &Config) -> Result<(), String> {
+        for (i, app) in new.apps.iter().enumerate() {
+            let same = match self.shared.push.known_app(&app.apikey) {
+                Some(known) => known.protos_match(app),
+                None => !app.has_own_protos(),
+            };
+            if !same {
+                return Err(format!(
+                    "apps[{i}] ({}): protos are read at start only: restart to change them",
+                    app.apikey
+                ));
             }
-            None => !app.has_own_protos(),
-        };
-        if !same {
-            return Err(format!(
-                "apps[{i}] ({}): protos are read at start only: restart to change them",
-                app.apikey
-            ));
         }
+        Ok(())
     }
-    Ok(())
 }
 
 /// The sections of `new` that differ from `running` beyond what a reload applies.

@@ -40,8 +40,12 @@ impl PushService {
                 outlet.kick(holder, KickReason::Replaced);
             }
         }
-        let count = channel.remote_join(client_id, node);
-        self.notify_managers(app, ON_ADD, &body::on_add(client_id, count, None), outlet);
+        let (count, join) = channel.remote_join(client_id, node);
+        // The same join heard twice (its event, and the node's presence read at its `sync`)
+        // is told once.
+        if join != crate::channel::RemoteJoin::Again {
+            self.notify_managers(app, ON_ADD, &body::on_add(client_id, count, None), outlet);
+        }
     }
 
     /// `client_id` left `app`'s channel on `node`; managers here hear `onLeave` if `node` was

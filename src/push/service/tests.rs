@@ -270,6 +270,16 @@ fn a_reload_adds_changes_and_removes_apps_and_kicks_the_removed_ones_sessions() 
     let kicked: Vec<ConnId> = out.disconnects.iter().map(|(c, _)| *c).collect();
     assert!(kicked.contains(&conn(1, 7)) && kicked.contains(&conn(0, 9)), "{kicked:?}");
     assert_eq!(service.lookup("other").unwrap_err().code, 404);
+    // A session that still holds other's AppId (an MQTT client between CONNECT and SUBSCRIBE,
+    // a join racing the reload) finds it gone.
+    let late = service.enter_client(other, conn(1, 8), WireForm::PomeloTcp, "o2", t0, &mut out);
+    assert_eq!(late.unwrap_err().code, 404);
+    assert_eq!(
+        service.push_all(Edge::Socket, other, &json!(1), t0, &mut out).unwrap_err().code,
+        404
+    );
+    service.retain(other, Some(&json!("kept?")));
+    assert_eq!(service.retained(other), None, "nothing retained for a removed app");
     assert_eq!(service.authenticate("demo", Some("demo-secret"), t0).unwrap_err().code, 401);
     assert_eq!(service.authenticate("demo", Some("demo-secret-2"), t0), Ok(DEMO));
     assert_eq!(service.push_all(Edge::Http, DEMO, &json!(1), t0, &mut out), Ok(0), "no rate now");
