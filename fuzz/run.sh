@@ -37,7 +37,11 @@ for target in "${targets[@]}"; do
     artifacts=fuzz/artifacts/$target
     log=fuzz/work/logs/$target.log
     mkdir -p "$work" "$artifacts" "fuzz/corpus/$target"
-    before=$(find "$artifacts" -type f | wc -l)
+    # Crashes, timeouts (-timeout), leaks and out-of-memory units; libFuzzer's slow-unit-*
+    # files (an input slower than any before it, e.g. while the machine was busy or the fuzzer
+    # stopped) are kept too but are not failures.
+    failures() { find "$artifacts" -type f ! -name 'slow-unit-*' | wc -l; }
+    before=$(failures)
     start=$(date +%s)
     rc=0
     timeout --kill-after=30 $(( secs + 120 )) \
@@ -50,7 +54,7 @@ for target in "${targets[@]}"; do
     if [[ -z $execs ]]; then
         execs=$(grep -o '^#[0-9]*' "$log" | tail -1 | tr -d '#' || true)
     fi
-    crashes=$(( $(find "$artifacts" -type f | wc -l) - before ))
+    crashes=$(( $(failures) - before ))
     if (( crashes > 0 || (rc != 0 && rc != 124) )); then
         failed=1
         (( crashes > 0 )) || crashes="exit $rc"
